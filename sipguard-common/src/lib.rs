@@ -1,0 +1,328 @@
+//! Types and constants shared by the sipguard XDP program (`sipguard-ebpf`) and the daemon.
+//!
+//! Everything here is `#[repr(C)]` with explicit padding (never `packed`), so the kernel and
+//! user space agree on every byte. The `user` feature adds `aya::Pod` impls.
+//!
+//! # Map layout
+//! A policy lives in one of two *epochs* (slots). The daemon writes a complete new policy into
+//! the inactive epoch, then flips [`STATE_ACTIVE_EPOCH`] with a single array write, so no packet
+//! is ever judged by a half-written policy. Keys of every policy map therefore carry the epoch.
+#![no_std]
+
+/// Number of policy slots (double buffering).
+pub const EPOCHS: u32 = 2;
+/// Service ids are 1..MAX_SERVICES; 0 means "no service matched".
+pub const MAX_SERVICES: u32 = 32;
+pub const SERVICE_NONE: u32 = 0;
+
+/// Transport slots of the port -> service table.
+pub const PROTO_SLOT_UDP: u32 = 0;
+pub const PROTO_SLOT_TCP: u32 = 1;
+pub const PROTO_SLOTS: u32 = 2;
+pub const PORTS: u32 = 65536;
+/// Entries of the `PORT_SERVICE` array: epoch x transport x port.
+pub const PORT_MAP_ENTRIES: u32 = EPOCHS * PROTO_SLOTS * PORTS;
+
+/// Capacity of the LPM tries. Allow/deny lists are written only by the daemon and are never
+/// evicted; the capacity is per map, shared by both epochs.
+pub const ALLOW_MAX_ENTRIES: u32 = 65536;
+pub const DENY_MAX_ENTRIES: u32 = 262144;
+pub const BAN_MAX_ENTRIES: u32 = 65536;
+
+/// Index of the active epoch in the `STATE` array.
+pub const STATE_ACTIVE_EPOCH: u32 = 0;
+/// Index of the map layout version in the `STATE` array, written by the daemon that created
+/// the pinned maps. A daemon refuses to adopt pinned maps of another layout.
+pub const STATE_LAYOUT: u32 = 1;
+pub const STATE_ENTRIES: u32 = 2;
+/// Bump whenever a map's key, value or size changes.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
+/// `sipguard status` and the metrics exporter, never by the XDP program.
+pub const SERVICE_NAME_LEN: usize = 32;
+
+/// Index into the `PORT_SERVICE` array.
+#[inline(always)]
+pub const fn port_index(epoch: u32, proto_slot: u32, port: u16) -> u32 {
+    (epoch * PROTO_SLOTS + proto_slot) * PORTS + port as u32
+}
+
+/// Index into the `SERVICES` array.
+#[inline(always)]
+pub const fn service_index(epoch: u32, service: u32) -> u32 {
+    epoch * MAX_SERVICES + service
+}
+
+/// Why a packet got its verdict. The verdict itself (pass, drop, would_drop) is counted
+/// separately, so one reason can appear with several verdicts (e.g. `default`).
+pub mod reason {
+    /// Source is in the service's allow list (or the service is open to all).
+    pub const ALLOWED: u32 = 0;
+    /// No service matched; the default policy decided.
+    pub const DEFAULT: u32 = 1;
+    /// Not IPv4/IPv6 (ARP, LLDP, ...): always passes.
+    pub const NON_IP: u32 = 2;
+    /// Return traffic of the host's own connections (TCP with ACK, UDP to the local ephemeral
+    /// port range, echo replies) to a port that is no service: passes even under default drop.
+    pub const REPLY: u32 = 3;
+    /// ICMP errors and ICMPv6 neighbour discovery / router / MLD messages the network needs.
+    pub const ICMP_CONTROL: u32 = 4;
+    /// A non-first IP fragment (no transport header to judge).
+    pub const FRAGMENT: u32 = 5;
+    /// Source is banned and the ban has not expired.
+    pub const BANNED: u32 = 6;
+    /// Source is in the global deny list.
+    pub const DENIED: u32 = 7;
+    /// Source is not in the service's allow list.
+    pub const NOT_ALLOWED: u32 = 8;
+    /// Truncated Ethernet or VLAN header.
+    pub const MALFORMED_L2: u32 = 9;
+    /// Truncated or invalid IPv4/IPv6 header or extension header chain.
+    pub const MALFORMED_L3: u32 = 10;
+    /// Truncated or invalid UDP/TCP/ICMP header.
+    pub const MALFORMED_L4: u32 = 11;
+    /// Number of reason slots reserved in the counter map (room for later reasons).
+    pub const COUNT: u32 = 32;
+}
+
+/// Names of the reasons as exported in metrics; index = reason number.
+pub const REASON_NAMES: [&str; 12] = [
+    "allowed",
+    "default",
+    "non_ip",
+    "reply",
+    "icmp_control",
+    "fragment",
+    "banned",
+    "denied",
+    "not_allowed",
+    "malformed_l2",
+    "malformed_l3",
+    "malformed_l4",
+];
+
+/// What happened to a packet.
+pub mod verdict {
+    pub const PASS: u32 = 0;
+    pub const DROP: u32 = 1;
+    /// Would have been dropped, but the rule is in monitor mode: passed.
+    pub const WOULD_DROP: u32 = 2;
+    pub const COUNT: u32 = 3;
+}
+pub const VERDICT_NAMES: [&str; 3] = ["pass", "drop", "would_drop"];
+
+/// Entries of the per-CPU `COUNTERS` array: service x reason x verdict.
+pub const COUNTER_ENTRIES: u32 = MAX_SERVICES * reason::COUNT * verdict::COUNT;
+
+/// Index into the `COUNTERS` array.
+#[inline(always)]
+pub const fn counter_index(service: u32, reason: u32, verdict: u32) -> u32 {
+    (service * reason::COUNT + reason) * verdict::COUNT + verdict
+}
+
+/// Per-CPU packet and byte counter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Global policy of one epoch (`POLICY` array, index = epoch).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// `POLICY_*` flags.
+    pub flags: u32,
+    /// Service that ICMP/ICMPv6 echo requests belong to (0: none, default policy decides).
+    pub icmp_echo_service: u32,
+    /// Local ephemeral port range: UDP to these ports that matches no service is return
+    /// traffic of the host's own sockets (DNS answers, NTP, trunk lookups).
+    pub reply_port_lo: u16,
+    pub reply_port_hi: u16,
+    pub _pad: u32,
+}
+
+/// The policy is written and valid.
+pub const POLICY_CONFIGURED: u32 = 1 << 0;
+/// Traffic matching no service is dropped (else passed).
+pub const POLICY_DEFAULT_DROP: u32 = 1 << 1;
+/// Global monitor mode: every drop becomes would_drop.
+pub const POLICY_MONITOR: u32 = 1 << 2;
+/// The deny tries hold IPv4 / IPv6 entries for this epoch (skip empty lookups).
+pub const POLICY_HAS_DENY_V4: u32 = 1 << 3;
+pub const POLICY_HAS_DENY_V6: u32 = 1 << 4;
+
+/// Per-service policy of one epoch (`SERVICES` array, index = [`service_index`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServicePolicy {
+    /// `SERVICE_*` flags.
+    pub flags: u32,
+    /// Reserved for SIP classification and rate limits; zero.
+    pub _reserved: [u32; 7],
+}
+
+pub const SERVICE_ENABLED: u32 = 1 << 0;
+/// Every IPv4 / IPv6 source may use the service (no allow-list lookup).
+pub const SERVICE_ALLOW_ANY_V4: u32 = 1 << 1;
+pub const SERVICE_ALLOW_ANY_V6: u32 = 1 << 2;
+/// The service is in monitor mode: its drops become would_drop.
+pub const SERVICE_MONITOR: u32 = 1 << 3;
+
+/// LPM trie key data for an IPv4 source scoped to an epoch or a service.
+///
+/// The LPM prefix length covers the 32 scope bits plus the address prefix, so one trie holds
+/// the allow lists of every service of both epochs. `scope` is stored big-endian so that the
+/// bit order matches the trie's byte-wise matching (it is always matched in full anyway).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ScopedV4 {
+    pub scope: [u8; 4],
+    pub addr: [u8; 4],
+}
+
+/// LPM trie key data for an IPv6 source scoped to an epoch or a service.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ScopedV6 {
+    pub scope: [u8; 4],
+    pub addr: [u8; 16],
+}
+
+/// Bits of the scope part of a scoped LPM key.
+pub const SCOPE_BITS: u32 = 32;
+
+/// Scope of an allow-list entry: the service slot of one epoch.
+#[inline(always)]
+pub const fn allow_scope(epoch: u32, service: u32) -> [u8; 4] {
+    service_index(epoch, service).to_be_bytes()
+}
+
+/// Scope of a deny-list entry: the epoch.
+#[inline(always)]
+pub const fn deny_scope(epoch: u32) -> [u8; 4] {
+    epoch.to_be_bytes()
+}
+
+/// A ban (`BANS_V4` / `BANS_V6` LPM tries keyed by source prefix). Bans are runtime state,
+/// not policy: they are not per epoch, survive reloads and daemon restarts.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ban {
+    /// CLOCK_BOOTTIME nanoseconds at which the ban ends; 0 = never.
+    pub expires_ns: u64,
+    /// CLOCK_BOOTTIME nanoseconds at which the ban was set.
+    pub created_ns: u64,
+    /// Packets dropped because of this ban (updated atomically by the XDP program).
+    pub hits: u64,
+    /// `BAN_REASON_*`.
+    pub reason: u32,
+    /// `BAN_SCOPE_*`.
+    pub scope: u32,
+}
+
+pub const BAN_REASON_MANUAL: u32 = 0;
+/// The ban covers every packet of the source.
+pub const BAN_SCOPE_ALL: u32 = 0;
+
+/// ICMP message classes as the filter sees them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpClass {
+    /// Echo request: judged by the ICMP service's allow list.
+    EchoRequest,
+    /// Echo reply: answer to the host's own ping.
+    EchoReply,
+    /// Errors and neighbour discovery: the network needs them, never dropped.
+    Control,
+    /// Anything else (timestamp, redirect, information request...): default policy.
+    Other,
+}
+
+/// Classifies an ICMPv4 type.
+#[inline(always)]
+pub const fn classify_icmp4(icmp_type: u8) -> IcmpClass {
+    match icmp_type {
+        8 => IcmpClass::EchoRequest,
+        0 => IcmpClass::EchoReply,
+        // destination unreachable (incl. fragmentation needed), time exceeded, parameter problem
+        3 | 11 | 12 => IcmpClass::Control,
+        _ => IcmpClass::Other,
+    }
+}
+
+/// Classifies an ICMPv6 type.
+#[inline(always)]
+pub const fn classify_icmp6(icmp_type: u8) -> IcmpClass {
+    match icmp_type {
+        128 => IcmpClass::EchoRequest,
+        129 => IcmpClass::EchoReply,
+        // destination unreachable, packet too big, time exceeded, parameter problem
+        1..=4 => IcmpClass::Control,
+        // MLD query/report/done, router solicitation/advertisement, neighbour
+        // solicitation/advertisement, redirect, MLDv2 report
+        130..=137 | 143 => IcmpClass::Control,
+        _ => IcmpClass::Other,
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    unsafe impl aya::Pod for Counter {}
+    unsafe impl aya::Pod for Policy {}
+    unsafe impl aya::Pod for ServicePolicy {}
+    unsafe impl aya::Pod for ScopedV4 {}
+    unsafe impl aya::Pod for ScopedV6 {}
+    unsafe impl aya::Pod for Ban {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::size_of;
+
+    #[test]
+    fn struct_sizes_have_no_implicit_padding() {
+        assert_eq!(size_of::<Counter>(), 16);
+        assert_eq!(size_of::<Policy>(), 16);
+        assert_eq!(size_of::<ServicePolicy>(), 32);
+        assert_eq!(size_of::<ScopedV4>(), 8);
+        assert_eq!(size_of::<ScopedV6>(), 20);
+        assert_eq!(size_of::<Ban>(), 32);
+    }
+
+    #[test]
+    fn counter_indexes_are_unique_and_in_range() {
+        let last = counter_index(MAX_SERVICES - 1, reason::COUNT - 1, verdict::COUNT - 1);
+        assert_eq!(last, COUNTER_ENTRIES - 1);
+        assert_ne!(counter_index(1, 0, 0), counter_index(0, 1, 0));
+        assert_ne!(counter_index(0, 1, 0), counter_index(0, 0, 1));
+    }
+
+    #[test]
+    fn port_indexes_cover_both_epochs_and_transports() {
+        assert_eq!(port_index(0, PROTO_SLOT_UDP, 0), 0);
+        assert_eq!(port_index(0, PROTO_SLOT_TCP, 0), PORTS);
+        assert_eq!(port_index(1, PROTO_SLOT_UDP, 0), 2 * PORTS);
+        assert_eq!(port_index(1, PROTO_SLOT_TCP, 65535), PORT_MAP_ENTRIES - 1);
+    }
+
+    #[test]
+    fn reason_names_cover_every_defined_reason() {
+        assert_eq!(REASON_NAMES.len() as u32, reason::MALFORMED_L4 + 1);
+        assert_eq!(REASON_NAMES[reason::NOT_ALLOWED as usize], "not_allowed");
+    }
+
+    #[test]
+    fn icmp_echo_and_errors_are_told_apart() {
+        assert_eq!(classify_icmp4(8), IcmpClass::EchoRequest);
+        assert_eq!(classify_icmp4(3), IcmpClass::Control);
+        assert_eq!(classify_icmp4(13), IcmpClass::Other);
+        assert_eq!(classify_icmp6(128), IcmpClass::EchoRequest);
+        assert_eq!(classify_icmp6(2), IcmpClass::Control); // packet too big
+        assert_eq!(classify_icmp6(135), IcmpClass::Control); // neighbour solicitation
+        assert_eq!(classify_icmp6(139), IcmpClass::Other); // node information query
+    }
+}

@@ -1,0 +1,300 @@
+//! sipguard's XDP program: one verdict per packet, first match decides.
+//!
+//! 1. parse (malformed headers drop, counted per layer; non-IP passes)
+//! 2. banned source (not expired) -> drop `banned`
+//! 3. global deny list -> drop `denied`
+//! 4. (transport, destination port) or ICMP echo -> service; none -> default policy
+//!    (under default drop, return traffic of the host's own sockets still passes)
+//! 5. service allow list miss -> drop `not_allowed`
+//! 6. pass `allowed`
+//!
+//! Every decision goes through [`finish`], which counts it per CPU by (service, reason,
+//! verdict) and turns a drop into `would_drop` in monitor mode. Nothing is logged per packet.
+#![no_std]
+#![no_main]
+
+mod parse;
+
+use aya_ebpf::{
+    bindings::xdp_action,
+    helpers::bpf_ktime_get_boot_ns,
+    macros::{map, xdp},
+    maps::{lpm_trie::Key, Array, LpmTrie, PerCpuArray},
+    programs::XdpContext,
+};
+use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK};
+use sipguard_common::{
+    allow_scope, counter_index, deny_scope, port_index, reason, service_index, verdict, Ban,
+    Counter, IcmpClass, Policy, ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES,
+    BAN_MAX_ENTRIES, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES, POLICY_DEFAULT_DROP,
+    POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_MONITOR, PORT_MAP_ENTRIES, PROTO_SLOT_TCP,
+    PROTO_SLOT_UDP, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
+    SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, STATE_ACTIVE_EPOCH, STATE_ENTRIES,
+};
+
+#[map]
+static STATE: Array<u32> = Array::pinned(STATE_ENTRIES, 0);
+#[map]
+static POLICY: Array<Policy> = Array::pinned(EPOCHS, 0);
+#[map]
+static SERVICES: Array<ServicePolicy> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
+#[map]
+static PORT_SERVICE: Array<u32> = Array::pinned(PORT_MAP_ENTRIES, 0);
+#[map]
+static ALLOW_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(ALLOW_MAX_ENTRIES, 0);
+#[map]
+static ALLOW_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(ALLOW_MAX_ENTRIES, 0);
+#[map]
+static DENY_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(DENY_MAX_ENTRIES, 0);
+#[map]
+static DENY_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(DENY_MAX_ENTRIES, 0);
+#[map]
+static BANS_V4: LpmTrie<[u8; 4], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
+#[map]
+static BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
+/// Written by the daemon for `sipguard status` and metrics; the program never reads it.
+#[map]
+static SERVICE_NAMES: Array<[u8; SERVICE_NAME_LEN]> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
+#[map]
+static COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(COUNTER_ENTRIES, 0);
+
+/// The outcome of the pipeline before monitor mode and counting.
+#[derive(Clone, Copy)]
+struct Decision {
+    service: u32,
+    reason: u32,
+    drop: bool,
+    monitor: bool,
+}
+
+impl Decision {
+    #[inline(always)]
+    const fn pass(service: u32, reason: u32) -> Self {
+        Self {
+            service,
+            reason,
+            drop: false,
+            monitor: false,
+        }
+    }
+
+    #[inline(always)]
+    const fn drop(service: u32, reason: u32, monitor: bool) -> Self {
+        Self {
+            service,
+            reason,
+            drop: true,
+            monitor,
+        }
+    }
+}
+
+#[xdp]
+pub fn sipguard(ctx: XdpContext) -> u32 {
+    let decision = try_sipguard(&ctx);
+    finish(&ctx, decision)
+}
+
+/// The one place every verdict passes through: applies monitor mode and counts.
+#[inline(always)]
+fn finish(ctx: &XdpContext, d: Decision) -> u32 {
+    let (v, action) = if !d.drop {
+        (verdict::PASS, xdp_action::XDP_PASS)
+    } else if d.monitor {
+        (verdict::WOULD_DROP, xdp_action::XDP_PASS)
+    } else {
+        (verdict::DROP, xdp_action::XDP_DROP)
+    };
+    if let Some(c) = COUNTERS.get_ptr_mut(counter_index(d.service, d.reason, v)) {
+        // Safety: per-CPU value, no concurrent writer on this CPU.
+        unsafe {
+            (*c).packets += 1;
+            (*c).bytes += (ctx.data_end() - ctx.data()) as u64;
+        }
+    }
+    action
+}
+
+#[inline(always)]
+fn try_sipguard(ctx: &XdpContext) -> Decision {
+    let epoch = match STATE.get(STATE_ACTIVE_EPOCH) {
+        Some(e) => *e & 1,
+        None => 0,
+    };
+    let policy = match POLICY.get(epoch) {
+        Some(p) => *p,
+        None => return Decision::pass(SERVICE_NONE, reason::DEFAULT),
+    };
+    let mut monitor = policy.flags & POLICY_MONITOR != 0;
+
+    let mut cursor = Cursor::new(ctx);
+    let pkt = match parse::packet(&mut cursor) {
+        Ok(Parsed::Ip(pkt)) => pkt,
+        Ok(Parsed::NonIp) => return Decision::pass(SERVICE_NONE, reason::NON_IP),
+        Err(malformed) => return Decision::drop(SERVICE_NONE, malformed, monitor),
+    };
+
+    // Resolve the service first (an array read) so that ban and deny drops are counted
+    // against the service they targeted; the verdict order is unchanged.
+    let service = service_of(epoch, &policy, &pkt);
+    let service_policy = if service == SERVICE_NONE {
+        None
+    } else {
+        SERVICES
+            .get(service_index(epoch, service))
+            .filter(|s| s.flags & SERVICE_ENABLED != 0)
+    };
+    let service = if service_policy.is_some() {
+        service
+    } else {
+        SERVICE_NONE
+    };
+    if let Some(s) = service_policy {
+        monitor |= s.flags & SERVICE_MONITOR != 0;
+    }
+
+    if is_banned(&pkt.src) {
+        return Decision::drop(service, reason::BANNED, monitor);
+    }
+    if is_denied(epoch, &policy, &pkt.src) {
+        return Decision::drop(service, reason::DENIED, monitor);
+    }
+
+    match pkt.l4 {
+        L4::Fragment => return Decision::pass(SERVICE_NONE, reason::FRAGMENT),
+        L4::Icmp(IcmpClass::Control) => return Decision::pass(SERVICE_NONE, reason::ICMP_CONTROL),
+        L4::Icmp(IcmpClass::EchoReply) => return Decision::pass(SERVICE_NONE, reason::REPLY),
+        _ => {}
+    }
+
+    let Some(s) = service_policy else {
+        return default_policy(&policy, &pkt, monitor);
+    };
+    if is_allowed(epoch, service, s, &pkt.src) {
+        Decision::pass(service, reason::ALLOWED)
+    } else {
+        Decision::drop(service, reason::NOT_ALLOWED, monitor)
+    }
+}
+
+/// (transport, destination port) or ICMP echo request -> service id (0: none).
+#[inline(always)]
+fn service_of(epoch: u32, policy: &Policy, pkt: &Packet) -> u32 {
+    let service = match pkt.l4 {
+        L4::Udp { dport } => port_service(port_index(epoch, PROTO_SLOT_UDP, dport)),
+        L4::Tcp { dport, .. } => port_service(port_index(epoch, PROTO_SLOT_TCP, dport)),
+        L4::Icmp(IcmpClass::EchoRequest) => policy.icmp_echo_service,
+        _ => SERVICE_NONE,
+    };
+    if service < MAX_SERVICES {
+        service
+    } else {
+        SERVICE_NONE
+    }
+}
+
+#[inline(always)]
+fn port_service(index: u32) -> u32 {
+    match PORT_SERVICE.get(index) {
+        Some(s) => *s,
+        None => SERVICE_NONE,
+    }
+}
+
+/// Traffic to no service. Under default drop, return traffic of the host's own sockets
+/// (TCP segments with ACK, UDP to the local ephemeral range) still passes: a stateless filter
+/// must not cut the host off from DNS, updates and its trunks' answers.
+#[inline(always)]
+fn default_policy(policy: &Policy, pkt: &Packet, monitor: bool) -> Decision {
+    if policy.flags & POLICY_DEFAULT_DROP == 0 {
+        return Decision::pass(SERVICE_NONE, reason::DEFAULT);
+    }
+    let reply = match pkt.l4 {
+        L4::Tcp { flags, .. } => flags & TCP_ACK != 0,
+        L4::Udp { dport } => {
+            policy.reply_port_lo != 0 && dport >= policy.reply_port_lo && dport <= policy.reply_port_hi
+        }
+        _ => false,
+    };
+    if reply {
+        Decision::pass(SERVICE_NONE, reason::REPLY)
+    } else {
+        Decision::drop(SERVICE_NONE, reason::DEFAULT, monitor)
+    }
+}
+
+/// A ban matches when its prefix covers the source and it has not expired. Expired bans are
+/// ignored here and removed by the daemon; expiry needs no daemon.
+#[inline(always)]
+fn is_banned(src: &Src) -> bool {
+    let ban = match src {
+        Src::V4(a) => BANS_V4.get(Key::new(32, *a)),
+        Src::V6(a) => BANS_V6.get(Key::new(128, *a)),
+    };
+    let Some(ban) = ban else {
+        return false;
+    };
+    if ban.expires_ns != 0 {
+        // Safety: helper without arguments.
+        let now = unsafe { bpf_ktime_get_boot_ns() };
+        if now >= ban.expires_ns {
+            return false;
+        }
+    }
+    // The bpfel target has no atomic read-modify-write in core, so this is a plain add: two
+    // CPUs hitting the same ban at once may lose one count of this display-only counter.
+    // aya-ebpf 0.2's LpmTrie only hands out `&V`; the value is kernel map memory, writable by
+    // the program, so take its address as a raw pointer.
+    // Safety: the value lives in the map while the program runs.
+    let ban = core::ptr::from_ref(ban) as usize as *mut Ban;
+    unsafe { (*ban).hits += 1 };
+    true
+}
+
+#[inline(always)]
+fn is_denied(epoch: u32, policy: &Policy, src: &Src) -> bool {
+    let scope = deny_scope(epoch);
+    match src {
+        Src::V4(addr) => {
+            policy.flags & POLICY_HAS_DENY_V4 != 0
+                && DENY_V4
+                    .get(Key::new(SCOPE_BITS + 32, ScopedV4 { scope, addr: *addr }))
+                    .is_some()
+        }
+        Src::V6(addr) => {
+            policy.flags & POLICY_HAS_DENY_V6 != 0
+                && DENY_V6
+                    .get(Key::new(SCOPE_BITS + 128, ScopedV6 { scope, addr: *addr }))
+                    .is_some()
+        }
+    }
+}
+
+#[inline(always)]
+fn is_allowed(epoch: u32, service: u32, s: &ServicePolicy, src: &Src) -> bool {
+    let scope = allow_scope(epoch, service);
+    match src {
+        Src::V4(addr) => {
+            s.flags & SERVICE_ALLOW_ANY_V4 != 0
+                || ALLOW_V4
+                    .get(Key::new(SCOPE_BITS + 32, ScopedV4 { scope, addr: *addr }))
+                    .is_some()
+        }
+        Src::V6(addr) => {
+            s.flags & SERVICE_ALLOW_ANY_V6 != 0
+                || ALLOW_V6
+                    .get(Key::new(SCOPE_BITS + 128, ScopedV6 { scope, addr: *addr }))
+                    .is_some()
+        }
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

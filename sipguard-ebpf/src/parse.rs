@@ -1,0 +1,230 @@
+//! Header parsing in the style of xdp-tools' parsing helpers: a cursor that checks bounds
+//! before every read and one function per header. Every function returns the reason code of
+//! the malformation when a header is truncated or invalid.
+
+use core::mem::size_of;
+
+use aya_ebpf::programs::XdpContext;
+use sipguard_common::{classify_icmp4, classify_icmp6, reason, IcmpClass};
+
+const ETH_HLEN: usize = 14;
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88A8;
+const MAX_VLAN_TAGS: usize = 2;
+
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+const IPV6_HOPOPTS: u8 = 0;
+const IPV6_ROUTING: u8 = 43;
+const IPV6_FRAGMENT: u8 = 44;
+const IPV6_AH: u8 = 51;
+const IPV6_DSTOPTS: u8 = 60;
+/// Extension headers skipped before giving up (a legitimate packet carries two or three).
+const MAX_IPV6_EXT_HDRS: usize = 6;
+
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
+/// Source address of a packet.
+#[derive(Clone, Copy)]
+pub enum Src {
+    V4([u8; 4]),
+    V6([u8; 16]),
+}
+
+/// Transport layer as far as the filter needs it.
+#[derive(Clone, Copy)]
+pub enum L4 {
+    Udp { dport: u16 },
+    Tcp { dport: u16, flags: u8 },
+    Icmp(IcmpClass),
+    /// Non-first IP fragment: no transport header.
+    Fragment,
+    /// Any other IP protocol (GRE, ESP, SCTP, ...).
+    Other,
+}
+
+/// An IP packet reduced to what the pipeline decides on.
+#[derive(Clone, Copy)]
+pub struct Packet {
+    pub src: Src,
+    pub l4: L4,
+}
+
+pub enum Parsed {
+    NonIp,
+    Ip(Packet),
+}
+
+/// A read position in the packet; every read checks `data_end` first.
+pub struct Cursor<'a> {
+    ctx: &'a XdpContext,
+    pub off: usize,
+}
+
+impl<'a> Cursor<'a> {
+    #[inline(always)]
+    pub fn new(ctx: &'a XdpContext) -> Self {
+        Self { ctx, off: 0 }
+    }
+
+    /// Copies a `T` from the current position, or `None` if the packet is too short.
+    #[inline(always)]
+    fn read<T: Copy>(&self) -> Option<T> {
+        let start = self.ctx.data();
+        let end = self.ctx.data_end();
+        if start + self.off + size_of::<T>() > end {
+            return None;
+        }
+        // Safety: the bounds check above keeps the read inside the packet.
+        Some(unsafe { core::ptr::read_unaligned((start + self.off) as *const T) })
+    }
+
+    /// True when `len` bytes are present from the current position.
+    #[inline(always)]
+    fn has(&self, len: usize) -> bool {
+        self.ctx.data() + self.off + len <= self.ctx.data_end()
+    }
+}
+
+#[inline(always)]
+fn be16(hi: u8, lo: u8) -> u16 {
+    u16::from_be_bytes([hi, lo])
+}
+
+/// Parses the whole header stack. `Err` carries the malformation reason.
+#[inline(always)]
+pub fn packet(c: &mut Cursor) -> Result<Parsed, u32> {
+    let ethertype = ethernet(c)?;
+    let (src, proto, first_fragment) = match ethertype {
+        ETH_P_IP => ipv4(c)?,
+        ETH_P_IPV6 => ipv6(c)?,
+        _ => return Ok(Parsed::NonIp),
+    };
+    let l4 = if first_fragment {
+        transport(c, proto, matches!(src, Src::V6(_)))?
+    } else {
+        L4::Fragment
+    };
+    Ok(Parsed::Ip(Packet { src, l4 }))
+}
+
+/// Ethernet with up to two VLAN tags (802.1Q, 802.1ad). Returns the inner EtherType.
+#[inline(always)]
+fn ethernet(c: &mut Cursor) -> Result<u16, u32> {
+    let eth: [u8; ETH_HLEN] = c.read().ok_or(reason::MALFORMED_L2)?;
+    let mut ethertype = be16(eth[12], eth[13]);
+    c.off = ETH_HLEN;
+    for _ in 0..MAX_VLAN_TAGS {
+        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
+            break;
+        }
+        let tag: [u8; 4] = c.read().ok_or(reason::MALFORMED_L2)?;
+        ethertype = be16(tag[2], tag[3]);
+        c.off += 4;
+    }
+    Ok(ethertype)
+}
+
+/// IPv4 with any IHL. Returns (source, protocol, is first or only fragment).
+#[inline(always)]
+fn ipv4(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
+    let h: [u8; 20] = c.read().ok_or(reason::MALFORMED_L3)?;
+    if h[0] >> 4 != 4 {
+        return Err(reason::MALFORMED_L3);
+    }
+    let ihl = ((h[0] & 0x0f) as usize) * 4;
+    let total_len = be16(h[2], h[3]) as usize;
+    if ihl < 20 || total_len < ihl || !c.has(ihl) {
+        return Err(reason::MALFORMED_L3);
+    }
+    let fragment_offset = be16(h[6], h[7]) & 0x1fff;
+    c.off += ihl;
+    Ok((
+        Src::V4([h[12], h[13], h[14], h[15]]),
+        h[9],
+        fragment_offset == 0,
+    ))
+}
+
+/// IPv6, skipping hop-by-hop, routing, destination-options, fragment and AH headers.
+/// Returns (source, upper-layer protocol, is first or only fragment).
+#[inline(always)]
+fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
+    let h: [u8; 40] = c.read().ok_or(reason::MALFORMED_L3)?;
+    if h[0] >> 4 != 6 {
+        return Err(reason::MALFORMED_L3);
+    }
+    let mut src = [0u8; 16];
+    src.copy_from_slice(&h[8..24]);
+    let src = Src::V6(src);
+    let mut next = h[6];
+    c.off += 40;
+    for _ in 0..MAX_IPV6_EXT_HDRS {
+        match next {
+            IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS => {
+                let e: [u8; 2] = c.read().ok_or(reason::MALFORMED_L3)?;
+                next = e[0];
+                c.off += (e[1] as usize + 1) * 8;
+            }
+            IPV6_AH => {
+                let e: [u8; 2] = c.read().ok_or(reason::MALFORMED_L3)?;
+                next = e[0];
+                c.off += (e[1] as usize + 2) * 4;
+            }
+            IPV6_FRAGMENT => {
+                let e: [u8; 8] = c.read().ok_or(reason::MALFORMED_L3)?;
+                next = e[0];
+                c.off += 8;
+                if be16(e[2], e[3]) & 0xfff8 != 0 {
+                    return Ok((src, next, false));
+                }
+            }
+            _ => return Ok((src, next, true)),
+        }
+    }
+    // Still inside the extension header chain: refuse to guess.
+    Err(reason::MALFORMED_L3)
+}
+
+/// UDP, TCP, ICMP (IPv4) and ICMPv6 (IPv6); any other protocol is `L4::Other`.
+#[inline(always)]
+fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
+    match proto {
+        IPPROTO_UDP => {
+            let u: [u8; 8] = c.read().ok_or(reason::MALFORMED_L4)?;
+            Ok(L4::Udp {
+                dport: be16(u[2], u[3]),
+            })
+        }
+        IPPROTO_TCP => {
+            let t: [u8; 20] = c.read().ok_or(reason::MALFORMED_L4)?;
+            let flags = t[13];
+            let invalid_flags = (flags & (TCP_SYN | TCP_FIN)) == (TCP_SYN | TCP_FIN)
+                || (flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)
+                || flags & 0x3f == 0;
+            if t[12] >> 4 < 5 || invalid_flags {
+                return Err(reason::MALFORMED_L4);
+            }
+            Ok(L4::Tcp {
+                dport: be16(t[2], t[3]),
+                flags,
+            })
+        }
+        IPPROTO_ICMP if !v6 => {
+            let i: [u8; 8] = c.read().ok_or(reason::MALFORMED_L4)?;
+            Ok(L4::Icmp(classify_icmp4(i[0])))
+        }
+        IPPROTO_ICMPV6 if v6 => {
+            let i: [u8; 8] = c.read().ok_or(reason::MALFORMED_L4)?;
+            Ok(L4::Icmp(classify_icmp6(i[0])))
+        }
+        _ => Ok(L4::Other),
+    }
+}

@@ -1,0 +1,1859 @@
+//! The policy file: parsing and validation.
+//!
+//! A policy is a TOML file with an optional `[global]` table and any number of `[[service]]`
+//! tables (see `examples/sipguard.toml` and the built-in [`DEFAULT_CONFIG`]). Parsing happens
+//! in two steps: serde turns the text into raw structs that keep the byte span of every value
+//! (`toml::Spanned`), then [`Config::from_str`] validates them into the types below. A config
+//! that fails validation never reaches the BPF maps, so everything the data plane relies on is
+//! checked here, and every error names the file, line, column, field and offending value.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+/// The built-in policy, used when the daemon runs without a config file.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+/// The [`Config::source`] (and error file name) of the built-in policy.
+pub const DEFAULT_CONFIG_NAME: &str = "<built-in default>";
+
+/// Services a config may define: `sipguard_common::MAX_SERVICES` (32) map slots minus slot 0,
+/// which means "no service matched". Kept local so this module depends on nothing else.
+const MAX_CONFIG_SERVICES: usize = 31;
+/// Allow entries of all services together: half of `ALLOW_MAX_ENTRIES` (65536), because the
+/// maps hold the entries of two policy epochs while a new policy replaces the old one.
+const MAX_ALLOW_ENTRIES: usize = 65536 / 2;
+/// Deny entries: half of `DENY_MAX_ENTRIES` (262144), for the same double-buffering reason.
+const MAX_DENY_ENTRIES: usize = 262144 / 2;
+
+// ---------------------------------------------------------------------------------------------
+// Validated types
+// ---------------------------------------------------------------------------------------------
+
+/// Whether verdicts are applied (`enforce`) or only counted (`monitor`: would-be drops are
+/// counted as `would_drop` and the packet passes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Enforce,
+    Monitor,
+}
+
+/// What happens to traffic that matches no service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefaultAction {
+    Pass,
+    Drop,
+}
+
+/// UDP ports treated as return traffic of the host's own sockets under `default = "drop"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyPorts {
+    /// The daemon reads `net.ipv4.ip_local_port_range`.
+    Auto,
+    /// No UDP reply ports.
+    None,
+    /// An explicit range.
+    Range(PortRange),
+}
+
+/// A service protocol. `Icmp` means ICMP and ICMPv6 echo requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Protocol {
+    Udp,
+    Tcp,
+    Icmp,
+}
+
+/// An inclusive port range; `1 <= lo <= hi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PortRange {
+    pub lo: u16,
+    pub hi: u16,
+}
+
+/// A validated policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub global: Global,
+    pub services: Vec<Service>,
+    /// The file path, or [`DEFAULT_CONFIG_NAME`].
+    pub source: String,
+}
+
+/// The `[global]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    pub mode: Mode,
+    pub default_action: DefaultAction,
+    pub reply_ports: ReplyPorts,
+    /// Normalized, without duplicates, in file order.
+    pub deny: Vec<IpNet>,
+}
+
+/// One `[[service]]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    pub name: String,
+    /// Sorted, without duplicates.
+    pub protocols: Vec<Protocol>,
+    /// As written (validated); empty for icmp.
+    pub ports: Vec<PortRange>,
+    /// `any`, `any4` or `0.0.0.0/0` was listed.
+    pub allow_any_v4: bool,
+    /// `any`, `any6` or `::/0` was listed.
+    pub allow_any_v6: bool,
+    /// Explicit prefixes (normalized, without duplicates, in file order), not including the
+    /// `any` keywords.
+    pub allow: Vec<IpNet>,
+    /// `None`: follow the global mode.
+    pub mode: Option<Mode>,
+}
+
+impl Service {
+    /// The mode that applies to this service under the global `global` mode.
+    pub fn effective_mode(&self, global: Mode) -> Mode {
+        self.mode.unwrap_or(global)
+    }
+}
+
+impl PortRange {
+    /// Whether `port` is in the range.
+    pub fn contains(&self, port: u16) -> bool {
+        self.lo <= port && port <= self.hi
+    }
+
+    fn overlaps(&self, other: &PortRange) -> bool {
+        self.lo <= other.hi && other.lo <= self.hi
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.lo == self.hi {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}-{}", self.lo, self.hi)
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Udp => "udp",
+            Protocol::Tcp => "tcp",
+            Protocol::Icmp => "icmp",
+        })
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Enforce => "enforce",
+            Mode::Monitor => "monitor",
+        })
+    }
+}
+
+impl fmt::Display for DefaultAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DefaultAction::Pass => "pass",
+            DefaultAction::Drop => "drop",
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid policy. `line` and `column` are 1-based and point at `value`
+    /// (or at the key or table header when there is no value to show). `value` is the text as
+    /// written in the file.
+    #[error("{file}:{line}:{column}: {field}{}: {message}", value_suffix(value))]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        field: String,
+        value: Option<String>,
+        message: String,
+    },
+}
+
+fn value_suffix(value: &Option<String>) -> String {
+    match value {
+        Some(v) => format!(" value {v}"),
+        None => String::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw (deserialized, spanned) types
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    global: Option<RawGlobal>,
+    #[serde(default)]
+    service: Vec<Spanned<RawService>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGlobal {
+    mode: Option<Spanned<String>>,
+    default: Option<Spanned<String>>,
+    reply_ports: Option<Spanned<String>>,
+    #[serde(default)]
+    deny: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawService {
+    name: Spanned<String>,
+    protocol: Spanned<RawProtocols>,
+    ports: Option<Spanned<RawPorts>>,
+    allow: Spanned<Vec<Spanned<String>>>,
+    mode: Option<Spanned<String>>,
+}
+
+/// `protocol = "udp"` or `protocol = ["udp", "tcp"]`.
+enum RawProtocols {
+    One(String),
+    Many(Vec<Spanned<String>>),
+}
+
+/// `ports = 5060`, `ports = "10000-20000"` or `ports = [5060, "10000-20000"]`.
+enum RawPorts {
+    One(RawPort),
+    Many(Vec<Spanned<RawPort>>),
+}
+
+enum RawPort {
+    Int(i64),
+    Str(String),
+}
+
+// Hand-written visitors: serde's untagged enums buffer their input, which loses the spans.
+
+impl<'de> Deserialize<'de> for RawProtocols {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawProtocols;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#""udp", "tcp", "icmp" or an array such as ["udp", "tcp"]"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawProtocols::One(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(p) = seq.next_element()? {
+                    out.push(p);
+                }
+                Ok(RawProtocols::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawPort {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawPort;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a port number or a "LO-HI" range string"#)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawPort::Int(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawPort::Int(i64::try_from(v).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawPort::Str(v.to_owned()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawPorts {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawPorts;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a port, a "LO-HI" range, or an array of them"#)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawPorts::One(RawPort::Int(v)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawPorts::One(RawPort::Int(
+                    i64::try_from(v).unwrap_or(i64::MAX),
+                )))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(RawPorts::One(RawPort::Str(v.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(p) = seq.next_element()? {
+                    out.push(p);
+                }
+                Ok(RawPorts::Many(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+impl Config {
+    /// Reads and validates the policy file at `path`.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        Config::from_str(&text, &name)
+    }
+
+    /// Parses and validates policy `text`; `source_name` names it in errors and becomes
+    /// [`Config::source`].
+    pub fn from_str(text: &str, source_name: &str) -> Result<Config, ConfigError> {
+        let cx = Cx {
+            text,
+            file: source_name,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| cx.toml_error(&e))?;
+        cx.validate(raw)
+    }
+
+    /// The built-in policy ([`DEFAULT_CONFIG`]).
+    pub fn builtin_default() -> Config {
+        match Config::from_str(DEFAULT_CONFIG, DEFAULT_CONFIG_NAME) {
+            Ok(c) => c,
+            Err(e) => panic!("the built-in default config is invalid: {e}"),
+        }
+    }
+}
+
+/// The text being parsed, for positions and error construction.
+struct Cx<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+type Span = Range<usize>;
+
+impl Cx<'_> {
+    /// 1-based line and column (in characters) of byte `offset`.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (line, before[line_start..].chars().count() + 1)
+    }
+
+    fn line(&self, span: &Span) -> usize {
+        self.line_col(span.start).0
+    }
+
+    /// The text of `span` as written, on one line and shortened if long.
+    fn snippet(&self, span: &Span) -> Option<String> {
+        let s = self.text.get(span.clone())?;
+        if s.is_empty() {
+            return None;
+        }
+        let s = if s.contains('\n') {
+            s.split_whitespace().collect::<Vec<_>>().join(" ")
+        } else {
+            s.to_owned()
+        };
+        const MAX: usize = 60;
+        if s.chars().count() > MAX {
+            Some(format!("{}...", s.chars().take(MAX).collect::<String>()))
+        } else {
+            Some(s)
+        }
+    }
+
+    fn error(
+        &self,
+        span: &Span,
+        field: String,
+        value: Option<String>,
+        message: String,
+    ) -> ConfigError {
+        let (line, column) = self.line_col(span.start);
+        ConfigError::Invalid {
+            file: self.file.to_owned(),
+            line,
+            column,
+            field,
+            value,
+            message,
+        }
+    }
+
+    /// An error about the value at `span`.
+    fn at_value(&self, span: &Span, field: String, message: impl Into<String>) -> ConfigError {
+        self.error(span, field, self.snippet(span), message.into())
+    }
+
+    /// An error located at `span` without a value (a missing field, a table).
+    fn at(&self, span: &Span, field: String, message: impl Into<String>) -> ConfigError {
+        self.error(span, field, None, message.into())
+    }
+
+    /// Converts a TOML syntax or deserialization error, naming the field it is about.
+    fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
+        let span = e.span().unwrap_or(0..0);
+        // serde names our private structs; say what the user writes instead.
+        let message = ["RawConfig", "RawGlobal", "RawService"]
+            .iter()
+            .fold(e.message().trim().to_owned(), |m, s| {
+                m.replace(&format!("struct {s}"), "a table")
+            })
+            .replace("a sequence", "an array");
+        let table = match DeTable::parse(self.text) {
+            Ok(t) => t,
+            // The text does not even parse as TOML.
+            Err(syntax) => {
+                let span = syntax.span().unwrap_or(span);
+                return self.at(&span, "TOML syntax".into(), syntax.message().trim());
+            }
+        };
+        let mut path = locate(table.get_ref(), span.start);
+        let mut value = self.snippet(&span);
+        let mut message = message;
+        if let Some(key) = backticked(&message, "missing field `") {
+            // Located at the table (header) that lacks the field.
+            path.push(Seg::Key(key));
+            value = None;
+            message = "required field is missing".into();
+        } else if let Some(key) = backticked(&message, "unknown field `") {
+            if !matches!(path.last(), Some(Seg::Key(k)) if *k == key) {
+                path.push(Seg::Key(key));
+            }
+            value = None;
+            message = match message.split_once(", ") {
+                Some((_, expected)) => format!("unknown key; {expected}"),
+                None => "unknown key".into(),
+            };
+        } else if let Some(Seg::Index(_)) = path.last() {
+            // A table of an array of tables: the span is its header, not a value.
+            if path.len() == 2 {
+                value = None;
+            }
+        }
+        self.error(&span, describe(&path, table.get_ref()), value, message)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Validation
+    // -----------------------------------------------------------------------------------------
+
+    fn validate(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let global = match raw.global {
+            Some(g) => self.global(g)?,
+            None => Global {
+                mode: Mode::Enforce,
+                default_action: DefaultAction::Drop,
+                reply_ports: ReplyPorts::Auto,
+                deny: Vec::new(),
+            },
+        };
+
+        let mut services = Vec::with_capacity(raw.service.len());
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut allow_total = 0usize;
+        for (index, raw_service) in raw.service.iter().enumerate() {
+            let header = raw_service.span();
+            let rs = raw_service.get_ref();
+            if index >= MAX_CONFIG_SERVICES {
+                return Err(self.at(
+                    &header,
+                    format!("service {:?}", rs.name.get_ref()),
+                    format!(
+                        "too many services: at most {MAX_CONFIG_SERVICES} \
+                         (the data plane has {} service slots and slot 0 means \"none\")",
+                        MAX_CONFIG_SERVICES + 1
+                    ),
+                ));
+            }
+            let service = self.service(raw_service)?;
+            if let Some(first) = names.get(&service.name) {
+                return Err(self.at_value(
+                    &rs.name.span(),
+                    format!("service {:?} field `name`", service.name),
+                    format!("duplicate service name (first defined on line {first})"),
+                ));
+            }
+            names.insert(service.name.clone(), self.line(&rs.name.span()));
+            if allow_total + service.allow.len() > MAX_ALLOW_ENTRIES {
+                let span = rs.allow.span();
+                return Err(self.at(
+                    &span,
+                    svc_field(&service.name, "allow"),
+                    format!(
+                        "too many allow entries: more than {MAX_ALLOW_ENTRIES} in all services \
+                         together"
+                    ),
+                ));
+            }
+            allow_total += service.allow.len();
+            services.push(service);
+        }
+        self.check_overlaps(&raw.service, &services)?;
+
+        Ok(Config {
+            global,
+            services,
+            source: self.file.to_owned(),
+        })
+    }
+
+    fn global(&self, g: RawGlobal) -> Result<Global, ConfigError> {
+        let field = |name: &str| format!("[global] field `{name}`");
+        let mode = match &g.mode {
+            Some(m) => {
+                parse_mode(m.get_ref()).map_err(|e| self.at_value(&m.span(), field("mode"), e))?
+            }
+            None => Mode::Enforce,
+        };
+        let default_action = match &g.default {
+            Some(d) => match d.get_ref().as_str() {
+                "pass" => DefaultAction::Pass,
+                "drop" => DefaultAction::Drop,
+                _ => {
+                    return Err(self.at_value(
+                        &d.span(),
+                        field("default"),
+                        r#"expected "pass" or "drop""#,
+                    ))
+                }
+            },
+            None => DefaultAction::Drop,
+        };
+        let reply_ports = match &g.reply_ports {
+            Some(r) => match r.get_ref().as_str() {
+                "auto" => ReplyPorts::Auto,
+                "none" => ReplyPorts::None,
+                s => ReplyPorts::Range(parse_port_str(s).map_err(|e| {
+                    self.at_value(
+                        &r.span(),
+                        field("reply_ports"),
+                        format!(r#"expected "auto", "none" or a "LO-HI" range: {e}"#),
+                    )
+                })?),
+            },
+            None => ReplyPorts::Auto,
+        };
+        let mut deny = Vec::new();
+        let mut seen = HashSet::new();
+        for entry in &g.deny {
+            let net = match parse_net(entry.get_ref()) {
+                Ok(Net::Prefix(n)) => n,
+                Ok(Net::Any4 | Net::Any6 | Net::Any) => {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        field("deny"),
+                        "the `any` keywords are only valid in `allow`; deny takes CIDRs and \
+                         addresses",
+                    ))
+                }
+                Err(e) => return Err(self.at_value(&entry.span(), field("deny"), e)),
+            };
+            if seen.insert(net) {
+                if deny.len() == MAX_DENY_ENTRIES {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        field("deny"),
+                        format!("too many deny entries: at most {MAX_DENY_ENTRIES}"),
+                    ));
+                }
+                deny.push(net);
+            }
+        }
+        Ok(Global {
+            mode,
+            default_action,
+            reply_ports,
+            deny,
+        })
+    }
+
+    fn service(&self, raw: &Spanned<RawService>) -> Result<Service, ConfigError> {
+        let header = raw.span();
+        let rs = raw.get_ref();
+        let name = rs.name.get_ref().clone();
+        if let Err(e) = check_name(&name) {
+            return Err(self.at_value(&rs.name.span(), svc_field(&name, "name"), e));
+        }
+        let field = |f: &str| svc_field(&name, f);
+
+        // protocol
+        let mut protocols = Vec::new();
+        match rs.protocol.get_ref() {
+            RawProtocols::One(p) => protocols.push(
+                parse_protocol(p)
+                    .map_err(|e| self.at_value(&rs.protocol.span(), field("protocol"), e))?,
+            ),
+            RawProtocols::Many(list) => {
+                if list.is_empty() {
+                    return Err(self.at_value(
+                        &rs.protocol.span(),
+                        field("protocol"),
+                        r#"must not be empty: use "udp", "tcp", ["udp", "tcp"] or "icmp""#,
+                    ));
+                }
+                for p in list {
+                    let proto = parse_protocol(p.get_ref())
+                        .map_err(|e| self.at_value(&p.span(), field("protocol"), e))?;
+                    if proto == Protocol::Icmp && list.len() > 1 {
+                        return Err(self.at_value(
+                            &p.span(),
+                            field("protocol"),
+                            r#""icmp" must be alone: put it in a service of its own with protocol = "icmp""#,
+                        ));
+                    }
+                    if protocols.contains(&proto) {
+                        return Err(self.at_value(
+                            &p.span(),
+                            field("protocol"),
+                            format!("duplicate protocol \"{proto}\""),
+                        ));
+                    }
+                    protocols.push(proto);
+                }
+            }
+        }
+        protocols.sort();
+        let icmp = protocols == [Protocol::Icmp];
+
+        // ports
+        let mut ports = Vec::new();
+        match &rs.ports {
+            Some(p) if icmp => {
+                return Err(self.at_value(
+                    &p.span(),
+                    field("ports"),
+                    "icmp services take no ports: remove `ports`",
+                ))
+            }
+            None if !icmp => {
+                return Err(self.at(
+                    &header,
+                    field("ports"),
+                    "required field is missing: udp and tcp services need ports",
+                ))
+            }
+            None => {}
+            Some(p) => match p.get_ref() {
+                RawPorts::One(port) => ports.push(
+                    parse_port(port).map_err(|e| self.at_value(&p.span(), field("ports"), e))?,
+                ),
+                RawPorts::Many(list) => {
+                    if list.is_empty() {
+                        return Err(self.at_value(
+                            &p.span(),
+                            field("ports"),
+                            "must not be empty: udp and tcp services need ports",
+                        ));
+                    }
+                    for port in list {
+                        ports.push(
+                            parse_port(port.get_ref())
+                                .map_err(|e| self.at_value(&port.span(), field("ports"), e))?,
+                        );
+                    }
+                }
+            },
+        }
+
+        // allow
+        let mut allow = Vec::new();
+        let mut seen = HashSet::new();
+        let (mut any4, mut any6) = (false, false);
+        for entry in rs.allow.get_ref() {
+            match parse_net(entry.get_ref())
+                .map_err(|e| self.at_value(&entry.span(), field("allow"), e))?
+            {
+                Net::Any => (any4, any6) = (true, true),
+                Net::Any4 => any4 = true,
+                Net::Any6 => any6 = true,
+                Net::Prefix(net) => {
+                    if seen.insert(net) {
+                        allow.push(net);
+                    }
+                }
+            }
+        }
+
+        // mode
+        let mode = match &rs.mode {
+            Some(m) => Some(
+                parse_mode(m.get_ref()).map_err(|e| self.at_value(&m.span(), field("mode"), e))?,
+            ),
+            None => None,
+        };
+
+        Ok(Service {
+            name,
+            protocols,
+            ports,
+            allow_any_v4: any4,
+            allow_any_v6: any6,
+            allow,
+            mode,
+        })
+    }
+
+    /// A (protocol, port) pair belongs to one service at most; so does icmp.
+    fn check_overlaps(
+        &self,
+        raw: &[Spanned<RawService>],
+        services: &[Service],
+    ) -> Result<(), ConfigError> {
+        let name_line = |i: usize| self.line(&raw[i].get_ref().name.span());
+
+        let mut icmp_owner: Option<usize> = None;
+        for (i, s) in services.iter().enumerate() {
+            if s.protocols.contains(&Protocol::Icmp) {
+                if let Some(first) = icmp_owner {
+                    return Err(self.at_value(
+                        &raw[i].get_ref().protocol.span(),
+                        svc_field(&s.name, "protocol"),
+                        format!(
+                            "icmp is also served by service {:?} (line {}): a protocol and port \
+                             can belong to one service only",
+                            services[first].name,
+                            name_line(first)
+                        ),
+                    ));
+                }
+                icmp_owner = Some(i);
+            }
+        }
+
+        for proto in [Protocol::Udp, Protocol::Tcp] {
+            // (range, service index, span of the entry as written)
+            let mut entries: Vec<(PortRange, usize, Span)> = Vec::new();
+            for (i, s) in services.iter().enumerate() {
+                if !s.protocols.contains(&proto) {
+                    continue;
+                }
+                let spans = port_spans(raw[i].get_ref());
+                entries.extend(s.ports.iter().zip(spans).map(|(&r, sp)| (r, i, sp)));
+            }
+            entries.sort_by_key(|(r, i, _)| (r.lo, r.hi, *i));
+            // Sweep in order of `lo`, remembering the entry reaching highest (`best`) and the
+            // entry reaching highest among the other services (`other`): an entry overlaps a
+            // different service exactly when the relevant one of them reaches its `lo`.
+            let mut best: Option<usize> = None;
+            let mut other: Option<usize> = None;
+            for k in 0..entries.len() {
+                let (r, svc, _) = &entries[k];
+                let candidate = match best {
+                    Some(b) if entries[b].1 != *svc => Some(b),
+                    _ => other,
+                };
+                if let Some(c) = candidate {
+                    if entries[c].0.hi >= r.lo {
+                        debug_assert!(entries[c].0.overlaps(r));
+                        let port = r.lo;
+                        let (later, earlier) = if entries[c].1 > *svc { (c, k) } else { (k, c) };
+                        let (_, later_svc, later_span) = &entries[later];
+                        let earlier_svc = entries[earlier].1;
+                        return Err(self.at_value(
+                            later_span,
+                            svc_field(&services[*later_svc].name, "ports"),
+                            format!(
+                                "{proto} port {port} is also served by service {:?} (line {}): \
+                                 a protocol and port can belong to one service only",
+                                services[earlier_svc].name,
+                                name_line(earlier_svc)
+                            ),
+                        ));
+                    }
+                }
+                match best {
+                    Some(b) if entries[b].0.hi >= r.hi => {
+                        if entries[b].1 != *svc && other.is_none_or(|o| entries[o].0.hi < r.hi) {
+                            other = Some(k);
+                        }
+                    }
+                    Some(b) => {
+                        if entries[b].1 != *svc {
+                            other = Some(b);
+                        }
+                        best = Some(k);
+                    }
+                    None => best = Some(k),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The spans of a service's port entries, in the order of [`Service::ports`].
+fn port_spans(rs: &RawService) -> Vec<Span> {
+    match &rs.ports {
+        None => Vec::new(),
+        Some(p) => match p.get_ref() {
+            RawPorts::One(_) => vec![p.span()],
+            RawPorts::Many(list) => list.iter().map(|e| e.span()).collect(),
+        },
+    }
+}
+
+fn svc_field(name: &str, field: &str) -> String {
+    format!("service {name:?} field `{field}`")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value parsers (return the message of the error; the caller adds position and field)
+// ---------------------------------------------------------------------------------------------
+
+fn check_name(name: &str) -> Result<(), String> {
+    let valid_first = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(valid_first)
+        && chars.all(|c| valid_first(c) || c == '_' || c == '-')
+        && name.len() <= 23;
+    if ok {
+        Ok(())
+    } else {
+        Err(
+            "invalid service name: use 1 to 23 characters a-z, 0-9, '_' and '-', starting with \
+             a letter or digit"
+                .into(),
+        )
+    }
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "enforce" => Ok(Mode::Enforce),
+        "monitor" => Ok(Mode::Monitor),
+        _ => Err(r#"expected "enforce" or "monitor""#.into()),
+    }
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    match s {
+        "udp" => Ok(Protocol::Udp),
+        "tcp" => Ok(Protocol::Tcp),
+        "icmp" => Ok(Protocol::Icmp),
+        _ => Err(r#"unknown protocol: expected "udp", "tcp" or "icmp""#.into()),
+    }
+}
+
+const PORT_HINT: &str = "ports are 1-65535";
+
+fn port_from_int(n: i64) -> Result<u16, String> {
+    match n {
+        0 => Err(format!("port 0 is not a valid port ({PORT_HINT})")),
+        1..=65535 => Ok(n as u16),
+        _ => Err(format!("port {n} is out of range ({PORT_HINT})")),
+    }
+}
+
+fn port_from_str(s: &str) -> Result<u16, String> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(
+            r#"malformed port range: expected a port number or "LO-HI", e.g. "10000-20000""#.into(),
+        );
+    }
+    // Longer digit strings than i64 holds are out of range anyway.
+    port_from_int(s.parse::<i64>().unwrap_or(i64::MAX))
+}
+
+/// `"5060"` or `"10000-20000"`.
+fn parse_port_str(s: &str) -> Result<PortRange, String> {
+    match s.split_once('-') {
+        None => {
+            let p = port_from_str(s)?;
+            Ok(PortRange { lo: p, hi: p })
+        }
+        Some((lo, hi)) => {
+            let (lo, hi) = (port_from_str(lo)?, port_from_str(hi)?);
+            if lo > hi {
+                return Err(format!(
+                    "reversed port range: {lo} is greater than {hi} (did you mean \"{hi}-{lo}\"?)"
+                ));
+            }
+            Ok(PortRange { lo, hi })
+        }
+    }
+}
+
+fn parse_port(p: &RawPort) -> Result<PortRange, String> {
+    match p {
+        RawPort::Int(n) => {
+            let p = port_from_int(*n)?;
+            Ok(PortRange { lo: p, hi: p })
+        }
+        RawPort::Str(s) => parse_port_str(s),
+    }
+}
+
+enum Net {
+    Any,
+    Any4,
+    Any6,
+    Prefix(IpNet),
+}
+
+/// An allow or deny entry: a keyword, a CIDR or a bare address (a /32 or /128).
+fn parse_net(s: &str) -> Result<Net, String> {
+    match s {
+        "any" => return Ok(Net::Any),
+        "any4" => return Ok(Net::Any4),
+        "any6" => return Ok(Net::Any6),
+        _ => {}
+    }
+    let net = match s.split_once('/') {
+        None => match s.parse::<IpAddr>() {
+            Ok(addr) => IpNet::from(addr),
+            Err(_) => {
+                return Err(
+                    r#"not an IP address or CIDR (expected e.g. "192.0.2.0/24", "2001:db8::1", "any", "any4" or "any6")"#
+                        .into(),
+                )
+            }
+        },
+        Some((addr_text, len_text)) => {
+            let addr: IpAddr = addr_text
+                .parse()
+                .map_err(|_| format!("invalid CIDR: `{addr_text}` is not an IP address"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let len = len_text
+                .parse::<u8>()
+                .ok()
+                .filter(|l| len_text.bytes().all(|b| b.is_ascii_digit()) && *l <= max)
+                .ok_or_else(|| {
+                    format!(
+                        "invalid CIDR: prefix length `{len_text}` is not a number from 0 to {max}"
+                    )
+                })?;
+            let net = IpNet::new(addr, len).map_err(|e| format!("invalid CIDR: {e}"))?;
+            if net.trunc() != net {
+                return Err(format!(
+                    "invalid CIDR: host bits are set (did you mean {}?)",
+                    net.trunc()
+                ));
+            }
+            net
+        }
+    };
+    Ok(match net {
+        IpNet::V4(n) if n.prefix_len() == 0 => Net::Any4,
+        IpNet::V6(n) if n.prefix_len() == 0 => Net::Any6,
+        n => Net::Prefix(n),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Naming the field of a TOML error
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// The text between `prefix` and the next backtick, if `message` starts with `prefix`.
+fn backticked(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+/// The path of the smallest key or value whose span holds byte `pos` (the deepest on a tie).
+fn locate(table: &DeTable<'_>, pos: usize) -> Vec<Seg> {
+    fn holds(span: &Span, pos: usize) -> bool {
+        span.start <= pos && (pos < span.end || span.start == span.end)
+    }
+    struct Best {
+        len: usize,
+        path: Vec<Seg>,
+    }
+    fn consider(best: &mut Option<Best>, span: Span, path: &[Seg], pos: usize) {
+        if !holds(&span, pos) {
+            return;
+        }
+        let len = span.end - span.start;
+        if best
+            .as_ref()
+            .is_none_or(|b| len < b.len || (len == b.len && path.len() > b.path.len()))
+        {
+            *best = Some(Best {
+                len,
+                path: path.to_vec(),
+            });
+        }
+    }
+    fn walk_table(t: &DeTable<'_>, pos: usize, path: &mut Vec<Seg>, best: &mut Option<Best>) {
+        for (k, v) in t.iter() {
+            path.push(Seg::Key(k.get_ref().to_string()));
+            consider(best, k.span(), path, pos);
+            walk_value(v, pos, path, best);
+            path.pop();
+        }
+    }
+    fn walk_value(
+        v: &Spanned<DeValue<'_>>,
+        pos: usize,
+        path: &mut Vec<Seg>,
+        best: &mut Option<Best>,
+    ) {
+        consider(best, v.span(), path, pos);
+        match v.get_ref() {
+            DeValue::Table(t) => walk_table(t, pos, path, best),
+            DeValue::Array(a) => {
+                for (i, e) in a.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    walk_value(e, pos, path, best);
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut best = None;
+    walk_table(table, pos, &mut Vec::new(), &mut best);
+    best.map(|b| b.path).unwrap_or_default()
+}
+
+/// Names a path the way validation errors do: `[global] field `mode``,
+/// `service "sip" field `ports``.
+fn describe(path: &[Seg], root: &DeTable<'_>) -> String {
+    fn key(s: Option<&Seg>) -> Option<&str> {
+        match s {
+            Some(Seg::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+    match (key(path.first()), path.get(1)) {
+        (None, _) => "top level".into(),
+        (Some("global"), Some(Seg::Key(f))) => format!("[global] field `{f}`"),
+        (Some("service"), Some(Seg::Index(i))) => {
+            let name = root
+                .get("service")
+                .and_then(|s| s.get_ref().get(*i))
+                .and_then(|t| t.get_ref().get("name"))
+                .and_then(|n| n.get_ref().as_str());
+            let service = match name {
+                Some(n) => format!("service {n:?}"),
+                None => format!("service #{}", i + 1),
+            };
+            match key(path.get(2)) {
+                Some(f) => format!("{service} field `{f}`"),
+                None => service,
+            }
+        }
+        (Some("global"), None) => "[global]".into(),
+        (Some(k), _) => format!("top-level key `{k}`"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../examples/sipguard.toml");
+
+    fn parse(text: &str) -> Config {
+        match Config::from_str(text, "test.toml") {
+            Ok(c) => c,
+            Err(e) => panic!("expected a valid config, got: {e}"),
+        }
+    }
+
+    /// The error for `text`: (line, column, field, value, message).
+    fn fail(text: &str) -> (usize, usize, String, Option<String>, String) {
+        match Config::from_str(text, "test.toml") {
+            Ok(_) => panic!("expected an error for:\n{text}"),
+            Err(ConfigError::Invalid {
+                file,
+                line,
+                column,
+                field,
+                value,
+                message,
+            }) => {
+                assert_eq!(file, "test.toml");
+                (line, column, field, value, message)
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn range(lo: u16, hi: u16) -> PortRange {
+        PortRange { lo, hi }
+    }
+
+    const PRIVATE: [&str; 6] = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "fc00::/7",
+        "fe80::/10",
+    ];
+
+    #[test]
+    fn builtin_default_parses_with_expected_global() {
+        let c = Config::builtin_default();
+        assert_eq!(c.source, DEFAULT_CONFIG_NAME);
+        assert_eq!(c.global.mode, Mode::Enforce);
+        assert_eq!(c.global.default_action, DefaultAction::Drop);
+        assert_eq!(c.global.reply_ports, ReplyPorts::Auto);
+        assert!(c.global.deny.is_empty());
+    }
+
+    #[test]
+    fn builtin_default_has_the_stock_pbx_services() {
+        use Protocol::*;
+        let c = Config::builtin_default();
+        let names: Vec<&str> = c.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["sip", "sip-tls", "rtp", "iax", "ssh", "web", "ami", "dhcp", "icmp"]
+        );
+        let get = |n: &str| c.services.iter().find(|s| s.name == n).unwrap();
+        let private: Vec<IpNet> = PRIVATE.iter().map(|s| net(s)).collect();
+        let expect = [
+            ("sip", vec![Udp, Tcp], vec![range(5060, 5060)], true),
+            ("sip-tls", vec![Tcp], vec![range(5061, 5061)], true),
+            ("rtp", vec![Udp], vec![range(10000, 20000)], true),
+            ("iax", vec![Udp], vec![range(4569, 4569)], true),
+            ("ssh", vec![Tcp], vec![range(22, 22)], false),
+            (
+                "web",
+                vec![Tcp],
+                vec![range(80, 80), range(443, 443)],
+                false,
+            ),
+            ("ami", vec![Tcp], vec![range(5038, 5038)], false),
+            (
+                "dhcp",
+                vec![Udp],
+                vec![range(68, 68), range(546, 546)],
+                true,
+            ),
+            ("icmp", vec![Icmp], vec![], true),
+        ];
+        for (name, protocols, ports, any) in expect {
+            let s = get(name);
+            assert_eq!(s.protocols, protocols, "{name}");
+            assert_eq!(s.ports, ports, "{name}");
+            assert_eq!((s.allow_any_v4, s.allow_any_v6), (any, any), "{name}");
+            if any {
+                assert!(s.allow.is_empty(), "{name}");
+            } else {
+                assert_eq!(s.allow, private, "{name}");
+            }
+            assert_eq!(s.mode, None, "{name}");
+        }
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let c = parse(EXAMPLE);
+        assert!(!c.services.is_empty());
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults_and_no_services() {
+        let c = parse("");
+        assert_eq!(c.global.mode, Mode::Enforce);
+        assert_eq!(c.global.default_action, DefaultAction::Drop);
+        assert_eq!(c.global.reply_ports, ReplyPorts::Auto);
+        assert!(c.global.deny.is_empty());
+        assert!(c.services.is_empty());
+        assert_eq!(c.source, "test.toml");
+    }
+
+    #[test]
+    fn global_values_parse() {
+        let c = parse(
+            "[global]\nmode = \"monitor\"\ndefault = \"pass\"\nreply_ports = \"32768-60999\"\n\
+             deny = [\"192.0.2.0/24\", \"2001:db8:bad::/48\", \"198.51.100.7\"]\n",
+        );
+        assert_eq!(c.global.mode, Mode::Monitor);
+        assert_eq!(c.global.default_action, DefaultAction::Pass);
+        assert_eq!(c.global.reply_ports, ReplyPorts::Range(range(32768, 60999)));
+        assert_eq!(
+            c.global.deny,
+            [
+                net("192.0.2.0/24"),
+                net("2001:db8:bad::/48"),
+                net("198.51.100.7/32")
+            ]
+        );
+    }
+
+    #[test]
+    fn reply_ports_none() {
+        let c = parse("[global]\nreply_ports = \"none\"\n");
+        assert_eq!(c.global.reply_ports, ReplyPorts::None);
+    }
+
+    #[test]
+    fn from_file_reads_and_names_the_file() {
+        let path =
+            std::env::temp_dir().join(format!("sipguard-config-{}.toml", std::process::id()));
+        std::fs::write(&path, "[global]\nmode = \"bogus\"\n").unwrap();
+        let err = Config::from_file(&path).unwrap_err().to_string();
+        std::fs::write(&path, "[global]\nmode = \"monitor\"\n").unwrap();
+        let ok = Config::from_file(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            err.starts_with(&format!("{}:2:8: ", path.display())),
+            "{err}"
+        );
+        assert_eq!(ok.source, path.display().to_string());
+    }
+
+    #[test]
+    fn from_file_missing_is_io_error() {
+        let err = Config::from_file(Path::new("/nonexistent/sipguard.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Io { .. }));
+        assert!(err.to_string().starts_with("/nonexistent/sipguard.toml: "));
+    }
+
+    #[test]
+    fn error_display_names_file_line_field_and_value() {
+        let text = "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\n\
+                    allow = [\"any\", \"10.0.0.300/8\"]\n";
+        let err = Config::from_str(text, "/etc/sipguard.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "/etc/sipguard.toml:5:17: service \"sip\" field `allow` value \"10.0.0.300/8\": \
+             invalid CIDR: `10.0.0.300` is not an IP address"
+        );
+    }
+
+    // --- TOML-level errors ---
+
+    #[test]
+    fn syntax_error() {
+        let (line, column, field, _, message) =
+            fail("[global]\nmode = \"enforce\"\ndeny = [\"192.0.2.0/24\"\n");
+        assert_eq!((line, field.as_str()), (3, "TOML syntax"));
+        assert!(column > 1);
+        assert!(message.contains("unclosed array"), "{message}");
+    }
+
+    #[test]
+    fn unknown_key_in_global() {
+        let (line, column, field, value, message) =
+            fail("[global]\nmode = \"enforce\"\nmodee = 1\n");
+        assert_eq!((line, column), (3, 1));
+        assert_eq!(field, "[global] field `modee`");
+        assert_eq!(value, None);
+        assert!(message.starts_with("unknown key"), "{message}");
+    }
+
+    #[test]
+    fn unknown_key_in_service() {
+        let (line, _, field, _, message) = fail(
+            "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = []\n\
+             alow = [\"any\"]\n",
+        );
+        assert_eq!(line, 6);
+        assert_eq!(field, "service \"sip\" field `alow`");
+        assert!(message.contains("unknown key"), "{message}");
+    }
+
+    #[test]
+    fn unknown_top_level_table() {
+        let (line, _, field, _, _) = fail("[global]\n\n[globl]\nmode = \"monitor\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(field, "top-level key `globl`");
+    }
+
+    #[test]
+    fn wrong_type() {
+        let (line, column, field, value, message) = fail("[global]\n\nmode = 5\n");
+        assert_eq!((line, column), (3, 8));
+        assert_eq!(field, "[global] field `mode`");
+        assert_eq!(value.as_deref(), Some("5"));
+        assert!(message.starts_with("invalid type"), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_names_toml_types() {
+        let (line, _, field, _, message) = fail("\nglobal = 5\n");
+        assert_eq!((line, field.as_str()), (2, "[global]"));
+        assert_eq!(message, "invalid type: integer `5`, expected a table");
+        let (line, _, field, _, message) = fail("[global]\ndeny = \"192.0.2.1\"\n");
+        assert_eq!((line, field.as_str()), (2, "[global] field `deny`"));
+        assert!(message.ends_with("expected an array"), "{message}");
+    }
+
+    #[test]
+    fn wrong_type_of_port_entry() {
+        let (line, _, field, value, _) = fail(
+            "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [\n  5060,\n  true,\n]\n\
+             allow = []\n",
+        );
+        assert_eq!(line, 6);
+        assert_eq!(field, "service \"sip\" field `ports`");
+        assert_eq!(value.as_deref(), Some("true"));
+    }
+
+    #[test]
+    fn missing_required_field() {
+        let (line, _, field, value, message) =
+            fail("[global]\n\n[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\n");
+        assert_eq!(line, 3);
+        assert_eq!(field, "service \"sip\" field `allow`");
+        assert_eq!(value, None);
+        assert_eq!(message, "required field is missing");
+    }
+
+    #[test]
+    fn missing_name_counts_services() {
+        let ok = "[[service]]\nname = \"a\"\nprotocol = \"icmp\"\nallow = []\n";
+        let (line, _, field, _, _) = fail(&format!(
+            "{ok}\n[[service]]\nprotocol = \"icmp\"\nallow = []\n"
+        ));
+        assert_eq!(line, 6);
+        assert_eq!(field, "service #2 field `name`");
+    }
+
+    // --- addresses ---
+
+    fn allow_error(entry: &str) -> (usize, String, Option<String>, String) {
+        let (line, _, field, value, message) = fail(&format!(
+            "[[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\n  \"10.0.0.0/8\",\n  \"{entry}\",\n]\n"
+        ));
+        (line, field, value, message)
+    }
+
+    #[test]
+    fn bad_address_octet() {
+        let (line, field, value, message) = allow_error("10.0.0.300/8");
+        assert_eq!(line, 7);
+        assert_eq!(field, "service \"ssh\" field `allow`");
+        assert_eq!(value.as_deref(), Some("\"10.0.0.300/8\""));
+        assert!(message.starts_with("invalid CIDR"), "{message}");
+    }
+
+    #[test]
+    fn bad_prefix_length() {
+        let (line, _, _, message) = allow_error("10.0.0.0/33");
+        assert_eq!(line, 7);
+        assert!(message.contains("prefix length `33`"), "{message}");
+        let (_, _, _, message) = allow_error("2001:db8::/129");
+        assert!(message.contains("0 to 128"), "{message}");
+    }
+
+    #[test]
+    fn not_an_address() {
+        let (line, _, value, message) = allow_error("banana");
+        assert_eq!(line, 7);
+        assert_eq!(value.as_deref(), Some("\"banana\""));
+        assert!(message.contains("not an IP address"), "{message}");
+    }
+
+    #[test]
+    fn host_bits_set_suggests_network() {
+        let (line, _, _, message) = allow_error("10.0.0.1/8");
+        assert_eq!(line, 7);
+        assert!(message.contains("did you mean 10.0.0.0/8?"), "{message}");
+        let (_, _, _, message) = allow_error("2001:db8::1/32");
+        assert!(message.contains("did you mean 2001:db8::/32?"), "{message}");
+    }
+
+    #[test]
+    fn bad_deny_entry() {
+        let (line, _, field, value, _) =
+            fail("[global]\ndeny = [\n  \"192.0.2.0/24\",\n  \"192.0.2.0/24x\",\n]\n");
+        assert_eq!(line, 4);
+        assert_eq!(field, "[global] field `deny`");
+        assert_eq!(value.as_deref(), Some("\"192.0.2.0/24x\""));
+    }
+
+    #[test]
+    fn any_keyword_in_deny_is_an_error() {
+        let (line, _, _, _, message) = fail("[global]\n\ndeny = [\"any\"]\n");
+        assert_eq!(line, 3);
+        assert!(message.contains("only valid in `allow`"), "{message}");
+    }
+
+    #[test]
+    fn deny_is_deduplicated_and_normalized() {
+        let c = parse("[global]\ndeny = [\"192.0.2.1\", \"192.0.2.1/32\", \"::1\"]\n");
+        assert_eq!(c.global.deny, [net("192.0.2.1/32"), net("::1/128")]);
+    }
+
+    // --- ports ---
+
+    fn port_error(ports: &str) -> (usize, Option<String>, String) {
+        let (line, _, field, value, message) = fail(&format!(
+            "[[service]]\nname = \"x\"\nprotocol = \"udp\"\nports = [\n  5060,\n  {ports},\n]\nallow = []\n"
+        ));
+        assert_eq!(field, "service \"x\" field `ports`");
+        (line, value, message)
+    }
+
+    #[test]
+    fn port_zero() {
+        let (line, value, message) = port_error("0");
+        assert_eq!((line, value.as_deref()), (6, Some("0")));
+        assert!(message.contains("port 0"), "{message}");
+        let (line, _, _) = port_error("\"0-10\"");
+        assert_eq!(line, 6);
+    }
+
+    #[test]
+    fn port_above_65535() {
+        let (line, value, message) = port_error("65536");
+        assert_eq!((line, value.as_deref()), (6, Some("65536")));
+        assert!(message.contains("out of range"), "{message}");
+        let (line, _, message) = port_error("\"1-70000\"");
+        assert_eq!(line, 6);
+        assert!(message.contains("70000"), "{message}");
+        let (_, _, message) = port_error("-1");
+        assert!(message.contains("out of range"), "{message}");
+    }
+
+    #[test]
+    fn malformed_range() {
+        for bad in [
+            "\"10000-\"",
+            "\"abc\"",
+            "\"1-2-3\"",
+            "\"-5\"",
+            "\"\"",
+            "\"+5\"",
+        ] {
+            let (line, _, message) = port_error(bad);
+            assert_eq!(line, 6, "{bad}");
+            assert!(
+                message.starts_with("malformed port range"),
+                "{bad}: {message}"
+            );
+        }
+    }
+
+    #[test]
+    fn reversed_range() {
+        let (line, value, message) = port_error("\"20000-10000\"");
+        assert_eq!((line, value.as_deref()), (6, Some("\"20000-10000\"")));
+        assert!(message.contains("reversed"), "{message}");
+    }
+
+    #[test]
+    fn port_forms_and_ranges() {
+        let c = parse(
+            "[[service]]\nname = \"a\"\nprotocol = \"udp\"\nports = [5060, \"5061\", \"10000-20000\", \"7-7\"]\nallow = []\n\
+             [[service]]\nname = \"b\"\nprotocol = \"tcp\"\nports = 22\nallow = []\n\
+             [[service]]\nname = \"c\"\nprotocol = \"tcp\"\nports = \"80-81\"\nallow = []\n",
+        );
+        assert_eq!(
+            c.services[0].ports,
+            [
+                range(5060, 5060),
+                range(5061, 5061),
+                range(10000, 20000),
+                range(7, 7)
+            ]
+        );
+        assert_eq!(c.services[1].ports, [range(22, 22)]);
+        assert_eq!(c.services[2].ports, [range(80, 81)]);
+        assert!(range(10000, 20000).contains(15000));
+        assert_eq!(range(10000, 20000).to_string(), "10000-20000");
+        assert_eq!(range(22, 22).to_string(), "22");
+    }
+
+    #[test]
+    fn ports_on_icmp_service() {
+        let (line, _, field, value, message) = fail(
+            "[[service]]\nname = \"ping\"\nprotocol = \"icmp\"\nports = [1]\nallow = [\"any\"]\n",
+        );
+        assert_eq!(line, 4);
+        assert_eq!(field, "service \"ping\" field `ports`");
+        assert_eq!(value.as_deref(), Some("[1]"));
+        assert!(message.contains("no ports"), "{message}");
+    }
+
+    #[test]
+    fn missing_ports_on_udp_service() {
+        let (line, _, field, value, _) =
+            fail("\n[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nallow = [\"any\"]\n");
+        assert_eq!(line, 2);
+        assert_eq!(field, "service \"sip\" field `ports`");
+        assert_eq!(value, None);
+    }
+
+    #[test]
+    fn empty_ports_on_tcp_service() {
+        let (line, _, field, value, message) = fail(
+            "[[service]]\nname = \"sip\"\nprotocol = \"tcp\"\nports = []\nallow = [\"any\"]\n",
+        );
+        assert_eq!(line, 4);
+        assert_eq!(field, "service \"sip\" field `ports`");
+        assert_eq!(value.as_deref(), Some("[]"));
+        assert!(message.contains("must not be empty"), "{message}");
+    }
+
+    // --- protocols ---
+
+    fn protocol_error(protocol: &str) -> (usize, usize, Option<String>, String) {
+        let (line, column, field, value, message) = fail(&format!(
+            "[[service]]\nname = \"x\"\nprotocol = {protocol}\nports = [1]\nallow = []\n"
+        ));
+        assert_eq!(field, "service \"x\" field `protocol`");
+        (line, column, value, message)
+    }
+
+    #[test]
+    fn icmp_mixed_with_udp() {
+        let (line, column, value, message) = protocol_error("[\"udp\", \"icmp\"]");
+        assert_eq!((line, column), (3, 20));
+        assert_eq!(value.as_deref(), Some("\"icmp\""));
+        assert!(message.contains("must be alone"), "{message}");
+    }
+
+    #[test]
+    fn duplicate_protocol() {
+        let (line, column, _, message) = protocol_error("[\"tcp\", \"udp\", \"tcp\"]");
+        assert_eq!((line, column), (3, 27));
+        assert!(message.contains("duplicate protocol \"tcp\""), "{message}");
+    }
+
+    #[test]
+    fn unknown_protocol() {
+        let (line, _, value, message) = protocol_error("\"sctp\"");
+        assert_eq!((line, value.as_deref()), (3, Some("\"sctp\"")));
+        assert!(message.contains("unknown protocol"), "{message}");
+    }
+
+    #[test]
+    fn empty_protocol_list() {
+        let (line, _, _, message) = protocol_error("[]");
+        assert_eq!(line, 3);
+        assert!(message.contains("must not be empty"), "{message}");
+    }
+
+    #[test]
+    fn protocols_are_sorted() {
+        let c = parse(
+            "[[service]]\nname = \"x\"\nprotocol = [\"tcp\", \"udp\"]\nports = [1]\nallow = []\n",
+        );
+        assert_eq!(c.services[0].protocols, [Protocol::Udp, Protocol::Tcp]);
+        let c = parse("[[service]]\nname = \"x\"\nprotocol = [\"icmp\"]\nallow = []\n");
+        assert_eq!(c.services[0].protocols, [Protocol::Icmp]);
+    }
+
+    // --- names ---
+
+    #[test]
+    fn duplicate_service_name() {
+        let (line, _, field, _, message) = fail(
+            "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = []\n\n\
+             [[service]]\nname = \"sip\"\nprotocol = \"tcp\"\nports = [5060]\nallow = []\n",
+        );
+        assert_eq!(line, 8);
+        assert_eq!(field, "service \"sip\" field `name`");
+        assert!(message.contains("first defined on line 2"), "{message}");
+    }
+
+    #[test]
+    fn invalid_service_name() {
+        for bad in [
+            "",
+            "Sip",
+            "-sip",
+            "sip.tls",
+            "a23456789012345678901234",
+            "sïp",
+        ] {
+            let (line, _, field, _, message) = fail(&format!(
+                "[[service]]\n\nname = \"{bad}\"\nprotocol = \"icmp\"\nallow = []\n"
+            ));
+            assert_eq!(line, 3, "{bad}");
+            assert_eq!(field, format!("service {bad:?} field `name`"));
+            assert!(message.contains("invalid service name"), "{message}");
+        }
+        parse("[[service]]\nname = \"0a_b-c23456789012345678\"\nprotocol = \"icmp\"\nallow = []\n");
+    }
+
+    // --- overlaps ---
+
+    #[test]
+    fn overlapping_port_and_range() {
+        let (line, _, field, value, message) = fail(
+            "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\nallow = []\n\n\
+             [[service]]\nname = \"other\"\nprotocol = \"udp\"\nports = [\n  80,\n  \"5000-5100\",\n]\nallow = []\n",
+        );
+        assert_eq!(line, 12);
+        assert_eq!(field, "service \"other\" field `ports`");
+        assert_eq!(value.as_deref(), Some("\"5000-5100\""));
+        assert!(
+            message.starts_with("udp port 5060 is also served by service \"sip\" (line 2)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn overlap_reported_at_later_service_when_earlier_range_starts_later() {
+        let (line, _, field, _, message) = fail(
+            "[[service]]\nname = \"a\"\nprotocol = \"tcp\"\nports = [\"100-200\"]\nallow = []\n\
+             [[service]]\nname = \"b\"\nprotocol = \"tcp\"\nports = [\"50-150\"]\nallow = []\n",
+        );
+        assert_eq!(line, 9);
+        assert_eq!(field, "service \"b\" field `ports`");
+        assert!(
+            message.starts_with("tcp port 100 is also served by service \"a\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn overlap_hidden_behind_same_service_range() {
+        // "a" reaches furthest, but "b" still overlaps "c".
+        let (_, _, field, _, message) = fail(
+            "[[service]]\nname = \"a\"\nprotocol = \"udp\"\nports = [\"1-10\", \"5-100\"]\nallow = []\n\
+             [[service]]\nname = \"b\"\nprotocol = \"udp\"\nports = [\"200-300\"]\nallow = []\n\
+             [[service]]\nname = \"c\"\nprotocol = \"udp\"\nports = [300]\nallow = []\n",
+        );
+        assert_eq!(field, "service \"c\" field `ports`");
+        assert!(
+            message.starts_with("udp port 300 is also served by service \"b\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn same_port_different_protocols_is_fine() {
+        let c = parse(
+            "[[service]]\nname = \"a\"\nprotocol = \"udp\"\nports = [5060, \"5060-5061\"]\nallow = []\n\
+             [[service]]\nname = \"b\"\nprotocol = \"tcp\"\nports = [5060]\nallow = []\n\
+             [[service]]\nname = \"c\"\nprotocol = \"udp\"\nports = [\"5062-6000\", 1]\nallow = []\n",
+        );
+        assert_eq!(c.services.len(), 3);
+    }
+
+    #[test]
+    fn two_icmp_services_overlap() {
+        let (line, _, field, _, message) = fail(
+            "[[service]]\nname = \"ping\"\nprotocol = \"icmp\"\nallow = []\n\
+             [[service]]\nname = \"ping2\"\nprotocol = \"icmp\"\nallow = []\n",
+        );
+        assert_eq!(line, 7);
+        assert_eq!(field, "service \"ping2\" field `protocol`");
+        assert!(message.contains("service \"ping\" (line 2)"), "{message}");
+    }
+
+    // --- limits ---
+
+    #[test]
+    fn too_many_services() {
+        let svc = |i: usize| {
+            format!(
+                "[[service]]\nname = \"s{i}\"\nprotocol = \"tcp\"\nports = [{}]\nallow = []\n",
+                i + 1
+            )
+        };
+        let ok: String = (0..31).map(svc).collect();
+        assert_eq!(parse(&ok).services.len(), 31);
+        let (line, _, field, _, message) = fail(&format!("{ok}{}", svc(31)));
+        assert_eq!(line, 31 * 5 + 1);
+        assert_eq!(field, "service \"s31\"");
+        assert!(message.contains("too many services"), "{message}");
+    }
+
+    #[test]
+    fn too_many_allow_entries() {
+        let list = |n: usize, base: u32| {
+            (0..n)
+                .map(|i| format!("\"{}\"", std::net::Ipv4Addr::from(base + i as u32)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let text = |a: usize, b: usize| {
+            format!(
+                "[[service]]\nname = \"a\"\nprotocol = \"tcp\"\nports = [1]\nallow = [{}]\n\
+                 [[service]]\nname = \"b\"\nprotocol = \"tcp\"\nports = [2]\n\nallow = [{}]\n",
+                list(a, 0x0a00_0000),
+                list(b, 0x0b00_0000)
+            )
+        };
+        parse(&text(20000, 12768));
+        let (line, _, field, _, message) = fail(&text(20000, 12769));
+        assert_eq!(line, 11);
+        assert_eq!(field, "service \"b\" field `allow`");
+        assert!(message.contains("too many allow entries"), "{message}");
+    }
+
+    #[test]
+    fn too_many_deny_entries() {
+        let list = |n: usize| {
+            (0..n)
+                .map(|i| format!("\"{}\"", std::net::Ipv4Addr::from(0x0a00_0000 + i as u32)))
+                .collect::<Vec<_>>()
+                .join(",\n")
+        };
+        parse(&format!("[global]\ndeny = [\n{}\n]\n", list(131072)));
+        let (line, _, _, value, message) =
+            fail(&format!("[global]\ndeny = [\n{}\n]\n", list(131073)));
+        assert_eq!(line, 3 + 131072);
+        assert_eq!(value.as_deref(), Some("\"10.2.0.0\""));
+        assert!(message.contains("too many deny entries"), "{message}");
+    }
+
+    // --- enumerated values ---
+
+    #[test]
+    fn bad_global_mode() {
+        let (line, column, field, value, _) = fail("[global]\nmode = \"Monitor\"\n");
+        assert_eq!((line, column), (2, 8));
+        assert_eq!(field, "[global] field `mode`");
+        assert_eq!(value.as_deref(), Some("\"Monitor\""));
+    }
+
+    #[test]
+    fn bad_default() {
+        let (line, _, field, _, message) =
+            fail("[global]\nmode = \"enforce\"\ndefault = \"reject\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(field, "[global] field `default`");
+        assert!(message.contains("\"pass\" or \"drop\""), "{message}");
+    }
+
+    #[test]
+    fn bad_reply_ports() {
+        for bad in ["\"automatic\"", "\"60999-32768\"", "\"0-100\""] {
+            let (line, _, field, _, _) = fail(&format!("\n[global]\nreply_ports = {bad}\n"));
+            assert_eq!(line, 3, "{bad}");
+            assert_eq!(field, "[global] field `reply_ports`");
+        }
+    }
+
+    #[test]
+    fn bad_service_mode() {
+        let (line, _, field, _, _) =
+            fail("[[service]]\nname = \"x\"\nprotocol = \"icmp\"\nallow = []\nmode = \"off\"\n");
+        assert_eq!(line, 5);
+        assert_eq!(field, "service \"x\" field `mode`");
+    }
+
+    // --- allow semantics ---
+
+    fn allow(entries: &str) -> Service {
+        parse(&format!(
+            "[[service]]\nname = \"x\"\nprotocol = \"tcp\"\nports = [1]\nallow = [{entries}]\n"
+        ))
+        .services
+        .remove(0)
+    }
+
+    #[test]
+    fn any_allows_both_families() {
+        let s = allow("\"any\"");
+        assert!(s.allow_any_v4 && s.allow_any_v6 && s.allow.is_empty());
+    }
+
+    #[test]
+    fn any4_and_any6_are_separate() {
+        let s = allow("\"any4\"");
+        assert!(s.allow_any_v4 && !s.allow_any_v6);
+        let s = allow("\"any6\"");
+        assert!(!s.allow_any_v4 && s.allow_any_v6);
+    }
+
+    #[test]
+    fn zero_prefixes_mean_any() {
+        let s = allow("\"0.0.0.0/0\"");
+        assert!(s.allow_any_v4 && !s.allow_any_v6 && s.allow.is_empty());
+        let s = allow("\"::/0\"");
+        assert!(!s.allow_any_v4 && s.allow_any_v6 && s.allow.is_empty());
+    }
+
+    #[test]
+    fn empty_allow_is_nobody() {
+        let s = allow("");
+        assert!(!s.allow_any_v4 && !s.allow_any_v6 && s.allow.is_empty());
+    }
+
+    #[test]
+    fn bare_addresses_become_host_prefixes() {
+        let s = allow("\"192.0.2.7\", \"2001:db8::7\"");
+        assert_eq!(s.allow, [net("192.0.2.7/32"), net("2001:db8::7/128")]);
+    }
+
+    #[test]
+    fn allow_is_deduplicated_in_order() {
+        let s = allow("\"10.0.0.0/8\", \"192.0.2.7\", \"10.0.0.0/8\", \"192.0.2.7/32\"");
+        assert_eq!(s.allow, [net("10.0.0.0/8"), net("192.0.2.7/32")]);
+    }
+
+    #[test]
+    fn effective_mode_follows_global_unless_overridden() {
+        let c = parse(
+            "[[service]]\nname = \"a\"\nprotocol = \"icmp\"\nallow = []\n\
+             [[service]]\nname = \"b\"\nprotocol = \"tcp\"\nports = [1]\nallow = []\nmode = \"monitor\"\n\
+             [[service]]\nname = \"c\"\nprotocol = \"tcp\"\nports = [2]\nallow = []\nmode = \"enforce\"\n",
+        );
+        let [a, b, c] = &c.services[..] else { panic!() };
+        assert_eq!(a.mode, None);
+        assert_eq!(a.effective_mode(Mode::Enforce), Mode::Enforce);
+        assert_eq!(a.effective_mode(Mode::Monitor), Mode::Monitor);
+        assert_eq!(b.effective_mode(Mode::Enforce), Mode::Monitor);
+        assert_eq!(c.effective_mode(Mode::Monitor), Mode::Enforce);
+    }
+}

@@ -1,0 +1,39 @@
+//! The XDP object, built from `sipguard-ebpf` by `build.rs` and embedded in the binary.
+
+/// The eBPF ELF object (program `sipguard`, maps named as in `sipguard-ebpf`).
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipguard-xdp"));
+
+/// Name of the XDP program in [`OBJECT`].
+pub const PROGRAM: &str = "sipguard";
+
+/// Map names in [`OBJECT`] (also the file names under the pin directory).
+pub mod map {
+    pub const STATE: &str = "STATE";
+    pub const POLICY: &str = "POLICY";
+    pub const SERVICES: &str = "SERVICES";
+    pub const SERVICE_NAMES: &str = "SERVICE_NAMES";
+    pub const PORT_SERVICE: &str = "PORT_SERVICE";
+    pub const ALLOW_V4: &str = "ALLOW_V4";
+    pub const ALLOW_V6: &str = "ALLOW_V6";
+    pub const DENY_V4: &str = "DENY_V4";
+    pub const DENY_V6: &str = "DENY_V6";
+    pub const BANS_V4: &str = "BANS_V4";
+    pub const BANS_V6: &str = "BANS_V6";
+    pub const COUNTERS: &str = "COUNTERS";
+
+    /// Every map of the object.
+    pub const ALL: [&str; 12] = [
+        STATE,
+        POLICY,
+        SERVICES,
+        SERVICE_NAMES,
+        PORT_SERVICE,
+        ALLOW_V4,
+        ALLOW_V6,
+        DENY_V4,
+        DENY_V6,
+        BANS_V4,
+        BANS_V6,
+        COUNTERS,
+    ];
+}

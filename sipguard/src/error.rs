@@ -1,0 +1,83 @@
+//! The library's error type: one enum for everything that crosses the crate boundary.
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    #[error("{what} needs root (CAP_BPF and CAP_NET_ADMIN); run it with sudo")]
+    NotRoot { what: &'static str },
+
+    #[error("interface {name:?} not found (`ip link` lists the interfaces)")]
+    NoSuchInterface { name: String },
+
+    #[error(
+        "another XDP program is already attached to {iface}; see `ip link show dev {iface}` \
+         and remove it with `ip link set dev {iface} xdp off` (or `sipguard detach`) first"
+    )]
+    XdpBusy { iface: String },
+
+    #[error("attaching XDP to {iface} in {mode} mode failed: {source}")]
+    Attach {
+        iface: String,
+        mode: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+
+    #[error("the kernel refused the XDP program ({io_error}); the verifier's last lines:\n{verifier_tail}")]
+    Verifier {
+        io_error: std::io::Error,
+        verifier_tail: String,
+    },
+
+    #[error("loading the eBPF object failed: {0}")]
+    Load(#[source] Box<aya::EbpfError>),
+
+    #[error("program {0:?} missing from the eBPF object")]
+    MissingProgram(&'static str),
+
+    #[error("map {name}: {source}")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+
+    #[error("map {name}: not found; is sipguard running? (pinned maps live in {dir})")]
+    MissingMap { name: &'static str, dir: PathBuf },
+
+    #[error(
+        "pinned maps in {dir} were written by an incompatible sipguard (layout {found}, this \
+         build uses {expected}); detach the old one and remove the directory first"
+    )]
+    LayoutMismatch {
+        dir: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("policy does not fit the maps: {0}")]
+    Capacity(String),
+}
+
+impl Error {
+    pub(crate) fn map(name: &'static str) -> impl FnOnce(aya::maps::MapError) -> Self {
+        move |source| Self::Map { name, source }
+    }
+
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| Self::Io { what, source }
+    }
+}

@@ -1,0 +1,20 @@
+//! sipguard: an XDP firewall for VoIP phone systems.
+//!
+//! The library holds everything the `sipguard` binary, the tests and the benchmarks share:
+//! the config parser ([`config`]), its translation into map contents ([`policy`]), the map
+//! writer ([`maps`]), loading and attaching the XDP program ([`loader`]), the Prometheus
+//! exporter ([`metrics`]) and the status report ([`status`]).
+pub mod config;
+pub mod ebpf;
+pub mod error;
+pub mod hostnet;
+pub mod loader;
+pub mod maps;
+pub mod metrics;
+pub mod policy;
+pub mod status;
+
+pub use error::Error;
+
+/// Where the daemon pins the program's maps by default.
+pub const DEFAULT_PIN_PATH: &str = "/sys/fs/bpf/sipguard";

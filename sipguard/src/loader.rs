@@ -1,0 +1,191 @@
+//! Loading the XDP object with pinned maps and attaching it to an interface.
+use std::{ffi::CString, path::Path};
+
+use aya::{
+    maps::{Array, Map, MapData},
+    programs::{ProgramError, Xdp, XdpMode},
+    Ebpf, EbpfLoader,
+};
+use sipguard_common::{LAYOUT_VERSION, STATE_LAYOUT};
+
+use crate::{
+    ebpf::{self, map},
+    maps::Maps,
+    Error,
+};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to attach: `auto` tries native (driver) XDP and falls back to generic (skb).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AttachMode {
+    #[default]
+    Auto,
+    Native,
+    Skb,
+}
+
+/// A loaded object: the program (attached or not) and its maps.
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    pub maps: Maps,
+}
+
+impl Loaded {
+    /// The XDP program (for BPF_PROG_TEST_RUN in tests and benchmarks).
+    pub fn program(&self) -> Result<&Xdp> {
+        self.ebpf
+            .program(ebpf::PROGRAM)
+            .ok_or(Error::MissingProgram(ebpf::PROGRAM))?
+            .try_into()
+            .map_err(|e: ProgramError| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))
+    }
+}
+
+/// True when running with effective uid 0.
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Mounts bpffs on /sys/fs/bpf unless it is mounted, and creates `pin_dir`.
+pub fn ensure_bpffs(pin_dir: &Path) -> Result<()> {
+    let mounts = std::fs::read_to_string("/proc/mounts").map_err(Error::io("reading /proc/mounts"))?;
+    let mounted = mounts.lines().any(|l| {
+        let mut f = l.split_whitespace();
+        let (_, point, fstype) = (f.next(), f.next(), f.next());
+        point == Some("/sys/fs/bpf") && fstype == Some("bpf")
+    });
+    if !mounted {
+        nix::mount::mount(
+            Some("bpf"),
+            "/sys/fs/bpf",
+            Some("bpf"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .map_err(|e| Error::Io {
+            what: "mounting bpffs on /sys/fs/bpf".into(),
+            source: e.into(),
+        })?;
+    }
+    std::fs::create_dir_all(pin_dir)
+        .map_err(Error::io(format!("creating {}", pin_dir.display())))?;
+    Ok(())
+}
+
+/// Refuses pinned maps written by a daemon with another map layout: adopting them would make
+/// the program misread every map.
+fn check_pinned_layout(pin_dir: &Path) -> Result<()> {
+    let path = pin_dir.join(map::STATE);
+    if !path.exists() {
+        return Ok(());
+    }
+    let mismatch = |found| Error::LayoutMismatch {
+        dir: pin_dir.to_owned(),
+        found,
+        expected: LAYOUT_VERSION,
+    };
+    let data = MapData::from_pin(&path).map_err(Error::map(map::STATE))?;
+    let state: Array<MapData, u32> = Map::from_map_data(data)
+        .and_then(Array::try_from)
+        .map_err(|_| mismatch(0))?;
+    match state.get(&STATE_LAYOUT, 0) {
+        // 0: created but never written (a daemon that died before applying a policy).
+        Ok(found) if found == LAYOUT_VERSION || found == 0 => Ok(()),
+        Ok(found) => Err(mismatch(found)),
+        Err(_) => Err(mismatch(0)),
+    }
+}
+
+/// Loads the object with its maps pinned under `pin_dir` (reusing maps already pinned there,
+/// so bans and counters survive a restart) and loads the program into the kernel.
+pub fn load(pin_dir: &Path) -> Result<Loaded> {
+    ensure_bpffs(pin_dir)?;
+    check_pinned_layout(pin_dir)?;
+    let mut ebpf = EbpfLoader::new()
+        .default_map_pin_directory(pin_dir)
+        .load(ebpf::OBJECT)
+        .map_err(|e| Error::Load(Box::new(e)))?;
+    let maps = Maps::from_ebpf(&mut ebpf)?;
+    let program = xdp_program(&mut ebpf)?;
+    program.load().map_err(|e| match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+            Error::Verifier {
+                io_error,
+                verifier_tail: tail,
+            }
+        }
+        other => Error::Load(Box::new(aya::EbpfError::ProgramError(other))),
+    })?;
+    Ok(Loaded { ebpf, maps })
+}
+
+fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
+    ebpf.program_mut(ebpf::PROGRAM)
+        .ok_or(Error::MissingProgram(ebpf::PROGRAM))?
+        .try_into()
+        .map_err(|e: ProgramError| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))
+}
+
+/// The interface's index, or a clear error when it does not exist.
+pub fn interface_index(iface: &str) -> Result<u32> {
+    let missing = || Error::NoSuchInterface {
+        name: iface.to_owned(),
+    };
+    let c_iface = CString::new(iface).map_err(|_| missing())?;
+    // Safety: valid NUL-terminated string.
+    match unsafe { libc::if_nametoindex(c_iface.as_ptr()) } {
+        0 => Err(missing()),
+        index => Ok(index),
+    }
+}
+
+/// Attaches the loaded program to `iface`. Returns the mode it runs in ("native" / "skb").
+/// The attachment lives as long as `loaded.ebpf`: dropping it detaches.
+pub fn attach(loaded: &mut Loaded, iface: &str, mode: AttachMode) -> Result<&'static str> {
+    interface_index(iface)?;
+    let program = xdp_program(&mut loaded.ebpf)?;
+    let try_mode = |program: &mut Xdp, xdp_mode, name: &'static str| {
+        program
+            .attach(iface, xdp_mode)
+            .map(|_| name)
+            .map_err(|source| classify_attach_error(iface, name, source))
+    };
+    match mode {
+        AttachMode::Native => try_mode(program, XdpMode::Driver, "native"),
+        AttachMode::Skb => try_mode(program, XdpMode::Skb, "skb"),
+        AttachMode::Auto => match try_mode(program, XdpMode::Driver, "native") {
+            Err(Error::Attach { .. }) => try_mode(program, XdpMode::Skb, "skb"),
+            other => other,
+        },
+    }
+}
+
+fn classify_attach_error(iface: &str, mode: &'static str, source: ProgramError) -> Error {
+    // The kernel answers EBUSY (bpf_link) or EEXIST (netlink) when XDP is taken.
+    let mut busy = false;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&source);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            busy |= matches!(io.raw_os_error(), Some(libc::EBUSY) | Some(libc::EEXIST));
+        }
+        cause = e.source();
+    }
+    if busy {
+        Error::XdpBusy {
+            iface: iface.to_owned(),
+        }
+    } else {
+        Error::Attach {
+            iface: iface.to_owned(),
+            mode,
+            source,
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The `sipguard` daemon and CLI.
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sipguard::{
+    config::{Config, Mode, DEFAULT_CONFIG},
+    hostnet,
+    loader::{self, AttachMode, Loaded},
+    maps::Maps,
+    metrics,
+    policy::CompiledPolicy,
+    status::Status,
+    Error, DEFAULT_PIN_PATH,
+};
+use tokio::signal::unix::{signal, SignalKind};
+
+#[derive(Parser)]
+#[command(name = "sipguard", version, about = "XDP firewall for VoIP phone systems")]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Attach the filter to an interface and enforce a policy until SIGINT/SIGTERM
+    /// (SIGHUP reloads the config file).
+    Run(RunArgs),
+    /// Validate a config file: exit 0 when valid, else print what is wrong and exit 1.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Show the running filter's policy, counters and map fill levels.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Directory of the pinned maps.
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
+    /// Print the built-in default policy (a starting point for a config file).
+    DefaultConfig,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Interface to protect (the PBX's NIC, or the perimeter box's outside NIC).
+    #[arg(long)]
+    iface: String,
+    /// Policy file (TOML). Without it the built-in default protects a stock Asterisk/FreePBX.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9477.
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Count what would be dropped as would_drop and pass everything.
+    #[arg(long)]
+    monitor: bool,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
+    xdp_mode: AttachMode,
+    /// Directory of the pinned maps (bans and counters survive restarts there).
+    #[arg(long, default_value = DEFAULT_PIN_PATH)]
+    pin_path: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check { config } => check(&config),
+        Command::Status { json, pin_path } => status(&pin_path, json),
+        Command::DefaultConfig => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn load_config(path: Option<&Path>, monitor: bool) -> Result<Config, Error> {
+    let mut config = match path {
+        Some(p) => Config::from_file(p)?,
+        None => Config::builtin_default(),
+    };
+    if monitor {
+        config.global.mode = Mode::Monitor;
+    }
+    Ok(config)
+}
+
+fn check(path: &Path) -> anyhow::Result<()> {
+    let config = Config::from_file(path)?;
+    println!(
+        "{}: OK ({} services, {} deny entries)",
+        path.display(),
+        config.services.len(),
+        config.global.deny.len()
+    );
+    Ok(())
+}
+
+fn status(pin_path: &Path, json: bool) -> anyhow::Result<()> {
+    let maps = Maps::open_pinned(pin_path)?;
+    let status = Status::read(&maps)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", status.to_text());
+    }
+    Ok(())
+}
+
+/// Compiles `config` for this host and makes it the active policy.
+fn apply(loaded: &mut Loaded, config: &Config) -> Result<u32, Error> {
+    let policy = CompiledPolicy::compile(config, &hostnet::host_facts());
+    for note in &policy.notes {
+        tracing::warn!("{note}");
+    }
+    loaded.maps.apply(&policy)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<()> {
+    if !loader::is_root() {
+        return Err(Error::NotRoot {
+            what: "sipguard run",
+        }
+        .into());
+    }
+    let config = load_config(args.config.as_deref(), args.monitor)?;
+    loader::interface_index(&args.iface)?;
+    let mut loaded = loader::load(&args.pin_path)?;
+    apply(&mut loaded, &config)?;
+    let metrics_listener = args.metrics.map(metrics::bind).transpose()?;
+    let mode = loader::attach(&mut loaded, &args.iface, args.xdp_mode)?;
+    tracing::info!(
+        iface = %args.iface,
+        xdp_mode = mode,
+        config = %config.source,
+        services = config.services.len(),
+        policy_mode = ?config.global.mode,
+        default = ?config.global.default_action,
+        "sipguard attached"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        if let Some(listener) = metrics_listener {
+            let pin_path = args.pin_path.clone();
+            tokio::spawn(async move {
+                if let Err(e) = metrics::serve(listener, pin_path).await {
+                    tracing::error!("metrics server stopped: {e}");
+                }
+            });
+        }
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        loop {
+            tokio::select! {
+                _ = sigint.recv() => break,
+                _ = sigterm.recv() => break,
+                _ = sighup.recv() => reload(&mut loaded, &args),
+            }
+        }
+        anyhow::Ok(())
+    })?;
+    drop(loaded);
+    tracing::info!(iface = %args.iface, "detached");
+    Ok(())
+}
+
+/// SIGHUP: re-read the config; a config that fails validation leaves the running policy.
+fn reload(loaded: &mut Loaded, args: &RunArgs) {
+    let result = load_config(args.config.as_deref(), args.monitor)
+        .and_then(|config| apply(loaded, &config).map(|epoch| (config, epoch)));
+    match result {
+        Ok((config, epoch)) => tracing::info!(
+            config = %config.source,
+            services = config.services.len(),
+            epoch,
+            "policy reloaded"
+        ),
+        Err(e) => tracing::error!("reload rejected, the running policy stays: {e}"),
+    }
+}

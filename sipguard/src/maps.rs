@@ -1,0 +1,534 @@
+//! Typed access to the XDP program's maps, from a freshly loaded object or from the pins.
+//!
+//! Policy updates are double-buffered: [`Maps::apply`] writes the whole new policy into the
+//! inactive epoch, then flips the active epoch with one array write. A packet is judged
+//! either entirely by the old policy or entirely by the new one; a failed write leaves the
+//! running policy untouched.
+use std::{collections::BTreeMap, net::IpAddr, path::Path};
+
+use aya::{
+    maps::{lpm_trie::Key, Array, Map, MapData, MapError, PerCpuArray, PerCpuValues, LpmTrie},
+    Ebpf,
+};
+use ipnet::IpNet;
+use sipguard_common::{
+    allow_scope, counter_index, deny_scope, port_index, reason, service_index, verdict, Ban,
+    Counter, Policy, ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES,
+    EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, PORTS,
+    PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_LAYOUT,
+};
+
+use crate::{ebpf::map, policy::CompiledPolicy, Error};
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// All maps of the XDP program.
+pub struct Maps {
+    state: Array<MapData, u32>,
+    policy: Array<MapData, Policy>,
+    services: Array<MapData, ServicePolicy>,
+    service_names: Array<MapData, [u8; SERVICE_NAME_LEN]>,
+    port_service: Array<MapData, u32>,
+    allow_v4: LpmTrie<MapData, ScopedV4, u32>,
+    allow_v6: LpmTrie<MapData, ScopedV6, u32>,
+    deny_v4: LpmTrie<MapData, ScopedV4, u32>,
+    deny_v6: LpmTrie<MapData, ScopedV6, u32>,
+    bans_v4: LpmTrie<MapData, [u8; 4], Ban>,
+    bans_v6: LpmTrie<MapData, [u8; 16], Ban>,
+    counters: PerCpuArray<MapData, Counter>,
+}
+
+/// One counter, summed over CPUs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CounterRow {
+    pub service: String,
+    pub reason: &'static str,
+    pub verdict: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Entries used and capacity of a map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fill {
+    pub map: &'static str,
+    pub entries: u64,
+    pub capacity: u64,
+}
+
+/// Name shown for traffic that matched no service.
+pub const NO_SERVICE: &str = "none";
+
+impl Maps {
+    /// Takes the maps out of a loaded object (the program keeps its own references).
+    pub fn from_ebpf(ebpf: &mut Ebpf) -> Result<Self> {
+        Self::build(|name| {
+            ebpf.take_map(name).ok_or(Error::MissingMap {
+                name,
+                dir: Default::default(),
+            })
+        })
+    }
+
+    /// Opens the maps pinned under `dir` by a running (or killed) daemon.
+    pub fn open_pinned(dir: &Path) -> Result<Self> {
+        Self::build(|name| {
+            let path = dir.join(name);
+            if !path.exists() {
+                return Err(Error::MissingMap {
+                    name,
+                    dir: dir.to_owned(),
+                });
+            }
+            let data = MapData::from_pin(&path).map_err(Error::map(name))?;
+            Map::from_map_data(data).map_err(Error::map(name))
+        })
+    }
+
+    fn build(mut take: impl FnMut(&'static str) -> Result<Map>) -> Result<Self> {
+        macro_rules! typed {
+            ($name:expr) => {
+                take($name)?.try_into().map_err(Error::map($name))?
+            };
+        }
+        Ok(Self {
+            state: typed!(map::STATE),
+            policy: typed!(map::POLICY),
+            services: typed!(map::SERVICES),
+            service_names: typed!(map::SERVICE_NAMES),
+            port_service: typed!(map::PORT_SERVICE),
+            allow_v4: typed!(map::ALLOW_V4),
+            allow_v6: typed!(map::ALLOW_V6),
+            deny_v4: typed!(map::DENY_V4),
+            deny_v6: typed!(map::DENY_V6),
+            bans_v4: typed!(map::BANS_V4),
+            bans_v6: typed!(map::BANS_V6),
+            counters: typed!(map::COUNTERS),
+        })
+    }
+
+    /// Layout version stored in the maps (0: never written).
+    pub fn layout(&self) -> Result<u32> {
+        self.state
+            .get(&STATE_LAYOUT, 0)
+            .map_err(Error::map(map::STATE))
+    }
+
+    pub fn active_epoch(&self) -> Result<u32> {
+        Ok(self
+            .state
+            .get(&STATE_ACTIVE_EPOCH, 0)
+            .map_err(Error::map(map::STATE))?
+            & 1)
+    }
+
+    /// The policy the XDP program uses now.
+    pub fn active_policy(&self) -> Result<Policy> {
+        let epoch = self.active_epoch()?;
+        self.policy.get(&epoch, 0).map_err(Error::map(map::POLICY))
+    }
+
+    /// Names of the services of the active epoch, by slot (slot 0 is [`NO_SERVICE`]).
+    pub fn service_names(&self) -> Result<Vec<String>> {
+        let epoch = self.active_epoch()?;
+        self.names_of(epoch)
+    }
+
+    fn names_of(&self, epoch: u32) -> Result<Vec<String>> {
+        (0..MAX_SERVICES)
+            .map(|id| {
+                if id == 0 {
+                    return Ok(NO_SERVICE.to_owned());
+                }
+                let raw = self
+                    .service_names
+                    .get(&service_index(epoch, id), 0)
+                    .map_err(Error::map(map::SERVICE_NAMES))?;
+                let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+                Ok(String::from_utf8_lossy(&raw[..end]).into_owned())
+            })
+            .collect()
+    }
+
+    /// Writes `policy` into the inactive epoch and makes it active. Returns the new epoch.
+    ///
+    /// Services keep their slot across reloads and restarts (matched by name), so their
+    /// counters stay continuous; a slot given to a new service has its counters reset.
+    pub fn apply(&mut self, policy: &CompiledPolicy) -> Result<u32> {
+        if !policy.fits() {
+            return Err(Error::Capacity(format!(
+                "{} services, at most {}",
+                policy.services.len(),
+                MAX_SERVICES - 1
+            )));
+        }
+        if self.layout()? != LAYOUT_VERSION {
+            self.state
+                .set(STATE_LAYOUT, LAYOUT_VERSION, 0)
+                .map_err(Error::map(map::STATE))?;
+        }
+        let active = self.active_epoch()?;
+        let target = active ^ 1;
+        let slots = self.assign_slots(active, policy)?;
+
+        self.clear_epoch(target)?;
+        self.write_ports(target, policy, &slots)?;
+        self.write_services(target, policy, &slots)?;
+        let (deny_v4, deny_v6) = self.write_lists(target, policy, &slots)?;
+
+        let mut flags = policy.flags;
+        if deny_v4 {
+            flags |= POLICY_HAS_DENY_V4;
+        }
+        if deny_v6 {
+            flags |= POLICY_HAS_DENY_V6;
+        }
+        let (reply_port_lo, reply_port_hi) = policy.reply_ports.unwrap_or((0, 0));
+        let icmp_echo_service = policy
+            .services
+            .iter()
+            .zip(&slots)
+            .find(|(s, _)| s.icmp)
+            .map_or(0, |(_, &slot)| slot);
+        let value = Policy {
+            flags,
+            icmp_echo_service,
+            reply_port_lo,
+            reply_port_hi,
+            _pad: 0,
+        };
+        self.policy
+            .set(target, value, 0)
+            .map_err(Error::map(map::POLICY))?;
+        // The flip: from the next packet on, the new epoch decides.
+        self.state
+            .set(STATE_ACTIVE_EPOCH, target, 0)
+            .map_err(Error::map(map::STATE))?;
+        Ok(target)
+    }
+
+    /// Slot per service (same order as `policy.services`): the slot the service had in the
+    /// active epoch, else the lowest free one.
+    fn assign_slots(&mut self, active: u32, policy: &CompiledPolicy) -> Result<Vec<u32>> {
+        let old = self.names_of(active)?;
+        let mut used = vec![false; MAX_SERVICES as usize];
+        used[0] = true;
+        let mut slots = vec![0u32; policy.services.len()];
+        for (i, s) in policy.services.iter().enumerate() {
+            if let Some(slot) = old.iter().skip(1).position(|n| *n == s.name) {
+                slots[i] = slot as u32 + 1;
+                used[slot + 1] = true;
+            }
+        }
+        for (i, s) in policy.services.iter().enumerate() {
+            if slots[i] != 0 {
+                continue;
+            }
+            let free = used.iter().position(|u| !u).ok_or_else(|| {
+                Error::Capacity(format!("no free service slot for {:?}", s.name))
+            })?;
+            used[free] = true;
+            slots[i] = free as u32;
+            // A new owner starts from zero, whatever the slot counted before.
+            self.reset_counters(free as u32)?;
+        }
+        Ok(slots)
+    }
+
+    fn reset_counters(&mut self, service: u32) -> Result<()> {
+        let cpus = aya::util::nr_cpus().map_err(|(what, e)| Error::Io {
+            what: what.to_owned(),
+            source: e,
+        })?;
+        for r in 0..reason::COUNT {
+            for v in 0..verdict::COUNT {
+                let zero = PerCpuValues::try_from(vec![Counter::default(); cpus])
+                    .map_err(Error::io("per-CPU counter values"))?;
+                self.counters
+                    .set(counter_index(service, r, v), zero, 0)
+                    .map_err(Error::map(map::COUNTERS))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every allow and deny entry of `epoch` (left from the policy before last).
+    fn clear_epoch(&mut self, epoch: u32) -> Result<()> {
+        let first = allow_scope(epoch, 0);
+        let last = allow_scope(epoch, MAX_SERVICES - 1);
+        let in_epoch = |scope: [u8; 4]| scope >= first && scope <= last;
+        remove_where(&mut self.allow_v4, map::ALLOW_V4, |k| in_epoch(k.scope))?;
+        remove_where(&mut self.allow_v6, map::ALLOW_V6, |k| in_epoch(k.scope))?;
+        let scope = deny_scope(epoch);
+        remove_where(&mut self.deny_v4, map::DENY_V4, |k| k.scope == scope)?;
+        remove_where(&mut self.deny_v6, map::DENY_V6, |k| k.scope == scope)?;
+        Ok(())
+    }
+
+    fn write_ports(&mut self, epoch: u32, policy: &CompiledPolicy, slots: &[u32]) -> Result<()> {
+        let mut table = vec![0u32; (PROTO_SLOTS * PORTS) as usize];
+        for (s, &slot) in policy.services.iter().zip(slots) {
+            for &(proto, range) in &s.ports {
+                for port in range.lo..=range.hi {
+                    table[(proto * PORTS + port as u32) as usize] = slot;
+                }
+            }
+        }
+        for proto in 0..PROTO_SLOTS {
+            for port in 0..PORTS {
+                let value = table[(proto * PORTS + port) as usize];
+                self.port_service
+                    .set(port_index(epoch, proto, port as u16), value, 0)
+                    .map_err(Error::map(map::PORT_SERVICE))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_services(&mut self, epoch: u32, policy: &CompiledPolicy, slots: &[u32]) -> Result<()> {
+        let mut values = vec![(ServicePolicy::default(), [0u8; SERVICE_NAME_LEN]); MAX_SERVICES as usize];
+        for (s, &slot) in policy.services.iter().zip(slots) {
+            let mut name = [0u8; SERVICE_NAME_LEN];
+            let len = s.name.len().min(SERVICE_NAME_LEN - 1);
+            name[..len].copy_from_slice(&s.name.as_bytes()[..len]);
+            values[slot as usize] = (s.map_value(), name);
+        }
+        for (slot, (value, name)) in values.into_iter().enumerate() {
+            let index = service_index(epoch, slot as u32);
+            self.services
+                .set(index, value, 0)
+                .map_err(Error::map(map::SERVICES))?;
+            self.service_names
+                .set(index, name, 0)
+                .map_err(Error::map(map::SERVICE_NAMES))?;
+        }
+        Ok(())
+    }
+
+    /// Writes allow and deny entries; returns whether the deny lists hold v4 / v6 entries.
+    fn write_lists(
+        &mut self,
+        epoch: u32,
+        policy: &CompiledPolicy,
+        slots: &[u32],
+    ) -> Result<(bool, bool)> {
+        let allow_total: usize = policy.services.iter().map(|s| s.allow.len()).sum();
+        if allow_total > (ALLOW_MAX_ENTRIES / EPOCHS) as usize {
+            return Err(Error::Capacity(format!(
+                "{allow_total} allow entries, at most {}",
+                ALLOW_MAX_ENTRIES / EPOCHS
+            )));
+        }
+        if policy.deny.len() > (DENY_MAX_ENTRIES / EPOCHS) as usize {
+            return Err(Error::Capacity(format!(
+                "{} deny entries, at most {}",
+                policy.deny.len(),
+                DENY_MAX_ENTRIES / EPOCHS
+            )));
+        }
+        for (s, &slot) in policy.services.iter().zip(slots) {
+            let scope = allow_scope(epoch, slot);
+            for net in &s.allow {
+                insert_scoped(&mut self.allow_v4, &mut self.allow_v6, scope, net, slot)
+                    .map_err(Error::map(map::ALLOW_V4))?;
+            }
+        }
+        let scope = deny_scope(epoch);
+        let (mut v4, mut v6) = (false, false);
+        for (i, net) in policy.deny.iter().enumerate() {
+            match net {
+                IpNet::V4(_) => v4 = true,
+                IpNet::V6(_) => v6 = true,
+            }
+            insert_scoped(&mut self.deny_v4, &mut self.deny_v6, scope, net, i as u32)
+                .map_err(Error::map(map::DENY_V4))?;
+        }
+        Ok((v4, v6))
+    }
+
+    /// Every counter with traffic, summed over CPUs, labelled with the active epoch's names.
+    pub fn counters(&self) -> Result<Vec<CounterRow>> {
+        let names = self.service_names()?;
+        let mut rows = Vec::new();
+        for (service, name) in names.iter().enumerate() {
+            if service != 0 && name.is_empty() {
+                continue;
+            }
+            for (r, reason_name) in sipguard_common::REASON_NAMES.iter().enumerate() {
+                for (v, verdict_name) in sipguard_common::VERDICT_NAMES.iter().enumerate() {
+                    let index = counter_index(service as u32, r as u32, v as u32);
+                    let per_cpu = self
+                        .counters
+                        .get(&index, 0)
+                        .map_err(Error::map(map::COUNTERS))?;
+                    let (packets, bytes) = per_cpu
+                        .iter()
+                        .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
+                    if packets > 0 {
+                        rows.push(CounterRow {
+                            service: name.clone(),
+                            reason: reason_name,
+                            verdict: verdict_name,
+                            packets,
+                            bytes,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Entries in use per map (tries are walked; arrays report their configured part).
+    pub fn fill(&self) -> Result<Vec<Fill>> {
+        Ok(vec![
+            Fill {
+                map: map::ALLOW_V4,
+                entries: count(self.allow_v4.keys(), map::ALLOW_V4)?,
+                capacity: ALLOW_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::ALLOW_V6,
+                entries: count(self.allow_v6.keys(), map::ALLOW_V6)?,
+                capacity: ALLOW_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::DENY_V4,
+                entries: count(self.deny_v4.keys(), map::DENY_V4)?,
+                capacity: DENY_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::DENY_V6,
+                entries: count(self.deny_v6.keys(), map::DENY_V6)?,
+                capacity: DENY_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::BANS_V4,
+                entries: count(self.bans_v4.keys(), map::BANS_V4)?,
+                capacity: sipguard_common::BAN_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::BANS_V6,
+                entries: count(self.bans_v6.keys(), map::BANS_V6)?,
+                capacity: sipguard_common::BAN_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::SERVICES,
+                entries: self.service_names()?.iter().skip(1).filter(|n| !n.is_empty()).count()
+                    as u64,
+                capacity: MAX_SERVICES as u64 - 1,
+            },
+        ])
+    }
+
+    /// Bans `net` until `expires_ns` (CLOCK_BOOTTIME, 0 = never).
+    pub fn ban(&mut self, net: IpNet, ban: Ban) -> Result<()> {
+        match net {
+            IpNet::V4(n) => self
+                .bans_v4
+                .insert(&Key::new(n.prefix_len() as u32, n.network().octets()), ban, 0)
+                .map_err(Error::map(map::BANS_V4)),
+            IpNet::V6(n) => self
+                .bans_v6
+                .insert(&Key::new(n.prefix_len() as u32, n.network().octets()), ban, 0)
+                .map_err(Error::map(map::BANS_V6)),
+        }
+    }
+
+    /// Every ban with its prefix.
+    pub fn bans(&self) -> Result<Vec<(IpNet, Ban)>> {
+        let mut out = Vec::new();
+        for item in self.bans_v4.iter() {
+            let (k, v) = item.map_err(Error::map(map::BANS_V4))?;
+            let net = IpNet::new(IpAddr::from(k.data()), k.prefix_len() as u8)
+                .expect("kernel keeps prefix lengths <= 32");
+            out.push((net, v));
+        }
+        for item in self.bans_v6.iter() {
+            let (k, v) = item.map_err(Error::map(map::BANS_V6))?;
+            let net = IpNet::new(IpAddr::from(k.data()), k.prefix_len() as u8)
+                .expect("kernel keeps prefix lengths <= 128");
+            out.push((net, v));
+        }
+        Ok(out)
+    }
+}
+
+fn count<K>(keys: impl Iterator<Item = Result<K, MapError>>, name: &'static str) -> Result<u64> {
+    let mut n = 0;
+    for k in keys {
+        k.map_err(Error::map(name))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn insert_scoped(
+    v4: &mut LpmTrie<MapData, ScopedV4, u32>,
+    v6: &mut LpmTrie<MapData, ScopedV6, u32>,
+    scope: [u8; 4],
+    net: &IpNet,
+    value: u32,
+) -> Result<(), MapError> {
+    match net {
+        IpNet::V4(n) => v4.insert(
+            &Key::new(
+                SCOPE_BITS + n.prefix_len() as u32,
+                ScopedV4 {
+                    scope,
+                    addr: n.network().octets(),
+                },
+            ),
+            value,
+            0,
+        ),
+        IpNet::V6(n) => v6.insert(
+            &Key::new(
+                SCOPE_BITS + n.prefix_len() as u32,
+                ScopedV6 {
+                    scope,
+                    addr: n.network().octets(),
+                },
+            ),
+            value,
+            0,
+        ),
+    }
+}
+
+fn remove_where<K: aya::Pod + Copy>(
+    trie: &mut LpmTrie<MapData, K, u32>,
+    name: &'static str,
+    pred: impl Fn(&K) -> bool,
+) -> Result<()> {
+    let mut doomed = Vec::new();
+    for key in trie.keys() {
+        let key = key.map_err(Error::map(name))?;
+        if pred(&key.data()) {
+            doomed.push(key);
+        }
+    }
+    for key in doomed {
+        trie.remove(&key).map_err(Error::map(name))?;
+    }
+    Ok(())
+}
+
+/// CLOCK_BOOTTIME in nanoseconds: the clock ban expiry uses (`bpf_ktime_get_boot_ns`).
+pub fn boottime_ns() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
+        .expect("CLOCK_BOOTTIME is always available on Linux");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}
+
+/// Counters by (service, reason, verdict) name, for tests and reports.
+pub fn counter_map(rows: &[CounterRow]) -> BTreeMap<(String, String, String), u64> {
+    rows.iter()
+        .map(|r| {
+            (
+                (r.service.clone(), r.reason.to_owned(), r.verdict.to_owned()),
+                r.packets,
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,179 @@
+//! Prometheus exposition: counters are read from the per-CPU map at scrape time, never
+//! copied on the packet path.
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use prometheus::{Encoder as _, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use sipguard_common::{POLICY_DEFAULT_DROP, POLICY_MONITOR};
+use tokio::{
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, TcpStream},
+};
+
+use crate::{maps::Maps, Error};
+
+/// Renders every metric in the Prometheus text format.
+pub fn render(maps: &Maps) -> Result<String, Error> {
+    let registry = Registry::new();
+    let labels = ["service", "reason", "verdict"];
+    let packets = IntCounterVec::new(
+        Opts::new(
+            "sipguard_packets_total",
+            "Packets judged by the XDP program, by service, reason and verdict",
+        ),
+        &labels,
+    )
+    .expect("valid metric");
+    let bytes = IntCounterVec::new(
+        Opts::new(
+            "sipguard_bytes_total",
+            "Bytes judged by the XDP program, by service, reason and verdict",
+        ),
+        &labels,
+    )
+    .expect("valid metric");
+    for row in maps.counters()? {
+        let l = [row.service.as_str(), row.reason, row.verdict];
+        packets.with_label_values(&l).inc_by(row.packets);
+        bytes.with_label_values(&l).inc_by(row.bytes);
+    }
+
+    let entries = IntGaugeVec::new(
+        Opts::new("sipguard_map_entries", "Entries in use per BPF map"),
+        &["map"],
+    )
+    .expect("valid metric");
+    let capacity = IntGaugeVec::new(
+        Opts::new("sipguard_map_capacity", "Capacity per BPF map"),
+        &["map"],
+    )
+    .expect("valid metric");
+    for f in maps.fill()? {
+        entries.with_label_values(&[f.map]).set(f.entries as i64);
+        capacity.with_label_values(&[f.map]).set(f.capacity as i64);
+    }
+
+    let build = IntGaugeVec::new(
+        Opts::new("sipguard_build_info", "sipguard version; always 1"),
+        &["version"],
+    )
+    .expect("valid metric");
+    build
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+
+    let policy = maps.active_policy()?;
+    let monitor = IntGauge::new(
+        "sipguard_monitor_mode",
+        "1 when the global mode is monitor (drops are counted as would_drop and passed)",
+    )
+    .expect("valid metric");
+    monitor.set(i64::from(policy.flags & POLICY_MONITOR != 0));
+    let default_drop = IntGauge::new(
+        "sipguard_default_drop",
+        "1 when traffic matching no service is dropped",
+    )
+    .expect("valid metric");
+    default_drop.set(i64::from(policy.flags & POLICY_DEFAULT_DROP != 0));
+
+    for c in [
+        Box::new(packets) as Box<dyn prometheus::core::Collector>,
+        Box::new(bytes),
+        Box::new(entries),
+        Box::new(capacity),
+        Box::new(build),
+        Box::new(monitor),
+        Box::new(default_drop),
+    ] {
+        registry.register(c).expect("unique metric names");
+    }
+    let mut out = Vec::new();
+    TextEncoder::new()
+        .encode(&registry.gather(), &mut out)
+        .expect("text encoding into a Vec cannot fail");
+    Ok(String::from_utf8(out).expect("the text format is UTF-8"))
+}
+
+/// Binds the metrics listener (before the runtime starts, so a bad address fails the start).
+pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
+    let what = || format!("binding the metrics listener on {addr}");
+    let listener = std::net::TcpListener::bind(addr).map_err(Error::io(what()))?;
+    listener.set_nonblocking(true).map_err(Error::io(what()))?;
+    Ok(listener)
+}
+
+/// Serves `GET /metrics` until the task is dropped, reading the maps pinned in `pin_dir`
+/// (opened once).
+pub async fn serve(listener: std::net::TcpListener, pin_dir: PathBuf) -> Result<(), Error> {
+    let listener = TcpListener::from_std(listener).map_err(Error::io("metrics listener"))?;
+    let maps = std::sync::Arc::new(Maps::open_pinned(&pin_dir)?);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving Prometheus metrics at /metrics");
+    }
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a metrics connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let maps = maps.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, &maps).await {
+                tracing::debug!(%peer, error = %e, "metrics request failed");
+            }
+        });
+    }
+}
+
+/// A minimal HTTP/1.x responder: one request per connection, bounded head and time.
+async fn handle(mut stream: TcpStream, maps: &Maps) -> std::io::Result<()> {
+    const MAX_HEAD: usize = 8192;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    tokio::time::timeout(Duration::from_secs(5), read_head)
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let (status, content_type, body) = match (method, path) {
+        ("GET", "/metrics") => match render(maps) {
+            Ok(text) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text),
+            Err(e) => (
+                "500 Internal Server Error",
+                "text/plain; charset=utf-8",
+                format!("reading the BPF maps failed: {e}\n"),
+            ),
+        },
+        ("GET", "/") => (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "sipguard: metrics at /metrics\n".to_owned(),
+        ),
+        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found\n".into()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain; charset=utf-8",
+            "only GET\n".into(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}

@@ -1,0 +1,277 @@
+//! Translation of a validated [`Config`] plus facts about the host into map contents.
+//!
+//! Pure code: no syscalls here, so every rule of the translation is unit-tested on the host.
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use sipguard_common::{
+    ServicePolicy, MAX_SERVICES, POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR,
+    PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
+    SERVICE_MONITOR,
+};
+
+use crate::config::{Config, DefaultAction, Mode, PortRange, Protocol, ReplyPorts};
+
+/// Facts about the host the policy is applied on.
+#[derive(Clone, Debug, Default)]
+pub struct HostFacts {
+    /// `net.ipv4.ip_local_port_range`, used when the config says `reply_ports = "auto"`.
+    pub local_port_range: Option<(u16, u16)>,
+    /// Inbound TCP sessions established right now: (remote address, local port).
+    pub established_tcp: Vec<(IpAddr, u16)>,
+}
+
+/// One service as it goes into the maps. `name` identifies it across reloads; the map slot
+/// is chosen by [`crate::maps::Maps::apply`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompiledService {
+    pub name: String,
+    pub flags: u32,
+    /// (transport slot, port range)
+    pub ports: Vec<(u32, PortRange)>,
+    pub icmp: bool,
+    pub allow: Vec<IpNet>,
+}
+
+impl CompiledService {
+    pub fn map_value(&self) -> ServicePolicy {
+        ServicePolicy {
+            flags: self.flags,
+            ..Default::default()
+        }
+    }
+
+    fn serves(&self, slot: u32, port: u16) -> bool {
+        self.ports
+            .iter()
+            .any(|&(s, r)| s == slot && r.lo <= port && port <= r.hi)
+    }
+
+    fn allows(&self, addr: IpAddr) -> bool {
+        let any = match addr {
+            IpAddr::V4(_) => self.flags & SERVICE_ALLOW_ANY_V4 != 0,
+            IpAddr::V6(_) => self.flags & SERVICE_ALLOW_ANY_V6 != 0,
+        };
+        any || self.allow.iter().any(|net| net.contains(&addr))
+    }
+}
+
+/// The whole policy as it goes into one epoch of the maps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompiledPolicy {
+    /// `POLICY_*` flags except the per-epoch deny flags, which the map writer sets.
+    pub flags: u32,
+    pub reply_ports: Option<(u16, u16)>,
+    pub services: Vec<CompiledService>,
+    pub deny: Vec<IpNet>,
+    /// What the translation decided on its own, for the log (kept admin sessions...).
+    pub notes: Vec<String>,
+}
+
+impl CompiledPolicy {
+    /// Translates `config` for a host. Inbound TCP sessions that are established right now
+    /// and that the new policy would cut (the admin's SSH session, typically) get a /32 or
+    /// /128 allow entry in their service and a note: applying a policy must never lock out the
+    /// person applying it.
+    pub fn compile(config: &Config, host: &HostFacts) -> Self {
+        let mut flags = POLICY_CONFIGURED;
+        if config.global.default_action == DefaultAction::Drop {
+            flags |= POLICY_DEFAULT_DROP;
+        }
+        if config.global.mode == Mode::Monitor {
+            flags |= POLICY_MONITOR;
+        }
+        let reply_ports = match config.global.reply_ports {
+            ReplyPorts::None => None,
+            ReplyPorts::Range(r) => Some((r.lo, r.hi)),
+            ReplyPorts::Auto => host.local_port_range,
+        };
+        let mut services: Vec<CompiledService> = config
+            .services
+            .iter()
+            .map(|s| {
+                let mut flags = SERVICE_ENABLED;
+                if s.allow_any_v4 {
+                    flags |= SERVICE_ALLOW_ANY_V4;
+                }
+                if s.allow_any_v6 {
+                    flags |= SERVICE_ALLOW_ANY_V6;
+                }
+                // Global monitor is applied through the policy flag; a per-service
+                // "monitor" is the service's own.
+                if s.mode == Some(Mode::Monitor) {
+                    flags |= SERVICE_MONITOR;
+                }
+                let mut ports = Vec::new();
+                for p in &s.protocols {
+                    let slot = match p {
+                        Protocol::Udp => PROTO_SLOT_UDP,
+                        Protocol::Tcp => PROTO_SLOT_TCP,
+                        Protocol::Icmp => continue,
+                    };
+                    ports.extend(s.ports.iter().map(|&r| (slot, r)));
+                }
+                CompiledService {
+                    name: s.name.clone(),
+                    flags,
+                    ports,
+                    icmp: s.protocols.contains(&Protocol::Icmp),
+                    allow: s.allow.clone(),
+                }
+            })
+            .collect();
+
+        let mut notes = Vec::new();
+        for &(remote, local_port) in &host.established_tcp {
+            let remote = canonical(remote);
+            let Some(service) = services
+                .iter_mut()
+                .find(|s| s.serves(PROTO_SLOT_TCP, local_port))
+            else {
+                // No service: packets of an established session carry ACK and pass as
+                // return traffic even under default drop.
+                continue;
+            };
+            if service.allows(remote) {
+                continue;
+            }
+            let net = IpNet::from(remote);
+            notes.push(format!(
+                "keeping the established session from {remote} to tcp port {local_port} open: \
+                 added {net} to the allow list of service {:?} (add it to the config to keep it \
+                 after the session ends)",
+                service.name
+            ));
+            service.allow.push(net);
+        }
+
+        Self {
+            flags,
+            reply_ports,
+            services,
+            deny: config.global.deny.clone(),
+            notes,
+        }
+    }
+
+    /// Number of services, checked against the map's slots (slot 0 means "none").
+    pub fn fits(&self) -> bool {
+        self.services.len() < MAX_SERVICES as usize
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (dual-stack sockets) are IPv4 on the wire.
+fn canonical(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::from_str(text, "test.toml").expect("valid test config")
+    }
+
+    const SSH_PRIVATE: &str = r#"
+        [[service]]
+        name = "ssh"
+        protocol = "tcp"
+        ports = [22]
+        allow = ["10.0.0.0/8"]
+    "#;
+
+    #[test]
+    fn default_drop_and_monitor_become_policy_flags() {
+        let c = config("[global]\ndefault = \"drop\"\nmode = \"monitor\"\n");
+        let p = CompiledPolicy::compile(&c, &HostFacts::default());
+        assert_eq!(
+            p.flags,
+            POLICY_CONFIGURED | POLICY_DEFAULT_DROP | POLICY_MONITOR
+        );
+    }
+
+    #[test]
+    fn auto_reply_ports_come_from_the_host() {
+        let c = config("[global]\nreply_ports = \"auto\"\n");
+        let host = HostFacts {
+            local_port_range: Some((32768, 60999)),
+            ..Default::default()
+        };
+        assert_eq!(
+            CompiledPolicy::compile(&c, &host).reply_ports,
+            Some((32768, 60999))
+        );
+    }
+
+    #[test]
+    fn udp_and_tcp_service_gets_ports_in_both_slots() {
+        let c = config(
+            "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\nallow = [\"any\"]\n",
+        );
+        let p = CompiledPolicy::compile(&c, &HostFacts::default());
+        let s = &p.services[0];
+        assert_eq!(s.ports.len(), 2);
+        assert!(s.serves(PROTO_SLOT_UDP, 5060) && s.serves(PROTO_SLOT_TCP, 5060));
+        assert_eq!(
+            s.flags,
+            SERVICE_ENABLED | SERVICE_ALLOW_ANY_V4 | SERVICE_ALLOW_ANY_V6
+        );
+    }
+
+    #[test]
+    fn established_admin_session_outside_the_allow_list_is_kept() {
+        let c = config(SSH_PRIVATE);
+        let host = HostFacts {
+            established_tcp: vec![("203.0.113.9".parse().unwrap(), 22)],
+            ..Default::default()
+        };
+        let p = CompiledPolicy::compile(&c, &host);
+        assert!(p.services[0]
+            .allow
+            .contains(&"203.0.113.9/32".parse().unwrap()));
+        assert_eq!(p.notes.len(), 1);
+    }
+
+    #[test]
+    fn established_session_already_allowed_adds_nothing() {
+        let c = config(SSH_PRIVATE);
+        let host = HostFacts {
+            established_tcp: vec![("10.1.2.3".parse().unwrap(), 22)],
+            ..Default::default()
+        };
+        let p = CompiledPolicy::compile(&c, &host);
+        assert_eq!(p.services[0].allow.len(), 1);
+        assert!(p.notes.is_empty());
+    }
+
+    #[test]
+    fn established_session_from_mapped_ipv6_is_kept_as_ipv4() {
+        let c = config(SSH_PRIVATE);
+        let host = HostFacts {
+            established_tcp: vec![("::ffff:203.0.113.9".parse().unwrap(), 22)],
+            ..Default::default()
+        };
+        let p = CompiledPolicy::compile(&c, &host);
+        assert!(p.services[0]
+            .allow
+            .contains(&"203.0.113.9/32".parse().unwrap()));
+    }
+
+    #[test]
+    fn outbound_session_to_a_remote_service_port_is_ignored() {
+        let c = config(SSH_PRIVATE);
+        let host = HostFacts {
+            // our local port 40000 is no service: the session's packets pass as replies
+            established_tcp: vec![("203.0.113.9".parse().unwrap(), 40000)],
+            ..Default::default()
+        };
+        assert!(CompiledPolicy::compile(&c, &host).notes.is_empty());
+    }
+}

@@ -1,0 +1,118 @@
+//! `sipguard status`: what the running filter does, read from the pinned maps.
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use sipguard_common::{POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR};
+
+use crate::{
+    maps::{CounterRow, Fill, Maps},
+    Error,
+};
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub configured: bool,
+    pub epoch: u32,
+    pub mode: &'static str,
+    pub default_policy: &'static str,
+    pub services: Vec<String>,
+    pub counters: Vec<CounterJson>,
+    pub bans: usize,
+    pub maps: Vec<FillJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CounterJson {
+    pub service: String,
+    pub reason: &'static str,
+    pub verdict: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FillJson {
+    pub map: &'static str,
+    pub entries: u64,
+    pub capacity: u64,
+}
+
+impl Status {
+    pub fn read(maps: &Maps) -> Result<Self, Error> {
+        let policy = maps.active_policy()?;
+        let counters = maps
+            .counters()?
+            .into_iter()
+            .map(|CounterRow { service, reason, verdict, packets, bytes }| CounterJson {
+                service,
+                reason,
+                verdict,
+                packets,
+                bytes,
+            })
+            .collect();
+        Ok(Self {
+            configured: policy.flags & POLICY_CONFIGURED != 0,
+            epoch: maps.active_epoch()?,
+            mode: if policy.flags & POLICY_MONITOR != 0 {
+                "monitor"
+            } else {
+                "enforce"
+            },
+            default_policy: if policy.flags & POLICY_DEFAULT_DROP != 0 {
+                "drop"
+            } else {
+                "pass"
+            },
+            services: maps
+                .service_names()?
+                .into_iter()
+                .skip(1)
+                .filter(|n| !n.is_empty())
+                .collect(),
+            counters,
+            bans: maps.bans()?.len(),
+            maps: maps
+                .fill()?
+                .into_iter()
+                .map(|Fill { map, entries, capacity }| FillJson { map, entries, capacity })
+                .collect(),
+        })
+    }
+
+    /// A readable report.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "policy: {} (mode {}, default {}), services: {}",
+            if self.configured { "loaded" } else { "not loaded" },
+            self.mode,
+            self.default_policy,
+            self.services.join(", ")
+        );
+        let _ = writeln!(out, "bans: {}", self.bans);
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<16} {:<14} {:<10} {:>14} {:>16}",
+            "SERVICE", "REASON", "VERDICT", "PACKETS", "BYTES"
+        );
+        for c in &self.counters {
+            let _ = writeln!(
+                out,
+                "{:<16} {:<14} {:<10} {:>14} {:>16}",
+                c.service, c.reason, c.verdict, c.packets, c.bytes
+            );
+        }
+        if self.counters.is_empty() {
+            let _ = writeln!(out, "(no packets seen yet)");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{:<16} {:>10} {:>10}", "MAP", "ENTRIES", "CAPACITY");
+        for m in &self.maps {
+            let _ = writeln!(out, "{:<16} {:>10} {:>10}", m.map, m.entries, m.capacity);
+        }
+        out
+    }
+}

@@ -1,0 +1,179 @@
+//! `cargo xtask bench`: mean nanoseconds per packet of every verdict path of the real XDP
+//! program, measured by the kernel with BPF_PROG_TEST_RUN (millions of repeats per run,
+//! several runs for the spread). A table on stdout, the same numbers as JSON.
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use sipguard::maps::boottime_ns;
+use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
+use sipguard_tests::{
+    harness::Harness,
+    packets::{self, frame, udp, Transport},
+};
+
+/// The policy measured: allow lists on SIP/SSH/ICMP, RTP open to all, a deny list, default
+/// drop, one ban — every lookup the pass path of a real deployment makes.
+const POLICY: &str = r#"
+[global]
+default = "drop"
+reply_ports = "auto"
+deny = ["198.51.100.0/24", "2001:db8:bad::/48", "203.0.113.0/28"]
+
+[[service]]
+name = "sip"
+protocol = ["udp", "tcp"]
+ports = [5060]
+allow = ["192.0.2.0/25", "2001:db8:1::/64", "10.0.0.0/8", "172.16.0.0/12"]
+
+[[service]]
+name = "rtp"
+protocol = "udp"
+ports = ["10000-20000"]
+allow = ["any"]
+
+[[service]]
+name = "ssh"
+protocol = "tcp"
+ports = [22]
+allow = ["192.0.2.0/25"]
+
+[[service]]
+name = "icmp"
+protocol = "icmp"
+allow = ["192.0.2.0/25", "2001:db8:1::/64"]
+"#;
+
+struct Args {
+    repeat: u32,
+    runs: usize,
+    json: Option<PathBuf>,
+}
+
+fn args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        repeat: 1_000_000,
+        runs: 5,
+        json: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--repeat" => a.repeat = value()?.parse().context("--repeat")?,
+            "--runs" => a.runs = value()?.parse().context("--runs")?,
+            "--json" => a.json = Some(value()?.into()),
+            "-h" | "--help" => {
+                println!("sipguard-bench [--repeat N] [--runs N] [--json FILE]");
+                std::process::exit(0);
+            }
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = args()?;
+    if !sipguard::loader::is_root() {
+        anyhow::bail!("the benchmark loads BPF programs: run it as root");
+    }
+    let mut h = Harness::with_config(POLICY);
+    h.loaded.maps.ban(
+        "192.0.2.66/32".parse().unwrap(),
+        Ban {
+            expires_ns: boottime_ns() + 3_600_000_000_000,
+            created_ns: boottime_ns(),
+            hits: 0,
+            reason: BAN_REASON_MANUAL,
+            scope: BAN_SCOPE_ALL,
+        },
+    )?;
+
+    let paths: Vec<(&str, Vec<u8>)> = vec![
+        ("rtp_allowed_pass_v4", udp("192.0.2.10", 15000)),
+        ("rtp_allowed_pass_v6", udp("2001:db8:1::10", 15000)),
+        ("sip_allow_list_pass_v4", udp("192.0.2.10", 5060)),
+        ("sip_allow_list_pass_v6", udp("2001:db8:1::10", 5060)),
+        ("sip_not_allowed_drop_v4", udp("192.0.2.200", 5060)),
+        ("denied_drop_v4", udp("198.51.100.7", 5060)),
+        ("banned_drop_v4", udp("192.0.2.66", 5060)),
+        ("default_drop_v4", udp("192.0.2.200", 7777)),
+        (
+            "reply_pass_v4",
+            frame("192.0.2.200", Transport::Udp { sport: 53, dport: 40000 }, b"answer"),
+        ),
+        (
+            "tcp_syn_ssh_pass_v4",
+            frame("192.0.2.10", Transport::TcpSyn { dport: 22 }, &[]),
+        ),
+        ("icmp_echo_pass_v4", frame("192.0.2.10", Transport::Echo, b"ping")),
+        (
+            "worst_parse_vlan2_ipv6_ext4_pass",
+            packets::with_vlan_tags(
+                &packets::with_ipv6_ext(&udp("2001:db8:1::10", 5060), &[0, 43, 60, 44], 0),
+                2,
+            ),
+        ),
+        ("malformed_l4_drop", udp("192.0.2.10", 5060)[..14 + 20 + 4].to_vec()),
+    ];
+
+    println!(
+        "BPF_PROG_TEST_RUN, {} repeats x {} runs per path (mean ns/packet per run)\n",
+        args.repeat, args.runs
+    );
+    println!(
+        "{:<34} {:>8} {:>8} {:>8} {:>8}",
+        "path", "median", "min", "max", "verdict"
+    );
+    let mut results = Vec::new();
+    for (name, pkt) in &paths {
+        let mut samples: Vec<f64> = Vec::with_capacity(args.runs);
+        let mut action = 0;
+        for _ in 0..args.runs {
+            let (a, mean): (u32, Duration) = h.run_repeat(pkt, args.repeat);
+            action = a;
+            samples.push(mean.as_nanos() as f64);
+        }
+        samples.sort_by(f64::total_cmp);
+        let median = samples[samples.len() / 2];
+        let verdict = match action {
+            1 => "drop",
+            2 => "pass",
+            _ => "other",
+        };
+        println!(
+            "{:<34} {:>8.0} {:>8.0} {:>8.0} {:>8}",
+            name,
+            median,
+            samples[0],
+            samples[samples.len() - 1],
+            verdict
+        );
+        results.push(serde_json::json!({
+            "path": name,
+            "median_ns": median,
+            "min_ns": samples[0],
+            "max_ns": samples[samples.len() - 1],
+            "samples_ns": samples,
+            "verdict": verdict,
+            "frame_bytes": pkt.len(),
+        }));
+    }
+    if let Some(path) = args.json {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let doc = serde_json::json!({
+            "benchmark": "xdp_prog_test_run",
+            "repeat": args.repeat,
+            "runs": args.runs,
+            "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "results": results,
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("\nJSON: {}", path.display());
+    }
+    Ok(())
+}

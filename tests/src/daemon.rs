@@ -1,0 +1,123 @@
+//! The real `sipguard` binary run as a daemon inside a test namespace.
+use std::{
+    fs::File,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _};
+
+use crate::netns::{http_get, Lab};
+
+/// The `sipguard` binary under test: `$SIPGUARD_TEST_BIN` (set by `cargo xtask test`), else
+/// the one built next to this test executable (`target/<profile>/sipguard`).
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("SIPGUARD_TEST_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let profile_dir = exe
+        .ancestors()
+        .find(|p| p.join("sipguard").is_file() && p.file_name() != Some("deps".as_ref()))
+        .map(Path::to_path_buf);
+    profile_dir
+        .map(|d| d.join("sipguard"))
+        .expect("sipguard binary not built: run `cargo build --release -p sipguard` (cargo xtask test does)")
+}
+
+/// A running `sipguard run` in a namespace; stopped (SIGTERM, then SIGKILL) and its pins
+/// removed on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub ns: String,
+    pub pin_dir: PathBuf,
+    pub metrics: SocketAddr,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `sipguard run --iface IFACE` in `ns` with `extra` arguments and waits until its
+    /// metrics endpoint answers (at most 20 s).
+    pub fn start(ns: &str, iface: &str, metrics_port: u16, extra: &[&str]) -> anyhow::Result<Self> {
+        let pin_dir = PathBuf::from("/sys/fs/bpf").join(crate::unique("sipguard-test-"));
+        let metrics: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
+        let log = std::env::temp_dir().join(format!("{}.log", crate::unique("sipguard-daemon-")));
+        let child = Lab::netns_command(ns, binary())?
+            .args(["run", "--iface", iface, "--metrics", &metrics.to_string()])
+            .arg("--pin-path")
+            .arg(&pin_dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(File::create(&log)?)
+            .stderr(File::create(&log)?)
+            .spawn()
+            .context("spawning sipguard")?;
+        let mut d = Self {
+            child: Some(child),
+            ns: ns.to_owned(),
+            pin_dir,
+            metrics,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("sipguard exited early ({status}):\n{}", d.log_text());
+            }
+            if d.scrape().is_some() {
+                return Ok(d);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!("sipguard's metrics never answered:\n{}", d.log_text())
+    }
+
+    /// The daemon's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET /metrics`, or `None`.
+    pub fn scrape(&self) -> Option<String> {
+        http_get(&self.ns, self.metrics, "/metrics")
+    }
+
+    /// `sipguard ARGS --pin-path <this daemon's pins>` run from another shell.
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Command::new(binary())
+            .args(args)
+            .arg("--pin-path")
+            .arg(&self.pin_dir)
+            .output()
+            .context("running the sipguard CLI")
+    }
+
+    /// SIGTERM and wait (10 s, then SIGKILL).
+    pub fn stop(&mut self) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        bail!("sipguard ignored SIGTERM for 10 s:\n{}", self.log_text())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.pin_dir);
+        let _ = std::fs::remove_file(&self.log);
+    }
+}

@@ -1,0 +1,32 @@
+//! Shared pieces of sipguard's privileged tests, benchmark and demo: packet builders, a
+//! BPF_PROG_TEST_RUN harness around the real loader and map writer, and throwaway network
+//! namespaces joined by veth.
+pub mod daemon;
+pub mod harness;
+pub mod netns;
+pub mod packets;
+pub mod traffic;
+
+/// Whether privileged tests can run here. Root: yes. Not root: they are skipped with a note,
+/// except under CI (`CI` set), where a privileged test that cannot run is a failure.
+pub fn privileged(test: &str) -> bool {
+    if sipguard::loader::is_root() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: needs root (BPF, XDP, network namespaces) and CI must run it");
+    }
+    eprintln!("skipping {test}: needs root (run `sudo -E cargo xtask test`)");
+    false
+}
+
+/// A name unique to this process and call, for pin directories and namespaces.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}-{}",
+        std::process::id() % 100_000,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

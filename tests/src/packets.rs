@@ -1,0 +1,134 @@
+//! Crafted Ethernet frames for BPF_PROG_TEST_RUN: the ordinary ones built with etherparse,
+//! the odd ones (VLAN stacks, IPv4 options, IPv6 extension headers, fragments, truncation)
+//! edited byte by byte from them.
+use std::net::IpAddr;
+
+use etherparse::PacketBuilder;
+
+const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
+const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// The protected host's addresses in crafted packets.
+pub const DST_V4: [u8; 4] = [192, 0, 2, 1];
+pub const DST_V6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+const ETH_HLEN: usize = 14;
+
+/// Transport part of a crafted packet.
+#[derive(Clone, Copy, Debug)]
+pub enum Transport {
+    Udp { sport: u16, dport: u16 },
+    TcpSyn { dport: u16 },
+    TcpAck { dport: u16 },
+    /// ICMP or ICMPv6 (by address family) echo request.
+    Echo,
+    /// ICMP or ICMPv6 message of any type.
+    Icmp { icmp_type: u8 },
+}
+
+/// Builds Ethernet / IPv4 or IPv6 (by `src`'s family) / transport / payload.
+pub fn frame(src: &str, t: Transport, payload: &[u8]) -> Vec<u8> {
+    let src: IpAddr = src.parse().expect("test address");
+    let eth = PacketBuilder::ethernet2(SRC_MAC, DST_MAC);
+    let ip = match src {
+        IpAddr::V4(a) => eth.ipv4(a.octets(), DST_V4, 64),
+        IpAddr::V6(a) => eth.ipv6(a.octets(), DST_V6, 64),
+    };
+    let v6 = src.is_ipv6();
+    let mut out = Vec::new();
+    macro_rules! write {
+        ($b:expr) => {{
+            let b = $b;
+            out.reserve(b.size(payload.len()));
+            b.write(&mut out, payload).expect("writing a test frame");
+        }};
+    }
+    match t {
+        Transport::Udp { sport, dport } => write!(ip.udp(sport, dport)),
+        Transport::TcpSyn { dport } => write!(ip.tcp(40000, dport, 1, 64240).syn()),
+        Transport::TcpAck { dport } => write!(ip.tcp(40000, dport, 1, 64240).ack(1)),
+        Transport::Echo if v6 => write!(ip.icmpv6_echo_request(1, 1)),
+        Transport::Echo => write!(ip.icmpv4_echo_request(1, 1)),
+        Transport::Icmp { icmp_type } if v6 => write!(ip.icmpv6_raw(icmp_type, 0, [0; 4])),
+        Transport::Icmp { icmp_type } => write!(ip.icmpv4_raw(icmp_type, 0, [0; 4])),
+    }
+    out
+}
+
+/// UDP datagram from `src` to `dport` with a small payload.
+pub fn udp(src: &str, dport: u16) -> Vec<u8> {
+    frame(
+        src,
+        Transport::Udp {
+            sport: 5060,
+            dport,
+        },
+        b"payload",
+    )
+}
+
+/// Inserts 802.1Q (or 802.1ad + 802.1Q for two) tags after the MAC addresses.
+pub fn with_vlan_tags(frame: &[u8], tags: usize) -> Vec<u8> {
+    let mut out = frame[..12].to_vec();
+    for i in 0..tags {
+        let tpid: u16 = if tags == 2 && i == 0 { 0x88A8 } else { 0x8100 };
+        out.extend_from_slice(&tpid.to_be_bytes());
+        out.extend_from_slice(&(100 + i as u16).to_be_bytes());
+    }
+    out.extend_from_slice(&frame[12..]);
+    out
+}
+
+/// IPv4 frame with `option_words` 32-bit words of IP options (NOPs) before the transport.
+pub fn with_ipv4_options(frame: &[u8], option_words: usize) -> Vec<u8> {
+    let ihl = 5 + option_words;
+    assert!(ihl <= 15, "IHL is 4 bits");
+    let mut out = frame[..ETH_HLEN + 20].to_vec();
+    out[ETH_HLEN] = 0x40 | ihl as u8;
+    out.extend(std::iter::repeat_n(1u8, option_words * 4)); // NOP options
+    out.extend_from_slice(&frame[ETH_HLEN + 20..]);
+    set_ipv4_total_len(&mut out);
+    out
+}
+
+/// Marks an IPv4 frame as a later fragment (offset in 8-byte units, MF set).
+pub fn as_ipv4_later_fragment(frame: &[u8], offset_units: u16) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    let flags_off = 0x2000 | (offset_units & 0x1fff);
+    out[ETH_HLEN + 6..ETH_HLEN + 8].copy_from_slice(&flags_off.to_be_bytes());
+    out
+}
+
+/// IPv6 frame with extension headers (by next-header number: 0 hop-by-hop, 43 routing,
+/// 60 destination options, 44 fragment) inserted between the fixed header and the transport.
+/// A fragment header gets `fragment_offset` (8-byte units).
+pub fn with_ipv6_ext(frame: &[u8], chain: &[u8], fragment_offset: u16) -> Vec<u8> {
+    let fixed = ETH_HLEN + 40;
+    let mut out = frame[..fixed].to_vec();
+    let upper = frame[ETH_HLEN + 6];
+    out[ETH_HLEN + 6] = chain.first().copied().unwrap_or(upper);
+    for (i, &kind) in chain.iter().enumerate() {
+        let next = chain.get(i + 1).copied().unwrap_or(upper);
+        match kind {
+            44 => {
+                let off = fragment_offset << 3 | 1; // M flag
+                out.extend_from_slice(&[next, 0]);
+                out.extend_from_slice(&off.to_be_bytes());
+                out.extend_from_slice(&[0, 0, 0, 7]);
+            }
+            _ => {
+                // 16 bytes: hdr ext len 1, PadN filling the rest
+                out.extend_from_slice(&[next, 1, 1, 12]);
+                out.extend_from_slice(&[0; 12]);
+            }
+        }
+    }
+    out.extend_from_slice(&frame[fixed..]);
+    let payload_len = (out.len() - fixed) as u16;
+    out[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&payload_len.to_be_bytes());
+    out
+}
+
+/// Sets an IPv4 frame's total length from the frame size.
+fn set_ipv4_total_len(frame: &mut [u8]) {
+    let total = (frame.len() - ETH_HLEN) as u16;
+    frame[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&total.to_be_bytes());
+}

@@ -1,0 +1,214 @@
+//! `cargo xtask`: sipguard's developer tasks. It only orchestrates: it makes the eBPF
+//! toolchain and test packages present (see `../shared/TOOLCHAIN.md`), then runs cargo and
+//! the built binaries with inherited stdio.
+
+mod setup;
+
+use std::{
+    ffi::OsStr,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, ExitStatus},
+};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "sipguard developer tasks", disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building (and with --test-deps, testing) needs: nightly + rust-src,
+    /// bpf-linker, Debian and PyPI test packages, bpffs. Quiet when all is present.
+    Setup {
+        /// Also install the packages the tests and the demo use, and mount bpffs.
+        #[arg(long)]
+        test_deps: bool,
+    },
+    /// Setup, then `cargo build` of the default members.
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build release, then run `target/release/sipguard ARGS` as root, or the demo without ARGS.
+    Run {
+        /// Arguments for the sipguard binary, e.g. `-- run --iface eth0`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Setup with test deps, remove stale test leftovers, then `cargo test --release ARGS`.
+    Test {
+        /// Extra `cargo test` arguments, e.g. `-- -p sipguard-tests -- --nocapture`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the BPF_PROG_TEST_RUN benchmark; JSON goes to target/bench/prog_test_run.json.
+    Bench {
+        /// Extra arguments for sipguard-bench.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Placeholder for the interactive lab (issue 6).
+    Lab,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    setup::put_cargo_bin_on_path()?;
+    let root = workspace_root();
+    match cli.task {
+        Task::Setup { test_deps } => {
+            setup::toolchain()?;
+            if test_deps {
+                setup::test_deps()?;
+            }
+            println!("xtask: toolchain ok");
+        }
+        Task::Build { release } => {
+            setup::toolchain()?;
+            run(cargo(&root)
+                .arg("build")
+                .args(release.then_some("--release")))?;
+        }
+        Task::Run { args } => {
+            setup::toolchain()?;
+            setup::test_deps()?;
+            run(cargo(&root).args(["build", "--release"]))?;
+            let daemon = root.join("target/release/sipguard");
+            let err = if args.is_empty() {
+                as_root(root.join("target/release/sipguard-demo"))?
+                    .env("SIPGUARD_TEST_BIN", &daemon)
+                    .exec()
+            } else {
+                as_root(&daemon)?.args(&args).exec()
+            };
+            return Err(err).context("starting sipguard");
+        }
+        Task::Test { args } => {
+            setup::toolchain()?;
+            setup::test_deps()?;
+            if setup::is_root() {
+                setup::remove_stale_test_leftovers()?;
+            }
+            run(cargo(&root).args(["build", "--release", "-p", "sipguard"]))?;
+            let status = status(
+                cargo(&root)
+                    .args(["test", "--release"])
+                    .args(&args)
+                    .env("SIPGUARD_TEST_BIN", root.join("target/release/sipguard")),
+            )?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+        Task::Bench { args } => {
+            setup::toolchain()?;
+            setup::test_deps()?;
+            let out = root.join("target/bench");
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            run(cargo(&root)
+                .args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "sipguard-tests",
+                    "--bin",
+                    "sipguard-bench",
+                    "--",
+                ])
+                .arg("--json")
+                .arg(out.join("prog_test_run.json"))
+                .args(&args))?;
+        }
+        Task::Lab => {
+            eprintln!("not implemented yet: see issue 6");
+            std::process::exit(2);
+        }
+    }
+    Ok(())
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives inside the workspace")
+        .to_path_buf()
+}
+
+/// `cargo` (the one running us, if any) in the workspace root. Without `--workspace`, cargo
+/// builds the default members, which leave out `sipguard-ebpf` (aya-build builds that one).
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+/// `program`, through `sudo -E` when we are not root.
+fn as_root(program: impl AsRef<OsStr>) -> Result<Command> {
+    if setup::is_root() {
+        return Ok(Command::new(program));
+    }
+    if setup::find_on_path("sudo").is_none() {
+        bail!(
+            "{} needs root (BPF, XDP, network namespaces) and sudo is not installed: run as root",
+            program.as_ref().to_string_lossy()
+        );
+    }
+    let mut cmd = Command::new("sudo");
+    cmd.arg("-E").arg(program);
+    Ok(cmd)
+}
+
+/// The command line of `cmd`, for messages.
+fn describe(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `cmd` with inherited stdio and returns its exit status.
+fn status(cmd: &mut Command) -> Result<ExitStatus> {
+    cmd.status()
+        .with_context(|| format!("could not start `{}`", describe(cmd)))
+}
+
+/// Runs `cmd` with inherited stdio; an error names the command and its exit status.
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = status(cmd)?;
+    if !status.success() {
+        bail!("`{}` failed: {status}", describe(cmd));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        match Cli::parse_from(line.split_whitespace()).task {
+            Task::Run { args } | Task::Test { args } | Task::Bench { args } => args,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn passes_trailing_arguments_through() {
+        assert_eq!(
+            args("xtask run -- run --iface eth0"),
+            ["run", "--iface", "eth0"]
+        );
+        assert_eq!(
+            args("xtask test -- -p x -- --nocapture"),
+            ["-p", "x", "--", "--nocapture"]
+        );
+        assert_eq!(args("xtask test verdicts"), ["verdicts"]);
+        assert!(args("xtask bench").is_empty());
+    }
+}

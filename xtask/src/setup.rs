@@ -1,0 +1,269 @@
+//! Makes the eBPF toolchain and the test packages present. Every step checks first and
+//! prints only what it installs, so a ready machine pays a few fast checks.
+
+use std::{
+    env,
+    ffi::OsString,
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{as_root, describe, run};
+
+/// Debian packages the tests and the demo need.
+const APT_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "ethtool", "tcpdump"];
+
+/// PyPI packages the tests need (installed with `python3 -m pip`).
+const PYPI_PACKAGES: &[&str] = &[];
+
+/// bpf-linker release built against nightly's LLVM (the version verified in TOOLCHAIN.md).
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Where `$HOME/.cargo/bin` lives (`$CARGO_HOME/bin` if set).
+fn cargo_bin() -> Result<PathBuf> {
+    match env::var_os("CARGO_HOME") {
+        Some(home) => Ok(PathBuf::from(home).join("bin")),
+        None => Ok(home()?.join(".cargo/bin")),
+    }
+}
+
+fn home() -> Result<PathBuf> {
+    env::var_os("HOME")
+        .map(PathBuf::from)
+        .context("HOME is not set")
+}
+
+/// Prepends the cargo bin dir to PATH for all children: aya-build (sipguard's build.rs) looks
+/// up `bpf-linker` and `rustup` there.
+pub fn put_cargo_bin_on_path() -> Result<()> {
+    let bin = cargo_bin()?;
+    let old = env::var_os("PATH").unwrap_or_default();
+    if env::split_paths(&old).any(|p| p == bin) {
+        return Ok(());
+    }
+    let path = env::join_paths(std::iter::once(bin).chain(env::split_paths(&old)))
+        .context("building PATH")?;
+    // Single-threaded here, before any child starts.
+    env::set_var("PATH", path);
+    Ok(())
+}
+
+/// The first executable called `name` on PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether the effective user is root (from /proc/self/status).
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let uid = s.lines().find_map(|l| l.strip_prefix("Uid:"))?;
+            Some(uid.split_whitespace().nth(1)? == "0")
+        })
+        .unwrap_or(false)
+}
+
+/// Stdout of `cmd`, which must succeed.
+fn output(cmd: &mut Command) -> Result<String> {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("could not start `{}`", describe(cmd)))?;
+    if !out.status.success() {
+        bail!("`{}` failed: {}", describe(cmd), out.status);
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether `cmd` runs and exits 0, with its output discarded.
+fn succeeds(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn rustup() -> Command {
+    Command::new("rustup")
+}
+
+/// Nightly with rust-src, and a bpf-linker that runs.
+pub fn toolchain() -> Result<()> {
+    let toolchains = output(rustup().args(["toolchain", "list"]))?;
+    let has_nightly = toolchains
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .any(|t| {
+            t == "nightly"
+                || t.strip_prefix("nightly-")
+                    .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
+        });
+    if !has_nightly {
+        println!("xtask: installing the nightly Rust toolchain");
+        run(rustup().args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
+    }
+    let components =
+        output(rustup().args(["component", "list", "--toolchain", "nightly", "--installed"]))?;
+    if !components.lines().any(|l| l.starts_with("rust-src")) {
+        println!("xtask: installing rust-src for nightly");
+        run(rustup().args(["component", "add", "rust-src", "--toolchain", "nightly"]))?;
+    }
+    if !succeeds(Command::new("bpf-linker").arg("--version")) {
+        build_bpf_linker()?;
+    }
+    Ok(())
+}
+
+/// Builds bpf-linker against nightly rustc's own libLLVM, per TOOLCHAIN.md: symlinks to that
+/// library in a stable prefix (the binary's RUNPATH), then `cargo +nightly install`.
+fn build_bpf_linker() -> Result<()> {
+    if find_on_path("bpf-linker").is_some() {
+        println!(
+            "xtask: bpf-linker is installed but does not run (nightly's LLVM changed?): rebuilding"
+        );
+    }
+    println!("xtask: building bpf-linker {BPF_LINKER_VERSION} against nightly's LLVM (takes ~2-3 minutes)");
+    let sysroot = output(rustup().args(["run", "nightly", "rustc", "--print", "sysroot"]))?;
+    let sysroot_lib = Path::new(sysroot.trim()).join("lib");
+    let lib = fs::read_dir(&sysroot_lib)
+        .with_context(|| format!("reading {}", sysroot_lib.display()))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .map(|n| n.to_string_lossy().into_owned())
+        .find(|n| n.starts_with("libLLVM.so.") && n.contains("-rust-"))
+        .with_context(|| format!("no libLLVM.so.*-rust-* in {}", sysroot_lib.display()))?;
+    // libLLVM.so.22.1-rust-1.97.0-nightly -> llvm-22
+    let major: String = lib["libLLVM.so.".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+
+    let prefix = home()?.join(".cache/sipguard/llvm");
+    let prefix_lib = prefix.join("lib");
+    fs::create_dir_all(&prefix_lib)
+        .with_context(|| format!("creating {}", prefix_lib.display()))?;
+    for name in ["libLLVM.so", lib.as_str()] {
+        let link = prefix_lib.join(name);
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(sysroot_lib.join(&lib), &link)
+            .with_context(|| format!("linking {}", link.display()))?;
+    }
+    run(rustup()
+        .args([
+            "run",
+            "nightly",
+            "cargo",
+            "install",
+            "bpf-linker",
+            "--locked",
+            "--force",
+        ])
+        .args([
+            "--version",
+            BPF_LINKER_VERSION,
+            "--no-default-features",
+            "--features",
+        ])
+        .arg(format!("llvm-{major}"))
+        .env("LLVM_PREFIX", &prefix))?;
+    if !succeeds(Command::new("bpf-linker").arg("--version")) {
+        bail!("bpf-linker was installed but `bpf-linker --version` still fails");
+    }
+    Ok(())
+}
+
+/// Debian and PyPI packages the tests need, and bpffs on /sys/fs/bpf.
+pub fn test_deps() -> Result<()> {
+    let installed = |pkg: &str| {
+        Command::new("dpkg-query")
+            .args(["-W", "-f=${Status}", pkg])
+            .stderr(Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success() && o.stdout.ends_with(b"install ok installed"))
+    };
+    let pip = || {
+        let mut cmd = Command::new("python3");
+        cmd.args(["-m", "pip"])
+            .env("PIP_BREAK_SYSTEM_PACKAGES", "1");
+        cmd
+    };
+    let mut missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    if !PYPI_PACKAGES.is_empty() && !succeeds(pip().arg("--version")) && !installed("python3-pip") {
+        missing.push("python3-pip");
+    }
+    if !missing.is_empty() {
+        println!("xtask: installing Debian packages: {}", missing.join(" "));
+        run(as_root("apt-get")?.args(["update", "-q"]))?;
+        run(as_root("apt-get")?
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing))?;
+    }
+
+    let missing: Vec<&str> = PYPI_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !succeeds(pip().args(["show", p])))
+        .collect();
+    if !missing.is_empty() {
+        println!("xtask: installing PyPI packages: {}", missing.join(" "));
+        run(pip().args(["install", "-q"]).args(&missing))?;
+    }
+
+    if is_root() && !bpffs_mounted() {
+        println!("xtask: mounting bpffs on /sys/fs/bpf");
+        run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))?;
+    }
+    Ok(())
+}
+
+fn bpffs_mounted() -> bool {
+    fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&"/sys/fs/bpf") && f.get(2) == Some(&"bpf")
+        })
+    })
+}
+
+/// Removes what killed test runs left behind: `sgt-*` network namespaces (and processes still
+/// inside them) and `/sys/fs/bpf/sipguard-test-*` pin directories.
+pub fn remove_stale_test_leftovers() -> Result<()> {
+    let list = output(Command::new("ip").args(["netns", "list"]))?;
+    for ns in list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("sgt-"))
+    {
+        println!("xtask: removing stale test namespace {ns}");
+        let pids = output(Command::new("ip").args(["netns", "pids", ns])).unwrap_or_default();
+        for pid in pids.split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+        run(Command::new("ip").args(["netns", "delete", ns]))?;
+    }
+    let Ok(entries) = fs::read_dir("/sys/fs/bpf") else {
+        return Ok(());
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name: OsString = entry.file_name();
+        if name.to_string_lossy().starts_with("sipguard-test-") {
+            println!(
+                "xtask: removing stale pin directory {}",
+                entry.path().display()
+            );
+            fs::remove_dir_all(entry.path())
+                .with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}

@@ -34,9 +34,14 @@ pub const STATE_ACTIVE_EPOCH: u32 = 0;
 /// Index of the map layout version in the `STATE` array, written by the daemon that created
 /// the pinned maps. A daemon refuses to adopt pinned maps of another layout.
 pub const STATE_LAYOUT: u32 = 1;
-pub const STATE_ENTRIES: u32 = 2;
+/// Index of the "bans may exist" flag in the `STATE` array. The ban tries are searched only
+/// when it is non-zero: a trie lookup costs ~10 ns even when the trie is empty. Whoever
+/// inserts a ban sets the flag *after* the insert; whoever clears it (when every ban is gone)
+/// clears it first and re-checks the tries afterwards, setting it again if a ban appeared.
+pub const STATE_BANS_PRESENT: u32 = 2;
+pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -211,9 +216,11 @@ pub const fn deny_scope(epoch: u32) -> [u8; 4] {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ban {
-    /// CLOCK_BOOTTIME nanoseconds at which the ban ends; 0 = never.
+    /// CLOCK_MONOTONIC_COARSE nanoseconds at which the ban ends; 0 = never. The coarse clock
+    /// (`bpf_ktime_get_coarse_ns`, jiffy resolution) is the cheap one in the kernel, and
+    /// bans are measured in seconds.
     pub expires_ns: u64,
-    /// CLOCK_BOOTTIME nanoseconds at which the ban was set.
+    /// CLOCK_MONOTONIC_COARSE nanoseconds at which the ban was set.
     pub created_ns: u64,
     /// Packets dropped because of this ban (updated atomically by the XDP program).
     pub hits: u64,

@@ -74,7 +74,12 @@ impl<'a> Cursor<'a> {
         Self { ctx, off: 0 }
     }
 
-    /// Copies a `T` from the current position, or `None` if the packet is too short.
+    /// Copies a header `T` from the current position, or `None` if the packet is too short.
+    ///
+    /// Every header type here has 2-byte alignment, and every header offset is even
+    /// (Ethernet 14, VLAN tags 4, IPv4 IHL*4, IPv6 40 and multiples of 4 or 8), while the
+    /// kernel hands XDP a data pointer aligned to at least 2: the read is aligned, so LLVM
+    /// emits single u8/u16 loads instead of byte-by-byte copies.
     #[inline(always)]
     fn read<T: Copy>(&self) -> Option<T> {
         let start = self.ctx.data();
@@ -82,8 +87,9 @@ impl<'a> Cursor<'a> {
         if start + self.off + size_of::<T>() > end {
             return None;
         }
-        // Safety: the bounds check above keeps the read inside the packet.
-        Some(unsafe { core::ptr::read_unaligned((start + self.off) as *const T) })
+        // Safety: the bounds check above keeps the read inside the packet; see above for
+        // alignment.
+        Some(unsafe { core::ptr::read((start + self.off) as *const T) })
     }
 
     /// True when `len` bytes are present from the current position.
@@ -93,9 +99,97 @@ impl<'a> Cursor<'a> {
     }
 }
 
-#[inline(always)]
-fn be16(hi: u8, lo: u8) -> u16 {
-    u16::from_be_bytes([hi, lo])
+/// Header layouts (network byte order in the u16 fields, read with `u16::from_be`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct EthHdr {
+    dst: [u16; 3],
+    src: [u16; 3],
+    ethertype: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct VlanTag {
+    tci: u16,
+    ethertype: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Ipv4Hdr {
+    version_ihl: u8,
+    tos: u8,
+    total_len: u16,
+    id: u16,
+    frag_off: u16,
+    ttl: u8,
+    proto: u8,
+    check: u16,
+    saddr: [u16; 2],
+    daddr: [u16; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Ipv6Hdr {
+    version_tc: u8,
+    tc_flow: u8,
+    flow: u16,
+    payload_len: u16,
+    next: u8,
+    hop_limit: u8,
+    saddr: [u16; 8],
+    daddr: [u16; 8],
+}
+
+/// Hop-by-hop, routing, destination options and AH start with (next header, length).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Ipv6ExtHdr {
+    next: u8,
+    len: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Ipv6FragHdr {
+    next: u8,
+    reserved: u8,
+    offset_flags: u16,
+    id: [u16; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct UdpHdr {
+    sport: u16,
+    dport: u16,
+    len: u16,
+    check: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TcpHdr {
+    sport: u16,
+    dport: u16,
+    seq: [u16; 2],
+    ack: [u16; 2],
+    doff: u8,
+    flags: u8,
+    window: u16,
+    check: u16,
+    urgent: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct IcmpHdr {
+    icmp_type: u8,
+    code: u8,
+    check: u16,
+    rest: [u16; 2],
 }
 
 /// Parses the whole header stack. `Err` carries the malformation reason.
@@ -118,15 +212,15 @@ pub fn packet(c: &mut Cursor) -> Result<Parsed, u32> {
 /// Ethernet with up to two VLAN tags (802.1Q, 802.1ad). Returns the inner EtherType.
 #[inline(always)]
 fn ethernet(c: &mut Cursor) -> Result<u16, u32> {
-    let eth: [u8; ETH_HLEN] = c.read().ok_or(reason::MALFORMED_L2)?;
-    let mut ethertype = be16(eth[12], eth[13]);
+    let eth: EthHdr = c.read().ok_or(reason::MALFORMED_L2)?;
+    let mut ethertype = u16::from_be(eth.ethertype);
     c.off = ETH_HLEN;
     for _ in 0..MAX_VLAN_TAGS {
         if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
             break;
         }
-        let tag: [u8; 4] = c.read().ok_or(reason::MALFORMED_L2)?;
-        ethertype = be16(tag[2], tag[3]);
+        let tag: VlanTag = c.read().ok_or(reason::MALFORMED_L2)?;
+        ethertype = u16::from_be(tag.ethertype);
         c.off += 4;
     }
     Ok(ethertype)
@@ -135,54 +229,50 @@ fn ethernet(c: &mut Cursor) -> Result<u16, u32> {
 /// IPv4 with any IHL. Returns (source, protocol, is first or only fragment).
 #[inline(always)]
 fn ipv4(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
-    let h: [u8; 20] = c.read().ok_or(reason::MALFORMED_L3)?;
-    if h[0] >> 4 != 4 {
+    let h: Ipv4Hdr = c.read().ok_or(reason::MALFORMED_L3)?;
+    if h.version_ihl >> 4 != 4 {
         return Err(reason::MALFORMED_L3);
     }
-    let ihl = ((h[0] & 0x0f) as usize) * 4;
-    let total_len = be16(h[2], h[3]) as usize;
-    if ihl < 20 || total_len < ihl || !c.has(ihl) {
+    let ihl = ((h.version_ihl & 0x0f) as usize) * 4;
+    if ihl < 20 || (u16::from_be(h.total_len) as usize) < ihl || !c.has(ihl) {
         return Err(reason::MALFORMED_L3);
     }
-    let fragment_offset = be16(h[6], h[7]) & 0x1fff;
+    let fragment_offset = u16::from_be(h.frag_off) & 0x1fff;
     c.off += ihl;
-    Ok((
-        Src::V4([h[12], h[13], h[14], h[15]]),
-        h[9],
-        fragment_offset == 0,
-    ))
+    // Safety: [u16; 2] and [u8; 4] have the same size; bytes stay in network order.
+    let src: [u8; 4] = unsafe { core::mem::transmute(h.saddr) };
+    Ok((Src::V4(src), h.proto, fragment_offset == 0))
 }
 
 /// IPv6, skipping hop-by-hop, routing, destination-options, fragment and AH headers.
 /// Returns (source, upper-layer protocol, is first or only fragment).
 #[inline(always)]
 fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
-    let h: [u8; 40] = c.read().ok_or(reason::MALFORMED_L3)?;
-    if h[0] >> 4 != 6 {
+    let h: Ipv6Hdr = c.read().ok_or(reason::MALFORMED_L3)?;
+    if h.version_tc >> 4 != 6 {
         return Err(reason::MALFORMED_L3);
     }
-    let mut src = [0u8; 16];
-    src.copy_from_slice(&h[8..24]);
-    let src = Src::V6(src);
-    let mut next = h[6];
+    // Safety: [u16; 8] and [u8; 16] have the same size; bytes stay in network order.
+    let src = Src::V6(unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(h.saddr) });
+    let mut next = h.next;
     c.off += 40;
     for _ in 0..MAX_IPV6_EXT_HDRS {
         match next {
             IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS => {
-                let e: [u8; 2] = c.read().ok_or(reason::MALFORMED_L3)?;
-                next = e[0];
-                c.off += (e[1] as usize + 1) * 8;
+                let e: Ipv6ExtHdr = c.read().ok_or(reason::MALFORMED_L3)?;
+                next = e.next;
+                c.off += (e.len as usize + 1) * 8;
             }
             IPV6_AH => {
-                let e: [u8; 2] = c.read().ok_or(reason::MALFORMED_L3)?;
-                next = e[0];
-                c.off += (e[1] as usize + 2) * 4;
+                let e: Ipv6ExtHdr = c.read().ok_or(reason::MALFORMED_L3)?;
+                next = e.next;
+                c.off += (e.len as usize + 2) * 4;
             }
             IPV6_FRAGMENT => {
-                let e: [u8; 8] = c.read().ok_or(reason::MALFORMED_L3)?;
-                next = e[0];
+                let e: Ipv6FragHdr = c.read().ok_or(reason::MALFORMED_L3)?;
+                next = e.next;
                 c.off += 8;
-                if be16(e[2], e[3]) & 0xfff8 != 0 {
+                if u16::from_be(e.offset_flags) & 0xfff8 != 0 {
                     return Ok((src, next, false));
                 }
             }
@@ -198,32 +288,32 @@ fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
 fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
     match proto {
         IPPROTO_UDP => {
-            let u: [u8; 8] = c.read().ok_or(reason::MALFORMED_L4)?;
+            let u: UdpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
             Ok(L4::Udp {
-                dport: be16(u[2], u[3]),
+                dport: u16::from_be(u.dport),
             })
         }
         IPPROTO_TCP => {
-            let t: [u8; 20] = c.read().ok_or(reason::MALFORMED_L4)?;
-            let flags = t[13];
+            let t: TcpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
+            let flags = t.flags;
             let invalid_flags = (flags & (TCP_SYN | TCP_FIN)) == (TCP_SYN | TCP_FIN)
                 || (flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)
                 || flags & 0x3f == 0;
-            if t[12] >> 4 < 5 || invalid_flags {
+            if t.doff >> 4 < 5 || invalid_flags {
                 return Err(reason::MALFORMED_L4);
             }
             Ok(L4::Tcp {
-                dport: be16(t[2], t[3]),
+                dport: u16::from_be(t.dport),
                 flags,
             })
         }
         IPPROTO_ICMP if !v6 => {
-            let i: [u8; 8] = c.read().ok_or(reason::MALFORMED_L4)?;
-            Ok(L4::Icmp(classify_icmp4(i[0])))
+            let i: IcmpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
+            Ok(L4::Icmp(classify_icmp4(i.icmp_type)))
         }
         IPPROTO_ICMPV6 if v6 => {
-            let i: [u8; 8] = c.read().ok_or(reason::MALFORMED_L4)?;
-            Ok(L4::Icmp(classify_icmp6(i[0])))
+            let i: IcmpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
+            Ok(L4::Icmp(classify_icmp6(i.icmp_type)))
         }
         _ => Ok(L4::Other),
     }

@@ -5,6 +5,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 
 /// Name of the XDP program in [`OBJECT`].
 pub const PROGRAM: &str = "sipguard";
+/// A program that only passes, for calibrating BPF_PROG_TEST_RUN's own cost (benchmark).
+pub const NOOP_PROGRAM: &str = "sipguard_noop";
 
 /// Map names in [`OBJECT`] (also the file names under the pin directory).
 pub mod map {

@@ -15,7 +15,7 @@ use sipguard_common::{
     allow_scope, counter_index, deny_scope, port_index, reason, service_index, verdict, Ban,
     Counter, Policy, ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES,
     EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, PORTS,
-    PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_LAYOUT,
+    PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_LAYOUT,
 };
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
@@ -421,9 +421,9 @@ impl Maps {
         ])
     }
 
-    /// Bans `net` until `expires_ns` (CLOCK_BOOTTIME, 0 = never).
+    /// Bans `net` until `ban.expires_ns` ([`ban_clock_ns`] time, 0 = never).
     pub fn ban(&mut self, net: IpNet, ban: Ban) -> Result<()> {
-        match net {
+        let inserted = match net {
             IpNet::V4(n) => self
                 .bans_v4
                 .insert(&Key::new(n.prefix_len() as u32, n.network().octets()), ban, 0)
@@ -432,7 +432,12 @@ impl Maps {
                 .bans_v6
                 .insert(&Key::new(n.prefix_len() as u32, n.network().octets()), ban, 0)
                 .map_err(Error::map(map::BANS_V6)),
-        }
+        };
+        inserted?;
+        // After the insert: the program searches the ban tries only when this flag is set.
+        self.state
+            .set(STATE_BANS_PRESENT, 1, 0)
+            .map_err(Error::map(map::STATE))
     }
 
     /// Every ban with its prefix.
@@ -514,10 +519,11 @@ fn remove_where<K: aya::Pod + Copy>(
     Ok(())
 }
 
-/// CLOCK_BOOTTIME in nanoseconds: the clock ban expiry uses (`bpf_ktime_get_boot_ns`).
-pub fn boottime_ns() -> u64 {
-    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-        .expect("CLOCK_BOOTTIME is always available on Linux");
+/// CLOCK_MONOTONIC_COARSE in nanoseconds: the clock ban expiry uses in the kernel
+/// (`bpf_ktime_get_coarse_ns`).
+pub fn ban_clock_ns() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
+        .expect("CLOCK_MONOTONIC_COARSE is always available on Linux");
     ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 

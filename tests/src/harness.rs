@@ -70,6 +70,29 @@ impl Harness {
         (result.return_value, result.duration)
     }
 
+    /// Mean time per run of the object's no-op XDP program on `frame`: what
+    /// BPF_PROG_TEST_RUN itself costs on this machine, to subtract from measurements.
+    pub fn floor(&mut self, frame: &[u8], repeat: u32) -> Duration {
+        let program: &mut aya::programs::Xdp = self
+            .loaded
+            .ebpf
+            .program_mut(sipguard::ebpf::NOOP_PROGRAM)
+            .expect("no-op program in the object")
+            .try_into()
+            .expect("an XDP program");
+        if program.fd().is_err() {
+            program.load().expect("loading the no-op program");
+        }
+        program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat,
+                ..Default::default()
+            })
+            .expect("BPF_PROG_TEST_RUN")
+            .duration
+    }
+
     /// Packets counted per (service, reason, verdict).
     pub fn counters(&self) -> BTreeMap<(String, String, String), u64> {
         counter_map(&self.loaded.maps.counters().expect("reading counters"))

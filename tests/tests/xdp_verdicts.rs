@@ -1,7 +1,7 @@
 //! Tier 2: the real XDP program under BPF_PROG_TEST_RUN. Each test builds packets, sets the
 //! maps through the daemon's own map writer, runs, and asserts the verdict and the counters.
 use ipnet::IpNet;
-use sipguard::maps::boottime_ns;
+use sipguard::maps::ban_clock_ns;
 use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
@@ -344,7 +344,7 @@ fn ban(h: &mut Harness, net: &str, expires_ns: u64) {
             net,
             Ban {
                 expires_ns,
-                created_ns: boottime_ns(),
+                created_ns: ban_clock_ns(),
                 hits: 0,
                 reason: BAN_REASON_MANUAL,
                 scope: BAN_SCOPE_ALL,
@@ -358,7 +358,7 @@ fn banned_source_is_dropped_even_when_allowed() {
     let Some(mut h) = harness("banned_source_is_dropped_even_when_allowed") else { return };
     ban(&mut h, &format!("{ALLOWED4}/32"), 0);
     expect(&h, &udp(ALLOWED4, 5060), XDP_DROP, "sip", "banned", "drop");
-    ban(&mut h, "2001:db8:1::/64", boottime_ns() + 60_000_000_000);
+    ban(&mut h, "2001:db8:1::/64", ban_clock_ns() + 60_000_000_000);
     expect(&h, &udp(ALLOWED6, 5060), XDP_DROP, "sip", "banned", "drop");
     let bans = h.loaded.maps.bans().unwrap();
     assert!(bans.iter().all(|(_, b)| b.hits == 1), "hits per ban: {bans:?}");
@@ -367,7 +367,7 @@ fn banned_source_is_dropped_even_when_allowed() {
 #[test]
 fn expired_ban_no_longer_drops() {
     let Some(mut h) = harness("expired_ban_no_longer_drops") else { return };
-    ban(&mut h, &format!("{ALLOWED4}/32"), boottime_ns() - 1);
+    ban(&mut h, &format!("{ALLOWED4}/32"), ban_clock_ns() - 1);
     expect(&h, &udp(ALLOWED4, 5060), XDP_PASS, "sip", "allowed", "pass");
 }
 

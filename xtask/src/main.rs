@@ -96,12 +96,18 @@ fn main() -> Result<()> {
                 setup::remove_stale_test_leftovers()?;
             }
             run(cargo(&root).args(["build", "--release", "-p", "sipguard"]))?;
-            let status = status(
+            let (status, totals) = cargo_test(
                 cargo(&root)
                     .args(["test", "--release"])
                     .args(&args)
                     .env("SIPGUARD_TEST_BIN", root.join("target/release/sipguard")),
             )?;
+            // One closing line over every test binary (cargo prints one per binary, the last
+            // ones being empty doc-test runs).
+            println!("\ntests: {} passed, {} failed", totals.passed, totals.failed);
+            if status.success() && totals.passed == 0 {
+                bail!("no test ran");
+            }
             std::process::exit(status.code().unwrap_or(1));
         }
         Task::Bench { args } => {
@@ -178,6 +184,52 @@ fn status(cmd: &mut Command) -> Result<ExitStatus> {
         .with_context(|| format!("could not start `{}`", describe(cmd)))
 }
 
+/// Test counts summed over cargo's `test result:` lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+}
+
+impl Totals {
+    /// Adds the counts of one `test result: ok. 3 passed; 1 failed; ...` line.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(what), Some(n)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(n) = n.parse::<u64>() else { continue };
+            match what {
+                "passed" => self.passed += n,
+                "failed" => self.failed += n,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs `cargo test`, passing its output through line by line and counting the results.
+fn cargo_test(cmd: &mut Command) -> Result<(ExitStatus, Totals)> {
+    use std::io::{BufRead as _, Write as _};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start `{}`", describe(cmd)))?;
+    let mut totals = Totals::default();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut out = std::io::stdout().lock();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.context("reading cargo test's output")?;
+        totals.add_line(&line);
+        let _ = writeln!(out, "{line}");
+    }
+    Ok((child.wait()?, totals))
+}
+
 /// Runs `cmd` with inherited stdio; an error names the command and its exit status.
 fn run(cmd: &mut Command) -> Result<()> {
     let status = status(cmd)?;
@@ -190,6 +242,15 @@ fn run(cmd: &mut Command) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_sum_cargo_result_lines() {
+        let mut t = Totals::default();
+        t.add_line("test result: ok. 34 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.39s");
+        t.add_line("test result: FAILED. 6 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+        t.add_line("running 7 tests");
+        assert_eq!(t, Totals { passed: 40, failed: 1 });
+    }
 
     fn args(line: &str) -> Vec<String> {
         match Cli::parse_from(line.split_whitespace()).task {

@@ -220,7 +220,9 @@ fn default_policy(policy: &Policy, pkt: &Packet, monitor: bool) -> Decision {
     let reply = match pkt.l4 {
         L4::Tcp { flags, .. } => flags & TCP_ACK != 0,
         L4::Udp { dport } => {
-            policy.reply_port_lo != 0 && dport >= policy.reply_port_lo && dport <= policy.reply_port_hi
+            policy.reply_port_lo != 0
+                && dport >= policy.reply_port_lo
+                && dport <= policy.reply_port_hi
         }
         _ => false,
     };

@@ -41,8 +41,13 @@ pub enum Src {
 /// Transport layer as far as the filter needs it.
 #[derive(Clone, Copy)]
 pub enum L4 {
-    Udp { dport: u16 },
-    Tcp { dport: u16, flags: u8 },
+    Udp {
+        dport: u16,
+    },
+    Tcp {
+        dport: u16,
+        flags: u8,
+    },
     Icmp(IcmpClass),
     /// Non-first IP fragment: no transport header.
     Fragment,

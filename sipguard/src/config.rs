@@ -985,6 +985,16 @@ fn parse_net(s: &str) -> Result<Net, String> {
             net
         }
     };
+    // ::ffff:a.b.c.d is how dual-stack sockets show IPv4 peers; on the wire (and in XDP) those
+    // packets are IPv4, so the entry means the IPv4 prefix.
+    let net = match net {
+        IpNet::V6(n) if n.prefix_len() >= 96 => match n.network().to_ipv4_mapped() {
+            Some(v4) => IpNet::new(IpAddr::V4(v4), n.prefix_len() - 96)
+                .expect("a mapped prefix of /96 or longer fits IPv4"),
+            None => net,
+        },
+        other => other,
+    };
     Ok(match net {
         IpNet::V4(n) if n.prefix_len() == 0 => Net::Any4,
         IpNet::V6(n) if n.prefix_len() == 0 => Net::Any6,
@@ -1855,5 +1865,19 @@ mod tests {
         assert_eq!(a.effective_mode(Mode::Monitor), Mode::Monitor);
         assert_eq!(b.effective_mode(Mode::Enforce), Mode::Monitor);
         assert_eq!(c.effective_mode(Mode::Monitor), Mode::Enforce);
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_entries_mean_their_ipv4_prefix() {
+        let c = Config::from_str(
+            "[[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\"::ffff:192.0.2.7\", \"::ffff:198.51.100.0/120\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let want: Vec<IpNet> = vec![
+            "192.0.2.7/32".parse().unwrap(),
+            "198.51.100.0/24".parse().unwrap(),
+        ];
+        assert_eq!(c.services[0].allow, want);
     }
 }

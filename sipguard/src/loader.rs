@@ -49,7 +49,8 @@ pub fn is_root() -> bool {
 
 /// Mounts bpffs on /sys/fs/bpf unless it is mounted, and creates `pin_dir`.
 pub fn ensure_bpffs(pin_dir: &Path) -> Result<()> {
-    let mounts = std::fs::read_to_string("/proc/mounts").map_err(Error::io("reading /proc/mounts"))?;
+    let mounts =
+        std::fs::read_to_string("/proc/mounts").map_err(Error::io("reading /proc/mounts"))?;
     let mounted = mounts.lines().any(|l| {
         let mut f = l.split_whitespace();
         let (_, point, fstype) = (f.next(), f.next(), f.next());

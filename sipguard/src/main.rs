@@ -20,7 +20,11 @@ use sipguard::{
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser)]
-#[command(name = "sipguard", version, about = "XDP firewall for VoIP phone systems")]
+#[command(
+    name = "sipguard",
+    version,
+    about = "XDP firewall for VoIP phone systems"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]

@@ -7,7 +7,7 @@
 use std::{collections::BTreeMap, net::IpAddr, path::Path};
 
 use aya::{
-    maps::{lpm_trie::Key, Array, Map, MapData, MapError, PerCpuArray, PerCpuValues, LpmTrie},
+    maps::{lpm_trie::Key, Array, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues},
     Ebpf,
 };
 use ipnet::IpNet;
@@ -15,7 +15,8 @@ use sipguard_common::{
     allow_scope, counter_index, deny_scope, port_index, reason, service_index, verdict, Ban,
     Counter, Policy, ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES,
     EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, PORTS,
-    PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_LAYOUT,
+    PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT,
+    STATE_LAYOUT,
 };
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
@@ -39,7 +40,7 @@ pub struct Maps {
 }
 
 /// One counter, summed over CPUs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CounterRow {
     pub service: String,
     pub reason: &'static str,
@@ -49,7 +50,7 @@ pub struct CounterRow {
 }
 
 /// Entries used and capacity of a map.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Fill {
     pub map: &'static str,
     pub entries: u64,
@@ -224,9 +225,10 @@ impl Maps {
             if slots[i] != 0 {
                 continue;
             }
-            let free = used.iter().position(|u| !u).ok_or_else(|| {
-                Error::Capacity(format!("no free service slot for {:?}", s.name))
-            })?;
+            let free = used
+                .iter()
+                .position(|u| !u)
+                .ok_or_else(|| Error::Capacity(format!("no free service slot for {:?}", s.name)))?;
             used[free] = true;
             slots[i] = free as u32;
             // A new owner starts from zero, whatever the slot counted before.
@@ -286,7 +288,8 @@ impl Maps {
     }
 
     fn write_services(&mut self, epoch: u32, policy: &CompiledPolicy, slots: &[u32]) -> Result<()> {
-        let mut values = vec![(ServicePolicy::default(), [0u8; SERVICE_NAME_LEN]); MAX_SERVICES as usize];
+        let mut values =
+            vec![(ServicePolicy::default(), [0u8; SERVICE_NAME_LEN]); MAX_SERVICES as usize];
         for (s, &slot) in policy.services.iter().zip(slots) {
             let mut name = [0u8; SERVICE_NAME_LEN];
             let len = s.name.len().min(SERVICE_NAME_LEN - 1);
@@ -414,8 +417,12 @@ impl Maps {
             },
             Fill {
                 map: map::SERVICES,
-                entries: self.service_names()?.iter().skip(1).filter(|n| !n.is_empty()).count()
-                    as u64,
+                entries: self
+                    .service_names()?
+                    .iter()
+                    .skip(1)
+                    .filter(|n| !n.is_empty())
+                    .count() as u64,
                 capacity: MAX_SERVICES as u64 - 1,
             },
         ])
@@ -426,11 +433,19 @@ impl Maps {
         let inserted = match net {
             IpNet::V4(n) => self
                 .bans_v4
-                .insert(&Key::new(n.prefix_len() as u32, n.network().octets()), ban, 0)
+                .insert(
+                    &Key::new(n.prefix_len() as u32, n.network().octets()),
+                    ban,
+                    0,
+                )
                 .map_err(Error::map(map::BANS_V4)),
             IpNet::V6(n) => self
                 .bans_v6
-                .insert(&Key::new(n.prefix_len() as u32, n.network().octets()), ban, 0)
+                .insert(
+                    &Key::new(n.prefix_len() as u32, n.network().octets()),
+                    ban,
+                    0,
+                )
                 .map_err(Error::map(map::BANS_V6)),
         };
         inserted?;

@@ -57,9 +57,7 @@ pub fn render(maps: &Maps) -> Result<String, Error> {
         &["version"],
     )
     .expect("valid metric");
-    build
-        .with_label_values(&[env!("CARGO_PKG_VERSION")])
-        .set(1);
+    build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
     let policy = maps.active_policy()?;
     let monitor = IntGauge::new(
@@ -163,7 +161,11 @@ async fn handle(mut stream: TcpStream, maps: &Maps) -> std::io::Result<()> {
             "text/plain; charset=utf-8",
             "sipguard: metrics at /metrics\n".to_owned(),
         ),
-        ("GET", _) => ("404 Not Found", "text/plain; charset=utf-8", "not found\n".into()),
+        ("GET", _) => (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "not found\n".into(),
+        ),
         _ => (
             "405 Method Not Allowed",
             "text/plain; charset=utf-8",

@@ -16,41 +16,15 @@ pub struct Status {
     pub mode: &'static str,
     pub default_policy: &'static str,
     pub services: Vec<String>,
-    pub counters: Vec<CounterJson>,
+    pub counters: Vec<CounterRow>,
     pub bans: usize,
-    pub maps: Vec<FillJson>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CounterJson {
-    pub service: String,
-    pub reason: &'static str,
-    pub verdict: &'static str,
-    pub packets: u64,
-    pub bytes: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FillJson {
-    pub map: &'static str,
-    pub entries: u64,
-    pub capacity: u64,
+    pub maps: Vec<Fill>,
 }
 
 impl Status {
     pub fn read(maps: &Maps) -> Result<Self, Error> {
         let policy = maps.active_policy()?;
-        let counters = maps
-            .counters()?
-            .into_iter()
-            .map(|CounterRow { service, reason, verdict, packets, bytes }| CounterJson {
-                service,
-                reason,
-                verdict,
-                packets,
-                bytes,
-            })
-            .collect();
+        let counters = maps.counters()?;
         Ok(Self {
             configured: policy.flags & POLICY_CONFIGURED != 0,
             epoch: maps.active_epoch()?,
@@ -72,11 +46,7 @@ impl Status {
                 .collect(),
             counters,
             bans: maps.bans()?.len(),
-            maps: maps
-                .fill()?
-                .into_iter()
-                .map(|Fill { map, entries, capacity }| FillJson { map, entries, capacity })
-                .collect(),
+            maps: maps.fill()?,
         })
     }
 
@@ -86,7 +56,11 @@ impl Status {
         let _ = writeln!(
             out,
             "policy: {} (mode {}, default {}), services: {}",
-            if self.configured { "loaded" } else { "not loaded" },
+            if self.configured {
+                "loaded"
+            } else {
+                "not loaded"
+            },
             self.mode,
             self.default_policy,
             self.services.join(", ")

@@ -1,10 +1,6 @@
 //! BPF_PROG_TEST_RUN harness: the real object, the real loader and map writer, a private pin
 //! directory, crafted packets in, verdict and counters out.
-use std::{
-    collections::BTreeMap,
-    path::PathBuf,
-    time::Duration,
-};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use aya::programs::{TestRun, TestRunOptions};
 use sipguard::{

@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod harness;
 pub mod netns;
 pub mod packets;
+pub mod policies;
 pub mod traffic;
 
 /// Whether privileged tests can run here. Root: yes. Not root: they are skipped with a note,

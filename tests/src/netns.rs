@@ -33,12 +33,37 @@ impl Lab {
         ip(&["netns", "add", &lab.pbx])?;
         ip(&["netns", "add", &lab.client])?;
         ip(&[
-            "-n", &lab.pbx, "link", "add", PBX_IF, "type", "veth", "peer", "name", CLIENT_IF,
-            "netns", &lab.client,
+            "-n",
+            &lab.pbx,
+            "link",
+            "add",
+            PBX_IF,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            CLIENT_IF,
+            "netns",
+            &lab.client,
         ])?;
-        ip(&["-n", &lab.pbx, "addr", "add", &format!("{PBX_V4}/24"), "dev", PBX_IF])?;
         ip(&[
-            "-n", &lab.pbx, "addr", "add", &format!("{PBX_V6}/64"), "dev", PBX_IF, "nodad",
+            "-n",
+            &lab.pbx,
+            "addr",
+            "add",
+            &format!("{PBX_V4}/24"),
+            "dev",
+            PBX_IF,
+        ])?;
+        ip(&[
+            "-n",
+            &lab.pbx,
+            "addr",
+            "add",
+            &format!("{PBX_V6}/64"),
+            "dev",
+            PBX_IF,
+            "nodad",
         ])?;
         for addr in client_addrs {
             let (prefix, extra) = if addr.contains(':') {
@@ -69,7 +94,10 @@ impl Lab {
     /// A command whose process joins network namespace `ns` and nothing else: it keeps the
     /// host's mount namespace, so the maps it pins under /sys/fs/bpf are visible to
     /// `sipguard status` run from any shell, as on a real host.
-    pub fn netns_command(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> anyhow::Result<Command> {
+    pub fn netns_command(
+        ns: &str,
+        program: impl AsRef<std::ffi::OsStr>,
+    ) -> anyhow::Result<Command> {
         use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
         let fd = File::open(format!("/run/netns/{ns}")).with_context(|| format!("netns {ns}"))?;
         let mut c = Command::new(program);
@@ -88,7 +116,19 @@ impl Lab {
     /// `ping` from the client namespace: true when every echo was answered.
     pub fn ping(&self, src: &str, dst: &str, count: u32) -> bool {
         Self::command(&self.client, "ping")
-            .args(["-n", "-q", "-c", &count.to_string(), "-i", "0.2", "-W", "1", "-I", src, dst])
+            .args([
+                "-n",
+                "-q",
+                "-c",
+                &count.to_string(),
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                "-I",
+                src,
+                dst,
+            ])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false)
@@ -161,7 +201,11 @@ pub fn http_get(ns: &str, addr: SocketAddr, path: &str) -> Option<String> {
     in_ns(ns, || -> Option<String> {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut body = String::new();
         s.read_to_string(&mut body).ok()?;
         let (head, body) = body.split_once("\r\n\r\n")?;
@@ -173,22 +217,26 @@ pub fn http_get(ns: &str, addr: SocketAddr, path: &str) -> Option<String> {
 
 /// The value of a sample in Prometheus text, matching the metric name and every given label.
 pub fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (metric_name, label_block) = match series.split_once('{') {
-            Some((n, rest)) => (n, rest.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        if metric_name != name {
-            return None;
-        }
-        let all = labels
-            .iter()
-            .all(|(k, v)| label_block.split(',').any(|kv| kv == format!("{k}=\"{v}\"")));
-        if all {
-            value.parse().ok()
-        } else {
-            None
-        }
-    })
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (metric_name, label_block) = match series.split_once('{') {
+                Some((n, rest)) => (n, rest.trim_end_matches('}')),
+                None => (series, ""),
+            };
+            if metric_name != name {
+                return None;
+            }
+            let all = labels.iter().all(|(k, v)| {
+                label_block
+                    .split(',')
+                    .any(|kv| kv == format!("{k}=\"{v}\""))
+            });
+            if all {
+                value.parse().ok()
+            } else {
+                None
+            }
+        })
 }

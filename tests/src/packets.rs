@@ -15,13 +15,22 @@ const ETH_HLEN: usize = 14;
 /// Transport part of a crafted packet.
 #[derive(Clone, Copy, Debug)]
 pub enum Transport {
-    Udp { sport: u16, dport: u16 },
-    TcpSyn { dport: u16 },
-    TcpAck { dport: u16 },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    TcpSyn {
+        dport: u16,
+    },
+    TcpAck {
+        dport: u16,
+    },
     /// ICMP or ICMPv6 (by address family) echo request.
     Echo,
     /// ICMP or ICMPv6 message of any type.
-    Icmp { icmp_type: u8 },
+    Icmp {
+        icmp_type: u8,
+    },
 }
 
 /// Builds Ethernet / IPv4 or IPv6 (by `src`'s family) / transport / payload.
@@ -55,14 +64,7 @@ pub fn frame(src: &str, t: Transport, payload: &[u8]) -> Vec<u8> {
 
 /// UDP datagram from `src` to `dport` with a small payload.
 pub fn udp(src: &str, dport: u16) -> Vec<u8> {
-    frame(
-        src,
-        Transport::Udp {
-            sport: 5060,
-            dport,
-        },
-        b"payload",
-    )
+    frame(src, Transport::Udp { sport: 5060, dport }, b"payload")
 }
 
 /// Inserts 802.1Q (or 802.1ad + 802.1Q for two) tags after the MAC addresses.

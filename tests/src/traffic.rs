@@ -16,55 +16,91 @@ use crate::netns::{in_ns, spawn_in_ns};
 /// IPv4-mapped sources (dual-stack sockets) as plain IPv4.
 fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     }
 }
 
-/// A dual-stack UDP receiver on `[::]:port` counting datagrams per source address.
-pub struct UdpCounter {
+/// A receiving socket served by a thread inside a namespace: `start` returns once the socket
+/// is bound, `finish` stops the thread and returns what it gathered. Bounded to 60 s.
+pub struct Receiver<T> {
     stop: Arc<AtomicBool>,
-    thread: JoinHandle<anyhow::Result<BTreeMap<IpAddr, u64>>>,
+    thread: JoinHandle<anyhow::Result<T>>,
 }
 
-impl UdpCounter {
-    pub fn start(ns: &str, port: u16) -> anyhow::Result<Self> {
+impl<T: Default + Send + 'static> Receiver<T> {
+    /// Binds with `bind` inside `ns`, then calls `step` until stopped; `step` must return
+    /// within ~100 ms (a socket timeout or non-blocking accept).
+    pub fn start<S: 'static>(
+        ns: &str,
+        bind: impl FnOnce() -> std::io::Result<S> + Send + 'static,
+        mut step: impl FnMut(&S, &mut T) + Send + 'static,
+    ) -> anyhow::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = spawn_in_ns(ns, move || {
-            let sock = UdpSocket::bind(("::", port))?;
-            sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+            let socket = bind()?;
             let _ = ready_tx.send(());
-            let mut counts = BTreeMap::new();
-            let mut buf = [0u8; 2048];
-            // bounded: at most 60 s even if nobody says stop
+            let mut gathered = T::default();
             let deadline = Instant::now() + Duration::from_secs(60);
             while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
-                if let Ok((_, from)) = sock.recv_from(&mut buf) {
-                    *counts.entry(canonical(from.ip())).or_insert(0) += 1;
-                }
+                step(&socket, &mut gathered);
             }
-            Ok(counts)
+            Ok(gathered)
         });
         ready_rx
             .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| anyhow::anyhow!("UDP receiver did not start"))?;
+            .map_err(|_| anyhow::anyhow!("receiver in {ns} did not start"))?;
         Ok(Self { stop, thread })
+    }
+
+    /// Stops the thread and returns what it gathered.
+    pub fn finish(self) -> anyhow::Result<T> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("receiver thread panicked"))?
+    }
+}
+
+/// A dual-stack UDP receiver on `[::]:port` counting datagrams per source address.
+pub struct UdpCounter(Receiver<BTreeMap<IpAddr, u64>>);
+
+impl UdpCounter {
+    pub fn start(ns: &str, port: u16) -> anyhow::Result<Self> {
+        let bind = move || {
+            let sock = UdpSocket::bind(("::", port))?;
+            sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+            Ok(sock)
+        };
+        let step = |sock: &UdpSocket, counts: &mut BTreeMap<IpAddr, u64>| {
+            let mut buf = [0u8; 2048];
+            if let Ok((_, from)) = sock.recv_from(&mut buf) {
+                *counts.entry(canonical(from.ip())).or_insert(0) += 1;
+            }
+        };
+        Receiver::start(ns, bind, step).map(Self)
     }
 
     /// Stops after a short drain and returns datagrams per source.
     pub fn finish(self) -> anyhow::Result<BTreeMap<IpAddr, u64>> {
         std::thread::sleep(Duration::from_millis(300));
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("UDP receiver panicked"))?
+        self.0.finish()
     }
 }
 
 /// Sends `count` datagrams from `src` (any port) to `dst` inside namespace `ns`.
-pub fn send_udp(ns: &str, src: IpAddr, dst: SocketAddr, count: u32, payload: &[u8]) -> anyhow::Result<()> {
+pub fn send_udp(
+    ns: &str,
+    src: IpAddr,
+    dst: SocketAddr,
+    count: u32,
+    payload: &[u8],
+) -> anyhow::Result<()> {
     in_ns(ns, || -> anyhow::Result<()> {
         let sock = UdpSocket::bind(SocketAddr::new(src, 0))?;
         for _ in 0..count {
@@ -77,47 +113,35 @@ pub fn send_udp(ns: &str, src: IpAddr, dst: SocketAddr, count: u32, payload: &[u
 }
 
 /// A dual-stack TCP listener on `[::]:port` that accepts and closes connections.
-pub struct TcpAcceptor {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<anyhow::Result<u64>>,
-}
+pub struct TcpAcceptor(Receiver<u64>);
 
 impl TcpAcceptor {
     pub fn start(ns: &str, port: u16) -> anyhow::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = spawn_in_ns(ns, move || {
+        let bind = move || {
             let l = TcpListener::bind(("::", port))?;
             l.set_nonblocking(true)?;
-            let _ = ready_tx.send(());
-            let mut accepted = 0;
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
-                match l.accept() {
-                    Ok(_) => accepted += 1,
-                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
-                }
-            }
-            Ok(accepted)
-        });
-        ready_rx
-            .recv_timeout(Duration::from_secs(5))
-            .map_err(|_| anyhow::anyhow!("TCP listener did not start"))?;
-        Ok(Self { stop, thread })
+            Ok(l)
+        };
+        let step = |l: &TcpListener, accepted: &mut u64| match l.accept() {
+            Ok(_) => *accepted += 1,
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        };
+        Receiver::start(ns, bind, step).map(Self)
     }
 
     /// Stops and returns the number of accepted connections.
     pub fn finish(self) -> anyhow::Result<u64> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .join()
-            .map_err(|_| anyhow::anyhow!("TCP listener panicked"))?
+        self.0.finish()
     }
 }
 
 /// Whether a TCP connection from `src` to `dst` completes within `timeout`.
-pub fn tcp_connects(ns: &str, src: IpAddr, dst: SocketAddr, timeout: Duration) -> anyhow::Result<bool> {
+pub fn tcp_connects(
+    ns: &str,
+    src: IpAddr,
+    dst: SocketAddr,
+    timeout: Duration,
+) -> anyhow::Result<bool> {
     in_ns(ns, || -> anyhow::Result<bool> {
         let family = match src {
             IpAddr::V4(_) => nix::sys::socket::AddressFamily::Inet,
@@ -126,7 +150,10 @@ pub fn tcp_connects(ns: &str, src: IpAddr, dst: SocketAddr, timeout: Duration) -
         // std has no bind-before-connect: do it with nix, then hand the fd to std.
         use nix::sys::socket::{bind, socket, SockFlag, SockType, SockaddrStorage};
         let fd = socket(family, SockType::Stream, SockFlag::empty(), None)?;
-        bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrStorage::from(SocketAddr::new(src, 0)))?;
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &SockaddrStorage::from(SocketAddr::new(src, 0)),
+        )?;
         let stream = TcpStream::from(fd);
         stream.set_nonblocking(true)?;
         let addr = SockaddrStorage::from(dst);

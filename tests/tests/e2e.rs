@@ -10,6 +10,7 @@ use std::{
 use sipguard_tests::{
     daemon::{binary, Daemon},
     netns::{self, metric, Lab, PBX_IF, PBX_V4, PBX_V6},
+    policies::{TempFile, LAB},
     privileged,
     traffic::{send_udp, tcp_connects, TcpAcceptor, UdpCounter},
 };
@@ -21,54 +22,7 @@ const ALLOWED6: &str = "2001:db8:1::10";
 const OUTSIDER6: &str = "2001:db8:1::1:10";
 const DENIED6: &str = "2001:db8:1::bad";
 
-const CONFIG: &str = r#"
-[global]
-default = "drop"
-deny = ["192.0.2.250/32", "2001:db8:1::bad/128"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-"#;
-
 const DATAGRAMS: u32 = 20;
-
-fn write_config(text: &str) -> tempfile_path::TempPath {
-    tempfile_path::TempPath::with_contents(text)
-}
-
-/// A config file removed on drop.
-mod tempfile_path {
-    pub struct TempPath(pub std::path::PathBuf);
-    impl TempPath {
-        pub fn with_contents(text: &str) -> Self {
-            let p = std::env::temp_dir().join(format!("{}.toml", sipguard_tests::unique("sg-e2e-")));
-            std::fs::write(&p, text).expect("writing the test config");
-            Self(p)
-        }
-        pub fn as_str(&self) -> &str {
-            self.0.to_str().expect("UTF-8 temp path")
-        }
-    }
-    impl Drop for TempPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -78,7 +32,11 @@ fn packets(text: &str, service: &str, reason: &str, verdict: &str) -> f64 {
     metric(
         text,
         "sipguard_packets_total",
-        &[("service", service), ("reason", reason), ("verdict", verdict)],
+        &[
+            ("service", service),
+            ("reason", reason),
+            ("verdict", verdict),
+        ],
     )
     .unwrap_or(0.0)
 }
@@ -89,38 +47,84 @@ fn denied_sources_are_dropped_and_counted_while_allowed_traffic_flows() {
         return;
     }
     let lab = Lab::new(&[ALLOWED4, OUTSIDER4, DENIED4, ALLOWED6, OUTSIDER6, DENIED6]).unwrap();
-    let config = write_config(CONFIG);
+    let config = TempFile::with_contents(LAB);
     let udp = UdpCounter::start(&lab.pbx, 5060).unwrap();
     let tcp = TcpAcceptor::start(&lab.pbx, 22).unwrap();
-    let mut daemon =
-        Daemon::start(&lab.pbx, PBX_IF, 9477, &["--config", config.as_str(), "--xdp-mode", "native"])
-            .unwrap();
+    let mut daemon = Daemon::start(
+        &lab.pbx,
+        PBX_IF,
+        9477,
+        &["--config", config.as_str(), "--xdp-mode", "native"],
+    )
+    .unwrap();
 
     // UDP to SIP from every source, both families
     for src in [ALLOWED4, OUTSIDER4, DENIED4] {
         let dst = SocketAddr::new(ip(PBX_V4), 5060);
-        send_udp(&lab.client, ip(src), dst, DATAGRAMS, b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n").unwrap();
+        send_udp(
+            &lab.client,
+            ip(src),
+            dst,
+            DATAGRAMS,
+            b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n",
+        )
+        .unwrap();
     }
     for src in [ALLOWED6, OUTSIDER6, DENIED6] {
         let dst = SocketAddr::new(ip(PBX_V6), 5060);
-        send_udp(&lab.client, ip(src), dst, DATAGRAMS, b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n").unwrap();
+        send_udp(
+            &lab.client,
+            ip(src),
+            dst,
+            DATAGRAMS,
+            b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n",
+        )
+        .unwrap();
     }
     let received = udp.finish().unwrap();
-    assert_eq!(received.get(&ip(ALLOWED4)), Some(&(DATAGRAMS as u64)), "{received:?}");
-    assert_eq!(received.get(&ip(ALLOWED6)), Some(&(DATAGRAMS as u64)), "{received:?}");
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&(DATAGRAMS as u64)),
+        "{received:?}"
+    );
+    assert_eq!(
+        received.get(&ip(ALLOWED6)),
+        Some(&(DATAGRAMS as u64)),
+        "{received:?}"
+    );
     for src in [OUTSIDER4, DENIED4, OUTSIDER6, DENIED6] {
-        assert_eq!(received.get(&ip(src)), None, "{src} got through: {received:?}");
+        assert_eq!(
+            received.get(&ip(src)),
+            None,
+            "{src} got through: {received:?}"
+        );
     }
 
     // TCP to SSH
     let ssh4 = SocketAddr::new(ip(PBX_V4), 22);
     let ssh6 = SocketAddr::new(ip(PBX_V6), 22);
     let t = Duration::from_millis(1500);
-    assert!(tcp_connects(&lab.client, ip(ALLOWED4), ssh4, t).unwrap(), "allowed v4 ssh");
-    assert!(tcp_connects(&lab.client, ip(ALLOWED6), ssh6, t).unwrap(), "allowed v6 ssh");
-    assert!(!tcp_connects(&lab.client, ip(OUTSIDER4), ssh4, t).unwrap(), "outsider v4 ssh");
-    assert!(!tcp_connects(&lab.client, ip(OUTSIDER6), ssh6, t).unwrap(), "outsider v6 ssh");
-    assert_eq!(tcp.finish().unwrap(), 2, "exactly the two allowed connections were accepted");
+    assert!(
+        tcp_connects(&lab.client, ip(ALLOWED4), ssh4, t).unwrap(),
+        "allowed v4 ssh"
+    );
+    assert!(
+        tcp_connects(&lab.client, ip(ALLOWED6), ssh6, t).unwrap(),
+        "allowed v6 ssh"
+    );
+    assert!(
+        !tcp_connects(&lab.client, ip(OUTSIDER4), ssh4, t).unwrap(),
+        "outsider v4 ssh"
+    );
+    assert!(
+        !tcp_connects(&lab.client, ip(OUTSIDER6), ssh6, t).unwrap(),
+        "outsider v6 ssh"
+    );
+    assert_eq!(
+        tcp.finish().unwrap(),
+        2,
+        "exactly the two allowed connections were accepted"
+    );
 
     // ICMP echo
     assert!(lab.ping(ALLOWED4, PBX_V4, 3), "allowed v4 ping");
@@ -136,12 +140,24 @@ fn denied_sources_are_dropped_and_counted_while_allowed_traffic_flows() {
     assert_eq!(packets(&m, "sip", "denied", "drop"), 2.0 * n, "{m}");
     assert_eq!(packets(&m, "icmp", "allowed", "pass"), 6.0, "{m}");
     assert_eq!(packets(&m, "icmp", "not_allowed", "drop"), 6.0, "{m}");
-    assert!(packets(&m, "ssh", "allowed", "pass") >= 4.0, "SYN and ACKs of two sessions: {m}");
-    assert!(packets(&m, "ssh", "not_allowed", "drop") >= 2.0, "SYNs of two refused sessions: {m}");
-    assert!(packets(&m, "none", "icmp_control", "pass") >= 1.0, "neighbour discovery: {m}");
+    assert!(
+        packets(&m, "ssh", "allowed", "pass") >= 4.0,
+        "SYN and ACKs of two sessions: {m}"
+    );
+    assert!(
+        packets(&m, "ssh", "not_allowed", "drop") >= 2.0,
+        "SYNs of two refused sessions: {m}"
+    );
+    assert!(
+        packets(&m, "none", "icmp_control", "pass") >= 1.0,
+        "neighbour discovery: {m}"
+    );
     assert_eq!(metric(&m, "sipguard_build_info", &[]), Some(1.0), "{m}");
     assert_eq!(metric(&m, "sipguard_default_drop", &[]), Some(1.0), "{m}");
-    assert!(metric(&m, "sipguard_map_entries", &[("map", "ALLOW_V4")]).unwrap() >= 3.0, "{m}");
+    assert!(
+        metric(&m, "sipguard_map_entries", &[("map", "ALLOW_V4")]).unwrap() >= 3.0,
+        "{m}"
+    );
 
     // `sipguard status` from another shell reads the same pinned counters
     let status = daemon.cli(&["status"]).unwrap();
@@ -152,7 +168,8 @@ fn denied_sources_are_dropped_and_counted_while_allowed_traffic_flows() {
         String::from_utf8_lossy(&status.stderr)
     );
     assert!(
-        text.lines().any(|l| l.starts_with("sip ") && l.contains("denied") && l.contains(" 40 ")),
+        text.lines()
+            .any(|l| l.starts_with("sip ") && l.contains("denied") && l.contains(" 40 ")),
         "{text}"
     );
 
@@ -175,19 +192,40 @@ fn built_in_default_keeps_sip_open_and_ssh_private() {
     let phone = "198.51.100.20";
     let admin = "10.9.8.7";
     let lab = Lab::new(&[phone, admin]).unwrap();
-    for (ns, route) in [(&lab.client, "192.0.2.1/32"), (&lab.pbx, "198.51.100.0/24"), (&lab.pbx, "10.0.0.0/8")] {
-        let dev = if ns == &lab.pbx { PBX_IF } else { netns::CLIENT_IF };
+    for (ns, route) in [
+        (&lab.client, "192.0.2.1/32"),
+        (&lab.pbx, "198.51.100.0/24"),
+        (&lab.pbx, "10.0.0.0/8"),
+    ] {
+        let dev = if ns == &lab.pbx {
+            PBX_IF
+        } else {
+            netns::CLIENT_IF
+        };
         netns::ip(&["-n", ns, "route", "add", route, "dev", dev]).unwrap();
     }
     let udp = UdpCounter::start(&lab.pbx, 5060).unwrap();
     let tcp = TcpAcceptor::start(&lab.pbx, 22).unwrap();
     let daemon = Daemon::start(&lab.pbx, PBX_IF, 9478, &[]).unwrap();
 
-    send_udp(&lab.client, ip(phone), SocketAddr::new(ip(PBX_V4), 5060), 5, b"REGISTER").unwrap();
+    send_udp(
+        &lab.client,
+        ip(phone),
+        SocketAddr::new(ip(PBX_V4), 5060),
+        5,
+        b"REGISTER",
+    )
+    .unwrap();
     let ssh = SocketAddr::new(ip(PBX_V4), 22);
     let t = Duration::from_millis(1500);
-    assert!(tcp_connects(&lab.client, ip(admin), ssh, t).unwrap(), "private admin reaches ssh");
-    assert!(!tcp_connects(&lab.client, ip(phone), ssh, t).unwrap(), "public source can't reach ssh");
+    assert!(
+        tcp_connects(&lab.client, ip(admin), ssh, t).unwrap(),
+        "private admin reaches ssh"
+    );
+    assert!(
+        !tcp_connects(&lab.client, ip(phone), ssh, t).unwrap(),
+        "public source can't reach ssh"
+    );
     assert_eq!(udp.finish().unwrap().get(&ip(phone)), Some(&5));
     assert_eq!(tcp.finish().unwrap(), 1);
 
@@ -222,12 +260,21 @@ fn missing_interface_is_reported_by_name() {
         return;
     }
     let out = Command::new(binary())
-        .args(["run", "--iface", "nosuch0", "--pin-path", "/sys/fs/bpf/sipguard-test-unused"])
+        .args([
+            "run",
+            "--iface",
+            "nosuch0",
+            "--pin-path",
+            "/sys/fs/bpf/sipguard-test-unused",
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("interface \"nosuch0\" not found"), "{stderr}");
+    assert!(
+        stderr.contains("interface \"nosuch0\" not found"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -248,7 +295,7 @@ fn run_without_root_says_it_needs_root() {
 
 #[test]
 fn check_names_file_line_field_and_value_of_a_bad_config() {
-    let config = write_config(
+    let config = TempFile::with_contents(
         "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"10.0.0.300/8\"]\n",
     );
     let out = Command::new(binary())
@@ -257,17 +304,27 @@ fn check_names_file_line_field_and_value_of_a_bad_config() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains(&format!("{}:5:", config.as_str())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:5:", config.as_str())),
+        "{stderr}"
+    );
     assert!(stderr.contains("allow"), "{stderr}");
     assert!(stderr.contains("10.0.0.300/8"), "{stderr}");
 }
 
 #[test]
 fn check_accepts_the_example_config() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../sipguard/examples/sipguard.toml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sipguard/examples/sipguard.toml"
+    );
     let out = Command::new(binary())
         .args(["check", "--config", example])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

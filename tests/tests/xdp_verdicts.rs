@@ -6,6 +6,7 @@ use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{self, frame, udp, Transport},
+    policies::CRAFTED as POLICY,
     privileged,
 };
 
@@ -15,36 +16,6 @@ const DENIED4: &str = "198.51.100.7";
 const ALLOWED6: &str = "2001:db8:1::10";
 const OUTSIDER6: &str = "2001:db8:2::10";
 const DENIED6: &str = "2001:db8:bad::1";
-
-const POLICY: &str = r#"
-[global]
-default = "drop"
-reply_ports = "auto"
-deny = ["198.51.100.0/24", "2001:db8:bad::/48"]
-
-[[service]]
-name = "sip"
-protocol = ["udp", "tcp"]
-ports = [5060]
-allow = ["192.0.2.0/25", "2001:db8:1::/64"]
-
-[[service]]
-name = "rtp"
-protocol = "udp"
-ports = ["10000-20000"]
-allow = ["any"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["192.0.2.0/25"]
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["192.0.2.0/25", "2001:db8:1::/64"]
-"#;
 
 /// The test policy loaded, or `None` when the test is skipped (not root, outside CI).
 fn harness(test: &str) -> Option<Harness> {
@@ -56,7 +27,11 @@ fn harness(test: &str) -> Option<Harness> {
 fn expect(h: &Harness, frame: &[u8], action: u32, service: &str, reason: &str, verdict: &str) {
     let before = h.count(service, reason, verdict);
     let total_before = h.total();
-    assert_eq!(h.run(frame), action, "action for {service}/{reason}/{verdict}");
+    assert_eq!(
+        h.run(frame),
+        action,
+        "action for {service}/{reason}/{verdict}"
+    );
     assert_eq!(
         h.count(service, reason, verdict),
         before + 1,
@@ -68,54 +43,126 @@ fn expect(h: &Harness, frame: &[u8], action: u32, service: &str, reason: &str, v
 
 #[test]
 fn allowed_ipv4_source_passes_to_its_service() {
-    let Some(h) = harness("allowed_ipv4_source_passes_to_its_service") else { return };
+    let Some(h) = harness("allowed_ipv4_source_passes_to_its_service") else {
+        return;
+    };
     expect(&h, &udp(ALLOWED4, 5060), XDP_PASS, "sip", "allowed", "pass");
 }
 
 #[test]
 fn ipv4_source_outside_the_allow_list_is_dropped() {
-    let Some(h) = harness("ipv4_source_outside_the_allow_list_is_dropped") else { return };
-    expect(&h, &udp(OUTSIDER4, 5060), XDP_DROP, "sip", "not_allowed", "drop");
+    let Some(h) = harness("ipv4_source_outside_the_allow_list_is_dropped") else {
+        return;
+    };
+    expect(
+        &h,
+        &udp(OUTSIDER4, 5060),
+        XDP_DROP,
+        "sip",
+        "not_allowed",
+        "drop",
+    );
 }
 
 #[test]
 fn allowed_ipv6_source_passes_to_its_service() {
-    let Some(h) = harness("allowed_ipv6_source_passes_to_its_service") else { return };
+    let Some(h) = harness("allowed_ipv6_source_passes_to_its_service") else {
+        return;
+    };
     expect(&h, &udp(ALLOWED6, 5060), XDP_PASS, "sip", "allowed", "pass");
 }
 
 #[test]
 fn ipv6_source_outside_the_allow_list_is_dropped() {
-    let Some(h) = harness("ipv6_source_outside_the_allow_list_is_dropped") else { return };
-    expect(&h, &udp(OUTSIDER6, 5060), XDP_DROP, "sip", "not_allowed", "drop");
+    let Some(h) = harness("ipv6_source_outside_the_allow_list_is_dropped") else {
+        return;
+    };
+    expect(
+        &h,
+        &udp(OUTSIDER6, 5060),
+        XDP_DROP,
+        "sip",
+        "not_allowed",
+        "drop",
+    );
 }
 
 #[test]
 fn global_deny_list_wins_over_a_service_open_to_all() {
-    let Some(h) = harness("global_deny_list_wins_over_a_service_open_to_all") else { return };
+    let Some(h) = harness("global_deny_list_wins_over_a_service_open_to_all") else {
+        return;
+    };
     expect(&h, &udp(DENIED4, 15000), XDP_DROP, "rtp", "denied", "drop");
     expect(&h, &udp(DENIED6, 15000), XDP_DROP, "rtp", "denied", "drop");
 }
 
 #[test]
 fn service_open_to_all_passes_any_source() {
-    let Some(h) = harness("service_open_to_all_passes_any_source") else { return };
-    expect(&h, &udp(OUTSIDER4, 15000), XDP_PASS, "rtp", "allowed", "pass");
-    expect(&h, &udp(OUTSIDER6, 15000), XDP_PASS, "rtp", "allowed", "pass");
+    let Some(h) = harness("service_open_to_all_passes_any_source") else {
+        return;
+    };
+    expect(
+        &h,
+        &udp(OUTSIDER4, 15000),
+        XDP_PASS,
+        "rtp",
+        "allowed",
+        "pass",
+    );
+    expect(
+        &h,
+        &udp(OUTSIDER6, 15000),
+        XDP_PASS,
+        "rtp",
+        "allowed",
+        "pass",
+    );
 }
 
 #[test]
 fn port_range_includes_both_ends_and_nothing_beyond() {
-    let Some(h) = harness("port_range_includes_both_ends_and_nothing_beyond") else { return };
-    expect(&h, &udp(OUTSIDER4, 10000), XDP_PASS, "rtp", "allowed", "pass");
-    expect(&h, &udp(OUTSIDER4, 20000), XDP_PASS, "rtp", "allowed", "pass");
-    expect(&h, &udp(OUTSIDER4, 9999), XDP_DROP, "none", "default", "drop");
-    expect(&h, &udp(OUTSIDER4, 20001), XDP_DROP, "none", "default", "drop");
+    let Some(h) = harness("port_range_includes_both_ends_and_nothing_beyond") else {
+        return;
+    };
+    expect(
+        &h,
+        &udp(OUTSIDER4, 10000),
+        XDP_PASS,
+        "rtp",
+        "allowed",
+        "pass",
+    );
+    expect(
+        &h,
+        &udp(OUTSIDER4, 20000),
+        XDP_PASS,
+        "rtp",
+        "allowed",
+        "pass",
+    );
+    expect(
+        &h,
+        &udp(OUTSIDER4, 9999),
+        XDP_DROP,
+        "none",
+        "default",
+        "drop",
+    );
+    expect(
+        &h,
+        &udp(OUTSIDER4, 20001),
+        XDP_DROP,
+        "none",
+        "default",
+        "drop",
+    );
 }
 
 #[test]
 fn tcp_and_udp_share_a_service_but_not_its_ports() {
-    let Some(h) = harness("tcp_and_udp_share_a_service_but_not_its_ports") else { return };
+    let Some(h) = harness("tcp_and_udp_share_a_service_but_not_its_ports") else {
+        return;
+    };
     let syn = |src| frame(src, Transport::TcpSyn { dport: 5060 }, &[]);
     expect(&h, &syn(ALLOWED4), XDP_PASS, "sip", "allowed", "pass");
     expect(&h, &syn(OUTSIDER4), XDP_DROP, "sip", "not_allowed", "drop");
@@ -126,15 +173,33 @@ fn tcp_and_udp_share_a_service_but_not_its_ports() {
 
 #[test]
 fn traffic_to_no_service_follows_default_drop() {
-    let Some(h) = harness("traffic_to_no_service_follows_default_drop") else { return };
-    expect(&h, &udp(ALLOWED4, 7777), XDP_DROP, "none", "default", "drop");
+    let Some(h) = harness("traffic_to_no_service_follows_default_drop") else {
+        return;
+    };
+    expect(
+        &h,
+        &udp(ALLOWED4, 7777),
+        XDP_DROP,
+        "none",
+        "default",
+        "drop",
+    );
 }
 
 #[test]
 fn traffic_to_no_service_follows_default_pass() {
-    let Some(mut h) = harness("traffic_to_no_service_follows_default_pass") else { return };
+    let Some(mut h) = harness("traffic_to_no_service_follows_default_pass") else {
+        return;
+    };
     h.apply(&POLICY.replace("default = \"drop\"", "default = \"pass\""));
-    expect(&h, &udp(OUTSIDER4, 7777), XDP_PASS, "none", "default", "pass");
+    expect(
+        &h,
+        &udp(OUTSIDER4, 7777),
+        XDP_PASS,
+        "none",
+        "default",
+        "pass",
+    );
 }
 
 #[test]
@@ -142,13 +207,22 @@ fn udp_to_the_ephemeral_range_passes_as_reply_under_default_drop() {
     let Some(h) = harness("udp_to_the_ephemeral_range_passes_as_reply_under_default_drop") else {
         return;
     };
-    let dns_answer = frame(OUTSIDER4, Transport::Udp { sport: 53, dport: 40000 }, b"answer");
+    let dns_answer = frame(
+        OUTSIDER4,
+        Transport::Udp {
+            sport: 53,
+            dport: 40000,
+        },
+        b"answer",
+    );
     expect(&h, &dns_answer, XDP_PASS, "none", "reply", "pass");
 }
 
 #[test]
 fn tcp_segment_with_ack_passes_as_reply_but_syn_does_not() {
-    let Some(h) = harness("tcp_segment_with_ack_passes_as_reply_but_syn_does_not") else { return };
+    let Some(h) = harness("tcp_segment_with_ack_passes_as_reply_but_syn_does_not") else {
+        return;
+    };
     let ack = frame(OUTSIDER4, Transport::TcpAck { dport: 8080 }, &[]);
     expect(&h, &ack, XDP_PASS, "none", "reply", "pass");
     let syn = frame(OUTSIDER4, Transport::TcpSyn { dport: 8080 }, &[]);
@@ -157,49 +231,110 @@ fn tcp_segment_with_ack_passes_as_reply_but_syn_does_not() {
 
 #[test]
 fn tcp_to_a_restricted_service_is_judged_even_with_ack() {
-    let Some(h) = harness("tcp_to_a_restricted_service_is_judged_even_with_ack") else { return };
+    let Some(h) = harness("tcp_to_a_restricted_service_is_judged_even_with_ack") else {
+        return;
+    };
     let ack = frame(OUTSIDER4, Transport::TcpAck { dport: 22 }, &[]);
     expect(&h, &ack, XDP_DROP, "ssh", "not_allowed", "drop");
 }
 
 #[test]
 fn icmp_echo_request_is_judged_by_the_icmp_service() {
-    let Some(h) = harness("icmp_echo_request_is_judged_by_the_icmp_service") else { return };
+    let Some(h) = harness("icmp_echo_request_is_judged_by_the_icmp_service") else {
+        return;
+    };
     let echo = |src| frame(src, Transport::Echo, b"ping");
     expect(&h, &echo(ALLOWED4), XDP_PASS, "icmp", "allowed", "pass");
-    expect(&h, &echo(OUTSIDER4), XDP_DROP, "icmp", "not_allowed", "drop");
+    expect(
+        &h,
+        &echo(OUTSIDER4),
+        XDP_DROP,
+        "icmp",
+        "not_allowed",
+        "drop",
+    );
     expect(&h, &echo(ALLOWED6), XDP_PASS, "icmp", "allowed", "pass");
-    expect(&h, &echo(OUTSIDER6), XDP_DROP, "icmp", "not_allowed", "drop");
+    expect(
+        &h,
+        &echo(OUTSIDER6),
+        XDP_DROP,
+        "icmp",
+        "not_allowed",
+        "drop",
+    );
 }
 
 #[test]
 fn icmp_errors_and_neighbour_discovery_always_pass() {
-    let Some(h) = harness("icmp_errors_and_neighbour_discovery_always_pass") else { return };
+    let Some(h) = harness("icmp_errors_and_neighbour_discovery_always_pass") else {
+        return;
+    };
     let icmp = |src, icmp_type| frame(src, Transport::Icmp { icmp_type }, &[0; 28]);
-    expect(&h, &icmp(OUTSIDER4, 3), XDP_PASS, "none", "icmp_control", "pass"); // frag needed
-    expect(&h, &icmp(OUTSIDER4, 11), XDP_PASS, "none", "icmp_control", "pass"); // traceroute
-    expect(&h, &icmp(OUTSIDER6, 2), XDP_PASS, "none", "icmp_control", "pass"); // too big
-    expect(&h, &icmp(OUTSIDER6, 135), XDP_PASS, "none", "icmp_control", "pass"); // NS
-    expect(&h, &icmp(OUTSIDER6, 134), XDP_PASS, "none", "icmp_control", "pass"); // RA
+    expect(
+        &h,
+        &icmp(OUTSIDER4, 3),
+        XDP_PASS,
+        "none",
+        "icmp_control",
+        "pass",
+    ); // frag needed
+    expect(
+        &h,
+        &icmp(OUTSIDER4, 11),
+        XDP_PASS,
+        "none",
+        "icmp_control",
+        "pass",
+    ); // traceroute
+    expect(
+        &h,
+        &icmp(OUTSIDER6, 2),
+        XDP_PASS,
+        "none",
+        "icmp_control",
+        "pass",
+    ); // too big
+    expect(
+        &h,
+        &icmp(OUTSIDER6, 135),
+        XDP_PASS,
+        "none",
+        "icmp_control",
+        "pass",
+    ); // NS
+    expect(
+        &h,
+        &icmp(OUTSIDER6, 134),
+        XDP_PASS,
+        "none",
+        "icmp_control",
+        "pass",
+    ); // RA
 }
 
 #[test]
 fn other_icmp_types_follow_the_default_policy() {
-    let Some(h) = harness("other_icmp_types_follow_the_default_policy") else { return };
+    let Some(h) = harness("other_icmp_types_follow_the_default_policy") else {
+        return;
+    };
     let timestamp = frame(OUTSIDER4, Transport::Icmp { icmp_type: 13 }, &[0; 12]);
     expect(&h, &timestamp, XDP_DROP, "none", "default", "drop");
 }
 
 #[test]
 fn echo_reply_passes_as_reply() {
-    let Some(h) = harness("echo_reply_passes_as_reply") else { return };
+    let Some(h) = harness("echo_reply_passes_as_reply") else {
+        return;
+    };
     let reply = frame(OUTSIDER4, Transport::Icmp { icmp_type: 0 }, b"pong");
     expect(&h, &reply, XDP_PASS, "none", "reply", "pass");
 }
 
 #[test]
 fn non_ip_frames_pass() {
-    let Some(h) = harness("non_ip_frames_pass") else { return };
+    let Some(h) = harness("non_ip_frames_pass") else {
+        return;
+    };
     let mut arp = udp(ALLOWED4, 5060)[..42].to_vec();
     arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
     expect(&h, &arp, XDP_PASS, "none", "non_ip", "pass");
@@ -207,7 +342,9 @@ fn non_ip_frames_pass() {
 
 #[test]
 fn single_and_double_vlan_tags_are_parsed_through() {
-    let Some(h) = harness("single_and_double_vlan_tags_are_parsed_through") else { return };
+    let Some(h) = harness("single_and_double_vlan_tags_are_parsed_through") else {
+        return;
+    };
     for tags in [1, 2] {
         let ok = packets::with_vlan_tags(&udp(ALLOWED4, 5060), tags);
         expect(&h, &ok, XDP_PASS, "sip", "allowed", "pass");
@@ -218,7 +355,9 @@ fn single_and_double_vlan_tags_are_parsed_through() {
 
 #[test]
 fn ipv4_options_are_skipped_by_ihl() {
-    let Some(h) = harness("ipv4_options_are_skipped_by_ihl") else { return };
+    let Some(h) = harness("ipv4_options_are_skipped_by_ihl") else {
+        return;
+    };
     for words in [1, 10] {
         let ok = packets::with_ipv4_options(&udp(ALLOWED4, 5060), words);
         expect(&h, &ok, XDP_PASS, "sip", "allowed", "pass");
@@ -232,7 +371,9 @@ fn ipv4_options_are_skipped_by_ihl() {
 
 #[test]
 fn ipv6_extension_headers_are_skipped() {
-    let Some(h) = harness("ipv6_extension_headers_are_skipped") else { return };
+    let Some(h) = harness("ipv6_extension_headers_are_skipped") else {
+        return;
+    };
     // hop-by-hop, routing, destination options, then a first fragment (offset 0)
     let chain = [0u8, 43, 60, 44];
     let ok = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &chain, 0);
@@ -243,7 +384,9 @@ fn ipv6_extension_headers_are_skipped() {
 
 #[test]
 fn later_fragments_pass_unless_banned_or_denied() {
-    let Some(h) = harness("later_fragments_pass_unless_banned_or_denied") else { return };
+    let Some(h) = harness("later_fragments_pass_unless_banned_or_denied") else {
+        return;
+    };
     let v4 = packets::as_ipv4_later_fragment(&udp(OUTSIDER4, 5060), 185);
     expect(&h, &v4, XDP_PASS, "none", "fragment", "pass");
     let v6 = packets::with_ipv6_ext(&udp(OUTSIDER6, 5060), &[44], 185);
@@ -254,16 +397,27 @@ fn later_fragments_pass_unless_banned_or_denied() {
 
 #[test]
 fn truncated_vlan_tag_is_malformed_l2() {
-    let Some(h) = harness("truncated_vlan_tag_is_malformed_l2") else { return };
+    let Some(h) = harness("truncated_vlan_tag_is_malformed_l2") else {
+        return;
+    };
     let tagged = packets::with_vlan_tags(&udp(ALLOWED4, 5060), 1);
     expect(&h, &tagged[..16], XDP_DROP, "none", "malformed_l2", "drop");
 }
 
 #[test]
 fn truncated_or_invalid_ipv4_header_is_malformed_l3() {
-    let Some(h) = harness("truncated_or_invalid_ipv4_header_is_malformed_l3") else { return };
+    let Some(h) = harness("truncated_or_invalid_ipv4_header_is_malformed_l3") else {
+        return;
+    };
     let good = udp(ALLOWED4, 5060);
-    expect(&h, &good[..14 + 19], XDP_DROP, "none", "malformed_l3", "drop");
+    expect(
+        &h,
+        &good[..14 + 19],
+        XDP_DROP,
+        "none",
+        "malformed_l3",
+        "drop",
+    );
     let mut bad_ihl = good.clone();
     bad_ihl[14] = 0x44; // IHL 4 words < 20 bytes
     expect(&h, &bad_ihl, XDP_DROP, "none", "malformed_l3", "drop");
@@ -278,16 +432,34 @@ fn truncated_or_invalid_ipv4_header_is_malformed_l3() {
 
 #[test]
 fn truncated_ipv6_header_or_extension_is_malformed_l3() {
-    let Some(h) = harness("truncated_ipv6_header_or_extension_is_malformed_l3") else { return };
+    let Some(h) = harness("truncated_ipv6_header_or_extension_is_malformed_l3") else {
+        return;
+    };
     let good = udp(ALLOWED6, 5060);
-    expect(&h, &good[..14 + 39], XDP_DROP, "none", "malformed_l3", "drop");
+    expect(
+        &h,
+        &good[..14 + 39],
+        XDP_DROP,
+        "none",
+        "malformed_l3",
+        "drop",
+    );
     let ext = packets::with_ipv6_ext(&good, &[0], 0);
-    expect(&h, &ext[..14 + 40 + 1], XDP_DROP, "none", "malformed_l3", "drop");
+    expect(
+        &h,
+        &ext[..14 + 40 + 1],
+        XDP_DROP,
+        "none",
+        "malformed_l3",
+        "drop",
+    );
 }
 
 #[test]
 fn endless_ipv6_extension_chain_is_malformed_l3() {
-    let Some(h) = harness("endless_ipv6_extension_chain_is_malformed_l3") else { return };
+    let Some(h) = harness("endless_ipv6_extension_chain_is_malformed_l3") else {
+        return;
+    };
     let chain = [60u8; 7];
     let long = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &chain, 0);
     expect(&h, &long, XDP_DROP, "none", "malformed_l3", "drop");
@@ -295,18 +467,43 @@ fn endless_ipv6_extension_chain_is_malformed_l3() {
 
 #[test]
 fn truncated_transport_headers_are_malformed_l4() {
-    let Some(h) = harness("truncated_transport_headers_are_malformed_l4") else { return };
+    let Some(h) = harness("truncated_transport_headers_are_malformed_l4") else {
+        return;
+    };
     let u = udp(ALLOWED4, 5060);
-    expect(&h, &u[..14 + 20 + 7], XDP_DROP, "none", "malformed_l4", "drop");
+    expect(
+        &h,
+        &u[..14 + 20 + 7],
+        XDP_DROP,
+        "none",
+        "malformed_l4",
+        "drop",
+    );
     let t = frame(ALLOWED4, Transport::TcpSyn { dport: 22 }, &[]);
-    expect(&h, &t[..14 + 20 + 19], XDP_DROP, "none", "malformed_l4", "drop");
+    expect(
+        &h,
+        &t[..14 + 20 + 19],
+        XDP_DROP,
+        "none",
+        "malformed_l4",
+        "drop",
+    );
     let i = frame(ALLOWED6, Transport::Echo, &[]);
-    expect(&h, &i[..14 + 40 + 7], XDP_DROP, "none", "malformed_l4", "drop");
+    expect(
+        &h,
+        &i[..14 + 40 + 7],
+        XDP_DROP,
+        "none",
+        "malformed_l4",
+        "drop",
+    );
 }
 
 #[test]
 fn impossible_tcp_flags_are_malformed_l4() {
-    let Some(h) = harness("impossible_tcp_flags_are_malformed_l4") else { return };
+    let Some(h) = harness("impossible_tcp_flags_are_malformed_l4") else {
+        return;
+    };
     let mut synfin = frame(ALLOWED4, Transport::TcpSyn { dport: 22 }, &[]);
     synfin[14 + 20 + 13] |= 0x01;
     expect(&h, &synfin, XDP_DROP, "none", "malformed_l4", "drop");
@@ -317,23 +514,48 @@ fn impossible_tcp_flags_are_malformed_l4() {
 
 #[test]
 fn global_monitor_mode_passes_and_counts_would_drop() {
-    let Some(mut h) = harness("global_monitor_mode_passes_and_counts_would_drop") else { return };
-    h.apply(&POLICY.replace("default = \"drop\"", "default = \"drop\"\nmode = \"monitor\""));
-    expect(&h, &udp(OUTSIDER4, 5060), XDP_PASS, "sip", "not_allowed", "would_drop");
-    expect(&h, &udp(OUTSIDER4, 7777), XDP_PASS, "none", "default", "would_drop");
+    let Some(mut h) = harness("global_monitor_mode_passes_and_counts_would_drop") else {
+        return;
+    };
+    h.apply(&POLICY.replace(
+        "default = \"drop\"",
+        "default = \"drop\"\nmode = \"monitor\"",
+    ));
+    expect(
+        &h,
+        &udp(OUTSIDER4, 5060),
+        XDP_PASS,
+        "sip",
+        "not_allowed",
+        "would_drop",
+    );
+    expect(
+        &h,
+        &udp(OUTSIDER4, 7777),
+        XDP_PASS,
+        "none",
+        "default",
+        "would_drop",
+    );
     expect(&h, &udp(ALLOWED4, 5060), XDP_PASS, "sip", "allowed", "pass");
 }
 
 #[test]
 fn service_monitor_mode_only_softens_that_service() {
-    let Some(mut h) = harness("service_monitor_mode_only_softens_that_service") else { return };
-    h.apply(&POLICY.replace(
-        "name = \"ssh\"",
-        "name = \"ssh\"\nmode = \"monitor\"",
-    ));
+    let Some(mut h) = harness("service_monitor_mode_only_softens_that_service") else {
+        return;
+    };
+    h.apply(&POLICY.replace("name = \"ssh\"", "name = \"ssh\"\nmode = \"monitor\""));
     let ssh = frame(OUTSIDER4, Transport::TcpSyn { dport: 22 }, &[]);
     expect(&h, &ssh, XDP_PASS, "ssh", "not_allowed", "would_drop");
-    expect(&h, &udp(OUTSIDER4, 5060), XDP_DROP, "sip", "not_allowed", "drop");
+    expect(
+        &h,
+        &udp(OUTSIDER4, 5060),
+        XDP_DROP,
+        "sip",
+        "not_allowed",
+        "drop",
+    );
 }
 
 fn ban(h: &mut Harness, net: &str, expires_ns: u64) {
@@ -355,43 +577,81 @@ fn ban(h: &mut Harness, net: &str, expires_ns: u64) {
 
 #[test]
 fn banned_source_is_dropped_even_when_allowed() {
-    let Some(mut h) = harness("banned_source_is_dropped_even_when_allowed") else { return };
+    let Some(mut h) = harness("banned_source_is_dropped_even_when_allowed") else {
+        return;
+    };
     ban(&mut h, &format!("{ALLOWED4}/32"), 0);
     expect(&h, &udp(ALLOWED4, 5060), XDP_DROP, "sip", "banned", "drop");
     ban(&mut h, "2001:db8:1::/64", ban_clock_ns() + 60_000_000_000);
     expect(&h, &udp(ALLOWED6, 5060), XDP_DROP, "sip", "banned", "drop");
     let bans = h.loaded.maps.bans().unwrap();
-    assert!(bans.iter().all(|(_, b)| b.hits == 1), "hits per ban: {bans:?}");
+    assert!(
+        bans.iter().all(|(_, b)| b.hits == 1),
+        "hits per ban: {bans:?}"
+    );
 }
 
 #[test]
 fn expired_ban_no_longer_drops() {
-    let Some(mut h) = harness("expired_ban_no_longer_drops") else { return };
+    let Some(mut h) = harness("expired_ban_no_longer_drops") else {
+        return;
+    };
     ban(&mut h, &format!("{ALLOWED4}/32"), ban_clock_ns() - 1);
     expect(&h, &udp(ALLOWED4, 5060), XDP_PASS, "sip", "allowed", "pass");
 }
 
 #[test]
 fn reload_switches_policy_and_keeps_service_counters() {
-    let Some(mut h) = harness("reload_switches_policy_and_keeps_service_counters") else { return };
-    expect(&h, &udp(OUTSIDER4, 5060), XDP_DROP, "sip", "not_allowed", "drop");
+    let Some(mut h) = harness("reload_switches_policy_and_keeps_service_counters") else {
+        return;
+    };
+    expect(
+        &h,
+        &udp(OUTSIDER4, 5060),
+        XDP_DROP,
+        "sip",
+        "not_allowed",
+        "drop",
+    );
     // new policy: sip open to all, rtp removed
-    let open = POLICY
-        .replace(r#"allow = ["192.0.2.0/25", "2001:db8:1::/64"]
-"#, "allow = [\"any\"]\n");
+    let open = POLICY.replace(
+        r#"allow = ["192.0.2.0/25", "2001:db8:1::/64"]
+"#,
+        "allow = [\"any\"]\n",
+    );
     let open = open.replace(
         "[[service]]\nname = \"rtp\"\nprotocol = \"udp\"\nports = [\"10000-20000\"]\nallow = [\"any\"]\n",
         "",
     );
     h.apply(&open);
-    expect(&h, &udp(OUTSIDER4, 5060), XDP_PASS, "sip", "allowed", "pass");
-    assert_eq!(h.count("sip", "not_allowed", "drop"), 1, "sip kept its counters");
-    expect(&h, &udp(OUTSIDER4, 15000), XDP_DROP, "none", "default", "drop");
+    expect(
+        &h,
+        &udp(OUTSIDER4, 5060),
+        XDP_PASS,
+        "sip",
+        "allowed",
+        "pass",
+    );
+    assert_eq!(
+        h.count("sip", "not_allowed", "drop"),
+        1,
+        "sip kept its counters"
+    );
+    expect(
+        &h,
+        &udp(OUTSIDER4, 15000),
+        XDP_DROP,
+        "none",
+        "default",
+        "drop",
+    );
 }
 
 #[test]
 fn bytes_are_counted_with_packets() {
-    let Some(h) = harness("bytes_are_counted_with_packets") else { return };
+    let Some(h) = harness("bytes_are_counted_with_packets") else {
+        return;
+    };
     let f = udp(ALLOWED4, 5060);
     h.run(&f);
     let rows = h.loaded.maps.counters().unwrap();

@@ -104,7 +104,10 @@ fn main() -> Result<()> {
             )?;
             // One closing line over every test binary (cargo prints one per binary, the last
             // ones being empty doc-test runs).
-            println!("\ntests: {} passed, {} failed", totals.passed, totals.failed);
+            println!(
+                "\ntests: {} passed, {} failed",
+                totals.passed, totals.failed
+            );
             if status.success() && totals.passed == 0 {
                 bail!("no test ran");
             }
@@ -247,9 +250,17 @@ mod tests {
     fn totals_sum_cargo_result_lines() {
         let mut t = Totals::default();
         t.add_line("test result: ok. 34 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 3.39s");
-        t.add_line("test result: FAILED. 6 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out");
+        t.add_line(
+            "test result: FAILED. 6 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
         t.add_line("running 7 tests");
-        assert_eq!(t, Totals { passed: 40, failed: 1 });
+        assert_eq!(
+            t,
+            Totals {
+                passed: 40,
+                failed: 1
+            }
+        );
     }
 
     fn args(line: &str) -> Vec<String> {

@@ -9,40 +9,8 @@ use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
     harness::Harness,
     packets::{self, frame, udp, Transport},
+    policies::CRAFTED,
 };
-
-/// The policy measured first: allow lists on SIP/SSH/ICMP, RTP open to all, a deny list,
-/// default drop, one ban — every lookup a hardened deployment makes. The `default_policy_*`
-/// paths run the built-in default (no deny list, no bans) in a second instance.
-const POLICY: &str = r#"
-[global]
-default = "drop"
-reply_ports = "auto"
-deny = ["198.51.100.0/24", "2001:db8:bad::/48", "203.0.113.0/28"]
-
-[[service]]
-name = "sip"
-protocol = ["udp", "tcp"]
-ports = [5060]
-allow = ["192.0.2.0/25", "2001:db8:1::/64", "10.0.0.0/8", "172.16.0.0/12"]
-
-[[service]]
-name = "rtp"
-protocol = "udp"
-ports = ["10000-20000"]
-allow = ["any"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["192.0.2.0/25"]
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["192.0.2.0/25", "2001:db8:1::/64"]
-"#;
 
 struct Args {
     repeat: u32,
@@ -78,7 +46,10 @@ fn main() -> anyhow::Result<()> {
     if !sipguard::loader::is_root() {
         anyhow::bail!("the benchmark loads BPF programs: run it as root");
     }
-    let mut h = Harness::with_config(POLICY);
+    // The tests' policy (allow lists, a deny list in both families, default drop) plus one ban:
+    // every lookup a hardened deployment makes. The `default_policy_*` paths run the built-in
+    // default (no deny list, no bans) in a second instance.
+    let mut h = Harness::with_config(CRAFTED);
     h.loaded.maps.ban(
         "192.0.2.66/32".parse().unwrap(),
         Ban {
@@ -106,13 +77,23 @@ fn main() -> anyhow::Result<()> {
         ("default_drop_v4", udp("192.0.2.200", 7777)),
         (
             "reply_pass_v4",
-            frame("192.0.2.200", Transport::Udp { sport: 53, dport: 40000 }, b"answer"),
+            frame(
+                "192.0.2.200",
+                Transport::Udp {
+                    sport: 53,
+                    dport: 40000,
+                },
+                b"answer",
+            ),
         ),
         (
             "tcp_syn_ssh_pass_v4",
             frame("192.0.2.10", Transport::TcpSyn { dport: 22 }, &[]),
         ),
-        ("icmp_echo_pass_v4", frame("192.0.2.10", Transport::Echo, b"ping")),
+        (
+            "icmp_echo_pass_v4",
+            frame("192.0.2.10", Transport::Echo, b"ping"),
+        ),
         (
             "worst_parse_vlan2_ipv6_ext4_pass",
             packets::with_vlan_tags(
@@ -120,7 +101,10 @@ fn main() -> anyhow::Result<()> {
                 2,
             ),
         ),
-        ("malformed_l4_drop", udp("192.0.2.10", 5060)[..14 + 20 + 4].to_vec()),
+        (
+            "malformed_l4_drop",
+            udp("192.0.2.10", 5060)[..14 + 20 + 4].to_vec(),
+        ),
     ];
 
     // What BPF_PROG_TEST_RUN costs by itself here: a program that only returns XDP_PASS.

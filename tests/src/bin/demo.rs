@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use sipguard_tests::{
     daemon::Daemon,
     netns::{metric, Lab, PBX_IF, PBX_V4, PBX_V6},
+    policies::{TempFile, LAB},
     traffic::{send_udp, tcp_connects, TcpAcceptor, UdpCounter},
 };
 
@@ -18,29 +19,6 @@ const OFFICE6: &str = "2001:db8:1::10";
 const STRANGER: &str = "192.0.2.200";
 const ATTACKER: &str = "192.0.2.250";
 
-const CONFIG: &str = r#"# demo policy: phones and admins from the office only, one known attacker denied
-[global]
-default = "drop"
-deny = ["192.0.2.250/32"]
-
-[[service]]
-name = "sip"
-protocol = ["udp", "tcp"]
-ports = [5060]
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["192.0.2.0/25"]
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-"#;
-
 fn main() -> anyhow::Result<()> {
     if !sipguard::loader::is_root() {
         anyhow::bail!("the demo creates network namespaces and attaches XDP: run it as root");
@@ -48,26 +26,32 @@ fn main() -> anyhow::Result<()> {
     let ip = |s: &str| -> IpAddr { s.parse().expect("demo address") };
     println!("== sipguard demo: namespace 'pbx' (192.0.2.1, 2001:db8:1::1) behind XDP on pbx0,");
     println!("   namespace 'client' sending from office {OFFICE} / {OFFICE6}, stranger {STRANGER}, attacker {ATTACKER}\n");
-    println!("policy:\n{CONFIG}");
+    println!("policy:\n{LAB}");
 
     let lab = Lab::new(&[OFFICE, OFFICE6, STRANGER, ATTACKER])?;
-    let config = std::env::temp_dir().join("sipguard-demo.toml");
-    std::fs::write(&config, CONFIG)?;
+    let config = TempFile::with_contents(LAB);
     let udp = UdpCounter::start(&lab.pbx, 5060)?;
     let tcp = TcpAcceptor::start(&lab.pbx, 22)?;
-    let daemon = Daemon::start(
-        &lab.pbx,
-        PBX_IF,
-        9477,
-        &["--config", config.to_str().context("UTF-8 temp path")?],
-    )?;
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9477, &["--config", config.as_str()])?;
     println!("sipguard is running on pbx0; metrics on 127.0.0.1:9477 inside the pbx namespace\n");
 
     let sip = SocketAddr::new(ip(PBX_V4), 5060);
     for src in [OFFICE, STRANGER, ATTACKER] {
-        send_udp(&lab.client, ip(src), sip, 10, b"REGISTER sip:pbx SIP/2.0\r\n\r\n")?;
+        send_udp(
+            &lab.client,
+            ip(src),
+            sip,
+            10,
+            b"REGISTER sip:pbx SIP/2.0\r\n\r\n",
+        )?;
     }
-    send_udp(&lab.client, ip(OFFICE6), SocketAddr::new(ip(PBX_V6), 5060), 10, b"REGISTER")?;
+    send_udp(
+        &lab.client,
+        ip(OFFICE6),
+        SocketAddr::new(ip(PBX_V6), 5060),
+        10,
+        b"REGISTER",
+    )?;
     let ssh = SocketAddr::new(ip(PBX_V4), 22);
     let t = Duration::from_millis(1500);
     let office_ssh = tcp_connects(&lab.client, ip(OFFICE), ssh, t)?;
@@ -80,21 +64,40 @@ fn main() -> anyhow::Result<()> {
     let got = |s: &str| received.get(&ip(s)).copied().unwrap_or(0);
     let ok = |b: bool| if b { "ok" } else { "blocked" };
     println!("what reached the PBX:");
-    println!("  SIP datagrams: office {}/10, office v6 {}/10, stranger {}/10, attacker {}/10",
-        got(OFFICE), got(OFFICE6), got(STRANGER), got(ATTACKER));
-    println!("  ssh: office {}, stranger {}", ok(office_ssh), ok(stranger_ssh));
-    println!("  ping: office {}, stranger {}\n", ok(office_ping), ok(stranger_ping));
+    println!(
+        "  SIP datagrams: office {}/10, office v6 {}/10, stranger {}/10, attacker {}/10",
+        got(OFFICE),
+        got(OFFICE6),
+        got(STRANGER),
+        got(ATTACKER)
+    );
+    println!(
+        "  ssh: office {}, stranger {}",
+        ok(office_ssh),
+        ok(stranger_ssh)
+    );
+    println!(
+        "  ping: office {}, stranger {}\n",
+        ok(office_ping),
+        ok(stranger_ping)
+    );
 
     let status = daemon.cli(&["status"])?;
-    println!("$ sipguard status\n{}", String::from_utf8_lossy(&status.stdout));
+    println!(
+        "$ sipguard status\n{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
     let metrics = daemon.scrape().context("scraping /metrics")?;
     println!("$ curl -s 127.0.0.1:9477/metrics | grep sipguard_packets_total");
-    for line in metrics.lines().filter(|l| l.starts_with("sipguard_packets_total")) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("sipguard_packets_total"))
+    {
         println!("{line}");
     }
-    let dropped = metric(&metrics, "sipguard_packets_total", &[("reason", "denied")]).unwrap_or(0.0);
+    let dropped =
+        metric(&metrics, "sipguard_packets_total", &[("reason", "denied")]).unwrap_or(0.0);
     println!("\nthe attacker's {dropped} datagrams were dropped in XDP before the kernel's stack saw them.");
-    let _ = std::fs::remove_file(&config);
     println!("cleaning up the namespaces; run `cargo xtask run -- run --iface IFACE` to protect a real NIC.");
     Ok(())
 }

@@ -133,13 +133,13 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         Some(p) => *p,
         None => return Decision::pass(SERVICE_NONE, reason::DEFAULT),
     };
-    let mut monitor = policy.flags & POLICY_MONITOR != 0;
+    let global_monitor = policy.flags & POLICY_MONITOR != 0;
 
     let mut cursor = Cursor::new(ctx);
     let pkt = match parse::packet(&mut cursor) {
         Ok(Parsed::Ip(pkt)) => pkt,
         Ok(Parsed::NonIp) => return Decision::pass(SERVICE_NONE, reason::NON_IP),
-        Err(malformed) => return Decision::drop(SERVICE_NONE, malformed, monitor),
+        Err(malformed) => return Decision::drop(SERVICE_NONE, malformed, global_monitor),
     };
 
     // Resolve the service first (an array read) so that ban and deny drops are counted
@@ -157,15 +157,16 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     } else {
         SERVICE_NONE
     };
-    if let Some(s) = service_policy {
-        monitor |= s.flags & SERVICE_MONITOR != 0;
-    }
+    // A service in monitor mode softens its own rules (allow list, default), never bans or
+    // the global deny list: those only follow the global mode.
+    let monitor =
+        global_monitor || matches!(service_policy, Some(s) if s.flags & SERVICE_MONITOR != 0);
 
     if bans_present() && is_banned(&pkt.src) {
-        return Decision::drop(service, reason::BANNED, monitor);
+        return Decision::drop(service, reason::BANNED, global_monitor);
     }
     if is_denied(epoch, &policy, &pkt.src) {
-        return Decision::drop(service, reason::DENIED, monitor);
+        return Decision::drop(service, reason::DENIED, global_monitor);
     }
 
     match pkt.l4 {

@@ -228,6 +228,10 @@ fn ethernet(c: &mut Cursor) -> Result<u16, u32> {
         ethertype = u16::from_be(tag.ethertype);
         c.off += 4;
     }
+    // A third tag: refuse rather than pass the frame as non-IP.
+    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+        return Err(reason::MALFORMED_L2);
+    }
     Ok(ethertype)
 }
 

@@ -16,9 +16,18 @@ pub enum Error {
 
     #[error(
         "another XDP program is already attached to {iface}; see `ip link show dev {iface}` \
-         and remove it with `ip link set dev {iface} xdp off` (or `sipguard detach`) first"
+         and remove it with `ip link set dev {iface} xdp off` first"
     )]
     XdpBusy { iface: String },
+
+    #[error(
+        "another sipguard is running with the maps in {dir}; one daemon per pin directory \
+         (give a second interface its own --pin-path)"
+    )]
+    AlreadyRunning { dir: PathBuf },
+
+    #[error("{iface} is not an Ethernet interface (link type {link_type}); sipguard parses Ethernet frames")]
+    NotEthernet { iface: String, link_type: u16 },
 
     #[error("attaching XDP to {iface} in {mode} mode failed: {source}")]
     Attach {

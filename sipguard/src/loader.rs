@@ -25,10 +25,12 @@ pub enum AttachMode {
     Skb,
 }
 
-/// A loaded object: the program (attached or not) and its maps.
+/// A loaded object: the program (attached or not) and its maps, with the pin directory
+/// locked for as long as it lives.
 pub struct Loaded {
     pub ebpf: Ebpf,
     pub maps: Maps,
+    _lock: std::fs::File,
 }
 
 impl Loaded {
@@ -74,6 +76,29 @@ pub fn ensure_bpffs(pin_dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Takes an exclusive lock on the pin directory: one daemon per set of pinned maps, so a
+/// second `sipguard run` can't write its policy into the maps a running one enforces.
+fn lock_pin_dir(pin_dir: &Path) -> Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let dir = std::fs::File::open(pin_dir)
+        .map_err(Error::io(format!("opening {}", pin_dir.display())))?;
+    // Safety: plain syscall on a valid descriptor.
+    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Error::AlreadyRunning {
+                dir: pin_dir.to_owned(),
+            }
+        } else {
+            Error::Io {
+                what: format!("locking {}", pin_dir.display()),
+                source: e,
+            }
+        });
+    }
+    Ok(dir)
+}
+
 /// Refuses pinned maps written by a daemon with another map layout: adopting them would make
 /// the program misread every map.
 fn check_pinned_layout(pin_dir: &Path) -> Result<()> {
@@ -99,9 +124,11 @@ fn check_pinned_layout(pin_dir: &Path) -> Result<()> {
 }
 
 /// Loads the object with its maps pinned under `pin_dir` (reusing maps already pinned there,
-/// so bans and counters survive a restart) and loads the program into the kernel.
+/// so bans and counters survive a restart) and loads the program into the kernel. Fails
+/// when another sipguard holds the same pin directory.
 pub fn load(pin_dir: &Path) -> Result<Loaded> {
     ensure_bpffs(pin_dir)?;
+    let lock = lock_pin_dir(pin_dir)?;
     check_pinned_layout(pin_dir)?;
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
@@ -124,7 +151,11 @@ pub fn load(pin_dir: &Path) -> Result<Loaded> {
         }
         other => Error::Load(Box::new(aya::EbpfError::ProgramError(other))),
     })?;
-    Ok(Loaded { ebpf, maps })
+    Ok(Loaded {
+        ebpf,
+        maps,
+        _lock: lock,
+    })
 }
 
 fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
@@ -144,6 +175,46 @@ pub fn interface_index(iface: &str) -> Result<u32> {
     match unsafe { libc::if_nametoindex(c_iface.as_ptr()) } {
         0 => Err(missing()),
         index => Ok(index),
+    }
+}
+
+/// The interface's index after checking it is an Ethernet link: on a tun, WireGuard or PPP
+/// interface XDP sees IP headers at offset 0, which this program would misread.
+pub fn check_interface(iface: &str) -> Result<u32> {
+    let index = interface_index(iface)?;
+    let link_type =
+        link_type(iface).map_err(Error::io(format!("reading the link type of {iface}")))?;
+    if link_type != libc::ARPHRD_ETHER {
+        return Err(Error::NotEthernet {
+            iface: iface.to_owned(),
+            link_type,
+        });
+    }
+    Ok(index)
+}
+
+/// ARPHRD_* link type of `iface` in this network namespace (SIOCGIFHWADDR).
+fn link_type(iface: &str) -> std::io::Result<u16> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+    // Safety: plain syscalls; the ifreq is zeroed and its name NUL-terminated.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let sock = OwnedFd::from_raw_fd(fd);
+        let mut ifr: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in ifr
+            .ifr_name
+            .iter_mut()
+            .zip(iface.bytes().take(libc::IFNAMSIZ - 1))
+        {
+            *dst = src as libc::c_char;
+        }
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut ifr) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(ifr.ifr_ifru.ifru_hwaddr.sa_family)
     }
 }
 

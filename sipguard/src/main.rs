@@ -167,11 +167,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .into());
     }
     let config = load_config(args.config.as_deref(), args.monitor)?;
-    loader::interface_index(&args.iface)?;
+    loader::check_interface(&args.iface)?;
     let mut loaded = loader::load(&args.pin_path)?;
-    apply(&mut loaded, &config)?;
     let metrics_listener = args.metrics.map(metrics::bind).transpose()?;
+    // Attach before writing the policy: if the interface is taken, nothing was written. Until
+    // the policy lands the program enforces what the pinned maps hold (the previous policy on
+    // a restart; on a first start, nothing: it passes, as the host did before).
     let mode = loader::attach(&mut loaded, &args.iface, args.xdp_mode)?;
+    apply(&mut loaded, &config)?;
     tracing::info!(
         iface = %args.iface,
         xdp_mode = mode,

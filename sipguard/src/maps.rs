@@ -156,13 +156,7 @@ impl Maps {
     /// Services keep their slot across reloads and restarts (matched by name), so their
     /// counters stay continuous; a slot given to a new service has its counters reset.
     pub fn apply(&mut self, policy: &CompiledPolicy) -> Result<u32> {
-        if !policy.fits() {
-            return Err(Error::Capacity(format!(
-                "{} services, at most {}",
-                policy.services.len(),
-                MAX_SERVICES - 1
-            )));
-        }
+        check_capacity(policy)?;
         if self.layout()? != LAYOUT_VERSION {
             self.state
                 .set(STATE_LAYOUT, LAYOUT_VERSION, 0)
@@ -170,7 +164,7 @@ impl Maps {
         }
         let active = self.active_epoch()?;
         let target = active ^ 1;
-        let slots = self.assign_slots(active, policy)?;
+        let (slots, new_slots) = self.assign_slots(active, policy)?;
 
         self.clear_epoch(target)?;
         self.write_ports(target, policy, &slots)?;
@@ -205,12 +199,19 @@ impl Maps {
         self.state
             .set(STATE_ACTIVE_EPOCH, target, 0)
             .map_err(Error::map(map::STATE))?;
+        // A slot given to a new service starts from zero, whatever it counted before. Only now:
+        // a rejected apply must not touch the running counters.
+        for slot in new_slots {
+            self.reset_counters(slot)?;
+        }
         Ok(target)
     }
 
     /// Slot per service (same order as `policy.services`): the slot the service had in the
-    /// active epoch, else the lowest free one.
-    fn assign_slots(&mut self, active: u32, policy: &CompiledPolicy) -> Result<Vec<u32>> {
+    /// active epoch, else a slot free in both the active epoch and the new policy (so a
+    /// removed service keeps its slot until the flip), else any slot the new policy leaves
+    /// free. Also returns the slots given to new services.
+    fn assign_slots(&self, active: u32, policy: &CompiledPolicy) -> Result<(Vec<u32>, Vec<u32>)> {
         let old = self.names_of(active)?;
         let mut used = vec![false; MAX_SERVICES as usize];
         used[0] = true;
@@ -221,20 +222,20 @@ impl Maps {
                 used[slot + 1] = true;
             }
         }
+        let mut new_slots = Vec::new();
         for (i, s) in policy.services.iter().enumerate() {
             if slots[i] != 0 {
                 continue;
             }
-            let free = used
-                .iter()
-                .position(|u| !u)
+            let free = (0..used.len())
+                .find(|&j| !used[j] && old[j].is_empty())
+                .or_else(|| used.iter().position(|u| !u))
                 .ok_or_else(|| Error::Capacity(format!("no free service slot for {:?}", s.name)))?;
             used[free] = true;
             slots[i] = free as u32;
-            // A new owner starts from zero, whatever the slot counted before.
-            self.reset_counters(free as u32)?;
+            new_slots.push(free as u32);
         }
-        Ok(slots)
+        Ok((slots, new_slots))
     }
 
     fn reset_counters(&mut self, service: u32) -> Result<()> {
@@ -315,20 +316,6 @@ impl Maps {
         policy: &CompiledPolicy,
         slots: &[u32],
     ) -> Result<(bool, bool)> {
-        let allow_total: usize = policy.services.iter().map(|s| s.allow.len()).sum();
-        if allow_total > (ALLOW_MAX_ENTRIES / EPOCHS) as usize {
-            return Err(Error::Capacity(format!(
-                "{allow_total} allow entries, at most {}",
-                ALLOW_MAX_ENTRIES / EPOCHS
-            )));
-        }
-        if policy.deny.len() > (DENY_MAX_ENTRIES / EPOCHS) as usize {
-            return Err(Error::Capacity(format!(
-                "{} deny entries, at most {}",
-                policy.deny.len(),
-                DENY_MAX_ENTRIES / EPOCHS
-            )));
-        }
         for (s, &slot) in policy.services.iter().zip(slots) {
             let scope = allow_scope(epoch, slot);
             for net in &s.allow {
@@ -429,8 +416,33 @@ impl Maps {
     }
 
     /// Bans `net` until `ban.expires_ns` ([`ban_clock_ns`] time, 0 = never).
-    pub fn ban(&mut self, net: IpNet, ban: Ban) -> Result<()> {
-        let inserted = match net {
+    ///
+    /// The kernel sees only the longest matching ban, so nested bans are kept consistent: a
+    /// ban inside a longer-lasting one inherits its expiry, and bans inside a new,
+    /// longer-lasting one are extended. Otherwise an expired /32 would let its address
+    /// through a /24 that is still banned.
+    pub fn ban(&mut self, net: IpNet, mut ban: Ban) -> Result<()> {
+        let net = net.trunc();
+        for (other, mut existing) in self.bans()? {
+            if other.contains(&net) && outlasts(existing.expires_ns, ban.expires_ns) {
+                ban.expires_ns = existing.expires_ns;
+            } else if net.contains(&other)
+                && other != net
+                && outlasts(ban.expires_ns, existing.expires_ns)
+            {
+                existing.expires_ns = ban.expires_ns;
+                self.put_ban(other, existing)?;
+            }
+        }
+        self.put_ban(net, ban)?;
+        // After the insert: the program searches the ban tries only when this flag is set.
+        self.state
+            .set(STATE_BANS_PRESENT, 1, 0)
+            .map_err(Error::map(map::STATE))
+    }
+
+    fn put_ban(&mut self, net: IpNet, ban: Ban) -> Result<()> {
+        match net {
             IpNet::V4(n) => self
                 .bans_v4
                 .insert(
@@ -447,12 +459,7 @@ impl Maps {
                     0,
                 )
                 .map_err(Error::map(map::BANS_V6)),
-        };
-        inserted?;
-        // After the insert: the program searches the ban tries only when this flag is set.
-        self.state
-            .set(STATE_BANS_PRESENT, 1, 0)
-            .map_err(Error::map(map::STATE))
+        }
     }
 
     /// Every ban with its prefix.
@@ -472,6 +479,37 @@ impl Maps {
         }
         Ok(out)
     }
+}
+
+/// Everything that could make an apply fail half-way, checked before any write.
+fn check_capacity(policy: &CompiledPolicy) -> Result<()> {
+    if !policy.fits() {
+        return Err(Error::Capacity(format!(
+            "{} services, at most {}",
+            policy.services.len(),
+            MAX_SERVICES - 1
+        )));
+    }
+    let allow_total: usize = policy.services.iter().map(|s| s.allow.len()).sum();
+    if allow_total > (ALLOW_MAX_ENTRIES / EPOCHS) as usize {
+        return Err(Error::Capacity(format!(
+            "{allow_total} allow entries, at most {}",
+            ALLOW_MAX_ENTRIES / EPOCHS
+        )));
+    }
+    if policy.deny.len() > (DENY_MAX_ENTRIES / EPOCHS) as usize {
+        return Err(Error::Capacity(format!(
+            "{} deny entries, at most {}",
+            policy.deny.len(),
+            DENY_MAX_ENTRIES / EPOCHS
+        )));
+    }
+    Ok(())
+}
+
+/// Whether ban expiry `a` ends later than `b` (0 = never).
+fn outlasts(a: u64, b: u64) -> bool {
+    b != 0 && (a == 0 || a > b)
 }
 
 fn count<K>(keys: impl Iterator<Item = Result<K, MapError>>, name: &'static str) -> Result<u64> {

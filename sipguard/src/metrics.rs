@@ -1,6 +1,6 @@
 //! Prometheus exposition: counters are read from the per-CPU map at scrape time, never
 //! copied on the packet path.
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use prometheus::{Encoder as _, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use sipguard_common::{POLICY_DEFAULT_DROP, POLICY_MONITOR};
@@ -103,11 +103,16 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
 /// (opened once).
 pub async fn serve(listener: std::net::TcpListener, pin_dir: PathBuf) -> Result<(), Error> {
     let listener = TcpListener::from_std(listener).map_err(Error::io("metrics listener"))?;
-    let maps = std::sync::Arc::new(Maps::open_pinned(&pin_dir)?);
+    let maps = Arc::new(Maps::open_pinned(&pin_dir)?);
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving Prometheus metrics at /metrics");
     }
+    // Scrapers are few; a flood of connections must not exhaust descriptors.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
@@ -118,15 +123,26 @@ pub async fn serve(listener: std::net::TcpListener, pin_dir: PathBuf) -> Result<
         };
         let maps = maps.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, &maps).await {
-                tracing::debug!(%peer, error = %e, "metrics request failed");
+            let result = tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, maps)).await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "metrics request failed"),
+                Err(_) => tracing::debug!(%peer, "metrics request timed out"),
             }
+            drop(permit);
         });
     }
 }
 
-/// A minimal HTTP/1.x responder: one request per connection, bounded head and time.
-async fn handle(mut stream: TcpStream, maps: &Maps) -> std::io::Result<()> {
+/// At most this many metrics connections at once.
+const MAX_CONNECTIONS: usize = 8;
+/// A whole request, from accept to the last byte written.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A minimal HTTP/1.x responder: one request per connection, bounded head; the caller bounds
+/// the time. Rendering reads the maps with syscalls, so it runs on a blocking thread, away
+/// from the runtime that handles the daemon's signals.
+async fn handle(mut stream: TcpStream, maps: Arc<Maps>) -> std::io::Result<()> {
     const MAX_HEAD: usize = 8192;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -140,15 +156,16 @@ async fn handle(mut stream: TcpStream, maps: &Maps) -> std::io::Result<()> {
         }
         Ok::<_, std::io::Error>(())
     };
-    tokio::time::timeout(Duration::from_secs(5), read_head)
-        .await
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
+    read_head.await?;
     let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => match render(maps) {
+        ("GET", "/metrics") => match tokio::task::spawn_blocking(move || render(&maps))
+            .await
+            .map_err(std::io::Error::other)?
+        {
             Ok(text) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text),
             Err(e) => (
                 "500 Internal Server Error",

@@ -17,8 +17,9 @@ use crate::config::{Config, DefaultAction, Mode, PortRange, Protocol, ReplyPorts
 pub struct HostFacts {
     /// `net.ipv4.ip_local_port_range`, used when the config says `reply_ports = "auto"`.
     pub local_port_range: Option<(u16, u16)>,
-    /// Inbound TCP sessions established right now: (remote address, local port).
-    pub established_tcp: Vec<(IpAddr, u16)>,
+    /// The SSH session of the admin who started sipguard (from `SSH_CONNECTION`):
+    /// (client address, local sshd port).
+    pub admin_sessions: Vec<(IpAddr, u16)>,
 }
 
 /// One service as it goes into the maps. `name` identifies it across reloads; the map slot
@@ -69,10 +70,11 @@ pub struct CompiledPolicy {
 }
 
 impl CompiledPolicy {
-    /// Translates `config` for a host. Inbound TCP sessions that are established right now
-    /// and that the new policy would cut (the admin's SSH session, typically) get a /32 or
-    /// /128 allow entry in their service and a note: applying a policy must never lock out the
-    /// person applying it.
+    /// Translates `config` for a host. The SSH session of the admin who started sipguard, if
+    /// the policy would cut it, gets a /32 or /128 allow entry in its service and a note:
+    /// applying a policy must never lock out the person applying it. Only that session:
+    /// exempting every established session would whitelist the brute-forcers connected at
+    /// that moment.
     pub fn compile(config: &Config, host: &HostFacts) -> Self {
         let mut flags = POLICY_CONFIGURED;
         if config.global.default_action == DefaultAction::Drop {
@@ -81,10 +83,17 @@ impl CompiledPolicy {
         if config.global.mode == Mode::Monitor {
             flags |= POLICY_MONITOR;
         }
+        let mut notes = Vec::new();
         let reply_ports = match config.global.reply_ports {
             ReplyPorts::None => None,
             ReplyPorts::Range(r) => Some((r.lo, r.hi)),
-            ReplyPorts::Auto => host.local_port_range,
+            ReplyPorts::Auto => Some(host.local_port_range.unwrap_or_else(|| {
+                notes.push(format!(
+                    "could not read net.ipv4.ip_local_port_range: using the Linux default                      {}-{} as reply ports",
+                    LINUX_LOCAL_PORT_RANGE.0, LINUX_LOCAL_PORT_RANGE.1
+                ));
+                LINUX_LOCAL_PORT_RANGE
+            })),
         };
         let mut services: Vec<CompiledService> = config
             .services
@@ -121,8 +130,7 @@ impl CompiledPolicy {
             })
             .collect();
 
-        let mut notes = Vec::new();
-        for &(remote, local_port) in &host.established_tcp {
+        for &(remote, local_port) in &host.admin_sessions {
             let remote = canonical(remote);
             let Some(service) = services
                 .iter_mut()
@@ -137,9 +145,9 @@ impl CompiledPolicy {
             }
             let net = IpNet::from(remote);
             notes.push(format!(
-                "keeping the established session from {remote} to tcp port {local_port} open: \
-                 added {net} to the allow list of service {:?} (add it to the config to keep it \
-                 after the session ends)",
+                "keeping your SSH session from {remote} to tcp port {local_port} open: added \
+                 {net} to the allow list of service {:?} (add it to the config to make it \
+                 permanent)",
                 service.name
             ));
             service.allow.push(net);
@@ -159,6 +167,9 @@ impl CompiledPolicy {
         self.services.len() < MAX_SERVICES as usize
     }
 }
+
+/// Linux's default `ip_local_port_range`, used when the host's can't be read.
+pub const LINUX_LOCAL_PORT_RANGE: (u16, u16) = (32768, 60999);
 
 /// IPv4-mapped IPv6 addresses (dual-stack sockets) are IPv4 on the wire.
 fn canonical(addr: IpAddr) -> IpAddr {
@@ -225,13 +236,26 @@ mod tests {
         );
     }
 
+    /// A host with the Linux default port range and the given admin SSH sessions.
+    fn admin_host(admin_sessions: Vec<(IpAddr, u16)>) -> HostFacts {
+        HostFacts {
+            local_port_range: Some(LINUX_LOCAL_PORT_RANGE),
+            admin_sessions,
+        }
+    }
+
+    #[test]
+    fn unreadable_port_range_falls_back_to_the_linux_default_with_a_note() {
+        let c = config("[global]\nreply_ports = \"auto\"\n");
+        let p = CompiledPolicy::compile(&c, &HostFacts::default());
+        assert_eq!(p.reply_ports, Some(LINUX_LOCAL_PORT_RANGE));
+        assert_eq!(p.notes.len(), 1);
+    }
+
     #[test]
     fn established_admin_session_outside_the_allow_list_is_kept() {
         let c = config(SSH_PRIVATE);
-        let host = HostFacts {
-            established_tcp: vec![("203.0.113.9".parse().unwrap(), 22)],
-            ..Default::default()
-        };
+        let host = admin_host(vec![("203.0.113.9".parse().unwrap(), 22)]);
         let p = CompiledPolicy::compile(&c, &host);
         assert!(p.services[0]
             .allow
@@ -242,10 +266,7 @@ mod tests {
     #[test]
     fn established_session_already_allowed_adds_nothing() {
         let c = config(SSH_PRIVATE);
-        let host = HostFacts {
-            established_tcp: vec![("10.1.2.3".parse().unwrap(), 22)],
-            ..Default::default()
-        };
+        let host = admin_host(vec![("10.1.2.3".parse().unwrap(), 22)]);
         let p = CompiledPolicy::compile(&c, &host);
         assert_eq!(p.services[0].allow.len(), 1);
         assert!(p.notes.is_empty());
@@ -254,10 +275,7 @@ mod tests {
     #[test]
     fn established_session_from_mapped_ipv6_is_kept_as_ipv4() {
         let c = config(SSH_PRIVATE);
-        let host = HostFacts {
-            established_tcp: vec![("::ffff:203.0.113.9".parse().unwrap(), 22)],
-            ..Default::default()
-        };
+        let host = admin_host(vec![("::ffff:203.0.113.9".parse().unwrap(), 22)]);
         let p = CompiledPolicy::compile(&c, &host);
         assert!(p.services[0]
             .allow
@@ -265,13 +283,10 @@ mod tests {
     }
 
     #[test]
-    fn outbound_session_to_a_remote_service_port_is_ignored() {
+    fn admin_session_to_a_port_of_no_service_adds_nothing() {
         let c = config(SSH_PRIVATE);
-        let host = HostFacts {
-            // our local port 40000 is no service: the session's packets pass as replies
-            established_tcp: vec![("203.0.113.9".parse().unwrap(), 40000)],
-            ..Default::default()
-        };
+        // sshd on 2222, which is no service: the session's packets pass as replies
+        let host = admin_host(vec![("203.0.113.9".parse().unwrap(), 2222)]);
         assert!(CompiledPolicy::compile(&c, &host).notes.is_empty());
     }
 }

@@ -24,7 +24,7 @@ pub struct Harness {
 pub fn test_host() -> HostFacts {
     HostFacts {
         local_port_range: Some((32768, 60999)),
-        established_tcp: Vec::new(),
+        admin_sessions: Vec::new(),
     }
 }
 

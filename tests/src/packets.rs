@@ -71,7 +71,7 @@ pub fn udp(src: &str, dport: u16) -> Vec<u8> {
 pub fn with_vlan_tags(frame: &[u8], tags: usize) -> Vec<u8> {
     let mut out = frame[..12].to_vec();
     for i in 0..tags {
-        let tpid: u16 = if tags == 2 && i == 0 { 0x88A8 } else { 0x8100 };
+        let tpid: u16 = if tags >= 2 && i == 0 { 0x88A8 } else { 0x8100 };
         out.extend_from_slice(&tpid.to_be_bytes());
         out.extend_from_slice(&(100 + i as u16).to_be_bytes());
     }
@@ -100,7 +100,8 @@ pub fn as_ipv4_later_fragment(frame: &[u8], offset_units: u16) -> Vec<u8> {
 }
 
 /// IPv6 frame with extension headers (by next-header number: 0 hop-by-hop, 43 routing,
-/// 60 destination options, 44 fragment) inserted between the fixed header and the transport.
+/// 60 destination options, 44 fragment, 51 AH) inserted between the fixed header and the
+/// transport.
 /// A fragment header gets `fragment_offset` (8-byte units).
 pub fn with_ipv6_ext(frame: &[u8], chain: &[u8], fragment_offset: u16) -> Vec<u8> {
     let fixed = ETH_HLEN + 40;
@@ -115,6 +116,11 @@ pub fn with_ipv6_ext(frame: &[u8], chain: &[u8], fragment_offset: u16) -> Vec<u8
                 out.extend_from_slice(&[next, 0]);
                 out.extend_from_slice(&off.to_be_bytes());
                 out.extend_from_slice(&[0, 0, 0, 7]);
+            }
+            51 => {
+                // AH: length in 4-byte units minus 2; 16 bytes = 2
+                out.extend_from_slice(&[next, 2, 0, 0]);
+                out.extend_from_slice(&[0; 12]);
             }
             _ => {
                 // 16 bytes: hdr ext len 1, PadN filling the rest

@@ -25,7 +25,7 @@ fn canonical(addr: IpAddr) -> IpAddr {
 }
 
 /// A receiving socket served by a thread inside a namespace: `start` returns once the socket
-/// is bound, `finish` stops the thread and returns what it gathered. Bounded to 60 s.
+/// is bound, `finish` stops the thread and returns what it gathered. Bounded to 120 s.
 pub struct Receiver<T> {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<anyhow::Result<T>>,
@@ -46,7 +46,7 @@ impl<T: Default + Send + 'static> Receiver<T> {
             let socket = bind()?;
             let _ = ready_tx.send(());
             let mut gathered = T::default();
-            let deadline = Instant::now() + Duration::from_secs(60);
+            let deadline = Instant::now() + Duration::from_secs(120);
             while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
                 step(&socket, &mut gathered);
             }

@@ -234,9 +234,23 @@ fn built_in_default_keeps_sip_open_and_ssh_private() {
     assert!(packets(&m, "ssh", "not_allowed", "drop") >= 1.0, "{m}");
 }
 
+/// Sends `count` UDP datagrams to the PBX's SIP port from `src`; returns how many arrived.
+fn sip_datagrams_through(lab: &Lab, src: &str, count: u32) -> u64 {
+    let udp = UdpCounter::start(&lab.pbx, 5060).unwrap();
+    send_udp(
+        &lab.client,
+        ip(src),
+        SocketAddr::new(ip(PBX_V4), 5060),
+        count,
+        b"OPTIONS",
+    )
+    .unwrap();
+    udp.finish().unwrap().get(&ip(src)).copied().unwrap_or(0)
+}
+
 #[test]
-fn second_daemon_on_the_same_interface_is_refused_clearly() {
-    if !privileged("second_daemon_on_the_same_interface_is_refused_clearly") {
+fn second_daemon_on_another_pin_directory_is_refused_by_the_busy_interface() {
+    if !privileged("second_daemon_on_another_pin_directory_is_refused_by_the_busy_interface") {
         return;
     }
     let lab = Lab::new(&[ALLOWED4]).unwrap();
@@ -252,6 +266,111 @@ fn second_daemon_on_the_same_interface_is_refused_clearly() {
     assert!(!out.status.success());
     assert!(stderr.contains("already attached to pbx0"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn second_daemon_on_the_same_pins_changes_nothing() {
+    if !privileged("second_daemon_on_the_same_pins_changes_nothing") {
+        return;
+    }
+    let lab = Lab::new(&[OUTSIDER4]).unwrap();
+    let config = TempFile::with_contents(LAB);
+    let first = Daemon::start(&lab.pbx, PBX_IF, 9480, &["--config", config.as_str()]).unwrap();
+    // the second one would open SIP to all (built-in default) if it wrote its policy
+    let out = Lab::netns_command(&lab.pbx, binary())
+        .unwrap()
+        .args(["run", "--iface", PBX_IF])
+        .arg("--pin-path")
+        .arg(&first.pin_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("another sipguard is running"), "{stderr}");
+    assert_eq!(
+        sip_datagrams_through(&lab, OUTSIDER4, 5),
+        0,
+        "the first policy still holds"
+    );
+}
+
+#[test]
+fn sighup_applies_a_good_config_and_rejects_a_broken_one() {
+    if !privileged("sighup_applies_a_good_config_and_rejects_a_broken_one") {
+        return;
+    }
+    use nix::sys::signal::Signal::SIGHUP;
+    let lab = Lab::new(&[OUTSIDER4]).unwrap();
+    let config = TempFile::with_contents(LAB);
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9481, &["--config", config.as_str()]).unwrap();
+    assert_eq!(sip_datagrams_through(&lab, OUTSIDER4, 5), 0);
+
+    // broken: rejected, the running policy stays
+    std::fs::write(&config.0, LAB.replace("ports = [5060]", "ports = [0]")).unwrap();
+    daemon.signal(SIGHUP).unwrap();
+    assert!(
+        daemon.wait_for_log("reload rejected", Duration::from_secs(10)),
+        "{}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains("port 0"),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(
+        sip_datagrams_through(&lab, OUTSIDER4, 5),
+        0,
+        "old policy still enforced"
+    );
+
+    // good: SIP opened to all
+    let open = LAB.replacen(
+        r#"allow = ["192.0.2.0/25", "2001:db8:1::/112"]"#,
+        r#"allow = ["any"]"#,
+        1,
+    );
+    std::fs::write(&config.0, open).unwrap();
+    daemon.signal(SIGHUP).unwrap();
+    assert!(
+        daemon.wait_for_log("policy reloaded", Duration::from_secs(10)),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(
+        sip_datagrams_through(&lab, OUTSIDER4, 5),
+        5,
+        "new policy applied"
+    );
+}
+
+#[test]
+fn non_ethernet_interface_is_refused() {
+    if !privileged("non_ethernet_interface_is_refused") {
+        return;
+    }
+    let lab = Lab::new(&[]).unwrap();
+    netns::ip(&[
+        "-n", &lab.pbx, "tuntap", "add", "dev", "tun7", "mode", "tun",
+    ])
+    .unwrap();
+    let out = Lab::netns_command(&lab.pbx, binary())
+        .unwrap()
+        .args([
+            "run",
+            "--iface",
+            "tun7",
+            "--pin-path",
+            "/sys/fs/bpf/sipguard-test-unused",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("tun7 is not an Ethernet interface"),
+        "{stderr}"
+    );
 }
 
 #[test]

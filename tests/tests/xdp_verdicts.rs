@@ -354,6 +354,15 @@ fn single_and_double_vlan_tags_are_parsed_through() {
 }
 
 #[test]
+fn a_third_vlan_tag_is_malformed_l2() {
+    let Some(h) = harness("a_third_vlan_tag_is_malformed_l2") else {
+        return;
+    };
+    let three = packets::with_vlan_tags(&udp(ALLOWED4, 5060), 3);
+    expect(&h, &three, XDP_DROP, "none", "malformed_l2", "drop");
+}
+
+#[test]
 fn ipv4_options_are_skipped_by_ihl() {
     let Some(h) = harness("ipv4_options_are_skipped_by_ihl") else {
         return;
@@ -379,6 +388,17 @@ fn ipv6_extension_headers_are_skipped() {
     let ok = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &chain, 0);
     expect(&h, &ok, XDP_PASS, "sip", "allowed", "pass");
     let bad = packets::with_ipv6_ext(&udp(OUTSIDER6, 5060), &chain, 0);
+    expect(&h, &bad, XDP_DROP, "sip", "not_allowed", "drop");
+}
+
+#[test]
+fn ipv6_authentication_header_is_skipped() {
+    let Some(h) = harness("ipv6_authentication_header_is_skipped") else {
+        return;
+    };
+    let ok = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &[51], 0);
+    expect(&h, &ok, XDP_PASS, "sip", "allowed", "pass");
+    let bad = packets::with_ipv6_ext(&udp(OUTSIDER6, 5060), &[0, 51], 0);
     expect(&h, &bad, XDP_DROP, "sip", "not_allowed", "drop");
 }
 
@@ -507,6 +527,9 @@ fn impossible_tcp_flags_are_malformed_l4() {
     let mut synfin = frame(ALLOWED4, Transport::TcpSyn { dport: 22 }, &[]);
     synfin[14 + 20 + 13] |= 0x01;
     expect(&h, &synfin, XDP_DROP, "none", "malformed_l4", "drop");
+    let mut synrst = frame(ALLOWED4, Transport::TcpSyn { dport: 22 }, &[]);
+    synrst[14 + 20 + 13] |= 0x04;
+    expect(&h, &synrst, XDP_DROP, "none", "malformed_l4", "drop");
     let mut null = frame(ALLOWED4, Transport::TcpSyn { dport: 22 }, &[]);
     null[14 + 20 + 13] = 0;
     expect(&h, &null, XDP_DROP, "none", "malformed_l4", "drop");
@@ -558,6 +581,15 @@ fn service_monitor_mode_only_softens_that_service() {
     );
 }
 
+#[test]
+fn service_monitor_mode_does_not_soften_the_deny_list() {
+    let Some(mut h) = harness("service_monitor_mode_does_not_soften_the_deny_list") else {
+        return;
+    };
+    h.apply(&POLICY.replace("name = \"rtp\"", "name = \"rtp\"\nmode = \"monitor\""));
+    expect(&h, &udp(DENIED4, 15000), XDP_DROP, "rtp", "denied", "drop");
+}
+
 fn ban(h: &mut Harness, net: &str, expires_ns: u64) {
     let net: IpNet = net.parse().unwrap();
     h.loaded
@@ -601,6 +633,42 @@ fn expired_ban_no_longer_drops() {
 }
 
 #[test]
+fn a_ban_inside_a_longer_ban_cannot_expire_first() {
+    let Some(mut h) = harness("a_ban_inside_a_longer_ban_cannot_expire_first") else {
+        return;
+    };
+    ban(&mut h, "192.0.2.0/24", 0);
+    // an already expired /32 inside the permanent /24: it inherits the /24's expiry
+    ban(&mut h, &format!("{ALLOWED4}/32"), ban_clock_ns() - 1);
+    expect(&h, &udp(ALLOWED4, 5060), XDP_DROP, "sip", "banned", "drop");
+}
+
+#[test]
+fn a_longer_ban_extends_the_bans_inside_it() {
+    let Some(mut h) = harness("a_longer_ban_extends_the_bans_inside_it") else {
+        return;
+    };
+    ban(
+        &mut h,
+        &format!("{ALLOWED6}/128"),
+        ban_clock_ns() + 1_000_000,
+    );
+    ban(&mut h, "2001:db8:1::/48", 0);
+    let inner = h
+        .loaded
+        .maps
+        .bans()
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| n.prefix_len() == 128)
+        .expect("the /128 ban");
+    assert_eq!(
+        inner.1.expires_ns, 0,
+        "the /128 now lasts as long as the /48"
+    );
+}
+
+#[test]
 fn reload_switches_policy_and_keeps_service_counters() {
     let Some(mut h) = harness("reload_switches_policy_and_keeps_service_counters") else {
         return;
@@ -623,7 +691,15 @@ fn reload_switches_policy_and_keeps_service_counters() {
         "[[service]]\nname = \"rtp\"\nprotocol = \"udp\"\nports = [\"10000-20000\"]\nallow = [\"any\"]\n",
         "",
     );
-    h.apply(&open);
+    // sip moves from first to last position: its slot, and so its counters, follow the name
+    let sip_block = open
+        .split("[[service]]")
+        .find(|b| b.contains("name = \"sip\""))
+        .unwrap()
+        .to_owned();
+    let reordered = open.replacen(&format!("[[service]]{sip_block}"), "", 1)
+        + &format!("[[service]]{sip_block}");
+    h.apply(&reordered);
     expect(
         &h,
         &udp(OUTSIDER4, 5060),
@@ -644,6 +720,50 @@ fn reload_switches_policy_and_keeps_service_counters() {
         "none",
         "default",
         "drop",
+    );
+}
+
+/// A policy of `names.len()` UDP services open to all, on ports 30001, 30002, ...
+fn many_services(names: &[String]) -> String {
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            format!(
+                "[[service]]\nname = \"{n}\"\nprotocol = \"udp\"\nports = [{}]\nallow = [\"any\"]\n",
+                30001 + i
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_service_reusing_a_slot_starts_from_zero_counters() {
+    let Some(mut h) = harness("a_new_service_reusing_a_slot_starts_from_zero_counters") else {
+        return;
+    };
+    // all 31 slots taken; "s0" counts a packet
+    let mut names: Vec<String> = (0..31).map(|i| format!("s{i}")).collect();
+    h.apply(&many_services(&names));
+    expect(
+        &h,
+        &udp(OUTSIDER4, 30001),
+        XDP_PASS,
+        "s0",
+        "allowed",
+        "pass",
+    );
+    // s0 replaced by "fresh" on the same port: the only free slot is s0's
+    names[0] = "fresh".into();
+    h.apply(&many_services(&names));
+    assert_eq!(h.count("fresh", "allowed", "pass"), 0, "{:?}", h.counters());
+    expect(
+        &h,
+        &udp(OUTSIDER4, 30001),
+        XDP_PASS,
+        "fresh",
+        "allowed",
+        "pass",
     );
 }
 

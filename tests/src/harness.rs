@@ -32,7 +32,15 @@ impl Harness {
     /// Loads the program and applies `config` (TOML).
     pub fn with_config(config: &str) -> Self {
         let pin_dir = PathBuf::from("/sys/fs/bpf").join(crate::unique("sipguard-test-"));
-        let loaded = loader::load(&pin_dir).unwrap_or_else(|e| panic!("loading the program: {e}"));
+        let mut loaded =
+            loader::load(&pin_dir).unwrap_or_else(|e| panic!("loading the program: {e}"));
+        let noop: &mut aya::programs::Xdp = loaded
+            .ebpf
+            .program_mut(sipguard::ebpf::NOOP_PROGRAM)
+            .expect("no-op program in the object")
+            .try_into()
+            .expect("an XDP program");
+        noop.load().expect("loading the no-op program");
         let mut h = Self { loaded, pin_dir };
         h.apply(config);
         h
@@ -68,17 +76,14 @@ impl Harness {
 
     /// Mean time per run of the object's no-op XDP program on `frame`: what
     /// BPF_PROG_TEST_RUN itself costs on this machine, to subtract from measurements.
-    pub fn floor(&mut self, frame: &[u8], repeat: u32) -> Duration {
-        let program: &mut aya::programs::Xdp = self
+    pub fn floor(&self, frame: &[u8], repeat: u32) -> Duration {
+        let program: &aya::programs::Xdp = self
             .loaded
             .ebpf
-            .program_mut(sipguard::ebpf::NOOP_PROGRAM)
+            .program(sipguard::ebpf::NOOP_PROGRAM)
             .expect("no-op program in the object")
             .try_into()
             .expect("an XDP program");
-        if program.fd().is_err() {
-            program.load().expect("loading the no-op program");
-        }
         program
             .test_run(TestRunOptions {
                 data_in: Some(frame),

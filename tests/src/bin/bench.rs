@@ -107,21 +107,17 @@ fn main() -> anyhow::Result<()> {
         ),
     ];
 
-    // What BPF_PROG_TEST_RUN costs by itself here: a program that only returns XDP_PASS.
-    let mut floor: Vec<f64> = (0..args.runs)
-        .map(|_| h.floor(&udp("192.0.2.10", 15000), args.repeat).as_nanos() as f64)
-        .collect();
-    floor.sort_by(f64::total_cmp);
-    let floor = floor[floor.len() / 2];
-
     println!(
         "BPF_PROG_TEST_RUN, {} repeats x {} runs per path (mean ns/packet per run)",
         args.repeat, args.runs
     );
-    println!("floor (a no-op XDP program on this machine): {floor:.0} ns; net = median - floor\n");
     println!(
-        "{:<34} {:>8} {:>6} {:>8} {:>8} {:>8}",
-        "path", "median", "net", "min", "max", "verdict"
+        "floor: a no-op XDP program, run right before each run of each path; net = median of \
+         (path - floor) per run\n"
+    );
+    println!(
+        "{:<34} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}",
+        "path", "median", "floor", "net", "min", "max", "verdict"
     );
     let default_policy = Harness::with_config(sipguard::config::DEFAULT_CONFIG);
     let default_paths: Vec<(&str, Vec<u8>)> = vec![
@@ -141,26 +137,37 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .map(|(n, p)| (&h, *n, p))
         .chain(default_paths.iter().map(|(n, p)| (&default_policy, *n, p)));
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     for (h, name, pkt) in runs {
         let mut samples: Vec<f64> = Vec::with_capacity(args.runs);
+        let mut floors: Vec<f64> = Vec::with_capacity(args.runs);
+        let mut nets: Vec<f64> = Vec::with_capacity(args.runs);
         let mut action = 0;
         for _ in 0..args.runs {
+            // The floor right before each run, so machine drift cancels out of the net.
+            let floor = h.floor(pkt, args.repeat).as_nanos() as f64;
             let (a, mean): (u32, Duration) = h.run_repeat(pkt, args.repeat);
             action = a;
             samples.push(mean.as_nanos() as f64);
+            floors.push(floor);
+            nets.push(mean.as_nanos() as f64 - floor);
         }
-        samples.sort_by(f64::total_cmp);
-        let median = samples[samples.len() / 2];
+        let (floor, net) = (median(&mut floors), median(&mut nets));
+        let median = median(&mut samples);
         let verdict = match action {
             1 => "drop",
             2 => "pass",
             _ => "other",
         };
         println!(
-            "{:<34} {:>8.0} {:>6.0} {:>8.0} {:>8.0} {:>8}",
+            "{:<34} {:>8.0} {:>6.0} {:>6.0} {:>8.0} {:>8.0} {:>8}",
             name,
             median,
-            median - floor,
+            floor,
+            net,
             samples[0],
             samples[samples.len() - 1],
             verdict
@@ -168,7 +175,8 @@ fn main() -> anyhow::Result<()> {
         results.push(serde_json::json!({
             "path": name,
             "median_ns": median,
-            "net_ns": median - floor,
+            "floor_ns": floor,
+            "net_ns": net,
             "min_ns": samples[0],
             "max_ns": samples[samples.len() - 1],
             "samples_ns": samples,
@@ -184,7 +192,6 @@ fn main() -> anyhow::Result<()> {
             "benchmark": "xdp_prog_test_run",
             "repeat": args.repeat,
             "runs": args.runs,
-            "floor_ns": floor,
             "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
             "results": results,

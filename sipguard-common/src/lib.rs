@@ -9,6 +9,8 @@
 //! is ever judged by a half-written policy. Keys of every policy map therefore carry the epoch.
 #![no_std]
 
+pub mod sip;
+
 /// Number of policy slots (double buffering).
 pub const EPOCHS: u32 = 2;
 /// Service ids are 1..MAX_SERVICES; 0 means "no service matched".
@@ -41,7 +43,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -175,6 +177,17 @@ pub const SERVICE_ALLOW_ANY_V4: u32 = 1 << 1;
 pub const SERVICE_ALLOW_ANY_V6: u32 = 1 << 2;
 /// The service is in monitor mode: its drops become would_drop.
 pub const SERVICE_MONITOR: u32 = 1 << 3;
+/// The service speaks SIP: UDP payloads are classified ([`sip::classify`]) and counted by class.
+pub const SERVICE_SIP: u32 = 1 << 4;
+
+/// Entries of the per-CPU `SIP_COUNTERS` array: service x SIP class x verdict.
+pub const SIP_COUNTER_ENTRIES: u32 = MAX_SERVICES * sip::class::COUNT * verdict::COUNT;
+
+/// Index into the `SIP_COUNTERS` array.
+#[inline(always)]
+pub const fn sip_counter_index(service: u32, class: u32, verdict: u32) -> u32 {
+    (service * sip::class::COUNT + class) * verdict::COUNT + verdict
+}
 
 /// LPM trie key data for an IPv4 source scoped to an epoch or a service.
 ///
@@ -306,6 +319,13 @@ mod tests {
         assert_eq!(last, COUNTER_ENTRIES - 1);
         assert_ne!(counter_index(1, 0, 0), counter_index(0, 1, 0));
         assert_ne!(counter_index(0, 1, 0), counter_index(0, 0, 1));
+    }
+
+    #[test]
+    fn sip_counter_indexes_are_unique_and_in_range() {
+        let last = sip_counter_index(MAX_SERVICES - 1, sip::class::COUNT - 1, verdict::COUNT - 1);
+        assert_eq!(last, SIP_COUNTER_ENTRIES - 1);
+        assert_eq!(sip::CLASS_NAMES.len() as u32, sip::class::GARBAGE + 1);
     }
 
     #[test]

@@ -24,13 +24,13 @@ use aya_ebpf::{
 };
 use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK};
 use sipguard_common::{
-    allow_scope, counter_index, deny_scope, port_index, reason, service_index, verdict, Ban,
-    Counter, IcmpClass, Policy, ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES,
-    BAN_MAX_ENTRIES, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES, POLICY_DEFAULT_DROP,
-    POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_MONITOR, PORT_MAP_ENTRIES, PROTO_SLOT_TCP,
-    PROTO_SLOT_UDP, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
-    SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT,
-    STATE_ENTRIES,
+    allow_scope, counter_index, deny_scope, port_index, reason, service_index, sip,
+    sip_counter_index, verdict, Ban, Counter, IcmpClass, Policy, ScopedV4, ScopedV6, ServicePolicy,
+    ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES,
+    POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_MONITOR, PORT_MAP_ENTRIES,
+    PROTO_SLOT_TCP, PROTO_SLOT_UDP, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
+    SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP,
+    SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
 };
 
 #[map]
@@ -58,6 +58,12 @@ static BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
 static SERVICE_NAMES: Array<[u8; SERVICE_NAME_LEN]> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
 #[map]
 static COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(COUNTER_ENTRIES, 0);
+/// SIP services only: packets by (service, SIP class, verdict).
+#[map]
+static SIP_COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(SIP_COUNTER_ENTRIES, 0);
+
+/// No SIP class: not a UDP packet to a SIP service.
+const NO_SIP_CLASS: u32 = u32::MAX;
 
 /// The outcome of the pipeline before monitor mode and counting.
 #[derive(Clone, Copy)]
@@ -66,6 +72,7 @@ struct Decision {
     reason: u32,
     drop: bool,
     monitor: bool,
+    sip_class: u32,
 }
 
 impl Decision {
@@ -76,6 +83,7 @@ impl Decision {
             reason,
             drop: false,
             monitor: false,
+            sip_class: NO_SIP_CLASS,
         }
     }
 
@@ -86,7 +94,14 @@ impl Decision {
             reason,
             drop: true,
             monitor,
+            sip_class: NO_SIP_CLASS,
         }
+    }
+
+    #[inline(always)]
+    const fn with_sip_class(mut self, class: u32) -> Self {
+        self.sip_class = class;
+        self
     }
 }
 
@@ -113,14 +128,27 @@ fn finish(ctx: &XdpContext, d: Decision) -> u32 {
     } else {
         (verdict::DROP, xdp_action::XDP_DROP)
     };
-    if let Some(c) = COUNTERS.get_ptr_mut(counter_index(d.service, d.reason, v)) {
+    let bytes = (ctx.data_end() - ctx.data()) as u64;
+    count(&COUNTERS, counter_index(d.service, d.reason, v), bytes);
+    if d.sip_class != NO_SIP_CLASS {
+        count(
+            &SIP_COUNTERS,
+            sip_counter_index(d.service, d.sip_class, v),
+            bytes,
+        );
+    }
+    action
+}
+
+#[inline(always)]
+fn count(counters: &PerCpuArray<Counter>, index: u32, bytes: u64) {
+    if let Some(c) = counters.get_ptr_mut(index) {
         // Safety: per-CPU value, no concurrent writer on this CPU.
         unsafe {
             (*c).packets += 1;
-            (*c).bytes += (ctx.data_end() - ctx.data()) as u64;
+            (*c).bytes += bytes;
         }
     }
-    action
 }
 
 #[inline(always)]
@@ -162,11 +190,27 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     let monitor =
         global_monitor || matches!(service_policy, Some(s) if s.flags & SERVICE_MONITOR != 0);
 
+    // UDP to a SIP service: classify it, so every verdict on it (ban, deny, allow list, ...)
+    // is also counted by SIP class.
+    let sip_class = match (pkt.l4, service_policy) {
+        (
+            L4::Udp {
+                payload,
+                payload_len,
+                ..
+            },
+            Some(s),
+        ) if s.flags & SERVICE_SIP != 0 => {
+            sip::classify(&parse::payload_head(ctx, payload, payload_len), payload_len)
+        }
+        _ => NO_SIP_CLASS,
+    };
+
     if bans_present() && is_banned(&pkt.src) {
-        return Decision::drop(service, reason::BANNED, global_monitor);
+        return Decision::drop(service, reason::BANNED, global_monitor).with_sip_class(sip_class);
     }
     if is_denied(epoch, &policy, &pkt.src) {
-        return Decision::drop(service, reason::DENIED, global_monitor);
+        return Decision::drop(service, reason::DENIED, global_monitor).with_sip_class(sip_class);
     }
 
     match pkt.l4 {
@@ -180,9 +224,9 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         return default_policy(&policy, &pkt, monitor);
     };
     if is_allowed(epoch, service, s, &pkt.src) {
-        Decision::pass(service, reason::ALLOWED)
+        Decision::pass(service, reason::ALLOWED).with_sip_class(sip_class)
     } else {
-        Decision::drop(service, reason::NOT_ALLOWED, monitor)
+        Decision::drop(service, reason::NOT_ALLOWED, monitor).with_sip_class(sip_class)
     }
 }
 
@@ -190,7 +234,7 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
 #[inline(always)]
 fn service_of(epoch: u32, policy: &Policy, pkt: &Packet) -> u32 {
     let service = match pkt.l4 {
-        L4::Udp { dport } => port_service(port_index(epoch, PROTO_SLOT_UDP, dport)),
+        L4::Udp { dport, .. } => port_service(port_index(epoch, PROTO_SLOT_UDP, dport)),
         L4::Tcp { dport, .. } => port_service(port_index(epoch, PROTO_SLOT_TCP, dport)),
         L4::Icmp(IcmpClass::EchoRequest) => policy.icmp_echo_service,
         _ => SERVICE_NONE,
@@ -220,7 +264,7 @@ fn default_policy(policy: &Policy, pkt: &Packet, monitor: bool) -> Decision {
     }
     let reply = match pkt.l4 {
         L4::Tcp { flags, .. } => flags & TCP_ACK != 0,
-        L4::Udp { dport } => {
+        L4::Udp { dport, .. } => {
             policy.reply_port_lo != 0
                 && dport >= policy.reply_port_lo
                 && dport <= policy.reply_port_hi

@@ -5,7 +5,7 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
-use sipguard_common::{classify_icmp4, classify_icmp6, reason, IcmpClass};
+use sipguard_common::{classify_icmp4, classify_icmp6, reason, sip, IcmpClass};
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
@@ -41,8 +41,12 @@ pub enum Src {
 /// Transport layer as far as the filter needs it.
 #[derive(Clone, Copy)]
 pub enum L4 {
+    /// `payload`: offset of the UDP payload in the frame; `payload_len`: its length per the UDP
+    /// header, capped at the frame (small frames carry Ethernet padding after the payload).
     Udp {
         dport: u16,
+        payload: usize,
+        payload_len: usize,
     },
     Tcp {
         dport: u16,
@@ -197,6 +201,31 @@ struct IcmpHdr {
     rest: [u16; 2],
 }
 
+/// What [`sip::classify`] needs of the payload at `off`: all 16 bytes when there are at
+/// least 16 (eight u16 loads: payload offsets are even), the bytes of a payload of at most 4
+/// (a keep-alive candidate), nothing otherwise.
+#[inline(always)]
+pub fn payload_head(ctx: &XdpContext, off: usize, len: usize) -> [u8; sip::HEAD_LEN] {
+    let c = Cursor { ctx, off };
+    let mut head = [0u8; sip::HEAD_LEN];
+    if len >= sip::HEAD_LEN {
+        if let Some(words) = c.read::<[u16; sip::HEAD_LEN / 2]>() {
+            // Safety: same size; bytes stay in wire order.
+            head = unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(words) };
+        }
+    } else if len <= 4 {
+        let (start, end) = (ctx.data(), ctx.data_end());
+        for (i, b) in head.iter_mut().take(4).enumerate() {
+            if i >= len || start + off + i + 1 > end {
+                break;
+            }
+            // Safety: bounds checked on the line above.
+            *b = unsafe { *((start + off + i) as *const u8) };
+        }
+    }
+    head
+}
+
 /// Parses the whole header stack. `Err` carries the malformation reason.
 #[inline(always)]
 pub fn packet(c: &mut Cursor) -> Result<Parsed, u32> {
@@ -298,8 +327,17 @@ fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
     match proto {
         IPPROTO_UDP => {
             let u: UdpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
+            let payload = c.off + size_of::<UdpHdr>();
+            let in_frame = (c.ctx.data_end() - c.ctx.data()).saturating_sub(payload);
+            let declared = (u16::from_be(u.len) as usize).saturating_sub(size_of::<UdpHdr>());
             Ok(L4::Udp {
                 dport: u16::from_be(u.dport),
+                payload,
+                payload_len: if declared < in_frame {
+                    declared
+                } else {
+                    in_frame
+                },
             })
         }
         IPPROTO_TCP => {

@@ -114,6 +114,9 @@ pub struct Service {
     pub allow: Vec<IpNet>,
     /// `None`: follow the global mode.
     pub mode: Option<Mode>,
+    /// `sip = true`: the service speaks SIP; its UDP datagrams are classified (keep-alive,
+    /// response, REGISTER, INVITE, OPTIONS, other request, garbage) and counted by class.
+    pub sip: bool,
 }
 
 impl Service {
@@ -237,6 +240,7 @@ struct RawService {
     ports: Option<Spanned<RawPorts>>,
     allow: Spanned<Vec<Spanned<String>>>,
     mode: Option<Spanned<String>>,
+    sip: Option<Spanned<bool>>,
 }
 
 /// `protocol = "udp"` or `protocol = ["udp", "tcp"]`.
@@ -734,6 +738,19 @@ impl Cx<'_> {
             None => None,
         };
 
+        // sip
+        let sip = match &rs.sip {
+            Some(flag) if *flag.get_ref() && !protocols.contains(&Protocol::Udp) => {
+                return Err(self.at_value(
+                    &flag.span(),
+                    field("sip"),
+                    "SIP classification reads UDP datagrams: the service needs protocol \"udp\"",
+                ))
+            }
+            Some(flag) => *flag.get_ref(),
+            None => false,
+        };
+
         Ok(Service {
             name,
             protocols,
@@ -742,6 +759,7 @@ impl Cx<'_> {
             allow_any_v6: any6,
             allow,
             mode,
+            sip,
         })
     }
 
@@ -1879,5 +1897,31 @@ mod tests {
             "198.51.100.0/24".parse().unwrap(),
         ];
         assert_eq!(c.services[0].allow, want);
+    }
+
+    #[test]
+    fn sip_flag_marks_a_sip_service() {
+        let c = Config::from_str(
+            "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\nallow = [\"any\"]\nsip = true\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert!(c.services[0].sip);
+        assert!(Config::builtin_default()
+            .services
+            .iter()
+            .any(|s| s.name == "sip" && s.sip));
+    }
+
+    #[test]
+    fn sip_flag_on_a_tcp_only_service_is_an_error_at_its_line() {
+        let e = Config::from_str(
+            "[[service]]\nname = \"tls\"\nprotocol = \"tcp\"\nports = [5061]\nallow = [\"any\"]\nsip = true\n",
+            "t.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("t.toml:6:"), "{e}");
+        assert!(e.contains("sip") && e.contains("udp"), "{e}");
     }
 }

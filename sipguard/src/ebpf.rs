@@ -22,9 +22,10 @@ pub mod map {
     pub const BANS_V4: &str = "BANS_V4";
     pub const BANS_V6: &str = "BANS_V6";
     pub const COUNTERS: &str = "COUNTERS";
+    pub const SIP_COUNTERS: &str = "SIP_COUNTERS";
 
     /// Every map of the object.
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 13] = [
         STATE,
         POLICY,
         SERVICES,
@@ -37,5 +38,6 @@ pub mod map {
         BANS_V4,
         BANS_V6,
         COUNTERS,
+        SIP_COUNTERS,
     ];
 }

@@ -12,11 +12,11 @@ use aya::{
 };
 use ipnet::IpNet;
 use sipguard_common::{
-    allow_scope, counter_index, deny_scope, port_index, reason, service_index, verdict, Ban,
-    Counter, Policy, ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES,
-    EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, PORTS,
-    PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT,
-    STATE_LAYOUT,
+    allow_scope, counter_index, deny_scope, port_index, reason, service_index, sip,
+    sip_counter_index, verdict, Ban, Counter, Policy, ScopedV4, ScopedV6, ServicePolicy,
+    ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4,
+    POLICY_HAS_DENY_V6, PORTS, PROTO_SLOTS, REASON_NAMES, SCOPE_BITS, SERVICE_NAME_LEN,
+    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_LAYOUT, VERDICT_NAMES,
 };
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
@@ -37,6 +37,7 @@ pub struct Maps {
     bans_v4: LpmTrie<MapData, [u8; 4], Ban>,
     bans_v6: LpmTrie<MapData, [u8; 16], Ban>,
     counters: PerCpuArray<MapData, Counter>,
+    sip_counters: PerCpuArray<MapData, Counter>,
 }
 
 /// One counter, summed over CPUs.
@@ -44,6 +45,16 @@ pub struct Maps {
 pub struct CounterRow {
     pub service: String,
     pub reason: &'static str,
+    pub verdict: &'static str,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// One SIP counter (SIP services only), summed over CPUs.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct SipCounterRow {
+    pub service: String,
+    pub class: &'static str,
     pub verdict: &'static str,
     pub packets: u64,
     pub bytes: u64,
@@ -105,6 +116,7 @@ impl Maps {
             bans_v4: typed!(map::BANS_V4),
             bans_v6: typed!(map::BANS_V6),
             counters: typed!(map::COUNTERS),
+            sip_counters: typed!(map::SIP_COUNTERS),
         })
     }
 
@@ -243,13 +255,20 @@ impl Maps {
             what: what.to_owned(),
             source: e,
         })?;
-        for r in 0..reason::COUNT {
-            for v in 0..verdict::COUNT {
-                let zero = PerCpuValues::try_from(vec![Counter::default(); cpus])
-                    .map_err(Error::io("per-CPU counter values"))?;
+        let zero = || {
+            PerCpuValues::try_from(vec![Counter::default(); cpus])
+                .map_err(Error::io("per-CPU counter values"))
+        };
+        for v in 0..verdict::COUNT {
+            for r in 0..reason::COUNT {
                 self.counters
-                    .set(counter_index(service, r, v), zero, 0)
+                    .set(counter_index(service, r, v), zero()?, 0)
                     .map_err(Error::map(map::COUNTERS))?;
+            }
+            for c in 0..sip::class::COUNT {
+                self.sip_counters
+                    .set(sip_counter_index(service, c, v), zero()?, 0)
+                    .map_err(Error::map(map::SIP_COUNTERS))?;
             }
         }
         Ok(())
@@ -338,30 +357,66 @@ impl Maps {
 
     /// Every counter with traffic, summed over CPUs, labelled with the active epoch's names.
     pub fn counters(&self) -> Result<Vec<CounterRow>> {
+        let rows =
+            self.sum_counters(&self.counters, map::COUNTERS, &REASON_NAMES, counter_index)?;
+        Ok(rows
+            .into_iter()
+            .map(|(service, reason, verdict, packets, bytes)| CounterRow {
+                service,
+                reason,
+                verdict,
+                packets,
+                bytes,
+            })
+            .collect())
+    }
+
+    /// Every SIP counter with traffic, by (service, SIP class, verdict).
+    pub fn sip_counters(&self) -> Result<Vec<SipCounterRow>> {
+        let rows = self.sum_counters(
+            &self.sip_counters,
+            map::SIP_COUNTERS,
+            &sip::CLASS_NAMES,
+            sip_counter_index,
+        )?;
+        Ok(rows
+            .into_iter()
+            .map(|(service, class, verdict, packets, bytes)| SipCounterRow {
+                service,
+                class,
+                verdict,
+                packets,
+                bytes,
+            })
+            .collect())
+    }
+
+    /// Non-zero per-CPU counters summed: (service, kind, verdict, packets, bytes), for every
+    /// named service, every kind in `kinds` and every verdict.
+    #[allow(clippy::type_complexity)]
+    fn sum_counters(
+        &self,
+        counters: &PerCpuArray<MapData, Counter>,
+        map_name: &'static str,
+        kinds: &'static [&'static str],
+        index: fn(u32, u32, u32) -> u32,
+    ) -> Result<Vec<(String, &'static str, &'static str, u64, u64)>> {
         let names = self.service_names()?;
         let mut rows = Vec::new();
         for (service, name) in names.iter().enumerate() {
             if service != 0 && name.is_empty() {
                 continue;
             }
-            for (r, reason_name) in sipguard_common::REASON_NAMES.iter().enumerate() {
-                for (v, verdict_name) in sipguard_common::VERDICT_NAMES.iter().enumerate() {
-                    let index = counter_index(service as u32, r as u32, v as u32);
-                    let per_cpu = self
-                        .counters
-                        .get(&index, 0)
-                        .map_err(Error::map(map::COUNTERS))?;
+            for (k, kind) in kinds.iter().enumerate() {
+                for (v, verdict_name) in VERDICT_NAMES.iter().enumerate() {
+                    let per_cpu = counters
+                        .get(&index(service as u32, k as u32, v as u32), 0)
+                        .map_err(Error::map(map_name))?;
                     let (packets, bytes) = per_cpu
                         .iter()
                         .fold((0, 0), |(p, b), c| (p + c.packets, b + c.bytes));
                     if packets > 0 {
-                        rows.push(CounterRow {
-                            service: name.clone(),
-                            reason: reason_name,
-                            verdict: verdict_name,
-                            packets,
-                            bytes,
-                        });
+                        rows.push((name.clone(), *kind, *verdict_name, packets, bytes));
                     }
                 }
             }

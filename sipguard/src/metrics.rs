@@ -37,6 +37,20 @@ pub fn render(maps: &Maps) -> Result<String, Error> {
         bytes.with_label_values(&l).inc_by(row.bytes);
     }
 
+    let sip_packets = IntCounterVec::new(
+        Opts::new(
+            "sipguard_sip_packets_total",
+            "UDP datagrams to SIP services, by service, SIP class and verdict",
+        ),
+        &["service", "class", "verdict"],
+    )
+    .expect("valid metric");
+    for row in maps.sip_counters()? {
+        sip_packets
+            .with_label_values(&[row.service.as_str(), row.class, row.verdict])
+            .inc_by(row.packets);
+    }
+
     let entries = IntGaugeVec::new(
         Opts::new("sipguard_map_entries", "Entries in use per BPF map"),
         &["map"],
@@ -76,6 +90,7 @@ pub fn render(maps: &Maps) -> Result<String, Error> {
     for c in [
         Box::new(packets) as Box<dyn prometheus::core::Collector>,
         Box::new(bytes),
+        Box::new(sip_packets),
         Box::new(entries),
         Box::new(capacity),
         Box::new(build),

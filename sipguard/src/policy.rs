@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use sipguard_common::{
     ServicePolicy, MAX_SERVICES, POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR,
     PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
-    SERVICE_MONITOR,
+    SERVICE_MONITOR, SERVICE_SIP,
 };
 
 use crate::config::{Config, DefaultAction, Mode, PortRange, Protocol, ReplyPorts};
@@ -110,6 +110,9 @@ impl CompiledPolicy {
                 // "monitor" is the service's own.
                 if s.mode == Some(Mode::Monitor) {
                     flags |= SERVICE_MONITOR;
+                }
+                if s.sip {
+                    flags |= SERVICE_SIP;
                 }
                 let mut ports = Vec::new();
                 for p in &s.protocols {

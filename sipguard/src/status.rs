@@ -5,7 +5,7 @@ use serde::Serialize;
 use sipguard_common::{POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR};
 
 use crate::{
-    maps::{CounterRow, Fill, Maps},
+    maps::{CounterRow, Fill, Maps, SipCounterRow},
     Error,
 };
 
@@ -17,6 +17,7 @@ pub struct Status {
     pub default_policy: &'static str,
     pub services: Vec<String>,
     pub counters: Vec<CounterRow>,
+    pub sip: Vec<SipCounterRow>,
     pub bans: usize,
     pub maps: Vec<Fill>,
 }
@@ -25,6 +26,7 @@ impl Status {
     pub fn read(maps: &Maps) -> Result<Self, Error> {
         let policy = maps.active_policy()?;
         let counters = maps.counters()?;
+        let sip = maps.sip_counters()?;
         Ok(Self {
             configured: policy.flags & POLICY_CONFIGURED != 0,
             epoch: maps.active_epoch()?,
@@ -45,6 +47,7 @@ impl Status {
                 .filter(|n| !n.is_empty())
                 .collect(),
             counters,
+            sip,
             bans: maps.bans()?.len(),
             maps: maps.fill()?,
         })
@@ -81,6 +84,21 @@ impl Status {
         }
         if self.counters.is_empty() {
             let _ = writeln!(out, "(no packets seen yet)");
+        }
+        if !self.sip.is_empty() {
+            let _ = writeln!(out);
+            let _ = writeln!(
+                out,
+                "{:<16} {:<14} {:<10} {:>14} {:>16}",
+                "SIP SERVICE", "CLASS", "VERDICT", "PACKETS", "BYTES"
+            );
+            for c in &self.sip {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:<14} {:<10} {:>14} {:>16}",
+                    c.service, c.class, c.verdict, c.packets, c.bytes
+                );
+            }
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "{:<16} {:>10} {:>10}", "MAP", "ENTRIES", "CAPACITY");

@@ -107,6 +107,28 @@ impl Harness {
             .unwrap_or(0)
     }
 
+    /// SIP packets counted for one (service, SIP class, verdict).
+    pub fn sip_count(&self, service: &str, class: &str, verdict: &str) -> u64 {
+        self.loaded
+            .maps
+            .sip_counters()
+            .expect("reading SIP counters")
+            .iter()
+            .filter(|r| r.service == service && r.class == class && r.verdict == verdict)
+            .map(|r| r.packets)
+            .sum()
+    }
+
+    /// Total SIP packets counted over all keys.
+    pub fn sip_total(&self) -> u64 {
+        let rows = self
+            .loaded
+            .maps
+            .sip_counters()
+            .expect("reading SIP counters");
+        rows.iter().map(|r| r.packets).sum()
+    }
+
     /// Total packets counted over all keys.
     pub fn total(&self) -> u64 {
         self.counters().values().sum()

@@ -13,6 +13,7 @@ name = "sip"
 protocol = ["udp", "tcp"]
 ports = [5060]
 allow = ["192.0.2.0/25", "2001:db8:1::/64"]
+sip = true
 
 [[service]]
 name = "rtp"
@@ -45,6 +46,7 @@ name = "sip"
 protocol = "udp"
 ports = [5060]
 allow = ["192.0.2.0/25", "2001:db8:1::/112"]
+sip = true
 
 [[service]]
 name = "ssh"

@@ -138,6 +138,21 @@ fn denied_sources_are_dropped_and_counted_while_allowed_traffic_flows() {
     assert_eq!(packets(&m, "sip", "allowed", "pass"), 2.0 * n, "{m}");
     assert_eq!(packets(&m, "sip", "not_allowed", "drop"), 2.0 * n, "{m}");
     assert_eq!(packets(&m, "sip", "denied", "drop"), 2.0 * n, "{m}");
+    // every datagram was an OPTIONS request: counted by SIP class with its verdict
+    let options = |verdict| {
+        metric(
+            &m,
+            "sipguard_sip_packets_total",
+            &[
+                ("service", "sip"),
+                ("class", "options"),
+                ("verdict", verdict),
+            ],
+        )
+        .unwrap_or(0.0)
+    };
+    assert_eq!(options("pass"), 2.0 * n, "{m}");
+    assert_eq!(options("drop"), 4.0 * n, "{m}");
     assert_eq!(packets(&m, "icmp", "allowed", "pass"), 6.0, "{m}");
     assert_eq!(packets(&m, "icmp", "not_allowed", "drop"), 6.0, "{m}");
     assert!(

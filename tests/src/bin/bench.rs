@@ -41,6 +41,15 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
+/// A REGISTER request with `padding` filler bytes in its headers.
+fn register(padding: usize) -> Vec<u8> {
+    let mut m =
+        b"REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060\r\n".to_vec();
+    m.extend(std::iter::repeat_n(b'X', padding));
+    m.extend_from_slice(b"\r\n\r\n");
+    m
+}
+
 fn main() -> anyhow::Result<()> {
     let args = args()?;
     if !sipguard::loader::is_root() {
@@ -72,6 +81,28 @@ fn main() -> anyhow::Result<()> {
         ("sip_allow_list_pass_v4", udp("192.0.2.10", 5060)),
         ("sip_allow_list_pass_v6", udp("2001:db8:1::10", 5060)),
         ("sip_not_allowed_drop_v4", udp("192.0.2.200", 5060)),
+        (
+            "sip_register_classified_pass_v4",
+            frame(
+                "192.0.2.10",
+                Transport::Udp {
+                    sport: 5060,
+                    dport: 5060,
+                },
+                &register(0),
+            ),
+        ),
+        (
+            "sip_register_1400b_classified_pass_v4",
+            frame(
+                "192.0.2.10",
+                Transport::Udp {
+                    sport: 5060,
+                    dport: 5060,
+                },
+                &register(1300),
+            ),
+        ),
         ("denied_drop_v4", udp("198.51.100.7", 5060)),
         ("banned_drop_v4", udp("192.0.2.66", 5060)),
         ("default_drop_v4", udp("192.0.2.200", 7777)),

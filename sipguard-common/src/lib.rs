@@ -43,7 +43,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -89,12 +89,16 @@ pub mod reason {
     pub const MALFORMED_L3: u32 = 10;
     /// Truncated or invalid UDP/TCP/ICMP header.
     pub const MALFORMED_L4: u32 = 11;
+    /// A SIP source sent more requests of a class than its service's rate and burst allow.
+    pub const RATE_LIMITED: u32 = 12;
+    /// A trusted source (trunk, office) was over its rate and passed anyway.
+    pub const TRUSTED: u32 = 13;
     /// Number of reason slots reserved in the counter map (room for later reasons).
     pub const COUNT: u32 = 32;
 }
 
 /// Names of the reasons as exported in metrics; index = reason number.
-pub const REASON_NAMES: [&str; 12] = [
+pub const REASON_NAMES: [&str; 14] = [
     "allowed",
     "default",
     "non_ip",
@@ -107,6 +111,8 @@ pub const REASON_NAMES: [&str; 12] = [
     "malformed_l2",
     "malformed_l3",
     "malformed_l4",
+    "rate_limited",
+    "trusted",
 ];
 
 /// What happened to a packet.
@@ -148,7 +154,9 @@ pub struct Policy {
     /// traffic of the host's own sockets (DNS answers, NTP, trunk lookups).
     pub reply_port_lo: u16,
     pub reply_port_hi: u16,
-    pub _pad: u32,
+    /// IPv6 sources share one rate bucket per prefix of this length (an attacker who owns a
+    /// /64 must not get 2^64 buckets).
+    pub rate_v6_prefix: u32,
 }
 
 /// The policy is written and valid.
@@ -157,6 +165,8 @@ pub const POLICY_CONFIGURED: u32 = 1 << 0;
 pub const POLICY_DEFAULT_DROP: u32 = 1 << 1;
 /// Global monitor mode: every drop becomes would_drop.
 pub const POLICY_MONITOR: u32 = 1 << 2;
+/// The trusted lists hold IPv4 / IPv6 entries for this epoch.
+pub const POLICY_HAS_TRUSTED: u32 = 1 << 5;
 /// The deny tries hold IPv4 / IPv6 entries for this epoch (skip empty lookups).
 pub const POLICY_HAS_DENY_V4: u32 = 1 << 3;
 pub const POLICY_HAS_DENY_V6: u32 = 1 << 4;
@@ -167,9 +177,51 @@ pub const POLICY_HAS_DENY_V6: u32 = 1 << 4;
 pub struct ServicePolicy {
     /// `SERVICE_*` flags.
     pub flags: u32,
-    /// Reserved for SIP classification and rate limits; zero.
-    pub _reserved: [u32; 7],
+    /// Per rate class ([`rate_class`]): nanoseconds between requests at the sustained rate
+    /// (0: no limit), as in GCRA's emission interval.
+    pub rate_interval_ns: [u32; rate_class::COUNT as usize],
+    /// Per rate class: requests a source may send at once before the rate applies.
+    pub rate_burst: [u32; rate_class::COUNT as usize],
+    pub _pad: u32,
 }
+
+/// Rate-limit classes of SIP requests: every class has its own bucket per source.
+pub mod rate_class {
+    pub const REGISTER: u32 = 0;
+    pub const INVITE: u32 = 1;
+    /// OPTIONS, other requests and garbage.
+    pub const OTHER: u32 = 2;
+    pub const COUNT: u32 = 3;
+}
+
+/// The rate class of a SIP class, or `None` for keep-alives and responses (not limited:
+/// they answer the host's own traffic).
+#[inline(always)]
+pub const fn rate_class_of(sip_class: u32) -> Option<u32> {
+    match sip_class {
+        sip::class::REGISTER => Some(rate_class::REGISTER),
+        sip::class::INVITE => Some(rate_class::INVITE),
+        sip::class::OPTIONS | sip::class::OTHER_REQUEST | sip::class::GARBAGE => {
+            Some(rate_class::OTHER)
+        }
+        _ => None,
+    }
+}
+
+/// Key of the `RATES` LRU map: a source (IPv4 as ::ffff:a.b.c.d, IPv6 cut to the policy's
+/// prefix) and a rate class. The value is the GCRA theoretical arrival time (coarse ns).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RateKey {
+    pub addr: [u8; 16],
+    pub class: u32,
+}
+
+/// Sources tracked for rate limiting. LRU: a spoofed-source flood churns it, but allow
+/// lists, bans and trusted lists live in other maps that traffic cannot evict.
+pub const RATE_MAX_ENTRIES: u32 = 131072;
+/// Capacity of the trusted-source tries (both epochs).
+pub const TRUSTED_MAX_ENTRIES: u32 = 8192;
 
 pub const SERVICE_ENABLED: u32 = 1 << 0;
 /// Every IPv4 / IPv6 source may use the service (no allow-list lookup).
@@ -218,9 +270,9 @@ pub const fn allow_scope(epoch: u32, service: u32) -> [u8; 4] {
     service_index(epoch, service).to_be_bytes()
 }
 
-/// Scope of a deny-list entry: the epoch.
+/// Scope of a deny-list or trusted-list entry: the epoch.
 #[inline(always)]
-pub const fn deny_scope(epoch: u32) -> [u8; 4] {
+pub const fn epoch_scope(epoch: u32) -> [u8; 4] {
     epoch.to_be_bytes()
 }
 
@@ -296,6 +348,7 @@ mod pod {
     unsafe impl aya::Pod for ScopedV4 {}
     unsafe impl aya::Pod for ScopedV6 {}
     unsafe impl aya::Pod for Ban {}
+    unsafe impl aya::Pod for RateKey {}
 }
 
 #[cfg(test)]
@@ -308,6 +361,7 @@ mod tests {
         assert_eq!(size_of::<Counter>(), 16);
         assert_eq!(size_of::<Policy>(), 16);
         assert_eq!(size_of::<ServicePolicy>(), 32);
+        assert_eq!(size_of::<RateKey>(), 20);
         assert_eq!(size_of::<ScopedV4>(), 8);
         assert_eq!(size_of::<ScopedV6>(), 20);
         assert_eq!(size_of::<Ban>(), 32);
@@ -338,7 +392,7 @@ mod tests {
 
     #[test]
     fn reason_names_cover_every_defined_reason() {
-        assert_eq!(REASON_NAMES.len() as u32, reason::MALFORMED_L4 + 1);
+        assert_eq!(REASON_NAMES.len() as u32, reason::TRUSTED + 1);
         assert_eq!(REASON_NAMES[reason::NOT_ALLOWED as usize], "not_allowed");
     }
 

@@ -19,18 +19,19 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
-    maps::{lpm_trie::Key, Array, LpmTrie, PerCpuArray},
+    maps::{lpm_trie::Key, Array, LpmTrie, LruHashMap, PerCpuArray},
     programs::XdpContext,
 };
 use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK};
 use sipguard_common::{
-    allow_scope, counter_index, deny_scope, port_index, reason, service_index, sip,
-    sip_counter_index, verdict, Ban, Counter, IcmpClass, Policy, ScopedV4, ScopedV6, ServicePolicy,
-    ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES,
-    POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_MONITOR, PORT_MAP_ENTRIES,
-    PROTO_SLOT_TCP, PROTO_SLOT_UDP, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
-    SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP,
-    SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
+    allow_scope, counter_index, epoch_scope, port_index, rate_class_of, reason, service_index, sip,
+    sip_counter_index, verdict, Ban, Counter, IcmpClass, Policy, RateKey, ScopedV4, ScopedV6,
+    ServicePolicy, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS,
+    MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED,
+    POLICY_MONITOR, PORT_MAP_ENTRIES, PROTO_SLOT_TCP, PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS,
+    SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN,
+    SERVICE_NONE, SERVICE_SIP, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT,
+    STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
 };
 
 #[map]
@@ -53,6 +54,14 @@ static DENY_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(DENY_MAX_ENTRIES, 0);
 static BANS_V4: LpmTrie<[u8; 4], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
 #[map]
 static BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
+/// SIP sources exempt from rate limits (trunks, the office), per epoch.
+#[map]
+static TRUSTED_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES, 0);
+#[map]
+static TRUSTED_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES, 0);
+/// GCRA state per (source, rate class): the theoretical arrival time, coarse ns.
+#[map]
+static RATES: LruHashMap<RateKey, u64> = LruHashMap::pinned(RATE_MAX_ENTRIES, 0);
 /// Written by the daemon for `sipguard status` and metrics; the program never reads it.
 #[map]
 static SERVICE_NAMES: Array<[u8; SERVICE_NAME_LEN]> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
@@ -223,11 +232,20 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     let Some(s) = service_policy else {
         return default_policy(&policy, &pkt, monitor);
     };
-    if is_allowed(epoch, service, s, &pkt.src) {
-        Decision::pass(service, reason::ALLOWED).with_sip_class(sip_class)
-    } else {
-        Decision::drop(service, reason::NOT_ALLOWED, monitor).with_sip_class(sip_class)
+    if !is_allowed(epoch, service, s, &pkt.src) {
+        return Decision::drop(service, reason::NOT_ALLOWED, monitor).with_sip_class(sip_class);
     }
+    // SIP requests: a token bucket per (source, class); trusted sources may exceed it.
+    if let Some(class) = rate_class_of(sip_class) {
+        if !within_rate(&policy, s, &pkt.src, class) {
+            if policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &pkt.src) {
+                return Decision::pass(service, reason::TRUSTED).with_sip_class(sip_class);
+            }
+            return Decision::drop(service, reason::RATE_LIMITED, monitor)
+                .with_sip_class(sip_class);
+        }
+    }
+    Decision::pass(service, reason::ALLOWED).with_sip_class(sip_class)
 }
 
 /// (transport, destination port) or ICMP echo request -> service id (0: none).
@@ -313,7 +331,7 @@ fn is_banned(src: &Src) -> bool {
 
 #[inline(always)]
 fn is_denied(epoch: u32, policy: &Policy, src: &Src) -> bool {
-    let scope = deny_scope(epoch);
+    let scope = epoch_scope(epoch);
     match src {
         Src::V4(addr) => {
             policy.flags & POLICY_HAS_DENY_V4 != 0
@@ -346,6 +364,85 @@ fn is_allowed(epoch: u32, service: u32, s: &ServicePolicy, src: &Src) -> bool {
                     .get(Key::new(SCOPE_BITS + 128, ScopedV6 { scope, addr: *addr }))
                     .is_some()
         }
+    }
+}
+
+/// GCRA: a request conforms when its source's theoretical arrival time is at most `burst - 1`
+/// intervals ahead of now; a conforming request moves it one interval on. One u64 per
+/// (source, class), updated in place (two CPUs racing on one source may let one extra
+/// request through; the bucket stays bounded).
+#[inline(always)]
+fn within_rate(policy: &Policy, s: &ServicePolicy, src: &Src, class: u32) -> bool {
+    let (Some(&interval), Some(&burst)) = (
+        s.rate_interval_ns.get(class as usize),
+        s.rate_burst.get(class as usize),
+    ) else {
+        return true;
+    };
+    if interval == 0 {
+        return true;
+    }
+    let key = RateKey {
+        addr: rate_source(policy, src),
+        class,
+    };
+    // Safety: helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let interval = interval as u64;
+    let tolerance = interval * (burst.max(1) as u64 - 1);
+    match RATES.get_ptr_mut(&key) {
+        Some(tat) => {
+            // Safety: the value lives in the map while the program runs.
+            let current = unsafe { *tat };
+            if current > now + tolerance {
+                return false;
+            }
+            let start = if current > now { current } else { now };
+            unsafe { *tat = start + interval };
+            true
+        }
+        None => {
+            // A full LRU evicts its least recently used source: state, never policy.
+            let _ = RATES.insert(&key, &(now + interval), 0);
+            true
+        }
+    }
+}
+
+/// The rate-limited identity of a source: IPv4 as ::ffff:a.b.c.d, IPv6 cut to the policy's
+/// prefix so that one /64 is one source.
+#[inline(always)]
+fn rate_source(policy: &Policy, src: &Src) -> [u8; 16] {
+    match src {
+        Src::V4(a) => [
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
+        ],
+        Src::V6(a) => {
+            let prefix = policy.rate_v6_prefix.min(128) as i32;
+            let mut out = *a;
+            for (i, b) in out.iter_mut().enumerate() {
+                let keep = prefix - 8 * i as i32;
+                if keep <= 0 {
+                    *b = 0;
+                } else if keep < 8 {
+                    *b &= 0xffu8 << (8 - keep);
+                }
+            }
+            out
+        }
+    }
+}
+
+#[inline(always)]
+fn is_trusted(epoch: u32, src: &Src) -> bool {
+    let scope = epoch_scope(epoch);
+    match src {
+        Src::V4(addr) => TRUSTED_V4
+            .get(Key::new(SCOPE_BITS + 32, ScopedV4 { scope, addr: *addr }))
+            .is_some(),
+        Src::V6(addr) => TRUSTED_V6
+            .get(Key::new(SCOPE_BITS + 128, ScopedV6 { scope, addr: *addr }))
+            .is_some(),
     }
 }
 

@@ -32,6 +32,10 @@ const MAX_CONFIG_SERVICES: usize = 31;
 const MAX_ALLOW_ENTRIES: usize = 65536 / 2;
 /// Deny entries: half of `DENY_MAX_ENTRIES` (262144), for the same double-buffering reason.
 const MAX_DENY_ENTRIES: usize = 262144 / 2;
+/// Trusted entries: half of `TRUSTED_MAX_ENTRIES` (8192), double-buffered like the others.
+const MAX_TRUSTED_ENTRIES: usize = 8192 / 2;
+/// Highest rate or burst accepted (requests per second per source).
+const MAX_RATE: u32 = 1_000_000;
 
 // ---------------------------------------------------------------------------------------------
 // Validated types
@@ -95,6 +99,48 @@ pub struct Global {
     pub reply_ports: ReplyPorts,
     /// Normalized, without duplicates, in file order.
     pub deny: Vec<IpNet>,
+    /// SIP sources exempt from rate limits (trunks, the office), normalized.
+    pub trusted: Vec<IpNet>,
+    /// IPv6 sources share one rate bucket per prefix of this length (default 64).
+    pub rate_ipv6_prefix: u8,
+}
+
+/// One rate limit: `rate` requests per second sustained (0: unlimited), `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub rate: u32,
+    pub burst: u32,
+}
+
+/// Per-source rate limits of a SIP service, per request class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SipLimits {
+    pub register: Limit,
+    pub invite: Limit,
+    /// OPTIONS, other requests and garbage.
+    pub other: Limit,
+}
+
+impl Default for SipLimits {
+    /// Limits an honest PBX never reaches: 100 phones behind one NAT re-registering every
+    /// minute (with their 401 round) stay under 4 REGISTER/s; a boot storm fits the burst;
+    /// BLF SUBSCRIBE/NOTIFY and OPTIONS qualify traffic fit `other`.
+    fn default() -> Self {
+        Self {
+            register: Limit {
+                rate: 10,
+                burst: 100,
+            },
+            invite: Limit {
+                rate: 10,
+                burst: 50,
+            },
+            other: Limit {
+                rate: 100,
+                burst: 500,
+            },
+        }
+    }
 }
 
 /// One `[[service]]` table.
@@ -117,6 +163,8 @@ pub struct Service {
     /// `sip = true`: the service speaks SIP; its UDP datagrams are classified (keep-alive,
     /// response, REGISTER, INVITE, OPTIONS, other request, garbage) and counted by class.
     pub sip: bool,
+    /// Rate limits per source and request class (SIP services only; defaults when absent).
+    pub limits: Option<SipLimits>,
 }
 
 impl Service {
@@ -230,6 +278,24 @@ struct RawGlobal {
     reply_ports: Option<Spanned<String>>,
     #[serde(default)]
     deny: Vec<Spanned<String>>,
+    #[serde(default)]
+    trusted: Vec<Spanned<String>>,
+    rate_ipv6_prefix: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    register: Option<Spanned<RawLimit>>,
+    invite: Option<Spanned<RawLimit>>,
+    other: Option<Spanned<RawLimit>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    rate: Spanned<i64>,
+    burst: Spanned<i64>,
 }
 
 #[derive(Deserialize)]
@@ -241,6 +307,7 @@ struct RawService {
     allow: Spanned<Vec<Spanned<String>>>,
     mode: Option<Spanned<String>>,
     sip: Option<Spanned<bool>>,
+    limits: Option<Spanned<RawLimits>>,
 }
 
 /// `protocol = "udp"` or `protocol = ["udp", "tcp"]`.
@@ -449,12 +516,18 @@ impl Cx<'_> {
     fn toml_error(&self, e: &toml::de::Error) -> ConfigError {
         let span = e.span().unwrap_or(0..0);
         // serde names our private structs; say what the user writes instead.
-        let message = ["RawConfig", "RawGlobal", "RawService"]
-            .iter()
-            .fold(e.message().trim().to_owned(), |m, s| {
-                m.replace(&format!("struct {s}"), "a table")
-            })
-            .replace("a sequence", "an array");
+        let message = [
+            "RawConfig",
+            "RawGlobal",
+            "RawService",
+            "RawLimits",
+            "RawLimit",
+        ]
+        .iter()
+        .fold(e.message().trim().to_owned(), |m, s| {
+            m.replace(&format!("struct {s}"), "a table")
+        })
+        .replace("a sequence", "an array");
         let table = match DeTable::parse(self.text) {
             Ok(t) => t,
             // The text does not even parse as TOML.
@@ -501,6 +574,8 @@ impl Cx<'_> {
                 default_action: DefaultAction::Drop,
                 reply_ports: ReplyPorts::Auto,
                 deny: Vec::new(),
+                trusted: Vec::new(),
+                rate_ipv6_prefix: 64,
             },
         };
 
@@ -615,11 +690,52 @@ impl Cx<'_> {
                 deny.push(net);
             }
         }
+        let mut trusted = Vec::new();
+        for entry in &g.trusted {
+            match parse_net(entry.get_ref()) {
+                Ok(Net::Prefix(n)) => {
+                    if !trusted.contains(&n) {
+                        trusted.push(n);
+                    }
+                }
+                Ok(Net::Any4 | Net::Any6 | Net::Any) => {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        field("trusted"),
+                        "trusting everyone turns rate limits off: list the trunks' and \
+                         office's addresses instead",
+                    ))
+                }
+                Err(e) => return Err(self.at_value(&entry.span(), field("trusted"), e)),
+            }
+        }
+        if trusted.len() > MAX_TRUSTED_ENTRIES {
+            return Err(self.at_value(
+                &g.trusted[MAX_TRUSTED_ENTRIES].span(),
+                field("trusted"),
+                format!("too many trusted entries: at most {MAX_TRUSTED_ENTRIES}"),
+            ));
+        }
+        let rate_ipv6_prefix = match &g.rate_ipv6_prefix {
+            Some(p) => match u8::try_from(*p.get_ref()) {
+                Ok(len @ 1..=128) => len,
+                _ => {
+                    return Err(self.at_value(
+                        &p.span(),
+                        field("rate_ipv6_prefix"),
+                        "expected a prefix length from 1 to 128 (64: one bucket per /64)",
+                    ))
+                }
+            },
+            None => 64,
+        };
         Ok(Global {
             mode,
             default_action,
             reply_ports,
             deny,
+            trusted,
+            rate_ipv6_prefix,
         })
     }
 
@@ -751,6 +867,57 @@ impl Cx<'_> {
             None => false,
         };
 
+        // limits
+        let limits = match (&rs.limits, sip) {
+            (Some(l), false) => {
+                return Err(self.at(
+                    &l.span(),
+                    field("limits"),
+                    "rate limits apply to SIP requests: add `sip = true` to the service",
+                ))
+            }
+            (None, false) => None,
+            (None, true) => Some(SipLimits::default()),
+            (Some(l), true) => {
+                let defaults = SipLimits::default();
+                let raw = l.get_ref();
+                let one = |r: &Option<Spanned<RawLimit>>, default: Limit, what: &str| {
+                    let Some(r) = r else { return Ok(default) };
+                    let r = r.get_ref();
+                    let field = field(&format!("limits.{what}"));
+                    let rate = u32::try_from(*r.rate.get_ref())
+                        .ok()
+                        .filter(|&v| v <= MAX_RATE)
+                        .ok_or_else(|| {
+                            self.at_value(
+                                &r.rate.span(),
+                                field.clone(),
+                                format!(
+                                    "`rate` is requests per second per source, from 0 \
+                                     (unlimited) to {MAX_RATE}"
+                                ),
+                            )
+                        })?;
+                    let burst = u32::try_from(*r.burst.get_ref())
+                        .ok()
+                        .filter(|&v| (1..=MAX_RATE).contains(&v))
+                        .ok_or_else(|| {
+                            self.at_value(
+                                &r.burst.span(),
+                                field.clone(),
+                                format!("`burst` is requests at once, from 1 to {MAX_RATE}"),
+                            )
+                        })?;
+                    Ok(Limit { rate, burst })
+                };
+                Some(SipLimits {
+                    register: one(&raw.register, defaults.register, "register")?,
+                    invite: one(&raw.invite, defaults.invite, "invite")?,
+                    other: one(&raw.other, defaults.other, "other")?,
+                })
+            }
+        };
+
         Ok(Service {
             name,
             protocols,
@@ -760,6 +927,7 @@ impl Cx<'_> {
             allow,
             mode,
             sip,
+            limits,
         })
     }
 
@@ -1114,9 +1282,12 @@ fn describe(path: &[Seg], root: &DeTable<'_>) -> String {
                 Some(n) => format!("service {n:?}"),
                 None => format!("service #{}", i + 1),
             };
-            match key(path.get(2)) {
-                Some(f) => format!("{service} field `{f}`"),
-                None => service,
+            // Nested tables (`[service.limits]`) name the whole dotted path.
+            let keys: Vec<&str> = path[2..].iter().map_while(|s| key(Some(s))).collect();
+            if keys.is_empty() {
+                service
+            } else {
+                format!("{service} field `{}`", keys.join("."))
             }
         }
         (Some("global"), None) => "[global]".into(),
@@ -1923,5 +2094,87 @@ mod tests {
         .to_string();
         assert!(e.starts_with("t.toml:6:"), "{e}");
         assert!(e.contains("sip") && e.contains("udp"), "{e}");
+    }
+
+    const SIP_SERVICE: &str =
+        "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\n";
+
+    fn err(text: &str) -> String {
+        Config::from_str(text, "t.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn sip_service_gets_default_limits_and_partial_limits_keep_the_rest() {
+        let c = Config::from_str(
+            &format!(
+                "{SIP_SERVICE}sip = true\n[service.limits]\ninvite = {{ rate = 2, burst = 4 }}\n"
+            ),
+            "t.toml",
+        )
+        .unwrap();
+        let l = c.services[0].limits.expect("limits");
+        assert_eq!(l.invite, Limit { rate: 2, burst: 4 });
+        assert_eq!(l.register, SipLimits::default().register);
+    }
+
+    #[test]
+    fn limits_without_sip_are_an_error() {
+        let e = err(&format!(
+            "{SIP_SERVICE}[service.limits]\nregister = {{ rate = 1, burst = 1 }}\n"
+        ));
+        assert!(e.contains("sip = true"), "{e}");
+    }
+
+    #[test]
+    fn zero_burst_is_an_error_at_its_line() {
+        let e = err(&format!(
+            "{SIP_SERVICE}sip = true\n[service.limits]\nregister = {{ rate = 5, burst = 0 }}\n"
+        ));
+        assert!(e.starts_with("t.toml:8:"), "{e}");
+        assert!(e.contains("limits.register") && e.contains("burst"), "{e}");
+    }
+
+    #[test]
+    fn negative_rate_is_an_error() {
+        let e = err(&format!(
+            "{SIP_SERVICE}sip = true\n[service.limits]\nother = {{ rate = -1, burst = 5 }}\n"
+        ));
+        assert!(e.contains("limits.other") && e.contains("rate"), "{e}");
+    }
+
+    #[test]
+    fn unknown_limit_class_is_an_error() {
+        let e = err(&format!(
+            "{SIP_SERVICE}sip = true\n[service.limits]\nbye = {{ rate = 1, burst = 1 }}\n"
+        ));
+        assert!(e.contains("bye"), "{e}");
+    }
+
+    #[test]
+    fn ipv6_rate_prefix_out_of_range_is_an_error() {
+        for bad in ["0", "129"] {
+            let e = err(&format!("[global]\nrate_ipv6_prefix = {bad}\n"));
+            assert!(
+                e.starts_with("t.toml:2:") && e.contains("rate_ipv6_prefix"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn trusting_any_is_an_error() {
+        let e = err("[global]\ntrusted = [\"any\"]\n");
+        assert!(e.contains("trusted"), "{e}");
+    }
+
+    #[test]
+    fn trusted_entries_parse_as_prefixes() {
+        let c = Config::from_str(
+            "[global]\ntrusted = [\"192.0.2.7\", \"2001:db8::/32\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(c.global.trusted.len(), 2);
+        assert_eq!(c.global.rate_ipv6_prefix, 64);
     }
 }

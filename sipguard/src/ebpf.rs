@@ -19,13 +19,16 @@ pub mod map {
     pub const ALLOW_V6: &str = "ALLOW_V6";
     pub const DENY_V4: &str = "DENY_V4";
     pub const DENY_V6: &str = "DENY_V6";
+    pub const TRUSTED_V4: &str = "TRUSTED_V4";
+    pub const TRUSTED_V6: &str = "TRUSTED_V6";
+    pub const RATES: &str = "RATES";
     pub const BANS_V4: &str = "BANS_V4";
     pub const BANS_V6: &str = "BANS_V6";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SIP_COUNTERS: &str = "SIP_COUNTERS";
 
     /// Every map of the object.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 16] = [
         STATE,
         POLICY,
         SERVICES,
@@ -35,6 +38,9 @@ pub mod map {
         ALLOW_V6,
         DENY_V4,
         DENY_V6,
+        TRUSTED_V4,
+        TRUSTED_V6,
+        RATES,
         BANS_V4,
         BANS_V6,
         COUNTERS,

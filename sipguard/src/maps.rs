@@ -12,11 +12,12 @@ use aya::{
 };
 use ipnet::IpNet;
 use sipguard_common::{
-    allow_scope, counter_index, deny_scope, port_index, reason, service_index, sip,
+    allow_scope, counter_index, epoch_scope, port_index, reason, service_index, sip,
     sip_counter_index, verdict, Ban, Counter, Policy, ScopedV4, ScopedV6, ServicePolicy,
     ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4,
-    POLICY_HAS_DENY_V6, PORTS, PROTO_SLOTS, REASON_NAMES, SCOPE_BITS, SERVICE_NAME_LEN,
-    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_LAYOUT, VERDICT_NAMES,
+    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, PORTS, PROTO_SLOTS, REASON_NAMES, SCOPE_BITS,
+    SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_LAYOUT, TRUSTED_MAX_ENTRIES,
+    VERDICT_NAMES,
 };
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
@@ -34,6 +35,8 @@ pub struct Maps {
     allow_v6: LpmTrie<MapData, ScopedV6, u32>,
     deny_v4: LpmTrie<MapData, ScopedV4, u32>,
     deny_v6: LpmTrie<MapData, ScopedV6, u32>,
+    trusted_v4: LpmTrie<MapData, ScopedV4, u32>,
+    trusted_v6: LpmTrie<MapData, ScopedV6, u32>,
     bans_v4: LpmTrie<MapData, [u8; 4], Ban>,
     bans_v6: LpmTrie<MapData, [u8; 16], Ban>,
     counters: PerCpuArray<MapData, Counter>,
@@ -113,6 +116,8 @@ impl Maps {
             allow_v6: typed!(map::ALLOW_V6),
             deny_v4: typed!(map::DENY_V4),
             deny_v6: typed!(map::DENY_V6),
+            trusted_v4: typed!(map::TRUSTED_V4),
+            trusted_v6: typed!(map::TRUSTED_V6),
             bans_v4: typed!(map::BANS_V4),
             bans_v6: typed!(map::BANS_V6),
             counters: typed!(map::COUNTERS),
@@ -184,6 +189,9 @@ impl Maps {
         let (deny_v4, deny_v6) = self.write_lists(target, policy, &slots)?;
 
         let mut flags = policy.flags;
+        if !policy.trusted.is_empty() {
+            flags |= POLICY_HAS_TRUSTED;
+        }
         if deny_v4 {
             flags |= POLICY_HAS_DENY_V4;
         }
@@ -202,7 +210,7 @@ impl Maps {
             icmp_echo_service,
             reply_port_lo,
             reply_port_hi,
-            _pad: 0,
+            rate_v6_prefix: policy.rate_v6_prefix,
         };
         self.policy
             .set(target, value, 0)
@@ -281,9 +289,11 @@ impl Maps {
         let in_epoch = |scope: [u8; 4]| scope >= first && scope <= last;
         remove_where(&mut self.allow_v4, map::ALLOW_V4, |k| in_epoch(k.scope))?;
         remove_where(&mut self.allow_v6, map::ALLOW_V6, |k| in_epoch(k.scope))?;
-        let scope = deny_scope(epoch);
+        let scope = epoch_scope(epoch);
         remove_where(&mut self.deny_v4, map::DENY_V4, |k| k.scope == scope)?;
         remove_where(&mut self.deny_v6, map::DENY_V6, |k| k.scope == scope)?;
+        remove_where(&mut self.trusted_v4, map::TRUSTED_V4, |k| k.scope == scope)?;
+        remove_where(&mut self.trusted_v6, map::TRUSTED_V6, |k| k.scope == scope)?;
         Ok(())
     }
 
@@ -342,7 +352,7 @@ impl Maps {
                     .map_err(Error::map(map::ALLOW_V4))?;
             }
         }
-        let scope = deny_scope(epoch);
+        let scope = epoch_scope(epoch);
         let (mut v4, mut v6) = (false, false);
         for (i, net) in policy.deny.iter().enumerate() {
             match net {
@@ -351,6 +361,16 @@ impl Maps {
             }
             insert_scoped(&mut self.deny_v4, &mut self.deny_v6, scope, net, i as u32)
                 .map_err(Error::map(map::DENY_V4))?;
+        }
+        for (i, net) in policy.trusted.iter().enumerate() {
+            insert_scoped(
+                &mut self.trusted_v4,
+                &mut self.trusted_v6,
+                scope,
+                net,
+                i as u32,
+            )
+            .map_err(Error::map(map::TRUSTED_V4))?;
         }
         Ok((v4, v6))
     }
@@ -446,6 +466,16 @@ impl Maps {
                 map: map::DENY_V6,
                 entries: count(self.deny_v6.keys(), map::DENY_V6)?,
                 capacity: DENY_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::TRUSTED_V4,
+                entries: count(self.trusted_v4.keys(), map::TRUSTED_V4)?,
+                capacity: TRUSTED_MAX_ENTRIES as u64,
+            },
+            Fill {
+                map: map::TRUSTED_V6,
+                entries: count(self.trusted_v6.keys(), map::TRUSTED_V6)?,
+                capacity: TRUSTED_MAX_ENTRIES as u64,
             },
             Fill {
                 map: map::BANS_V4,
@@ -550,6 +580,13 @@ fn check_capacity(policy: &CompiledPolicy) -> Result<()> {
         return Err(Error::Capacity(format!(
             "{allow_total} allow entries, at most {}",
             ALLOW_MAX_ENTRIES / EPOCHS
+        )));
+    }
+    if policy.trusted.len() > (TRUSTED_MAX_ENTRIES / EPOCHS) as usize {
+        return Err(Error::Capacity(format!(
+            "{} trusted entries, at most {}",
+            policy.trusted.len(),
+            TRUSTED_MAX_ENTRIES / EPOCHS
         )));
     }
     if policy.deny.len() > (DENY_MAX_ENTRIES / EPOCHS) as usize {

@@ -5,12 +5,12 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use sipguard_common::{
-    ServicePolicy, MAX_SERVICES, POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR,
-    PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
-    SERVICE_MONITOR, SERVICE_SIP,
+    rate_class, ServicePolicy, MAX_SERVICES, POLICY_CONFIGURED, POLICY_DEFAULT_DROP,
+    POLICY_MONITOR, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
+    SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_SIP,
 };
 
-use crate::config::{Config, DefaultAction, Mode, PortRange, Protocol, ReplyPorts};
+use crate::config::{Config, DefaultAction, Limit, Mode, PortRange, Protocol, ReplyPorts};
 
 /// Facts about the host the policy is applied on.
 #[derive(Clone, Debug, Default)]
@@ -28,6 +28,9 @@ pub struct HostFacts {
 pub struct CompiledService {
     pub name: String,
     pub flags: u32,
+    /// Per rate class: ns between requests (0: unlimited) and burst.
+    pub rate_interval_ns: [u32; 3],
+    pub rate_burst: [u32; 3],
     /// (transport slot, port range)
     pub ports: Vec<(u32, PortRange)>,
     pub icmp: bool,
@@ -38,7 +41,9 @@ impl CompiledService {
     pub fn map_value(&self) -> ServicePolicy {
         ServicePolicy {
             flags: self.flags,
-            ..Default::default()
+            rate_interval_ns: self.rate_interval_ns,
+            rate_burst: self.rate_burst,
+            _pad: 0,
         }
     }
 
@@ -65,6 +70,9 @@ pub struct CompiledPolicy {
     pub reply_ports: Option<(u16, u16)>,
     pub services: Vec<CompiledService>,
     pub deny: Vec<IpNet>,
+    /// SIP sources exempt from rate limits.
+    pub trusted: Vec<IpNet>,
+    pub rate_v6_prefix: u32,
     /// What the translation decided on its own, for the log (kept admin sessions...).
     pub notes: Vec<String>,
 }
@@ -123,9 +131,22 @@ impl CompiledPolicy {
                     };
                     ports.extend(s.ports.iter().map(|&r| (slot, r)));
                 }
+                let (mut rate_interval_ns, mut rate_burst) = ([0u32; 3], [1u32; 3]);
+                if let Some(l) = s.limits {
+                    for (class, limit) in [
+                        (rate_class::REGISTER, l.register),
+                        (rate_class::INVITE, l.invite),
+                        (rate_class::OTHER, l.other),
+                    ] {
+                        rate_interval_ns[class as usize] = interval_ns(limit);
+                        rate_burst[class as usize] = limit.burst;
+                    }
+                }
                 CompiledService {
                     name: s.name.clone(),
                     flags,
+                    rate_interval_ns,
+                    rate_burst,
                     ports,
                     icmp: s.protocols.contains(&Protocol::Icmp),
                     allow: s.allow.clone(),
@@ -161,6 +182,8 @@ impl CompiledPolicy {
             reply_ports,
             services,
             deny: config.global.deny.clone(),
+            trusted: config.global.trusted.clone(),
+            rate_v6_prefix: u32::from(config.global.rate_ipv6_prefix),
             notes,
         }
     }
@@ -169,6 +192,12 @@ impl CompiledPolicy {
     pub fn fits(&self) -> bool {
         self.services.len() < MAX_SERVICES as usize
     }
+}
+
+/// GCRA's emission interval for a limit: nanoseconds between requests at the sustained rate
+/// (0: unlimited).
+fn interval_ns(limit: Limit) -> u32 {
+    1_000_000_000u32.checked_div(limit.rate).unwrap_or(0)
 }
 
 /// Linux's default `ip_local_port_range`, used when the host's can't be read.
@@ -245,6 +274,17 @@ mod tests {
             local_port_range: Some(LINUX_LOCAL_PORT_RANGE),
             admin_sessions,
         }
+    }
+
+    #[test]
+    fn sip_limits_become_intervals_and_bursts_per_class() {
+        let c = config(
+            "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\nsip = true\n[service.limits]\nregister = { rate = 4, burst = 8 }\ninvite = { rate = 0, burst = 1 }\n",
+        );
+        let s = &CompiledPolicy::compile(&c, &admin_host(vec![])).services[0];
+        assert_eq!(s.rate_interval_ns, [250_000_000, 0, 10_000_000]); // other: default 100/s
+        assert_eq!(s.rate_burst, [8, 1, 500]);
+        assert_ne!(s.flags & SERVICE_SIP, 0);
     }
 
     #[test]

@@ -94,6 +94,19 @@ impl Harness {
             .duration
     }
 
+    /// Forgets every source's rate state (the `RATES` LRU map), as if no request was seen.
+    pub fn clear_rate_state(&self) {
+        use aya::maps::{HashMap, Map, MapData};
+        let data = MapData::from_pin(self.pin_dir.join(sipguard::ebpf::map::RATES))
+            .expect("pinned RATES map");
+        let mut rates: HashMap<MapData, sipguard_common::RateKey, u64> =
+            HashMap::try_from(Map::LruHashMap(data)).expect("an LRU hash map");
+        let keys: Vec<_> = rates.keys().filter_map(Result::ok).collect();
+        for k in keys {
+            let _ = rates.remove(&k);
+        }
+    }
+
     /// Packets counted per (service, reason, verdict).
     pub fn counters(&self) -> BTreeMap<(String, String, String), u64> {
         counter_map(&self.loaded.maps.counters().expect("reading counters"))

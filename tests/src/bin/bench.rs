@@ -58,7 +58,11 @@ fn main() -> anyhow::Result<()> {
     // The tests' policy (allow lists, a deny list in both families, default drop) plus one ban:
     // every lookup a hardened deployment makes. The `default_policy_*` paths run the built-in
     // default (no deny list, no bans) in a second instance.
-    let mut h = Harness::with_config(CRAFTED);
+    // Rate limits off here (rate 0): these rows measure classification and lists; the
+    // `rate_*` rows below measure the limiter.
+    let unlimited = "sip = true\nlimits = { register = { rate = 0, burst = 1 }, \
+                     invite = { rate = 0, burst = 1 }, other = { rate = 0, burst = 1 } }\n";
+    let mut h = Harness::with_config(&CRAFTED.replacen("sip = true\n", unlimited, 1));
     h.loaded.maps.ban(
         "192.0.2.66/32".parse().unwrap(),
         Ban {
@@ -82,7 +86,7 @@ fn main() -> anyhow::Result<()> {
         ("sip_allow_list_pass_v6", udp("2001:db8:1::10", 5060)),
         ("sip_not_allowed_drop_v4", udp("192.0.2.200", 5060)),
         (
-            "sip_register_classified_pass_v4",
+            "sip_register_classified_no_limit_pass_v4",
             frame(
                 "192.0.2.10",
                 Transport::Udp {
@@ -93,7 +97,7 @@ fn main() -> anyhow::Result<()> {
             ),
         ),
         (
-            "sip_register_1400b_classified_pass_v4",
+            "sip_register_1400b_classified_no_limit_pass_v4",
             frame(
                 "192.0.2.10",
                 Transport::Udp {
@@ -147,13 +151,30 @@ fn main() -> anyhow::Result<()> {
          (path - floor) per run\n"
     );
     println!(
-        "{:<34} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}",
+        "{:<50} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}",
         "path", "median", "floor", "net", "min", "max", "verdict"
     );
     let default_policy = Harness::with_config(sipguard::config::DEFAULT_CONFIG);
+    let sip_frame = |src: &str, payload: &[u8]| {
+        frame(
+            src,
+            Transport::Udp {
+                sport: 5060,
+                dport: 5060,
+            },
+            payload,
+        )
+    };
     let default_paths: Vec<(&str, Vec<u8>)> = vec![
         ("default_policy_rtp_pass_v4", udp("198.51.100.20", 15000)),
-        ("default_policy_sip_pass_v4", udp("198.51.100.20", 5060)),
+        (
+            "default_policy_sip_keepalive_pass_v4",
+            sip_frame("198.51.100.20", b"\r\n\r\n"),
+        ),
+        (
+            "default_policy_register_over_limit_drop_v4",
+            sip_frame("198.51.100.21", &register(0)),
+        ),
         (
             "default_policy_ssh_private_pass_v4",
             frame("10.1.2.3", Transport::TcpSyn { dport: 22 }, &[]),
@@ -163,11 +184,28 @@ fn main() -> anyhow::Result<()> {
             frame("198.51.100.20", Transport::TcpSyn { dport: 22 }, &[]),
         ),
     ];
+    // A limit no run of a million repeats can reach: the bucket is read and moved on every
+    // packet, but never empty.
+    let rate_policy = Harness::with_config(
+        "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\n\
+         sip = true\n[service.limits]\nregister = { rate = 1000000, burst = 1000000 }\n",
+    );
+    let rate_paths: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "rate_register_under_limit_pass_v4",
+            sip_frame("198.51.100.20", &register(0)),
+        ),
+        (
+            "rate_register_1400b_under_limit_pass_v4",
+            sip_frame("198.51.100.20", &register(1300)),
+        ),
+    ];
     let mut results = Vec::new();
     let runs = paths
         .iter()
         .map(|(n, p)| (&h, *n, p))
-        .chain(default_paths.iter().map(|(n, p)| (&default_policy, *n, p)));
+        .chain(default_paths.iter().map(|(n, p)| (&default_policy, *n, p)))
+        .chain(rate_paths.iter().map(|(n, p)| (&rate_policy, *n, p)));
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
@@ -177,10 +215,20 @@ fn main() -> anyhow::Result<()> {
         let mut floors: Vec<f64> = Vec::with_capacity(args.runs);
         let mut nets: Vec<f64> = Vec::with_capacity(args.runs);
         let mut action = 0;
+        // "Under the limit": every run starts from empty rate state (the policy's burst
+        // covers a whole run); "over the limit": the bucket is emptied first.
+        let under = name.contains("under_limit");
+        let repeat = args.repeat;
+        if name.contains("over_limit") {
+            h.run_repeat(pkt, 1_000);
+        }
         for _ in 0..args.runs {
+            if under {
+                h.clear_rate_state();
+            }
             // The floor right before each run, so machine drift cancels out of the net.
-            let floor = h.floor(pkt, args.repeat).as_nanos() as f64;
-            let (a, mean): (u32, Duration) = h.run_repeat(pkt, args.repeat);
+            let floor = h.floor(pkt, repeat).as_nanos() as f64;
+            let (a, mean): (u32, Duration) = h.run_repeat(pkt, repeat);
             action = a;
             samples.push(mean.as_nanos() as f64);
             floors.push(floor);
@@ -194,7 +242,7 @@ fn main() -> anyhow::Result<()> {
             _ => "other",
         };
         println!(
-            "{:<34} {:>8.0} {:>6.0} {:>6.0} {:>8.0} {:>8.0} {:>8}",
+            "{:<50} {:>8.0} {:>6.0} {:>6.0} {:>8.0} {:>8.0} {:>8}",
             name,
             median,
             floor,

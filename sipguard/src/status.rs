@@ -70,34 +70,37 @@ impl Status {
         );
         let _ = writeln!(out, "bans: {}", self.bans);
         let _ = writeln!(out);
-        let _ = writeln!(
-            out,
-            "{:<16} {:<14} {:<10} {:>14} {:>16}",
-            "SERVICE", "REASON", "VERDICT", "PACKETS", "BYTES"
-        );
-        for c in &self.counters {
+        let row = |out: &mut String, cells: [&str; 3], packets: &str, bytes: &str| {
             let _ = writeln!(
                 out,
-                "{:<16} {:<14} {:<10} {:>14} {:>16}",
-                c.service, c.reason, c.verdict, c.packets, c.bytes
+                "{:<16} {:<14} {:<10} {packets:>14} {bytes:>16}",
+                cells[0], cells[1], cells[2]
             );
+        };
+        row(
+            &mut out,
+            ["SERVICE", "REASON", "VERDICT"],
+            "PACKETS",
+            "BYTES",
+        );
+        for c in &self.counters {
+            let (p, b) = (c.packets.to_string(), c.bytes.to_string());
+            row(&mut out, [&c.service, c.reason, c.verdict], &p, &b);
         }
         if self.counters.is_empty() {
             let _ = writeln!(out, "(no packets seen yet)");
         }
         if !self.sip.is_empty() {
             let _ = writeln!(out);
-            let _ = writeln!(
-                out,
-                "{:<16} {:<14} {:<10} {:>14} {:>16}",
-                "SIP SERVICE", "CLASS", "VERDICT", "PACKETS", "BYTES"
+            row(
+                &mut out,
+                ["SIP SERVICE", "CLASS", "VERDICT"],
+                "PACKETS",
+                "BYTES",
             );
             for c in &self.sip {
-                let _ = writeln!(
-                    out,
-                    "{:<16} {:<14} {:<10} {:>14} {:>16}",
-                    c.service, c.class, c.verdict, c.packets, c.bytes
-                );
+                let (p, b) = (c.packets.to_string(), c.bytes.to_string());
+                row(&mut out, [&c.service, c.class, c.verdict], &p, &b);
             }
         }
         let _ = writeln!(out);

@@ -67,6 +67,28 @@ pub fn udp(src: &str, dport: u16) -> Vec<u8> {
     frame(src, Transport::Udp { sport: 5060, dport }, b"payload")
 }
 
+/// UDP datagram from `src` to the SIP port with `payload`.
+pub fn sip(src: &str, payload: &[u8]) -> Vec<u8> {
+    frame(
+        src,
+        Transport::Udp {
+            sport: 5060,
+            dport: 5060,
+        },
+        payload,
+    )
+}
+
+/// A REGISTER request with `padding` filler bytes in its headers (1300 makes a 1400-byte
+/// frame).
+pub fn register(padding: usize) -> Vec<u8> {
+    let mut m =
+        b"REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060\r\n".to_vec();
+    m.extend(std::iter::repeat_n(b'X', padding));
+    m.extend_from_slice(b"\r\n\r\n");
+    m
+}
+
 /// Inserts 802.1Q (or 802.1ad + 802.1Q for two) tags after the MAC addresses.
 pub fn with_vlan_tags(frame: &[u8], tags: usize) -> Vec<u8> {
     let mut out = frame[..12].to_vec();

@@ -2,7 +2,7 @@
 //! with `sip = true` are counted by class and verdict, next to the verdict counters.
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
-    packets::{self, frame, Transport},
+    packets::{self, frame, register, sip, Transport},
     policies::CRAFTED,
     privileged,
 };
@@ -13,17 +13,6 @@ const ALLOWED6: &str = "2001:db8:1::10";
 
 fn harness(test: &str) -> Option<Harness> {
     privileged(test).then(|| Harness::with_config(CRAFTED))
-}
-
-fn sip(src: &str, payload: &[u8]) -> Vec<u8> {
-    frame(
-        src,
-        Transport::Udp {
-            sport: 5060,
-            dport: 5060,
-        },
-        payload,
-    )
 }
 
 /// Runs `frame` and asserts the action and that exactly it was counted as (class, verdict)
@@ -39,14 +28,6 @@ fn expect_class(h: &Harness, frame: &[u8], action: u32, class: &str, verdict: &s
         h.loaded.maps.sip_counters().unwrap()
     );
     assert_eq!(h.sip_total(), total + 1, "exactly one SIP counter moved");
-}
-
-fn register(padding: usize) -> Vec<u8> {
-    let mut m =
-        b"REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060\r\n".to_vec();
-    m.extend(std::iter::repeat_n(b'X', padding));
-    m.extend_from_slice(b"\r\n\r\n");
-    m
 }
 
 #[test]

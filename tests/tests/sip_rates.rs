@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
-    packets::{frame, Transport},
+    packets::sip,
     privileged,
 };
 
@@ -33,17 +33,6 @@ const TRUNK: &str = "192.0.2.200";
 
 fn harness(test: &str, policy: &str) -> Option<Harness> {
     privileged(test).then(|| Harness::with_config(policy))
-}
-
-fn sip(src: &str, payload: &[u8]) -> Vec<u8> {
-    frame(
-        src,
-        Transport::Udp {
-            sport: 5060,
-            dport: 5060,
-        },
-        payload,
-    )
 }
 
 fn register(src: &str) -> Vec<u8> {

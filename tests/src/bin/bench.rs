@@ -8,7 +8,7 @@ use sipguard::maps::ban_clock_ns;
 use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
     harness::Harness,
-    packets::{self, frame, udp, Transport},
+    packets::{self, frame, register, sip, udp, Transport},
     policies::CRAFTED,
 };
 
@@ -39,15 +39,6 @@ fn args() -> anyhow::Result<Args> {
         }
     }
     Ok(a)
-}
-
-/// A REGISTER request with `padding` filler bytes in its headers.
-fn register(padding: usize) -> Vec<u8> {
-    let mut m =
-        b"REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060\r\n".to_vec();
-    m.extend(std::iter::repeat_n(b'X', padding));
-    m.extend_from_slice(b"\r\n\r\n");
-    m
 }
 
 fn main() -> anyhow::Result<()> {
@@ -155,25 +146,15 @@ fn main() -> anyhow::Result<()> {
         "path", "median", "floor", "net", "min", "max", "verdict"
     );
     let default_policy = Harness::with_config(sipguard::config::DEFAULT_CONFIG);
-    let sip_frame = |src: &str, payload: &[u8]| {
-        frame(
-            src,
-            Transport::Udp {
-                sport: 5060,
-                dport: 5060,
-            },
-            payload,
-        )
-    };
     let default_paths: Vec<(&str, Vec<u8>)> = vec![
         ("default_policy_rtp_pass_v4", udp("198.51.100.20", 15000)),
         (
             "default_policy_sip_keepalive_pass_v4",
-            sip_frame("198.51.100.20", b"\r\n\r\n"),
+            sip("198.51.100.20", b"\r\n\r\n"),
         ),
         (
             "default_policy_register_over_limit_drop_v4",
-            sip_frame("198.51.100.21", &register(0)),
+            sip("198.51.100.21", &register(0)),
         ),
         (
             "default_policy_ssh_private_pass_v4",
@@ -193,11 +174,11 @@ fn main() -> anyhow::Result<()> {
     let rate_paths: Vec<(&str, Vec<u8>)> = vec![
         (
             "rate_register_under_limit_pass_v4",
-            sip_frame("198.51.100.20", &register(0)),
+            sip("198.51.100.20", &register(0)),
         ),
         (
             "rate_register_1400b_under_limit_pass_v4",
-            sip_frame("198.51.100.20", &register(1300)),
+            sip("198.51.100.20", &register(1300)),
         ),
     ];
     let mut results = Vec::new();

@@ -43,7 +43,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 4;
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -182,7 +182,6 @@ pub struct ServicePolicy {
     pub rate_interval_ns: [u32; rate_class::COUNT as usize],
     /// Per rate class: requests a source may send at once before the rate applies.
     pub rate_burst: [u32; rate_class::COUNT as usize],
-    pub _pad: u32,
 }
 
 /// Rate-limit classes of SIP requests: every class has its own bucket per source.
@@ -191,7 +190,9 @@ pub mod rate_class {
     pub const INVITE: u32 = 1;
     /// OPTIONS, other requests and garbage.
     pub const OTHER: u32 = 2;
-    pub const COUNT: u32 = 3;
+    /// New TCP connections (SYN without ACK) to a SIP service.
+    pub const SYN: u32 = 3;
+    pub const COUNT: u32 = 4;
 }
 
 /// The rate class of a SIP class, or `None` for keep-alives and responses (not limited:
@@ -229,7 +230,8 @@ pub const SERVICE_ALLOW_ANY_V4: u32 = 1 << 1;
 pub const SERVICE_ALLOW_ANY_V6: u32 = 1 << 2;
 /// The service is in monitor mode: its drops become would_drop.
 pub const SERVICE_MONITOR: u32 = 1 << 3;
-/// The service speaks SIP: UDP payloads are classified ([`sip::classify`]) and counted by class.
+/// The service speaks SIP: UDP payloads are classified ([`sip::classify`]) and counted by
+/// class; requests and new TCP connections are rate-limited per source.
 pub const SERVICE_SIP: u32 = 1 << 4;
 
 /// Entries of the per-CPU `SIP_COUNTERS` array: service x SIP class x verdict.
@@ -360,7 +362,7 @@ mod tests {
     fn struct_sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<Counter>(), 16);
         assert_eq!(size_of::<Policy>(), 16);
-        assert_eq!(size_of::<ServicePolicy>(), 32);
+        assert_eq!(size_of::<ServicePolicy>(), 36);
         assert_eq!(size_of::<RateKey>(), 20);
         assert_eq!(size_of::<ScopedV4>(), 8);
         assert_eq!(size_of::<ScopedV6>(), 20);

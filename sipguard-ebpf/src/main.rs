@@ -22,16 +22,17 @@ use aya_ebpf::{
     maps::{lpm_trie::Key, Array, LpmTrie, LruHashMap, PerCpuArray},
     programs::XdpContext,
 };
-use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK};
+use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK, TCP_SYN};
 use sipguard_common::{
-    allow_scope, counter_index, epoch_scope, port_index, rate_class_of, reason, service_index, sip,
-    sip_counter_index, verdict, Ban, Counter, IcmpClass, Policy, RateKey, ScopedV4, ScopedV6,
-    ServicePolicy, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS,
-    MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED,
-    POLICY_MONITOR, PORT_MAP_ENTRIES, PROTO_SLOT_TCP, PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS,
-    SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN,
-    SERVICE_NONE, SERVICE_SIP, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT,
-    STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
+    allow_scope, counter_index, epoch_scope, port_index, rate_class, rate_class_of, reason,
+    service_index, sip, sip_counter_index, verdict, Ban, Counter, IcmpClass, Policy, RateKey,
+    ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES, COUNTER_ENTRIES,
+    DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4,
+    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, POLICY_MONITOR, PORT_MAP_ENTRIES, PROTO_SLOT_TCP,
+    PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
+    SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP,
+    SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
+    TRUSTED_MAX_ENTRIES,
 };
 
 #[map]
@@ -235,8 +236,17 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     if !is_allowed(epoch, service, s, &pkt.src) {
         return Decision::drop(service, reason::NOT_ALLOWED, monitor).with_sip_class(sip_class);
     }
-    // SIP requests: a token bucket per (source, class); trusted sources may exceed it.
-    if let Some(class) = rate_class_of(sip_class) {
+    // SIP requests and new SIP-over-TCP connections: a token bucket per (source, class);
+    // trusted sources may exceed it.
+    let rate = match pkt.l4 {
+        L4::Tcp { flags, .. }
+            if s.flags & SERVICE_SIP != 0 && flags & TCP_SYN != 0 && flags & TCP_ACK == 0 =>
+        {
+            Some(rate_class::SYN)
+        }
+        _ => rate_class_of(sip_class),
+    };
+    if let Some(class) = rate {
         if !within_rate(&policy, s, &pkt.src, class) {
             if policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &pkt.src) {
                 return Decision::pass(service, reason::TRUSTED).with_sip_class(sip_class);

@@ -119,12 +119,15 @@ pub struct SipLimits {
     pub invite: Limit,
     /// OPTIONS, other requests and garbage.
     pub other: Limit,
+    /// New TCP connections (SIP over TCP or TLS).
+    pub syn: Limit,
 }
 
 impl Default for SipLimits {
     /// Limits an honest PBX never reaches: 100 phones behind one NAT re-registering every
     /// minute (with their 401 round) stay under 4 REGISTER/s; a boot storm fits the burst;
-    /// BLF SUBSCRIBE/NOTIFY and OPTIONS qualify traffic fit `other`.
+    /// BLF SUBSCRIBE/NOTIFY and OPTIONS qualify traffic fit `other`; a TCP/TLS phone opens
+    /// one connection and keeps it.
     fn default() -> Self {
         Self {
             register: Limit {
@@ -139,6 +142,7 @@ impl Default for SipLimits {
                 rate: 100,
                 burst: 500,
             },
+            syn: Limit { rate: 5, burst: 20 },
         }
     }
 }
@@ -161,7 +165,8 @@ pub struct Service {
     /// `None`: follow the global mode.
     pub mode: Option<Mode>,
     /// `sip = true`: the service speaks SIP; its UDP datagrams are classified (keep-alive,
-    /// response, REGISTER, INVITE, OPTIONS, other request, garbage) and counted by class.
+    /// response, REGISTER, INVITE, OPTIONS, other request, garbage) and counted by class, and
+    /// requests and new TCP connections are rate-limited per source.
     pub sip: bool,
     /// Rate limits per source and request class (SIP services only; defaults when absent).
     pub limits: Option<SipLimits>,
@@ -289,6 +294,7 @@ struct RawLimits {
     register: Option<Spanned<RawLimit>>,
     invite: Option<Spanned<RawLimit>>,
     other: Option<Spanned<RawLimit>>,
+    syn: Option<Spanned<RawLimit>>,
 }
 
 #[derive(Deserialize)]
@@ -856,11 +862,11 @@ impl Cx<'_> {
 
         // sip
         let sip = match &rs.sip {
-            Some(flag) if *flag.get_ref() && !protocols.contains(&Protocol::Udp) => {
+            Some(flag) if *flag.get_ref() && protocols == [Protocol::Icmp] => {
                 return Err(self.at_value(
                     &flag.span(),
                     field("sip"),
-                    "SIP classification reads UDP datagrams: the service needs protocol \"udp\"",
+                    "SIP runs over udp or tcp: an icmp service can't be a SIP service",
                 ))
             }
             Some(flag) => *flag.get_ref(),
@@ -914,6 +920,7 @@ impl Cx<'_> {
                     register: one(&raw.register, defaults.register, "register")?,
                     invite: one(&raw.invite, defaults.invite, "invite")?,
                     other: one(&raw.other, defaults.other, "other")?,
+                    syn: one(&raw.syn, defaults.syn, "syn")?,
                 })
             }
         };
@@ -2085,15 +2092,28 @@ mod tests {
     }
 
     #[test]
-    fn sip_flag_on_a_tcp_only_service_is_an_error_at_its_line() {
-        let e = Config::from_str(
+    fn sip_flag_on_a_tcp_only_service_is_allowed() {
+        let c = Config::from_str(
             "[[service]]\nname = \"tls\"\nprotocol = \"tcp\"\nports = [5061]\nallow = [\"any\"]\nsip = true\n",
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            c.services[0].limits.map(|l| l.syn),
+            Some(SipLimits::default().syn)
+        );
+    }
+
+    #[test]
+    fn sip_flag_on_an_icmp_service_is_an_error_at_its_line() {
+        let e = Config::from_str(
+            "[[service]]\nname = \"ping\"\nprotocol = \"icmp\"\nallow = [\"any\"]\nsip = true\n",
             "t.toml",
         )
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("t.toml:6:"), "{e}");
-        assert!(e.contains("sip") && e.contains("udp"), "{e}");
+        assert!(e.starts_with("t.toml:5:"), "{e}");
+        assert!(e.contains("sip"), "{e}");
     }
 
     const SIP_SERVICE: &str =

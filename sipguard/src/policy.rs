@@ -29,8 +29,8 @@ pub struct CompiledService {
     pub name: String,
     pub flags: u32,
     /// Per rate class: ns between requests (0: unlimited) and burst.
-    pub rate_interval_ns: [u32; 3],
-    pub rate_burst: [u32; 3],
+    pub rate_interval_ns: [u32; rate_class::COUNT as usize],
+    pub rate_burst: [u32; rate_class::COUNT as usize],
     /// (transport slot, port range)
     pub ports: Vec<(u32, PortRange)>,
     pub icmp: bool,
@@ -43,7 +43,6 @@ impl CompiledService {
             flags: self.flags,
             rate_interval_ns: self.rate_interval_ns,
             rate_burst: self.rate_burst,
-            _pad: 0,
         }
     }
 
@@ -131,12 +130,14 @@ impl CompiledPolicy {
                     };
                     ports.extend(s.ports.iter().map(|&r| (slot, r)));
                 }
-                let (mut rate_interval_ns, mut rate_burst) = ([0u32; 3], [1u32; 3]);
+                let mut rate_interval_ns = [0u32; rate_class::COUNT as usize];
+                let mut rate_burst = [1u32; rate_class::COUNT as usize];
                 if let Some(l) = s.limits {
                     for (class, limit) in [
                         (rate_class::REGISTER, l.register),
                         (rate_class::INVITE, l.invite),
                         (rate_class::OTHER, l.other),
+                        (rate_class::SYN, l.syn),
                     ] {
                         rate_interval_ns[class as usize] = interval_ns(limit);
                         rate_burst[class as usize] = limit.burst;
@@ -282,8 +283,12 @@ mod tests {
             "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\nsip = true\n[service.limits]\nregister = { rate = 4, burst = 8 }\ninvite = { rate = 0, burst = 1 }\n",
         );
         let s = &CompiledPolicy::compile(&c, &admin_host(vec![])).services[0];
-        assert_eq!(s.rate_interval_ns, [250_000_000, 0, 10_000_000]); // other: default 100/s
-        assert_eq!(s.rate_burst, [8, 1, 500]);
+        // other and syn: defaults (100/s burst 500, 5/s burst 20)
+        assert_eq!(
+            s.rate_interval_ns,
+            [250_000_000, 0, 10_000_000, 200_000_000]
+        );
+        assert_eq!(s.rate_burst, [8, 1, 500, 20]);
         assert_ne!(s.flags & SERVICE_SIP, 0);
     }
 

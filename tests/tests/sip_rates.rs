@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
-    packets::sip,
+    packets::{frame, sip, Transport},
     privileged,
 };
 
@@ -16,7 +16,7 @@ rate_ipv6_prefix = 64
 
 [[service]]
 name = "sip"
-protocol = "udp"
+protocol = ["udp", "tcp"]
 ports = [5060]
 allow = ["any"]
 sip = true
@@ -25,6 +25,7 @@ sip = true
 register = { rate = 1, burst = 3 }
 invite = { rate = 1, burst = 2 }
 other = { rate = 1, burst = 2 }
+syn = { rate = 1, burst = 2 }
 "#;
 
 const PHONE: &str = "192.0.2.10";
@@ -220,4 +221,27 @@ fn a_spoofed_source_flood_churns_the_rate_table_but_not_the_policy() {
     );
     assert_eq!(h.run(&register("203.0.113.9")), XDP_DROP, "ban intact");
     assert_eq!(passed(&h, &register(TRUNK), 10), 10, "trusted list intact");
+}
+
+#[test]
+fn new_tcp_connections_to_sip_are_rate_limited_per_source() {
+    let Some(h) = harness(
+        "new_tcp_connections_to_sip_are_rate_limited_per_source",
+        POLICY,
+    ) else {
+        return;
+    };
+    let syn = frame(PHONE, Transport::TcpSyn { dport: 5060 }, &[]);
+    assert_eq!(passed(&h, &syn, 3), 2);
+    assert_eq!(h.count("sip", "rate_limited", "drop"), 1);
+    // segments of established connections are never limited
+    let ack = frame(
+        PHONE,
+        Transport::TcpAck { dport: 5060 },
+        b"REGISTER sip:x SIP/2.0\r\n",
+    );
+    assert_eq!(passed(&h, &ack, 10), 10);
+    // and another source has its own bucket
+    let other = frame(OTHER_PHONE, Transport::TcpSyn { dport: 5060 }, &[]);
+    assert_eq!(h.run(&other), XDP_PASS);
 }

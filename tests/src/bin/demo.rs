@@ -50,7 +50,7 @@ fn main() -> anyhow::Result<()> {
         ip(OFFICE6),
         SocketAddr::new(ip(PBX_V6), 5060),
         10,
-        b"REGISTER",
+        b"REGISTER sip:pbx SIP/2.0\r\n\r\n",
     )?;
     let ssh = SocketAddr::new(ip(PBX_V4), 22);
     let t = Duration::from_millis(1500);

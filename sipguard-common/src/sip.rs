@@ -33,9 +33,6 @@ pub const CLASS_NAMES: [&str; 7] = [
     "garbage",
 ];
 
-/// Longest method name we accept before the space (SUBSCRIBE and PUBLISH are 9 and 7).
-const MAX_METHOD_LEN: usize = 15;
-
 /// Classifies a payload of `len` bytes whose first `min(len, HEAD_LEN)` bytes are in `head`
 /// (the rest of `head` is ignored).
 ///
@@ -75,7 +72,7 @@ pub fn classify(head: &[u8; HEAD_LEN], len: usize) -> u32 {
             class::GARBAGE
         };
     }
-    request_class(head, HEAD_LEN)
+    request_class(head)
 }
 
 /// Eight bytes as the little-endian word the classifier compares against.
@@ -96,33 +93,28 @@ fn only_crlf(head: &[u8; HEAD_LEN], n: usize) -> bool {
     true
 }
 
-/// A request line starts with an upper-case method token and a space, and something after it.
-/// (REGISTER, INVITE and OPTIONS were matched before; a token that merely starts like them,
-/// such as REGISTERX, is another method.)
+/// A request line starts with an upper-case method token and a space, with something after
+/// the space: a space in the last byte we see ends a truncated line. (REGISTER, INVITE and
+/// OPTIONS were matched before; a token that merely starts like them, such as REGISTERX, is
+/// another method.)
 #[inline(always)]
-fn request_class(head: &[u8; HEAD_LEN], n: usize) -> u32 {
-    // Find the space that ends the method; every byte before it must be an upper-case letter.
-    let mut method_len = 0;
+fn request_class(head: &[u8; HEAD_LEN]) -> u32 {
     let mut i = 0;
-    while i < MAX_METHOD_LEN + 1 {
-        if i >= n {
-            return class::GARBAGE;
-        }
+    while i < HEAD_LEN - 1 {
         let b = head[i];
         if b == b' ' {
-            method_len = i;
-            break;
+            return if i == 0 {
+                class::GARBAGE
+            } else {
+                class::OTHER_REQUEST
+            };
         }
         if !b.is_ascii_uppercase() {
             return class::GARBAGE;
         }
         i += 1;
     }
-    // "REGISTER " with nothing after it is a truncated request line.
-    if method_len == 0 || method_len + 1 >= n {
-        return class::GARBAGE;
-    }
-    class::OTHER_REQUEST
+    class::GARBAGE
 }
 
 #[cfg(test)]
@@ -196,6 +188,15 @@ mod tests {
         assert_eq!(of(b"REGIS"), class::GARBAGE);
         assert_eq!(of(b"REGISTER"), class::GARBAGE);
         assert_eq!(of(b"REGISTER "), class::GARBAGE);
+    }
+
+    #[test]
+    fn a_space_in_the_last_visible_byte_is_a_truncated_line() {
+        assert_eq!(of(b"ABCDEFGHIJKLMNO sip:x SIP/2.0\r\n"), class::GARBAGE); // space at 15
+        assert_eq!(
+            of(b"ABCDEFGHIJKLMN sip:x SIP/2.0\r\n"),
+            class::OTHER_REQUEST
+        ); // at 14
     }
 
     #[test]

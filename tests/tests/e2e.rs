@@ -24,6 +24,15 @@ const DENIED6: &str = "2001:db8:1::bad";
 
 const DATAGRAMS: u32 = 20;
 
+/// Runs `cmd`, which must fail with a sentence, not a panic; returns its stderr.
+fn refused(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running sipguard");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected a failure: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -271,16 +280,15 @@ fn second_daemon_on_another_pin_directory_is_refused_by_the_busy_interface() {
     let lab = Lab::new(&[ALLOWED4]).unwrap();
     let _first = Daemon::start(&lab.pbx, PBX_IF, 9479, &[]).unwrap();
     let pin = format!("/sys/fs/bpf/{}", sipguard_tests::unique("sipguard-test-"));
-    let out = Lab::netns_command(&lab.pbx, binary())
-        .unwrap()
-        .args(["run", "--iface", PBX_IF, "--pin-path", &pin])
-        .output()
-        .unwrap();
+    let stderr = refused(Lab::netns_command(&lab.pbx, binary()).unwrap().args([
+        "run",
+        "--iface",
+        PBX_IF,
+        "--pin-path",
+        &pin,
+    ]));
     let _ = std::fs::remove_dir_all(&pin);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
     assert!(stderr.contains("already attached to pbx0"), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 #[test]
@@ -292,15 +300,13 @@ fn second_daemon_on_the_same_pins_changes_nothing() {
     let config = TempFile::with_contents(LAB);
     let first = Daemon::start(&lab.pbx, PBX_IF, 9480, &["--config", config.as_str()]).unwrap();
     // the second one would open SIP to all (built-in default) if it wrote its policy
-    let out = Lab::netns_command(&lab.pbx, binary())
-        .unwrap()
-        .args(["run", "--iface", PBX_IF])
-        .arg("--pin-path")
-        .arg(&first.pin_dir)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused(
+        Lab::netns_command(&lab.pbx, binary())
+            .unwrap()
+            .args(["run", "--iface", PBX_IF])
+            .arg("--pin-path")
+            .arg(&first.pin_dir),
+    );
     assert!(stderr.contains("another sipguard is running"), "{stderr}");
     assert_eq!(
         sip_datagrams_through(&lab, OUTSIDER4, 5),
@@ -369,19 +375,13 @@ fn non_ethernet_interface_is_refused() {
         "-n", &lab.pbx, "tuntap", "add", "dev", "tun7", "mode", "tun",
     ])
     .unwrap();
-    let out = Lab::netns_command(&lab.pbx, binary())
-        .unwrap()
-        .args([
-            "run",
-            "--iface",
-            "tun7",
-            "--pin-path",
-            "/sys/fs/bpf/sipguard-test-unused",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused(Lab::netns_command(&lab.pbx, binary()).unwrap().args([
+        "run",
+        "--iface",
+        "tun7",
+        "--pin-path",
+        "/sys/fs/bpf/sipguard-test-unused",
+    ]));
     assert!(
         stderr.contains("tun7 is not an Ethernet interface"),
         "{stderr}"
@@ -393,18 +393,13 @@ fn missing_interface_is_reported_by_name() {
     if !privileged("missing_interface_is_reported_by_name") {
         return;
     }
-    let out = Command::new(binary())
-        .args([
-            "run",
-            "--iface",
-            "nosuch0",
-            "--pin-path",
-            "/sys/fs/bpf/sipguard-test-unused",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused(Command::new(binary()).args([
+        "run",
+        "--iface",
+        "nosuch0",
+        "--pin-path",
+        "/sys/fs/bpf/sipguard-test-unused",
+    ]));
     assert!(
         stderr.contains("interface \"nosuch0\" not found"),
         "{stderr}"
@@ -416,14 +411,13 @@ fn run_without_root_says_it_needs_root() {
     if !privileged("run_without_root_says_it_needs_root") {
         return;
     }
-    let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(binary())
-        .args(["run", "--iface", "lo"])
-        .output()
-        .expect("setpriv (util-linux)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    // setpriv is util-linux's: drop to nobody before running the binary
+    let stderr = refused(
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(binary())
+            .args(["run", "--iface", "lo"]),
+    );
     assert!(stderr.contains("needs root"), "{stderr}");
 }
 
@@ -432,12 +426,7 @@ fn check_names_file_line_field_and_value_of_a_bad_config() {
     let config = TempFile::with_contents(
         "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"10.0.0.300/8\"]\n",
     );
-    let out = Command::new(binary())
-        .args(["check", "--config", config.as_str()])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused(Command::new(binary()).args(["check", "--config", config.as_str()]));
     assert!(
         stderr.contains(&format!("{}:5:", config.as_str())),
         "{stderr}"

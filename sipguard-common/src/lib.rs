@@ -9,7 +9,11 @@
 //! is ever judged by a half-written policy. Keys of every policy map therefore carry the epoch.
 #![no_std]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod sip;
+pub mod ua;
 
 /// Number of policy slots (double buffering).
 pub const EPOCHS: u32 = 2;
@@ -43,7 +47,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -93,12 +97,14 @@ pub mod reason {
     pub const RATE_LIMITED: u32 = 12;
     /// A trusted source (trunk, office) was over its rate and passed anyway.
     pub const TRUSTED: u32 = 13;
+    /// A SIP request whose User-Agent matches a scanner fingerprint.
+    pub const SCANNER: u32 = 14;
     /// Number of reason slots reserved in the counter map (room for later reasons).
     pub const COUNT: u32 = 32;
 }
 
 /// Names of the reasons as exported in metrics; index = reason number.
-pub const REASON_NAMES: [&str; 14] = [
+pub const REASON_NAMES: [&str; 15] = [
     "allowed",
     "default",
     "non_ip",
@@ -113,6 +119,7 @@ pub const REASON_NAMES: [&str; 14] = [
     "malformed_l4",
     "rate_limited",
     "trusted",
+    "scanner",
 ];
 
 /// What happened to a packet.
@@ -157,6 +164,11 @@ pub struct Policy {
     /// IPv6 sources share one rate bucket per prefix of this length (an attacker who owns a
     /// /64 must not get 2^64 buckets).
     pub rate_v6_prefix: u32,
+    /// How long a source's scanner verdict is remembered before its next request is read
+    /// again, in ms (0: read every request).
+    pub scanner_recheck_ms: u32,
+    /// A source caught with a scanner User-Agent is banned this long, in s (0: drop only).
+    pub scanner_ban_s: u32,
 }
 
 /// The policy is written and valid.
@@ -167,6 +179,8 @@ pub const POLICY_DEFAULT_DROP: u32 = 1 << 1;
 pub const POLICY_MONITOR: u32 = 1 << 2;
 /// The trusted lists hold IPv4 / IPv6 entries for this epoch.
 pub const POLICY_HAS_TRUSTED: u32 = 1 << 5;
+/// SIP requests are checked against the epoch's scanner User-Agent patterns.
+pub const POLICY_SCANNERS: u32 = 1 << 6;
 /// The deny tries hold IPv4 / IPv6 entries for this epoch (skip empty lookups).
 pub const POLICY_HAS_DENY_V4: u32 = 1 << 3;
 pub const POLICY_HAS_DENY_V6: u32 = 1 << 4;
@@ -210,12 +224,25 @@ pub const fn rate_class_of(sip_class: u32) -> Option<u32> {
 }
 
 /// Key of the `RATES` LRU map: a source (IPv4 as ::ffff:a.b.c.d, IPv6 cut to the policy's
-/// prefix) and a rate class. The value is the GCRA theoretical arrival time (coarse ns).
+/// prefix) and a rate class. The value is a [`SourceState`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RateKey {
     pub addr: [u8; 16],
     pub class: u32,
+}
+
+/// Value of the `RATES` map: what sipguard remembers of one (source, class).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceState {
+    /// GCRA theoretical arrival time, coarse ns (0 while the class has no rate limit).
+    pub tat: u64,
+    /// The scanner verdict below holds until this time, coarse ns.
+    pub ua_until: u64,
+    /// 1: the source's last request read carried a scanner User-Agent.
+    pub ua_scanner: u32,
+    pub _pad: u32,
 }
 
 /// Sources tracked for rate limiting. LRU: a spoofed-source flood churns it, but allow
@@ -298,6 +325,8 @@ pub struct Ban {
 }
 
 pub const BAN_REASON_MANUAL: u32 = 0;
+/// Set by the XDP program on a scanner User-Agent when the policy bans scanners.
+pub const BAN_REASON_SCANNER: u32 = 1;
 /// The ban covers every packet of the source.
 pub const BAN_SCOPE_ALL: u32 = 0;
 
@@ -351,6 +380,8 @@ mod pod {
     unsafe impl aya::Pod for ScopedV6 {}
     unsafe impl aya::Pod for Ban {}
     unsafe impl aya::Pod for RateKey {}
+    unsafe impl aya::Pod for SourceState {}
+    unsafe impl aya::Pod for ua::Scanners {}
 }
 
 #[cfg(test)]
@@ -361,7 +392,10 @@ mod tests {
     #[test]
     fn struct_sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<Counter>(), 16);
-        assert_eq!(size_of::<Policy>(), 16);
+        assert_eq!(size_of::<Policy>(), 24);
+        assert_eq!(size_of::<SourceState>(), 24);
+        assert_eq!(size_of::<ua::UaPattern>(), 40);
+        assert_eq!(size_of::<ua::Scanners>(), 8 + 4 * 1024 + 32 * 40);
         assert_eq!(size_of::<ServicePolicy>(), 36);
         assert_eq!(size_of::<RateKey>(), 20);
         assert_eq!(size_of::<ScopedV4>(), 8);
@@ -394,7 +428,7 @@ mod tests {
 
     #[test]
     fn reason_names_cover_every_defined_reason() {
-        assert_eq!(REASON_NAMES.len() as u32, reason::TRUSTED + 1);
+        assert_eq!(REASON_NAMES.len() as u32, reason::SCANNER + 1);
         assert_eq!(REASON_NAMES[reason::NOT_ALLOWED as usize], "not_allowed");
     }
 

@@ -6,7 +6,10 @@
 //! 4. (transport, destination port) or ICMP echo -> service; none -> default policy
 //!    (under default drop, return traffic of the host's own sockets still passes)
 //! 5. service allow list miss -> drop `not_allowed`
-//! 6. pass `allowed`
+//! 6. SIP requests: a source remembered as a scanner -> drop `scanner`; over its rate ->
+//!    drop `rate_limited`; a User-Agent matching a scanner pattern -> drop `scanner` (and ban
+//!    if the policy says so). Trusted sources pass instead, as `trusted`.
+//! 7. pass `allowed`
 //!
 //! Every decision goes through [`finish`], which counts it per CPU by (service, reason,
 //! verdict) and turns a drop into `would_drop` in monitor mode. Nothing is logged per packet.
@@ -14,6 +17,7 @@
 #![no_main]
 
 mod parse;
+mod ua;
 
 use aya_ebpf::{
     bindings::xdp_action,
@@ -26,13 +30,13 @@ use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK, TCP_SYN};
 use sipguard_common::{
     allow_scope, counter_index, epoch_scope, port_index, rate_class, rate_class_of, reason,
     service_index, sip, sip_counter_index, verdict, Ban, Counter, IcmpClass, Policy, RateKey,
-    ScopedV4, ScopedV6, ServicePolicy, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES, COUNTER_ENTRIES,
-    DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4,
-    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, POLICY_MONITOR, PORT_MAP_ENTRIES, PROTO_SLOT_TCP,
-    PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
-    SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP,
-    SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
-    TRUSTED_MAX_ENTRIES,
+    ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES,
+    BAN_REASON_SCANNER, BAN_SCOPE_ALL, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES,
+    POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED,
+    POLICY_MONITOR, POLICY_SCANNERS, PORT_MAP_ENTRIES, PROTO_SLOT_TCP, PROTO_SLOT_UDP,
+    RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
+    SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP, SIP_COUNTER_ENTRIES,
+    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
 };
 
 #[map]
@@ -60,9 +64,9 @@ static BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
 static TRUSTED_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES, 0);
 #[map]
 static TRUSTED_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES, 0);
-/// GCRA state per (source, rate class): the theoretical arrival time, coarse ns.
+/// Per (source, rate class): GCRA state and the remembered scanner verdict.
 #[map]
-static RATES: LruHashMap<RateKey, u64> = LruHashMap::pinned(RATE_MAX_ENTRIES, 0);
+static RATES: LruHashMap<RateKey, SourceState> = LruHashMap::pinned(RATE_MAX_ENTRIES, 0);
 /// Written by the daemon for `sipguard status` and metrics; the program never reads it.
 #[map]
 static SERVICE_NAMES: Array<[u8; SERVICE_NAME_LEN]> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
@@ -201,8 +205,10 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         global_monitor || matches!(service_policy, Some(s) if s.flags & SERVICE_MONITOR != 0);
 
     // UDP to a SIP service: classify it, so every verdict on it (ban, deny, allow list, ...)
-    // is also counted by SIP class.
-    let sip_class = match (pkt.l4, service_policy) {
+    // is also counted by SIP class; keep where its payload is for the User-Agent check.
+    // All fields are always set: an Option, or a later match on the enum, leaves registers
+    // uninitialised on some path, which the verifier refuses to spill.
+    let (sip_class, payload) = match (pkt.l4, service_policy) {
         (
             L4::Udp {
                 payload,
@@ -210,10 +216,22 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
                 ..
             },
             Some(s),
-        ) if s.flags & SERVICE_SIP != 0 => {
-            sip::classify(&parse::payload_head(ctx, payload, payload_len), payload_len)
-        }
-        _ => NO_SIP_CLASS,
+        ) if s.flags & SERVICE_SIP != 0 => (
+            sip::classify(&parse::payload_head(ctx, payload, payload_len), payload_len),
+            Payload {
+                readable: policy.flags & POLICY_SCANNERS != 0,
+                start: payload,
+                end: payload + payload_len,
+            },
+        ),
+        _ => (
+            NO_SIP_CLASS,
+            Payload {
+                readable: false,
+                start: 0,
+                end: 0,
+            },
+        ),
     };
 
     if bans_present() && is_banned(&pkt.src) {
@@ -236,8 +254,8 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     if !is_allowed(epoch, service, s, &pkt.src) {
         return Decision::drop(service, reason::NOT_ALLOWED, monitor).with_sip_class(sip_class);
     }
-    // SIP requests and new SIP-over-TCP connections: a token bucket per (source, class);
-    // trusted sources may exceed it.
+    // SIP requests and new SIP-over-TCP connections: a token bucket per (source, class),
+    // and for UDP requests the scanner fingerprints; trusted sources are exempt from both.
     let rate = match pkt.l4 {
         L4::Tcp { flags, .. }
             if s.flags & SERVICE_SIP != 0 && flags & TCP_SYN != 0 && flags & TCP_ACK == 0 =>
@@ -247,12 +265,21 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         _ => rate_class_of(sip_class),
     };
     if let Some(class) = rate {
-        if !within_rate(&policy, s, &pkt.src, class) {
+        let verdict = check_source(ctx, epoch, &policy, s, &pkt.src, class, payload);
+        if !matches!(verdict, SourceVerdict::Ok) {
             if policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &pkt.src) {
                 return Decision::pass(service, reason::TRUSTED).with_sip_class(sip_class);
             }
-            return Decision::drop(service, reason::RATE_LIMITED, monitor)
-                .with_sip_class(sip_class);
+            let why = match verdict {
+                SourceVerdict::Scanner { fresh } => {
+                    if fresh && !monitor && policy.scanner_ban_s != 0 {
+                        ban_scanner(&policy, &pkt.src);
+                    }
+                    reason::SCANNER
+                }
+                _ => reason::RATE_LIMITED,
+            };
+            return Decision::drop(service, why, monitor).with_sip_class(sip_class);
         }
     }
     Decision::pass(service, reason::ALLOWED).with_sip_class(sip_class)
@@ -377,20 +404,64 @@ fn is_allowed(epoch: u32, service: u32, s: &ServicePolicy, src: &Src) -> bool {
     }
 }
 
-/// GCRA: a request conforms when its source's theoretical arrival time is at most `burst - 1`
-/// intervals ahead of now; a conforming request moves it one interval on. One u64 per
-/// (source, class), updated in place (two CPUs racing on one source may let one extra
-/// request through; the bucket stays bounded).
+/// The UDP payload to read for a User-Agent, if `readable`.
+///
+/// `readable` is its own flag: the verifier tracks the offsets exactly on each parse path,
+/// and a branch on them (`end != 0`) would make it keep every path apart from there on.
+#[derive(Clone, Copy)]
+struct Payload {
+    readable: bool,
+    start: usize,
+    end: usize,
+}
+
+impl Payload {
+    #[inline(always)]
+    fn readable(&self) -> bool {
+        self.readable
+    }
+}
+
+enum SourceVerdict {
+    Ok,
+    RateLimited,
+    /// `fresh`: this packet was read and matched (not a remembered verdict).
+    Scanner {
+        fresh: bool,
+    },
+}
+
+/// One LRU entry per (source, class) holds both the rate state and the remembered scanner
+/// verdict.
+///
+/// Rate: GCRA; a request conforms when its source's theoretical arrival time is at most
+/// `burst - 1` intervals ahead of now, and a conforming request moves it one interval on.
+/// Updated in place (two CPUs racing on one source may let one extra request through; the
+/// bucket stays bounded).
+///
+/// Scanner: `payload` is the UDP payload when the policy has patterns. A source remembered as
+/// a scanner is dropped before its bucket is touched; otherwise a conforming request is read
+/// when the remembered verdict is older than the policy's recheck interval. Requests over the
+/// rate are dropped unread: the cheap verdict first.
 #[inline(always)]
-fn within_rate(policy: &Policy, s: &ServicePolicy, src: &Src, class: u32) -> bool {
-    let (Some(&interval), Some(&burst)) = (
+fn check_source(
+    ctx: &XdpContext,
+    epoch: u32,
+    policy: &Policy,
+    s: &ServicePolicy,
+    src: &Src,
+    class: u32,
+    payload: Payload,
+) -> SourceVerdict {
+    let (interval, burst) = match (
         s.rate_interval_ns.get(class as usize),
         s.rate_burst.get(class as usize),
-    ) else {
-        return true;
+    ) {
+        (Some(&interval), Some(&burst)) => (interval as u64, burst.max(1) as u64),
+        _ => (0, 1),
     };
-    if interval == 0 {
-        return true;
+    if interval == 0 && !payload.readable() {
+        return SourceVerdict::Ok;
     }
     let key = RateKey {
         addr: rate_source(policy, src),
@@ -398,23 +469,76 @@ fn within_rate(policy: &Policy, s: &ServicePolicy, src: &Src, class: u32) -> boo
     };
     // Safety: helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
-    let interval = interval as u64;
-    let tolerance = interval * (burst.max(1) as u64 - 1);
-    match RATES.get_ptr_mut(&key) {
-        Some(tat) => {
-            // Safety: the value lives in the map while the program runs.
-            let current = unsafe { *tat };
-            if current > now + tolerance {
-                return false;
-            }
-            let start = if current > now { current } else { now };
-            unsafe { *tat = start + interval };
-            true
+    let recheck = policy.scanner_recheck_ms as u64 * 1_000_000;
+    let Some(state) = RATES.get_ptr_mut(&key) else {
+        let scanner = payload.readable() && ua::is_scanner(ctx, epoch, payload.start, payload.end);
+        let state = SourceState {
+            tat: if interval == 0 { 0 } else { now + interval },
+            ua_until: if payload.readable() { now + recheck } else { 0 },
+            ua_scanner: scanner as u32,
+            _pad: 0,
+        };
+        // A full LRU evicts its least recently used source: state, never policy.
+        let _ = RATES.insert(&key, &state, 0);
+        return if scanner {
+            SourceVerdict::Scanner { fresh: true }
+        } else {
+            SourceVerdict::Ok
+        };
+    };
+    // Safety: the value lives in the map while the program runs.
+    let state = unsafe { &mut *state };
+    let remembered = now < state.ua_until;
+    if payload.readable() && remembered && state.ua_scanner != 0 {
+        return SourceVerdict::Scanner { fresh: false };
+    }
+    if interval != 0 {
+        let tolerance = interval * (burst - 1);
+        if state.tat > now + tolerance {
+            return SourceVerdict::RateLimited;
         }
-        None => {
-            // A full LRU evicts its least recently used source: state, never policy.
-            let _ = RATES.insert(&key, &(now + interval), 0);
-            true
+        state.tat = if state.tat > now { state.tat } else { now } + interval;
+    }
+    if payload.readable() && !remembered {
+        {
+            let scanner = ua::is_scanner(ctx, epoch, payload.start, payload.end);
+            state.ua_scanner = scanner as u32;
+            state.ua_until = now + recheck;
+            if scanner {
+                return SourceVerdict::Scanner { fresh: true };
+            }
+        }
+    }
+    SourceVerdict::Ok
+}
+
+/// Bans a source caught with a scanner User-Agent: IPv4 /32, IPv6 the rate prefix (the
+/// attacker's /64 by default). Overwrites an entry with the same prefix: the ban check just
+/// passed this source, so such an entry has expired. A full ban map leaves the drop only.
+#[inline(always)]
+fn ban_scanner(policy: &Policy, src: &Src) {
+    // Safety: helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let ban = Ban {
+        expires_ns: now + policy.scanner_ban_s as u64 * 1_000_000_000,
+        created_ns: now,
+        hits: 0,
+        reason: BAN_REASON_SCANNER,
+        scope: BAN_SCOPE_ALL,
+    };
+    let inserted = match src {
+        Src::V4(a) => BANS_V4.insert(&Key::new(32, *a), &ban, 0).is_ok(),
+        Src::V6(_) => {
+            let prefix = policy.rate_v6_prefix.clamp(1, 128);
+            BANS_V6
+                .insert(&Key::new(prefix, rate_source(policy, src)), &ban, 0)
+                .is_ok()
+        }
+    };
+    if inserted {
+        if let Some(flag) = STATE.get_ptr_mut(STATE_BANS_PRESENT) {
+            // Safety: map memory.
+            unsafe { *flag = 1 };
         }
     }
 }

@@ -12,6 +12,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
@@ -87,6 +88,7 @@ pub struct PortRange {
 pub struct Config {
     pub global: Global,
     pub services: Vec<Service>,
+    pub scanners: ScannerPolicy,
     /// The file path, or [`DEFAULT_CONFIG_NAME`].
     pub source: String,
 }
@@ -103,6 +105,62 @@ pub struct Global {
     pub trusted: Vec<IpNet>,
     /// IPv6 sources share one rate bucket per prefix of this length (default 64).
     pub rate_ipv6_prefix: u8,
+}
+
+/// The `[scanners]` table: User-Agent fingerprints of SIP scanners and what to do on a match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScannerPolicy {
+    /// `enabled = false` turns the check off.
+    pub enabled: bool,
+    /// Substrings matched case-insensitively in the first 64 bytes of the User-Agent value;
+    /// deduplicated (ignoring case), in file order.
+    pub user_agents: Vec<String>,
+    /// `None`: drop only. `Some(d)`: also ban the source for `d` (IPv6: its rate prefix).
+    pub ban: Option<Duration>,
+    /// How long a source's verdict is remembered before its next request is read again.
+    pub recheck: Duration,
+}
+
+/// The scanner User-Agents matched when the config names none: the tools that show up in
+/// PBX logs and honeypots. Left out on purpose, because honest products carry them too:
+/// PortSIP and Ozeki (SDKs inside real softphones), Zoiper, Asterisk and FPBX (names that
+/// scanners forge but that real phones and PBXs send), and SIPp (the load tester).
+/// `sipcli/` keeps its slash so that a "...SIPClient..." product doesn't match.
+pub const DEFAULT_SCANNER_USER_AGENTS: [&str; 20] = [
+    "friendly-scanner",
+    "sipvicious",
+    "sipcli/",
+    "sip-scan",
+    "sipscan",
+    "VaxSIPUserAgent",
+    "VaxUserAgent",
+    "sundayddr",
+    "iWar",
+    "sipsak",
+    "pplsip",
+    "sipptk",
+    "sivus",
+    "Nsauditor",
+    "SipReg",
+    "Custom SIP",
+    "Nmap NSE",
+    "smap",
+    "siparmyknife",
+    "fdgddfg546df4g8d5f",
+];
+
+impl Default for ScannerPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            user_agents: DEFAULT_SCANNER_USER_AGENTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ban: None,
+            recheck: Duration::from_secs(1),
+        }
+    }
 }
 
 /// One rate limit: `rate` requests per second sustained (0: unlimited), `burst` at once.
@@ -271,6 +329,7 @@ fn value_suffix(value: &Option<String>) -> String {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     global: Option<RawGlobal>,
+    scanners: Option<RawScanners>,
     #[serde(default)]
     service: Vec<Spanned<RawService>>,
 }
@@ -286,6 +345,17 @@ struct RawGlobal {
     #[serde(default)]
     trusted: Vec<Spanned<String>>,
     rate_ipv6_prefix: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScanners {
+    enabled: Option<Spanned<bool>>,
+    user_agents: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    extra_user_agents: Vec<Spanned<String>>,
+    ban: Option<Spanned<String>>,
+    recheck: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -626,10 +696,15 @@ impl Cx<'_> {
             services.push(service);
         }
         self.check_overlaps(&raw.service, &services)?;
+        let scanners = match raw.scanners {
+            Some(s) => self.scanners(s)?,
+            None => ScannerPolicy::default(),
+        };
 
         Ok(Config {
             global,
             services,
+            scanners,
             source: self.file.to_owned(),
         })
     }
@@ -743,6 +818,90 @@ impl Cx<'_> {
             trusted,
             rate_ipv6_prefix,
         })
+    }
+
+    fn scanners(&self, raw: RawScanners) -> Result<ScannerPolicy, ConfigError> {
+        let field = |name: &str| format!("[scanners] field `{name}`");
+        let mut policy = ScannerPolicy::default();
+        if let Some(e) = &raw.enabled {
+            policy.enabled = *e.get_ref();
+        }
+        let mut listed: Vec<&Spanned<String>> = Vec::new();
+        if let Some(list) = &raw.user_agents {
+            policy.user_agents.clear();
+            listed.extend(list);
+        }
+        listed.extend(&raw.extra_user_agents);
+        let mut table = sipguard_common::ua::Scanners::default();
+        for ua in &policy.user_agents {
+            // The built-in list always fits.
+            let _ = table.push(ua.as_bytes());
+        }
+        for entry in listed {
+            let name = if raw
+                .user_agents
+                .as_ref()
+                .is_some_and(|l| l.iter().any(|e| std::ptr::eq(e, entry)))
+            {
+                "user_agents"
+            } else {
+                "extra_user_agents"
+            };
+            let text = entry.get_ref();
+            let lower = text.to_ascii_lowercase();
+            if policy
+                .user_agents
+                .iter()
+                .any(|u| u.to_ascii_lowercase() == lower)
+            {
+                continue;
+            }
+            if let Err(e) = table.push(text.as_bytes()) {
+                use sipguard_common::ua::{
+                    PatternError, MAX_PATTERNS, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN,
+                };
+                let message = match e {
+                    PatternError::TooShort => format!(
+                        "too short: at least {PATTERN_MIN} characters (shorter substrings \
+                         match honest phones)"
+                    ),
+                    PatternError::TooLong => format!("too long: at most {PATTERN_MAX} bytes"),
+                    PatternError::NotPrintableAscii => {
+                        "only printable ASCII characters can be matched".into()
+                    }
+                    PatternError::TooMany => {
+                        format!("too many User-Agent patterns: at most {MAX_PATTERNS} in all")
+                    }
+                    PatternError::SlotFull => format!(
+                        "more than {MAX_PER_SLOT} patterns start with the same 4 letters (or \
+                         share their table slot): merge them into a shorter pattern"
+                    ),
+                };
+                return Err(self.at_value(&entry.span(), field(name), message));
+            }
+            policy.user_agents.push(text.clone());
+        }
+        if let Some(b) = &raw.ban {
+            let d = parse_duration(b.get_ref())
+                .map_err(|e| self.at_value(&b.span(), field("ban"), e))?;
+            if d.as_secs() > u32::MAX as u64 {
+                return Err(self.at_value(&b.span(), field("ban"), "too long"));
+            }
+            policy.ban = (!d.is_zero()).then_some(d);
+        }
+        if let Some(r) = &raw.recheck {
+            let d = parse_duration(r.get_ref())
+                .map_err(|e| self.at_value(&r.span(), field("recheck"), e))?;
+            if d > Duration::from_secs(3600) {
+                return Err(self.at_value(
+                    &r.span(),
+                    field("recheck"),
+                    "at most 1h: a source's remembered verdict must not outlive the policy",
+                ));
+            }
+            policy.recheck = d;
+        }
+        Ok(policy)
     }
 
     fn service(&self, raw: &Spanned<RawService>) -> Result<Service, ConfigError> {
@@ -1062,6 +1221,29 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// `"30s"`, `"15m"`, `"1h"`, `"1d"`, `"500ms"`, `"0"`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    const HINT: &str = r#"expected a duration such as "500ms", "30s", "15m", "1h" or "1d""#;
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or(HINT)?;
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| HINT)?;
+    let ms = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(HINT.into()),
+    };
+    n.checked_mul(ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| "too long".into())
+}
+
 fn parse_mode(s: &str) -> Result<Mode, String> {
     match s {
         "enforce" => Ok(Mode::Enforce),
@@ -1298,6 +1480,8 @@ fn describe(path: &[Seg], root: &DeTable<'_>) -> String {
             }
         }
         (Some("global"), None) => "[global]".into(),
+        (Some("scanners"), Some(Seg::Key(f))) => format!("[scanners] field `{f}`"),
+        (Some("scanners"), None) => "[scanners]".into(),
         (Some(k), _) => format!("top-level key `{k}`"),
     }
 }
@@ -2196,5 +2380,72 @@ mod tests {
         .unwrap();
         assert_eq!(c.global.trusted.len(), 2);
         assert_eq!(c.global.rate_ipv6_prefix, 64);
+    }
+
+    #[test]
+    fn scanners_default_to_the_built_in_list_drop_only() {
+        let c = parse("");
+        assert!(c.scanners.enabled);
+        assert_eq!(
+            c.scanners.user_agents.len(),
+            DEFAULT_SCANNER_USER_AGENTS.len()
+        );
+        assert_eq!(c.scanners.ban, None);
+        assert_eq!(c.scanners.recheck, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_built_in_default_lists_the_same_scanners() {
+        let c = Config::builtin_default();
+        let listed: Vec<&str> = c.scanners.user_agents.iter().map(String::as_str).collect();
+        assert_eq!(listed, DEFAULT_SCANNER_USER_AGENTS);
+    }
+
+    #[test]
+    fn user_agents_replace_and_extra_user_agents_extend() {
+        let c = parse("[scanners]\nuser_agents = [\"EvilScan\"]\n");
+        assert_eq!(c.scanners.user_agents, ["EvilScan"]);
+        let c = parse("[scanners]\nextra_user_agents = [\"EvilScan\", \"FRIENDLY-SCANNER\"]\n");
+        assert_eq!(
+            c.scanners.user_agents.len(),
+            DEFAULT_SCANNER_USER_AGENTS.len() + 1,
+            "a pattern already listed (in any case) is not added twice"
+        );
+    }
+
+    #[test]
+    fn scanner_ban_and_recheck_take_durations() {
+        let c = parse("[scanners]\nban = \"1h\"\nrecheck = \"500ms\"\n");
+        assert_eq!(c.scanners.ban, Some(Duration::from_secs(3600)));
+        assert_eq!(c.scanners.recheck, Duration::from_millis(500));
+        let c = parse("[scanners]\nban = \"0\"\n");
+        assert_eq!(c.scanners.ban, None);
+    }
+
+    #[test]
+    fn a_short_scanner_pattern_is_refused_with_its_line() {
+        let (line, _, field, value, message) =
+            fail("[scanners]\nuser_agents = [\n  \"friendly-scanner\",\n  \"sip\",\n]\n");
+        assert_eq!(line, 4);
+        assert_eq!(field, "[scanners] field `user_agents`");
+        assert_eq!(value.as_deref(), Some("\"sip\""));
+        assert!(message.contains("at least 4"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_ban_duration_is_refused() {
+        let (line, _, field, value, message) = fail("[scanners]\nban = \"forever\"\n");
+        assert_eq!(line, 2);
+        assert_eq!(field, "[scanners] field `ban`");
+        assert_eq!(value.as_deref(), Some("\"forever\""));
+        assert!(message.contains("duration"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_scanners_key_is_named() {
+        let (line, _, field, _, message) = fail("[scanners]\nbanned = \"1h\"\n");
+        assert_eq!(line, 2);
+        assert!(field.contains("banned"), "{field}");
+        assert!(message.contains("unknown key"), "{message}");
     }
 }

@@ -26,9 +26,10 @@ pub mod map {
     pub const BANS_V6: &str = "BANS_V6";
     pub const COUNTERS: &str = "COUNTERS";
     pub const SIP_COUNTERS: &str = "SIP_COUNTERS";
+    pub const SCANNERS: &str = "SCANNERS";
 
     /// Every map of the object.
-    pub const ALL: [&str; 16] = [
+    pub const ALL: [&str; 17] = [
         STATE,
         POLICY,
         SERVICES,
@@ -45,5 +46,6 @@ pub mod map {
         BANS_V6,
         COUNTERS,
         SIP_COUNTERS,
+        SCANNERS,
     ];
 }

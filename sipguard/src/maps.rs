@@ -20,6 +20,8 @@ use sipguard_common::{
     VERDICT_NAMES,
 };
 
+use sipguard_common::ua::Scanners;
+
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,6 +43,7 @@ pub struct Maps {
     bans_v6: LpmTrie<MapData, [u8; 16], Ban>,
     counters: PerCpuArray<MapData, Counter>,
     sip_counters: PerCpuArray<MapData, Counter>,
+    scanners: Array<MapData, Scanners>,
 }
 
 /// One counter, summed over CPUs.
@@ -122,6 +125,7 @@ impl Maps {
             bans_v6: typed!(map::BANS_V6),
             counters: typed!(map::COUNTERS),
             sip_counters: typed!(map::SIP_COUNTERS),
+            scanners: typed!(map::SCANNERS),
         })
     }
 
@@ -187,6 +191,9 @@ impl Maps {
         self.write_ports(target, policy, &slots)?;
         self.write_services(target, policy, &slots)?;
         let (deny_v4, deny_v6) = self.write_lists(target, policy, &slots)?;
+        self.scanners
+            .set(target, policy.scanners, 0)
+            .map_err(Error::map(map::SCANNERS))?;
 
         let mut flags = policy.flags;
         if !policy.trusted.is_empty() {
@@ -211,6 +218,8 @@ impl Maps {
             reply_port_lo,
             reply_port_hi,
             rate_v6_prefix: policy.rate_v6_prefix,
+            scanner_recheck_ms: policy.scanner_recheck_ms,
+            scanner_ban_s: policy.scanner_ban_s,
         };
         self.policy
             .set(target, value, 0)

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use sipguard_common::{
-    rate_class, ServicePolicy, MAX_SERVICES, POLICY_CONFIGURED, POLICY_DEFAULT_DROP,
-    POLICY_MONITOR, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
-    SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_SIP,
+    rate_class, ua::Scanners, ServicePolicy, MAX_SERVICES, POLICY_CONFIGURED, POLICY_DEFAULT_DROP,
+    POLICY_MONITOR, POLICY_SCANNERS, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4,
+    SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_SIP,
 };
 
 use crate::config::{Config, DefaultAction, Limit, Mode, PortRange, Protocol, ReplyPorts};
@@ -72,6 +72,12 @@ pub struct CompiledPolicy {
     /// SIP sources exempt from rate limits.
     pub trusted: Vec<IpNet>,
     pub rate_v6_prefix: u32,
+    /// Scanner User-Agent patterns (none when the check is off).
+    pub scanners: Scanners,
+    /// How long a source's scanner verdict is remembered, ms.
+    pub scanner_recheck_ms: u32,
+    /// Ban time for a scanner, s (0: drop only).
+    pub scanner_ban_s: u32,
     /// What the translation decided on its own, for the log (kept admin sessions...).
     pub notes: Vec<String>,
 }
@@ -178,10 +184,27 @@ impl CompiledPolicy {
             service.allow.push(net);
         }
 
+        let mut scanners = Scanners::default();
+        if config.scanners.enabled {
+            for ua in &config.scanners.user_agents {
+                // Validated with the same table by the config parser.
+                let _ = scanners.push(ua.as_bytes());
+            }
+        }
+        if scanners.count > 0 {
+            flags |= POLICY_SCANNERS;
+        }
         Self {
             flags,
             reply_ports,
             services,
+            scanners,
+            scanner_recheck_ms: u32::try_from(config.scanners.recheck.as_millis())
+                .unwrap_or(u32::MAX),
+            scanner_ban_s: config
+                .scanners
+                .ban
+                .map_or(0, |d| u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX)),
             deny: config.global.deny.clone(),
             trusted: config.global.trusted.clone(),
             rate_v6_prefix: u32::from(config.global.rate_ipv6_prefix),
@@ -237,8 +260,29 @@ mod tests {
         let p = CompiledPolicy::compile(&c, &HostFacts::default());
         assert_eq!(
             p.flags,
-            POLICY_CONFIGURED | POLICY_DEFAULT_DROP | POLICY_MONITOR
+            POLICY_CONFIGURED | POLICY_DEFAULT_DROP | POLICY_MONITOR | POLICY_SCANNERS
         );
+    }
+
+    #[test]
+    fn scanner_patterns_and_times_reach_the_policy() {
+        let c = config(
+            "[scanners]\nuser_agents = [\"Evil-Scan\"]\nban = \"15m\"\nrecheck = \"250ms\"\n",
+        );
+        let p = CompiledPolicy::compile(&c, &HostFacts::default());
+        assert_ne!(p.flags & POLICY_SCANNERS, 0);
+        assert_eq!(p.scanners.count, 1);
+        assert_eq!(&p.scanners.patterns[0].bytes[..9], b"evil-scan");
+        assert_eq!(p.scanner_ban_s, 900);
+        assert_eq!(p.scanner_recheck_ms, 250);
+    }
+
+    #[test]
+    fn disabled_scanners_leave_no_patterns() {
+        let c = config("[scanners]\nenabled = false\n");
+        let p = CompiledPolicy::compile(&c, &HostFacts::default());
+        assert_eq!(p.flags & POLICY_SCANNERS, 0);
+        assert_eq!(p.scanners.count, 0);
     }
 
     #[test]

@@ -99,12 +99,17 @@ impl Harness {
         use aya::maps::{HashMap, Map, MapData};
         let data = MapData::from_pin(self.pin_dir.join(sipguard::ebpf::map::RATES))
             .expect("pinned RATES map");
-        let mut rates: HashMap<MapData, sipguard_common::RateKey, u64> =
+        let mut rates: HashMap<MapData, sipguard_common::RateKey, sipguard_common::SourceState> =
             HashMap::try_from(Map::LruHashMap(data)).expect("an LRU hash map");
         let keys: Vec<_> = rates.keys().filter_map(Result::ok).collect();
         for k in keys {
             let _ = rates.remove(&k);
         }
+    }
+
+    /// The ban map's entries.
+    pub fn bans(&self) -> Vec<(ipnet::IpNet, sipguard_common::Ban)> {
+        self.loaded.maps.bans().expect("reading bans")
     }
 
     /// Packets counted per (service, reason, verdict).

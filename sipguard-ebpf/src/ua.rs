@@ -1,0 +1,428 @@
+//! Scanner fingerprints: find the User-Agent header of a SIP request and match its value
+//! against the epoch's patterns ([`sipguard_common::ua`] has the table and the word helpers).
+//!
+//! Cost is linear in the bytes before the header, 8 bytes per step, plus a fixed-size match of
+//! the value's first [`WINDOW`] bytes. The caller remembers the verdict per source, so a
+//! source's requests are read about once per recheck interval, not every packet.
+//!
+//! What is matched: the first header whose name is `User-Agent` in any case, with optional
+//! spaces or tabs before the colon and after it, and a value that may start on a folded
+//! continuation line. The search stops at the blank line that ends the headers, after
+//! [`SCAN_LIMIT`] bytes, or at the end of the payload. RFC 3261 gives User-Agent no compact
+//! form, so there is none to match.
+
+use aya_ebpf::{
+    bindings::xdp_md,
+    cty::c_void,
+    helpers::generated::bpf_xdp_load_bytes,
+    macros::map,
+    maps::{Array, PerCpuArray},
+    programs::XdpContext,
+};
+use sipguard_common::{
+    ua::{
+        anchor_hash, bytes_below, lower_ascii, lowest_byte, zero_bytes, Scanners, UaPattern,
+        CASE_BITS, CR, LF, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN, SCAN_LIMIT, SCRATCH_WORDS,
+        USER_AGE, WINDOW,
+    },
+    EPOCHS,
+};
+
+/// The scanner patterns of each policy epoch.
+#[map]
+static SCANNERS: Array<Scanners> = Array::pinned(EPOCHS, 0);
+
+/// Per-CPU scratch: the value, lower-cased and cut at the end of its line, zero-padded.
+/// Only the first [`SCRATCH_WORDS`] are ever written; the rest stay zero. They exist because
+/// the verifier can't see that a candidate start is below 64 (LLVM drops the mask that would
+/// tell it, knowing better), only below 256: reads up to there must stay inside the value.
+#[map]
+static UA_SCRATCH: PerCpuArray<[u64; SCRATCH_MAP_WORDS]> = PerCpuArray::with_max_entries(1, 0);
+const SCRATCH_MAP_WORDS: usize = (256 + PATTERN_MAX + 8) / 8 + 1;
+/// The last scratch word passes a value between phases through memory (see [`forget`]).
+const HANDOFF: usize = SCRATCH_MAP_WORDS - 1;
+
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+const SPACES: u64 = 0x2020_2020_2020_2020;
+const TABS: u64 = 0x0909_0909_0909_0909;
+
+/// Does the SIP payload `[start, end)` carry a scanner User-Agent per the epoch's patterns?
+#[inline(always)]
+pub fn is_scanner(ctx: &XdpContext, epoch: u32, start: usize, end: usize) -> bool {
+    sipguard_scanner_user_agent(ctx.ctx, epoch, start as u64, end as u64) != 0
+}
+
+/// The whole check as a global BPF function: the verifier checks it once, on its own, with
+/// its arguments unknown. Inlined, it was walked again for every distinct state of the
+/// pipeline that reaches it (each parse path, IPv4 or IPv6, each verdict so far), and the
+/// header search alone is some 40,000 instructions per walk: the program went past the
+/// verifier's million. Returns 1 for a scanner.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_scanner_user_agent(
+    ctx: *mut xdp_md,
+    epoch: u32,
+    start: u64,
+    end: u64,
+) -> u64 {
+    let ctx = XdpContext::new(ctx);
+    let Some(table) = SCANNERS.get(epoch & 1) else {
+        return 0;
+    };
+    if table.count == 0 {
+        return 0;
+    }
+    let Some(scratch) = UA_SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    // Safety: a per-CPU map value, used by this program run only.
+    let scratch = unsafe { &mut *scratch };
+    let words = scratch.as_mut_ptr();
+    // Offsets above 16 KiB don't occur; the mask gives the verifier the bound it needs.
+    let (start, end) = ((start & 0x3fff) as usize, (end & 0x3fff) as usize);
+    let Some(line) = find_line(&ctx, start, end) else {
+        return 0;
+    };
+    // The search can end at any of hundreds of places, each with its own exact knowledge of
+    // `line` and of `end` (refined by every bounds check on the way): forgetting both lets
+    // the verifier walk the rest once instead of once per place.
+    let end = forget_offset(words, end);
+    let Some(value) = value_at(&ctx, forget_offset(words, line), end) else {
+        return 0;
+    };
+    let end = forget_offset(words, end);
+    copy_value(&ctx, forget_offset(words, value), end, scratch);
+    matches(table, scratch) as u64
+}
+
+/// A packet offset through [`forget`], masked to 14 bits: every real offset is far below,
+/// and the verifier needs a bound well under 64 KiB. A mask, not a compare: LLVM merges
+/// compares of two values into one the verifier can't split.
+#[inline(always)]
+fn forget_offset(scratch: *mut u64, off: usize) -> usize {
+    (forget(scratch, off as u64) & 0x3fff) as usize
+}
+
+/// Returns `x` through a volatile store and load, so the verifier knows nothing about it.
+///
+/// The verifier walks a loop iteration by iteration, and an offset that it tracks exactly
+/// splits every later path by the iteration it came from: the header search can end in any
+/// of 2048 places, and each would have the value copy and the match walked again (the
+/// program went past the verifier's million instructions). After this, one walk covers all;
+/// the caller re-checks the range the verifier then needs.
+#[inline(always)]
+fn forget(scratch: *mut u64, x: u64) -> u64 {
+    // Safety: `scratch` is the per-CPU map value; HANDOFF is inside it.
+    unsafe {
+        let slot = scratch.add(HANDOFF);
+        core::ptr::write_volatile(slot, x);
+        core::ptr::read_volatile(slot)
+    }
+}
+
+/// Eight payload bytes at `off` as a little-endian word; bytes at or past `end` read as zero.
+#[inline(always)]
+fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
+    let data = ctx.data();
+    let data_end = ctx.data_end();
+    if off + 8 <= end {
+        if data + off + 8 > data_end {
+            return 0;
+        }
+        // Safety: bounds checked above.
+        return unsafe { load(data + off) };
+    }
+    if off >= end {
+        return 0;
+    }
+    // The tail, 1 to 7 bytes before `end`.
+    let n = end - off;
+    if data + off + 8 <= data_end {
+        // Safety: bounds checked above.
+        let w = unsafe { load(data + off) };
+        return w & ((1u64 << (8 * (n & 7))) - 1);
+    }
+    // The frame ends there too. A helper copies the 1 to 7 bytes: the verifier can't follow
+    // the pointer checks LLVM makes of a byte loop or of a load ending at `end`.
+    let mut buf = [0u8; 8];
+    // Safety: the helper checks the range against the frame; `buf` holds 8 bytes.
+    let copied = unsafe {
+        bpf_xdp_load_bytes(
+            ctx.ctx,
+            off as u32,
+            buf.as_mut_ptr() as *mut c_void,
+            (((n - 1) & 7) + 1) as u32,
+        )
+    };
+    if copied != 0 {
+        return 0;
+    }
+    u64::from_le_bytes(buf)
+}
+
+/// One 8-byte load at any address.
+///
+/// # Safety
+/// `addr..addr + 8` must be readable (checked against `data_end` for packet memory).
+#[inline(always)]
+unsafe fn load(addr: usize) -> u64 {
+    // The address may be unaligned: x86-64 and arm64 load unaligned words natively, and the
+    // verifier only enforces alignment where the CPU can't. `read_unaligned` would be lowered
+    // by LLVM's BPF backend into eight byte loads and shifts; a volatile word load keeps one
+    // instruction and stops LLVM from deriving anything from the pointer's alignment.
+    unsafe { core::ptr::read_volatile(addr as *const u64) }
+}
+
+/// Flags (high bit) exactly the bytes of `x` that are zero.
+#[inline(always)]
+const fn exact_zero_bytes(x: u64) -> u64 {
+    !(((x & !HIGHS).wrapping_add(!HIGHS)) | x) & HIGHS
+}
+
+/// Number of spaces and tabs `w` starts with (8: all of it).
+#[inline(always)]
+fn leading_blanks(w: u64) -> usize {
+    let blank = exact_zero_bytes(w ^ SPACES) | exact_zero_bytes(w ^ TABS);
+    let other = !blank & HIGHS;
+    if other == 0 {
+        8
+    } else {
+        lowest_byte(other) as usize
+    }
+}
+
+/// Eight bytes at `off` if the frame has them, else 0: the search only needs whole words.
+#[inline(always)]
+fn whole_word(ctx: &XdpContext, off: usize) -> u64 {
+    let at = ctx.data() + off;
+    if at + 8 > ctx.data_end() {
+        return 0;
+    }
+    // Safety: bounds checked above.
+    unsafe { load(at) }
+}
+
+/// Offset of the line that starts with `User-Agent` (any case), walking the payload 8 bytes
+/// per step for line feeds. None at the blank line that ends the headers.
+///
+/// Up to three line feeds per word are tested, unrolled: a header line is at least 3 bytes
+/// (`x:` and LF), so no word holds more. No inner loop: the verifier walks every step of a
+/// loop, and a nested per-word loop multiplied its paths past its million-instruction
+/// limit. Only the 8-byte name test runs here; [`value_at`] parses the rest once.
+#[inline(always)]
+fn find_line(ctx: &XdpContext, start: usize, end: usize) -> Option<usize> {
+    let mut off = start;
+    for _ in 0..SCAN_LIMIT / 8 {
+        // A User-Agent line is at least 12 bytes with its colon and a value: none starts in
+        // the last 8 bytes.
+        if off + 16 > end {
+            break;
+        }
+        let mut feeds = zero_bytes(whole_word(ctx, off) ^ LF);
+        if feeds != 0 {
+            match line_kind(ctx, off + lowest_byte(feeds) as usize + 1) {
+                Kind::UserAgent(line) => return Some(line),
+                Kind::End => return None,
+                Kind::Other => {}
+            }
+            feeds &= feeds - 1;
+            if feeds != 0 {
+                match line_kind(ctx, off + lowest_byte(feeds) as usize + 1) {
+                    Kind::UserAgent(line) => return Some(line),
+                    Kind::End => return None,
+                    Kind::Other => {}
+                }
+                feeds &= feeds - 1;
+                if feeds != 0 {
+                    match line_kind(ctx, off + lowest_byte(feeds) as usize + 1) {
+                        Kind::UserAgent(line) => return Some(line),
+                        Kind::End => return None,
+                        Kind::Other => {}
+                    }
+                }
+            }
+        }
+        off += 8;
+    }
+    None
+}
+
+enum Kind {
+    Other,
+    /// The blank line that ends the headers.
+    End,
+    UserAgent(usize),
+}
+
+/// What the line at `line` starts as, from one 8-byte test.
+#[inline(always)]
+fn line_kind(ctx: &XdpContext, line: usize) -> Kind {
+    let w = whole_word(ctx, line);
+    let first = w as u8;
+    if first == b'\r' || first == b'\n' {
+        Kind::End
+    } else if w | CASE_BITS == USER_AGE {
+        Kind::UserAgent(line)
+    } else {
+        Kind::Other
+    }
+}
+
+/// Where the value of the header at `line` starts, if the name is exactly `User-Agent`:
+/// HCOLON = *( SP / HTAB ) ":" SWS, and SWS may fold (CRLF then a blank continues the line).
+#[inline(always)]
+fn value_at(ctx: &XdpContext, line: usize, end: usize) -> Option<usize> {
+    let w = word(ctx, line + 8, end);
+    if (w as u16) | 0x2020 != u16::from_le_bytes(*b"nt") {
+        return None;
+    }
+    let mut at = line + 10;
+    let w = word(ctx, at, end);
+    let blanks = leading_blanks(w);
+    if blanks == 8 || (w >> (8 * blanks)) as u8 != b':' {
+        return None;
+    }
+    at += blanks + 1;
+    let blanks = leading_blanks(word(ctx, at, end));
+    if blanks == 8 {
+        return None;
+    }
+    at += blanks;
+    let w = word(ctx, at, end);
+    if w & 0xffff == u16::from_le_bytes(*b"\r\n") as u64 && matches!((w >> 16) as u8, b' ' | b'\t')
+    {
+        at += 2;
+        let blanks = leading_blanks(word(ctx, at, end));
+        if blanks == 8 {
+            return None;
+        }
+        at += blanks;
+    }
+    Some(at)
+}
+
+/// Copies the first [`WINDOW`] bytes of the value into `scratch`, lower-cased, cut at the
+/// first CR or LF, zero after.
+#[inline(always)]
+fn copy_value(ctx: &XdpContext, value: usize, end: usize, scratch: &mut [u64; SCRATCH_MAP_WORDS]) {
+    let mut alive = u64::MAX;
+    for (i, slot) in scratch.iter_mut().take(SCRATCH_WORDS).enumerate() {
+        if i >= WINDOW / 8 {
+            *slot = 0;
+            continue;
+        }
+        let w = word(ctx, value + 8 * i, end) & alive;
+        let line_end = zero_bytes(w ^ CR) | zero_bytes(w ^ LF);
+        // bytes_below(0) keeps everything.
+        *slot = lower_ascii(w & bytes_below(line_end));
+        alive &= ((line_end == 0) as u64).wrapping_neg();
+    }
+}
+
+/// Candidate starts checked in full per value: an honest 64-byte value hits an occupied slot
+/// at about one start in fifty, a scanner's at its pattern.
+const MAX_CANDIDATES: usize = 8;
+
+/// Rolls a 4-byte anchor over the value and marks the starts whose slot names a pattern;
+/// then checks those starts against the patterns their slot names.
+///
+/// Two phases rather than checking inside the roll: the verifier walks every start of the
+/// roll separately (the start is an offset into the scratch), so a check inside it was
+/// walked 61 times over and the program went past the verifier's million instructions.
+/// Here the check runs on a start the verifier knows only as a range, and is walked once.
+#[inline(always)]
+fn matches(table: &Scanners, scratch: &mut [u64; SCRATCH_MAP_WORDS]) -> bool {
+    let words = scratch.as_mut_ptr();
+    let bytes = words as *const u8;
+    let mut candidates = 0u64;
+    // Safety: word 0 of the scratch.
+    let mut anchor = unsafe { *words } as u32;
+    for at in 0..=(WINDOW - PATTERN_MIN) {
+        if at > 0 {
+            // Safety: at + 3 < WINDOW <= the scratch's size.
+            let next = unsafe { *bytes.add(at + 3) } as u32;
+            anchor = (anchor >> 8) | (next << 24);
+        }
+        if anchor >> 24 == 0 {
+            // The value ended: no 4-byte pattern starts here or later.
+            break;
+        }
+        let Some(&slot) = table.slots.get(anchor_hash(anchor) as usize) else {
+            break;
+        };
+        candidates |= ((slot != 0) as u64) << at;
+    }
+    let mut candidates = forget(words, candidates);
+    for _ in 0..MAX_CANDIDATES {
+        if candidates == 0 {
+            return false;
+        }
+        let low = candidates & candidates.wrapping_neg();
+        candidates &= candidates - 1;
+        let at = (popcount(low - 1) & 63) as usize;
+        // Safety: at + 4 <= 259, inside the scratch.
+        let anchor = unsafe { core::ptr::read_unaligned(bytes.add(at) as *const u32) };
+        let Some(&slot) = table.slots.get(anchor_hash(anchor) as usize) else {
+            return false;
+        };
+        let mut slot = slot as u64;
+        for _ in 0..MAX_PER_SLOT as usize {
+            if slot == 0 {
+                break;
+            }
+            let low = slot & slot.wrapping_neg();
+            slot &= slot - 1;
+            // Through memory: LLVM knows the index is below 32 and drops the bounds check
+            // the verifier needs.
+            let index = forget(words, popcount(low - 1)) as usize;
+            let Some(pattern) = table.patterns.get(index) else {
+                break;
+            };
+            if pattern.anchor == anchor && rest_matches(pattern, bytes, at) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Number of set bits, without a popcount instruction (BPF has none).
+#[inline(always)]
+const fn popcount(x: u64) -> u64 {
+    let x = x - ((x >> 1) & 0x5555_5555_5555_5555);
+    let x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
+    let x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    x.wrapping_mul(0x0101_0101_0101_0101) >> 56
+}
+
+/// `pattern` against the value at `at`, a word at a time (the anchor's bytes are compared
+/// again: cheaper than an offset).
+#[inline(always)]
+fn rest_matches(pattern: &UaPattern, bytes: *const u8, at: usize) -> bool {
+    let len = pattern.len as usize;
+    let pat = pattern.bytes.as_ptr();
+    for k in 0..PATTERN_MAX / 8 {
+        let from = 8 * k;
+        if from >= len {
+            break;
+        }
+        let n = len - from;
+        let mask = if n >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * n)) - 1
+        };
+        // Safety: `from + 8 <= PATTERN_MAX`, and `at + from + 8 <= WINDOW - PATTERN_MIN +
+        // PATTERN_MAX + 8`, inside the scratch.
+        let (v, p) = unsafe {
+            (
+                load(bytes.add(at + from) as usize),
+                load(pat.add(from) as usize),
+            )
+        };
+        if (v ^ p) & mask != 0 {
+            return false;
+        }
+    }
+    true
+}

@@ -7,6 +7,7 @@ pub mod netns;
 pub mod packets;
 pub mod policies;
 pub mod traffic;
+pub mod voip;
 
 /// Whether privileged tests can run here. Root: yes. Not root: they are skipped with a note,
 /// except under CI (`CI` set), where a privileged test that cannot run is a failure.

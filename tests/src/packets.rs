@@ -89,6 +89,22 @@ pub fn register(padding: usize) -> Vec<u8> {
     m
 }
 
+/// A REGISTER whose IPv4 frame is exactly 1400 bytes, with `ua_line` (e.g.
+/// `"User-Agent: sipvicious\r\n\r\n"`) as its last bytes after 40-byte header lines.
+pub fn register_1400_ending_with(ua_line: &str) -> Vec<u8> {
+    let mut m = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 1 REGISTER\r\n".to_string();
+    let left = |m: &String| 1400 - 42 - m.len() - ua_line.len();
+    let mut n = 0;
+    while left(&m) > 60 {
+        m.push_str(&format!("X-Pad-{n:04}: {}\r\n", "p".repeat(26)));
+        n += 1;
+    }
+    let rest = left(&m);
+    m.push_str(&format!("X-Last: {}\r\n", "q".repeat(rest - 10)));
+    m.push_str(ua_line);
+    m.into_bytes()
+}
+
 /// Inserts 802.1Q (or 802.1ad + 802.1Q for two) tags after the MAC addresses.
 pub fn with_vlan_tags(frame: &[u8], tags: usize) -> Vec<u8> {
     let mut out = frame[..12].to_vec();

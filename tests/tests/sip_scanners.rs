@@ -5,7 +5,7 @@ use sipguard::config::DEFAULT_SCANNER_USER_AGENTS;
 use sipguard_common::BAN_REASON_SCANNER;
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
-    packets::{frame, sip, Transport},
+    packets::{frame, register_1400_ending_with, sip, Transport},
     privileged,
 };
 
@@ -200,22 +200,11 @@ fn a_user_agent_at_the_end_of_a_1400_byte_request_is_found() {
     ) else {
         return;
     };
-    // 42 bytes of Ethernet, IPv4 and UDP headers, then the payload up to 1400 bytes, with
-    // the User-Agent as the last header.
+    // The User-Agent as the last header of a 1400-byte frame, with and without the blank
+    // line (the second ends the frame inside the value's last word).
     for ua_line in ["User-Agent: sipvicious\r\n\r\n", "User-Agent: sipvicious"] {
-        let head = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 1 REGISTER\r\n";
-        let mut m = head.to_string();
-        let left = |m: &String| 1400 - 42 - m.len() - ua_line.len();
-        // Realistic header lines of 40 bytes, then one that fills the rest.
-        let mut n = 0;
-        while left(&m) > 60 {
-            m.push_str(&format!("X-Pad-{n:04}: {}\r\n", "p".repeat(26)));
-            n += 1;
-        }
-        let rest = left(&m);
-        m.push_str(&format!("X-Last: {}\r\n", "q".repeat(rest - 10)));
-        m.push_str(ua_line);
-        let f = sip(ATTACKER, m.as_bytes());
+        let m = register_1400_ending_with(ua_line);
+        let f = sip(ATTACKER, &m);
         assert_eq!(f.len(), 1400);
         assert_eq!(h.run(&f), XDP_DROP, "ending {ua_line:?}");
     }

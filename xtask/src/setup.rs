@@ -14,10 +14,19 @@ use anyhow::{bail, Context, Result};
 use crate::{as_root, describe, run};
 
 /// Debian packages the tests and the demo need.
-const APT_PACKAGES: &[&str] = &["iproute2", "iputils-ping", "ethtool", "tcpdump"];
+const APT_PACKAGES: &[&str] = &[
+    "iproute2",
+    "iputils-ping",
+    "ethtool",
+    "tcpdump",
+    // The real-tools tests: Kamailio as the PBX, sipp as phones and flood generator.
+    "kamailio",
+    "sip-tester",
+];
 
 /// PyPI packages the tests need (installed with `python3 -m pip`).
-const PYPI_PACKAGES: &[&str] = &[];
+/// The real-tools tests' attacker: svmap, svwar, svcrack (the version they were written for).
+const PYPI_PACKAGES: &[&str] = &["sipvicious==0.3.8"];
 
 /// bpf-linker release built against nightly's LLVM (the version verified in TOOLCHAIN.md).
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -212,7 +221,12 @@ pub fn test_deps() -> Result<()> {
     let missing: Vec<&str> = PYPI_PACKAGES
         .iter()
         .copied()
-        .filter(|p| !succeeds(pip().args(["show", p])))
+        .filter(|p| {
+            let (name, version) = p.split_once("==").unwrap_or((p, ""));
+            let shown = pip().args(["show", name]).output();
+            !matches!(shown, Ok(o) if o.status.success()
+                && String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == format!("Version: {version}") || version.is_empty()))
+        })
         .collect();
     if !missing.is_empty() {
         println!("xtask: installing PyPI packages: {}", missing.join(" "));

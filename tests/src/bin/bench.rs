@@ -16,6 +16,7 @@ struct Args {
     repeat: u32,
     runs: usize,
     json: Option<PathBuf>,
+    only: Option<String>,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -23,6 +24,7 @@ fn args() -> anyhow::Result<Args> {
         repeat: 1_000_000,
         runs: 5,
         json: None,
+        only: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -31,8 +33,9 @@ fn args() -> anyhow::Result<Args> {
             "--repeat" => a.repeat = value()?.parse().context("--repeat")?,
             "--runs" => a.runs = value()?.parse().context("--runs")?,
             "--json" => a.json = Some(value()?.into()),
+            "--only" => a.only = Some(value()?),
             "-h" | "--help" => {
-                println!("sipguard-bench [--repeat N] [--runs N] [--json FILE]");
+                println!("sipguard-bench [--repeat N] [--runs N] [--json FILE] [--only SUBSTRING]");
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument {other}"),
@@ -181,17 +184,80 @@ fn main() -> anyhow::Result<()> {
             sip("198.51.100.20", &register(1300)),
         ),
     ];
+    // Scanner fingerprints, read on every packet (recheck 0: the cost of one read) and
+    // remembered (the default 1 s: what a source's further packets cost).
+    let scanner_policy = |recheck: &str| {
+        format!(
+            "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\n\
+             sip = true\n[service.limits]\nregister = {{ rate = 0, burst = 1 }}\n\
+             other = {{ rate = 0, burst = 1 }}\n[scanners]\nrecheck = \"{recheck}\"\n"
+        )
+    };
+    let read_every = Harness::with_config(&scanner_policy("0"));
+    let remembered = Harness::with_config(&scanner_policy("1s"));
+    let scanner_end = packets::register_1400_ending_with("User-Agent: friendly-scanner\r\n\r\n");
+    let honest_end =
+        packets::register_1400_ending_with("User-Agent: Yealink SIP-T46S 66.86.0.15\r\n\r\n");
+    let honest_early = b"REGISTER sip:192.0.2.1 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-524287-1---3c5e8c2f;rport\r\n\
+Max-Forwards: 70\r\n\
+Contact: <sip:1001@192.0.2.10:5060;rinstance=8a7c2e1b>\r\n\
+To: <sip:1001@192.0.2.1>\r\n\
+From: <sip:1001@192.0.2.1>;tag=7d1a3f22\r\n\
+Call-ID: Mzk1ZTQ3ZjI5ODg4NjA2YzE0OTQ2OTg1\r\n\
+CSeq: 2 REGISTER\r\n\
+Expires: 3600\r\n\
+Allow: INVITE, ACK, CANCEL, BYE, NOTIFY, REFER, MESSAGE, OPTIONS, INFO, SUBSCRIBE\r\n\
+User-Agent: Yealink SIP-T46S 66.86.0.15\r\n\
+Allow-Events: presence, kpml, talk\r\n\
+Content-Length: 0\r\n\r\n"
+        .to_vec();
+    let scanner_paths: Vec<(&Harness, &str, Vec<u8>)> = vec![
+        (
+            &read_every,
+            "scanner_ua_end_of_1400b_read_drop_v4",
+            sip("198.51.100.66", &scanner_end),
+        ),
+        (
+            &read_every,
+            "honest_ua_end_of_1400b_read_pass_v4",
+            sip("198.51.100.20", &honest_end),
+        ),
+        (
+            &read_every,
+            "honest_register_ua_early_read_pass_v4",
+            sip("198.51.100.20", &honest_early),
+        ),
+        (
+            &remembered,
+            "scanner_ua_1400b_remembered_drop_v4",
+            sip("198.51.100.66", &scanner_end),
+        ),
+        (
+            &remembered,
+            "honest_ua_end_of_1400b_remembered_pass_v4",
+            sip("198.51.100.20", &honest_end),
+        ),
+    ];
     let mut results = Vec::new();
     let runs = paths
         .iter()
         .map(|(n, p)| (&h, *n, p))
         .chain(default_paths.iter().map(|(n, p)| (&default_policy, *n, p)))
-        .chain(rate_paths.iter().map(|(n, p)| (&rate_policy, *n, p)));
+        .chain(rate_paths.iter().map(|(n, p)| (&rate_policy, *n, p)))
+        .chain(scanner_paths.iter().map(|(h, n, p)| (*h, *n, p)));
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
     for (h, name, pkt) in runs {
+        if args
+            .only
+            .as_ref()
+            .is_some_and(|o| !name.contains(o.as_str()))
+        {
+            continue;
+        }
         let mut samples: Vec<f64> = Vec::with_capacity(args.runs);
         let mut floors: Vec<f64> = Vec::with_capacity(args.runs);
         let mut nets: Vec<f64> = Vec::with_capacity(args.runs);

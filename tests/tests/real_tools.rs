@@ -1,0 +1,296 @@
+//! sipguard against the attack tools admins face, with real peers (see `sipguard_tests::voip`):
+//! Kamailio as registrar with digest authentication, sipp as honest phones, SIPVicious
+//! (svmap, svwar, svcrack) and a sipp REGISTER flood as the attacker. Each test first shows
+//! the tool working against the unprotected PBX, then attaches the real `sipguard` binary to
+//! the PBX's interface and checks what reaches Kamailio, what the honest phones get, and that
+//! sipguard's counters add up to what the attacker sent.
+use std::time::{Duration, Instant};
+
+use sipguard_tests::{
+    daemon::Daemon,
+    netns::metric,
+    policies::TempFile,
+    privileged,
+    voip::{SippResult, VoipLab, ATTACKER, PBX_IF, PHONE},
+};
+
+fn lab(test: &str) -> Option<VoipLab> {
+    if !privileged(test) {
+        return None;
+    }
+    let mut lab = VoipLab::new().expect("building the VoIP lab");
+    lab.start_kamailio().expect("starting Kamailio");
+    Some(lab)
+}
+
+/// A counter from the daemon's /metrics (0 when the series is absent).
+fn sample(d: &Daemon, name: &str, labels: &[(&str, &str)]) -> u64 {
+    let text = d.scrape().expect("scraping /metrics");
+    metric(&text, name, labels).unwrap_or(0.0) as u64
+}
+
+fn sip_class(d: &Daemon, class: &str, verdict: &str) -> u64 {
+    sample(
+        d,
+        "sipguard_sip_packets_total",
+        &[("service", "sip"), ("class", class), ("verdict", verdict)],
+    )
+}
+
+fn all_ok(r: &SippResult, n: u64) -> bool {
+    r.successful == n && r.failed == 0 && r.exit_code == 0
+}
+
+/// Honest traffic from the phone namespace: `regs` registrations and `calls` calls, each of
+/// which must succeed. Panics with Kamailio's log otherwise.
+fn honest_traffic_succeeds(lab: &VoipLab, regs: u32, calls: u32) {
+    let r = lab
+        .honest_registrations(regs, 5)
+        .expect("sipp registrations");
+    assert!(
+        all_ok(&r, regs as u64),
+        "honest registrations: {r:?}\n{}",
+        lab.kamailio_log()
+    );
+    let (caller, callee) = lab.honest_calls(calls).expect("sipp calls");
+    assert!(
+        all_ok(&caller, calls as u64),
+        "honest calls: {caller:?}\n{}",
+        lab.kamailio_log()
+    );
+    assert_eq!(
+        callee.successful, calls as u64,
+        "calls answered: {callee:?}"
+    );
+}
+
+#[test]
+fn svmap_finds_no_pbx_and_svwar_no_extension_behind_sipguard() {
+    let Some(lab) = lab("svmap_finds_no_pbx_and_svwar_no_extension_behind_sipguard") else {
+        return;
+    };
+    // Unprotected: both tools work against this PBX.
+    let map = lab.sipvicious("svmap", &["-p", "5060"], None, 30).unwrap();
+    let map_out = String::from_utf8_lossy(&map.stdout);
+    assert!(
+        map_out.contains("| 192.0.2.1:5060"),
+        "svmap should find the unprotected PBX:\n{map_out}"
+    );
+    let war = lab.sipvicious("svwar", &["-e1000-1020"], None, 30).unwrap();
+    let war_out = String::from_utf8_lossy(&war.stdout);
+    assert!(
+        war_out.contains("| 1001 ") && war_out.contains("| 1010 "),
+        "svwar should enumerate 1001-1010 on the unprotected PBX:\n{war_out}"
+    );
+
+    // Protected by the built-in default policy.
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9601, &[]).unwrap();
+    let sent_before = lab.udp_sent(&lab.attacker).unwrap();
+    let reached_before = lab.kamailio_count("RX", ATTACKER);
+
+    let map = lab.sipvicious("svmap", &["-p", "5060"], None, 30).unwrap();
+    let map_out = String::from_utf8_lossy(&map.stdout);
+    assert!(
+        !map_out.contains("192.0.2.1"),
+        "svmap found the PBX behind sipguard:\n{map_out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&map.stderr).contains("found nothing"),
+        "svmap: {}",
+        String::from_utf8_lossy(&map.stderr)
+    );
+    let war = lab.sipvicious("svwar", &["-e1000-1020"], None, 30).unwrap();
+    let war_out = String::from_utf8_lossy(&war.stdout);
+    assert!(
+        !war_out.contains("reqauth") && !war_out.contains("| 10"),
+        "svwar enumerated extensions behind sipguard:\n{war_out}"
+    );
+
+    let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
+    assert!(sent >= 2, "the tools sent {sent} datagrams");
+    assert_eq!(
+        lab.kamailio_count("RX", ATTACKER),
+        reached_before,
+        "a scanner request reached Kamailio"
+    );
+    // Every datagram the tools sent was dropped as a scanner: svmap's OPTIONS, svwar's
+    // REGISTERs.
+    let scanner = sample(
+        &daemon,
+        "sipguard_packets_total",
+        &[
+            ("service", "sip"),
+            ("reason", "scanner"),
+            ("verdict", "drop"),
+        ],
+    );
+    assert_eq!(scanner, sent, "scanner drops vs datagrams the tools sent");
+    assert_eq!(
+        sip_class(&daemon, "options", "drop") + sip_class(&daemon, "register", "drop"),
+        sent
+    );
+
+    // The admin sees it without any per-packet log: `sipguard status` from another shell.
+    let status = daemon.cli(&["status"]).unwrap();
+    let status = String::from_utf8_lossy(&status.stdout);
+    let line = status
+        .lines()
+        .find(|l| l.contains("scanner") && l.contains("drop"))
+        .unwrap_or_else(|| panic!("no scanner row in `sipguard status`:\n{status}"));
+    assert!(line.contains(&sent.to_string()), "{line}");
+
+    // Honest phones are unaffected.
+    honest_traffic_succeeds(&lab, 5, 5);
+    assert!(lab.kamailio_count("REGOK", PHONE) >= 6);
+}
+
+#[test]
+fn svcrack_guesses_reaching_kamailio_are_capped_at_the_register_rate() {
+    let Some(lab) = lab("svcrack_guesses_reaching_kamailio_are_capped_at_the_register_rate") else {
+        return;
+    };
+    // svcrack with a phone's User-Agent, so that only the rate limit can stop it.
+    const UA: &str = "Zoiper rv2.10.20.3";
+    let crack = ["-u1001", "-r1-200"];
+    // Unprotected: password 150 (guess 151) is found within about a second.
+    let open = lab.sipvicious("svcrack", &crack, Some(UA), 40).unwrap();
+    let open_out = String::from_utf8_lossy(&open.stdout);
+    assert!(
+        open_out.contains("| 1001 ") && open_out.contains(" 150 "),
+        "svcrack should crack the unprotected PBX:\n{open_out}"
+    );
+
+    const RATE: u64 = 2;
+    const BURST: u64 = 20;
+    let config = TempFile::with_contents(&format!(
+        "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\n\
+         allow = [\"any\"]\nsip = true\n[service.limits]\n\
+         register = {{ rate = {RATE}, burst = {BURST} }}\n"
+    ));
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9602, &["--config", config.as_str()]).unwrap();
+    let sent_before = lab.udp_sent(&lab.attacker).unwrap();
+    let reached_before = lab.kamailio_count("RX", ATTACKER);
+    let guesses_before = lab.kamailio_count("AUTHFAIL", ATTACKER);
+    let ok_before = lab.kamailio_count("AUTHOK", ATTACKER);
+
+    let started = Instant::now();
+    let attack = std::thread::scope(|s| {
+        let attack = s.spawn(|| lab.sipvicious("svcrack", &["-u1001", "-r1-200"], Some(UA), 15));
+        // The phones register and call while the attack runs.
+        honest_traffic_succeeds(&lab, 5, 5);
+        attack.join().expect("svcrack thread")
+    })
+    .unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    let out = String::from_utf8_lossy(&attack.stdout);
+    assert!(!out.contains(" 150 "), "svcrack found the password:\n{out}");
+
+    let reached = (lab.kamailio_count("RX", ATTACKER) - reached_before) as u64;
+    let guesses = lab.kamailio_count("AUTHFAIL", ATTACKER) - guesses_before;
+    let cap = BURST + (RATE as f64 * elapsed).ceil() as u64 + 1;
+    assert!(
+        reached <= cap,
+        "{reached} REGISTERs reached Kamailio in {elapsed:.1} s; the limit allows {cap}"
+    );
+    assert!(reached >= BURST, "the burst itself must pass: {reached}");
+    assert_eq!(lab.kamailio_count("AUTHOK", ATTACKER), ok_before);
+    eprintln!(
+        "svcrack behind sipguard: {reached} REGISTERs ({guesses} wrong passwords) reached \
+         Kamailio in {elapsed:.1} s, cap {cap}"
+    );
+
+    // Counters: what svcrack sent = what reached Kamailio + what sipguard dropped.
+    let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
+    let dropped = sip_class(&daemon, "register", "drop");
+    assert_eq!(
+        dropped + reached,
+        sent,
+        "drops {dropped} + reached {reached} vs sent {sent}"
+    );
+    let rate_limited = sample(
+        &daemon,
+        "sipguard_packets_total",
+        &[
+            ("service", "sip"),
+            ("reason", "rate_limited"),
+            ("verdict", "drop"),
+        ],
+    );
+    assert_eq!(
+        rate_limited, dropped,
+        "only svcrack's REGISTERs were dropped"
+    );
+}
+
+#[test]
+fn a_register_flood_is_capped_while_honest_phones_register_and_call() {
+    let Some(lab) = lab("a_register_flood_is_capped_while_honest_phones_register_and_call") else {
+        return;
+    };
+    // The built-in default: REGISTER 10/s, burst 100 per source.
+    const RATE: u64 = 10;
+    const BURST: u64 = 100;
+    const FLOOD: u64 = 2000;
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9603, &[]).unwrap();
+    let sent_before = lab.udp_sent(&lab.attacker).unwrap();
+    let reached_before = lab.kamailio_count("RX", ATTACKER);
+
+    let started = Instant::now();
+    let flood = std::thread::scope(|s| {
+        let flood = s.spawn(|| {
+            lab.sipp(
+                &lab.attacker,
+                "flood",
+                &[
+                    "192.0.2.1:5060",
+                    "-sf",
+                    &sipguard_tests::voip::lab_dir()
+                        .join("sipp/flood_register.xml")
+                        .display()
+                        .to_string(),
+                    "-i",
+                    ATTACKER,
+                    "-p",
+                    "5090",
+                    "-mp",
+                    "6090",
+                    "-r",
+                    "500",
+                    "-m",
+                    &FLOOD.to_string(),
+                    "-timeout",
+                    "20s",
+                ],
+                30,
+            )
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        honest_traffic_succeeds(&lab, 5, 10);
+        flood.join().expect("flood thread")
+    })
+    .unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(
+        flood.successful, FLOOD,
+        "sipp sent the whole flood: {flood:?}"
+    );
+
+    let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
+    assert_eq!(sent, FLOOD);
+    let reached = (lab.kamailio_count("RX", ATTACKER) - reached_before) as u64;
+    let cap = BURST + (RATE as f64 * elapsed).ceil() as u64 + 1;
+    assert!(
+        reached <= cap,
+        "{reached} of {FLOOD} flood REGISTERs reached Kamailio in {elapsed:.1} s; cap {cap}"
+    );
+    assert!(reached >= BURST, "the burst itself must pass: {reached}");
+    let dropped = sip_class(&daemon, "register", "drop");
+    assert_eq!(
+        dropped + reached,
+        sent,
+        "drops {dropped} + reached {reached} vs sent {sent}"
+    );
+    eprintln!(
+        "flood: {reached} of {sent} REGISTERs reached Kamailio in {elapsed:.1} s (cap {cap})"
+    );
+}

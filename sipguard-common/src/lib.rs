@@ -47,7 +47,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -327,8 +327,28 @@ pub struct Ban {
 pub const BAN_REASON_MANUAL: u32 = 0;
 /// Set by the XDP program on a scanner User-Agent when the policy bans scanners.
 pub const BAN_REASON_SCANNER: u32 = 1;
+/// Set by the egress program: too many authentication failures answered by the PBX.
+pub const BAN_REASON_AUTH_FAILURES: u32 = 2;
+/// Names of the ban reasons, index = reason.
+pub const BAN_REASON_NAMES: [&str; 3] = ["manual", "scanner", "auth_failures"];
 /// The ban covers every packet of the source.
 pub const BAN_SCOPE_ALL: u32 = 0;
+/// The ban covers the source's packets to SIP services only (sources behind carrier-grade NAT
+/// shared with honest users keep their web and RTP).
+pub const BAN_SCOPE_SIP: u32 = 1;
+
+/// Key of the `BAN_NOTES` map (user space only): the admin's text for a ban.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct BanNoteKey {
+    /// 4 or 6.
+    pub family: u8,
+    pub prefix_len: u8,
+    pub _pad: [u8; 2],
+    pub addr: [u8; 16],
+}
+
+pub const BAN_NOTE_LEN: usize = 64;
 
 /// ICMP message classes as the filter sees them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -381,6 +401,7 @@ mod pod {
     unsafe impl aya::Pod for Ban {}
     unsafe impl aya::Pod for RateKey {}
     unsafe impl aya::Pod for SourceState {}
+    unsafe impl aya::Pod for BanNoteKey {}
     unsafe impl aya::Pod for ua::Scanners {}
 }
 
@@ -394,6 +415,7 @@ mod tests {
         assert_eq!(size_of::<Counter>(), 16);
         assert_eq!(size_of::<Policy>(), 24);
         assert_eq!(size_of::<SourceState>(), 24);
+        assert_eq!(size_of::<BanNoteKey>(), 20);
         assert_eq!(size_of::<ua::UaPattern>(), 40);
         assert_eq!(size_of::<ua::Scanners>(), 8 + 4 * 1024 + 32 * 40);
         assert_eq!(size_of::<ServicePolicy>(), 36);

@@ -23,20 +23,21 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
-    maps::{lpm_trie::Key, Array, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
     programs::XdpContext,
 };
 use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK, TCP_SYN};
 use sipguard_common::{
     allow_scope, counter_index, epoch_scope, port_index, rate_class, rate_class_of, reason,
-    service_index, sip, sip_counter_index, verdict, Ban, Counter, IcmpClass, Policy, RateKey,
-    ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES,
-    BAN_REASON_SCANNER, BAN_SCOPE_ALL, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES,
-    POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED,
-    POLICY_MONITOR, POLICY_SCANNERS, PORT_MAP_ENTRIES, PROTO_SLOT_TCP, PROTO_SLOT_UDP,
-    RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
-    SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP, SIP_COUNTER_ENTRIES,
-    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
+    service_index, sip, sip_counter_index, verdict, Ban, BanNoteKey, Counter, IcmpClass, Policy,
+    RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES,
+    BAN_NOTE_LEN, BAN_REASON_SCANNER, BAN_SCOPE_ALL, BAN_SCOPE_SIP, COUNTER_ENTRIES,
+    DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4,
+    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_SCANNERS, PORT_MAP_ENTRIES,
+    PROTO_SLOT_TCP, PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4,
+    SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE,
+    SERVICE_SIP, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
+    TRUSTED_MAX_ENTRIES,
 };
 
 #[map]
@@ -67,6 +68,9 @@ static TRUSTED_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES,
 /// Per (source, rate class): GCRA state and the remembered scanner verdict.
 #[map]
 static RATES: LruHashMap<RateKey, SourceState> = LruHashMap::pinned(RATE_MAX_ENTRIES, 0);
+/// The admin's text per ban (`sipguard ban --reason`); the program never reads it.
+#[map]
+static BAN_NOTES: HashMap<BanNoteKey, [u8; BAN_NOTE_LEN]> = HashMap::pinned(BAN_MAX_ENTRIES, 0);
 /// Written by the daemon for `sipguard status` and metrics; the program never reads it.
 #[map]
 static SERVICE_NAMES: Array<[u8; SERVICE_NAME_LEN]> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
@@ -234,8 +238,15 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         ),
     };
 
-    if bans_present() && is_banned(&pkt.src) {
-        return Decision::drop(service, reason::BANNED, global_monitor).with_sip_class(sip_class);
+    if bans_present() {
+        let sip_service = matches!(service_policy, Some(s) if s.flags & SERVICE_SIP != 0);
+        // A trusted source is never locked out, even by a ban made before it was trusted.
+        if is_banned(&pkt.src, sip_service)
+            && !(policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &pkt.src))
+        {
+            return Decision::drop(service, reason::BANNED, global_monitor)
+                .with_sip_class(sip_class);
+        }
     }
     if is_denied(epoch, &policy, &pkt.src) {
         return Decision::drop(service, reason::DENIED, global_monitor).with_sip_class(sip_class);
@@ -338,10 +349,11 @@ fn bans_present() -> bool {
     matches!(STATE.get(STATE_BANS_PRESENT), Some(&flag) if flag != 0)
 }
 
-/// A ban matches when its prefix covers the source and it has not expired. Expired bans are
-/// ignored here and removed by the daemon; expiry needs no daemon.
+/// A ban matches when its prefix covers the source, it has not expired, and its scope covers
+/// the packet (all traffic, or SIP services only). Expired bans are ignored here and removed by
+/// the daemon; expiry needs no daemon.
 #[inline(always)]
-fn is_banned(src: &Src) -> bool {
+fn is_banned(src: &Src, sip_service: bool) -> bool {
     let ban = match src {
         Src::V4(a) => BANS_V4.get(Key::new(32, *a)),
         Src::V6(a) => BANS_V6.get(Key::new(128, *a)),
@@ -349,6 +361,9 @@ fn is_banned(src: &Src) -> bool {
     let Some(ban) = ban else {
         return false;
     };
+    if ban.scope == BAN_SCOPE_SIP && !sip_service {
+        return false;
+    }
     if ban.expires_ns != 0 {
         // Safety: helper without arguments.
         let now = unsafe { bpf_ktime_get_coarse_ns() };

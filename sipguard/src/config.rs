@@ -1222,7 +1222,7 @@ fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// `"30s"`, `"15m"`, `"1h"`, `"1d"`, `"500ms"`, `"0"`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     const HINT: &str = r#"expected a duration such as "500ms", "30s", "15m", "1h" or "1d""#;
     let t = s.trim();
     if t == "0" {

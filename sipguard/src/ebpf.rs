@@ -27,9 +27,10 @@ pub mod map {
     pub const COUNTERS: &str = "COUNTERS";
     pub const SIP_COUNTERS: &str = "SIP_COUNTERS";
     pub const SCANNERS: &str = "SCANNERS";
+    pub const BAN_NOTES: &str = "BAN_NOTES";
 
     /// Every map of the object.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         STATE,
         POLICY,
         SERVICES,
@@ -47,5 +48,6 @@ pub mod map {
         COUNTERS,
         SIP_COUNTERS,
         SCANNERS,
+        BAN_NOTES,
     ];
 }

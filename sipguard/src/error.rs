@@ -11,6 +11,10 @@ pub enum Error {
     #[error("{what} needs root (CAP_BPF and CAP_NET_ADMIN); run it with sudo")]
     NotRoot { what: &'static str },
 
+    /// An operation that would break a promise (e.g. banning a trusted address).
+    #[error("{0}")]
+    Refused(String),
+
     #[error("interface {name:?} not found (`ip link` lists the interfaces)")]
     NoSuchInterface { name: String },
 

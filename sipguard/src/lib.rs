@@ -3,7 +3,8 @@
 //! The library holds everything the `sipguard` binary, the tests and the benchmarks share:
 //! the config parser ([`config`]), its translation into map contents ([`policy`]), the map
 //! writer ([`maps`]), loading and attaching the XDP program ([`loader`]), the Prometheus
-//! exporter ([`metrics`]) and the status report ([`status`]).
+//! exporter ([`metrics`]), the status report ([`status`]) and ban management ([`bans`]).
+pub mod bans;
 pub mod config;
 pub mod ebpf;
 pub mod error;

@@ -1,13 +1,15 @@
 //! The `sipguard` daemon and CLI.
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
     process::ExitCode,
 };
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use ipnet::IpNet;
 use sipguard::{
+    bans,
     config::{Config, Mode, DEFAULT_CONFIG},
     hostnet,
     loader::{self, AttachMode, Loaded},
@@ -60,6 +62,36 @@ enum Command {
     },
     /// Print the built-in default policy (a starting point for a config file).
     DefaultConfig,
+    /// Ban an address or prefix (IPv4 or IPv6). The kernel expires it; it survives restarts.
+    Ban {
+        /// Address or CIDR, e.g. 203.0.113.7 or 2001:db8:bad::/48.
+        net: String,
+        /// How long, e.g. 30m, 12h, 7d (default: until `sipguard unban`).
+        #[arg(long = "for")]
+        duration: Option<String>,
+        /// Why (shown by `sipguard bans`).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// All of the source's traffic, or only its packets to SIP services.
+        #[arg(long, value_enum, default_value_t = bans::Scope::All)]
+        scope: bans::Scope,
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
+    /// Remove the ban on exactly this address or prefix.
+    Unban {
+        net: String,
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
+    /// List bans: address, reason, time left, packets dropped.
+    Bans {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -95,6 +127,15 @@ fn main() -> ExitCode {
             print!("{DEFAULT_CONFIG}");
             Ok(())
         }
+        Command::Ban {
+            net,
+            duration,
+            reason,
+            scope,
+            pin_path,
+        } => ban(&pin_path, &net, duration.as_deref(), &reason, scope),
+        Command::Unban { net, pin_path } => unban(&pin_path, &net),
+        Command::Bans { json, pin_path } => list_bans(&pin_path, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,6 +191,94 @@ fn status(pin_path: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn parse_net(text: &str) -> anyhow::Result<IpNet> {
+    let net = match text.parse::<IpNet>() {
+        Ok(n) => n,
+        Err(_) => IpNet::from(
+            text.parse::<IpAddr>()
+                .with_context(|| format!("{text:?} is not an address or CIDR"))?,
+        ),
+    };
+    if net.trunc() != net {
+        anyhow::bail!("{text}: host bits set (did you mean {}?)", net.trunc());
+    }
+    Ok(net)
+}
+
+fn ban(
+    pin_path: &Path,
+    net: &str,
+    duration: Option<&str>,
+    reason: &str,
+    scope: bans::Scope,
+) -> anyhow::Result<()> {
+    if !loader::is_root() {
+        return Err(Error::NotRoot {
+            what: "sipguard ban",
+        }
+        .into());
+    }
+    let net = parse_net(net)?;
+    let duration = duration
+        .map(|d| {
+            sipguard::config::parse_duration(d)
+                .map_err(|e| anyhow::anyhow!("--for {d:?}: {e}"))
+                .and_then(|d| {
+                    if d.is_zero() {
+                        anyhow::bail!("--for 0: leave --for out for a ban until unbanned")
+                    }
+                    Ok(d)
+                })
+        })
+        .transpose()?;
+    let mut maps = Maps::open_pinned(pin_path)?;
+    bans::ban(&mut maps, net, duration, reason, scope)?;
+    match duration {
+        Some(d) => println!("banned {net} for {}s", d.as_secs()),
+        None => println!("banned {net} until `sipguard unban {net}`"),
+    }
+    Ok(())
+}
+
+fn unban(pin_path: &Path, net: &str) -> anyhow::Result<()> {
+    if !loader::is_root() {
+        return Err(Error::NotRoot {
+            what: "sipguard unban",
+        }
+        .into());
+    }
+    let net = parse_net(net)?;
+    let mut maps = Maps::open_pinned(pin_path)?;
+    if !maps.unban(net)? {
+        let listed: Vec<String> = maps
+            .bans()?
+            .into_iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        anyhow::bail!(
+            "no ban on {net} (bans: {})",
+            if listed.is_empty() {
+                "none".to_owned()
+            } else {
+                listed.join(", ")
+            }
+        );
+    }
+    println!("unbanned {net}");
+    Ok(())
+}
+
+fn list_bans(pin_path: &Path, json: bool) -> anyhow::Result<()> {
+    let maps = Maps::open_pinned(pin_path)?;
+    let rows = bans::list(&maps)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", bans::to_text(&rows));
+    }
+    Ok(())
+}
+
 /// Compiles `config` for this host and makes it the active policy.
 fn apply(loaded: &mut Loaded, config: &Config) -> Result<u32, Error> {
     let policy = CompiledPolicy::compile(config, &hostnet::host_facts());
@@ -201,11 +330,14 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;
+        // The kernel ignores expired bans by itself; this frees their slots now and then.
+        let mut reap = tokio::time::interval(std::time::Duration::from_secs(10));
         loop {
             tokio::select! {
                 _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
                 _ = sighup.recv() => reload(&mut loaded, &args),
+                _ = reap.tick() => reap_bans(&mut loaded),
             }
         }
         anyhow::Ok(())
@@ -213,6 +345,20 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     drop(loaded);
     tracing::info!(iface = %args.iface, "detached");
     Ok(())
+}
+
+fn reap_bans(loaded: &mut Loaded) {
+    match loaded
+        .maps
+        .reap_expired_bans(sipguard::maps::ban_clock_ns())
+    {
+        Ok(expired) => {
+            for net in expired {
+                tracing::info!(%net, "ban expired");
+            }
+        }
+        Err(e) => tracing::warn!("removing expired bans: {e}"),
+    }
 }
 
 /// SIGHUP: re-read the config; a config that fails validation leaves the running policy.

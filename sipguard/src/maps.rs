@@ -7,7 +7,9 @@
 use std::{collections::BTreeMap, net::IpAddr, path::Path};
 
 use aya::{
-    maps::{lpm_trie::Key, Array, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues},
+    maps::{
+        lpm_trie::Key, Array, HashMap, LpmTrie, Map, MapData, MapError, PerCpuArray, PerCpuValues,
+    },
     Ebpf,
 };
 use ipnet::IpNet;
@@ -20,7 +22,7 @@ use sipguard_common::{
     VERDICT_NAMES,
 };
 
-use sipguard_common::ua::Scanners;
+use sipguard_common::{ua::Scanners, BanNoteKey, BAN_NOTE_LEN};
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
 
@@ -44,6 +46,7 @@ pub struct Maps {
     counters: PerCpuArray<MapData, Counter>,
     sip_counters: PerCpuArray<MapData, Counter>,
     scanners: Array<MapData, Scanners>,
+    ban_notes: HashMap<MapData, BanNoteKey, [u8; BAN_NOTE_LEN]>,
 }
 
 /// One counter, summed over CPUs.
@@ -126,6 +129,7 @@ impl Maps {
             counters: typed!(map::COUNTERS),
             sip_counters: typed!(map::SIP_COUNTERS),
             scanners: typed!(map::SCANNERS),
+            ban_notes: typed!(map::BAN_NOTES),
         })
     }
 
@@ -556,6 +560,95 @@ impl Maps {
         }
     }
 
+    /// [`Maps::ban`] with the admin's text, kept beside the ban (cut to 63 bytes).
+    pub fn ban_with_note(&mut self, net: IpNet, ban: Ban, note: &str) -> Result<()> {
+        let net = net.trunc();
+        self.ban(net, ban)?;
+        let mut text = [0u8; BAN_NOTE_LEN];
+        let mut len = note.len().min(BAN_NOTE_LEN - 1);
+        while !note.is_char_boundary(len) {
+            len -= 1;
+        }
+        text[..len].copy_from_slice(&note.as_bytes()[..len]);
+        if len == 0 {
+            let _ = self.ban_notes.remove(&note_key(net));
+            return Ok(());
+        }
+        self.ban_notes
+            .insert(note_key(net), text, 0)
+            .map_err(Error::map(map::BAN_NOTES))
+    }
+
+    /// The admin's text for the ban on exactly `net`, if any.
+    pub fn ban_note(&self, net: IpNet) -> Option<String> {
+        let text = self.ban_notes.get(&note_key(net.trunc()), 0).ok()?;
+        let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+        Some(String::from_utf8_lossy(&text[..end]).into_owned())
+    }
+
+    /// Removes the ban on exactly `net`; false when there was none.
+    pub fn unban(&mut self, net: IpNet) -> Result<bool> {
+        let net = net.trunc();
+        let removed = match net {
+            IpNet::V4(n) => self
+                .bans_v4
+                .remove(&Key::new(n.prefix_len() as u32, n.network().octets())),
+            IpNet::V6(n) => self
+                .bans_v6
+                .remove(&Key::new(n.prefix_len() as u32, n.network().octets())),
+        };
+        let _ = self.ban_notes.remove(&note_key(net));
+        match removed {
+            Ok(()) => Ok(true),
+            Err(MapError::KeyNotFound) => Ok(false),
+            Err(MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(2) => Ok(false),
+            Err(e) => Err(Error::map(if net.addr().is_ipv4() {
+                map::BANS_V4
+            } else {
+                map::BANS_V6
+            })(e)),
+        }
+    }
+
+    /// Removes the bans that expired before `now` ([`ban_clock_ns`] time); returns them. The
+    /// kernel already ignores them: this only frees their slots. Nested bans share expiry
+    /// (see [`Maps::ban`]), so removing one never uncovers a longer ban's address.
+    pub fn reap_expired_bans(&mut self, now: u64) -> Result<Vec<IpNet>> {
+        let expired: Vec<IpNet> = self
+            .bans()?
+            .into_iter()
+            .filter(|(_, b)| b.expires_ns != 0 && b.expires_ns <= now)
+            .map(|(net, _)| net)
+            .collect();
+        for &net in &expired {
+            self.unban(net)?;
+        }
+        Ok(expired)
+    }
+
+    /// The trusted prefixes of the active policy.
+    pub fn trusted(&self) -> Result<Vec<IpNet>> {
+        let scope = epoch_scope(self.active_epoch()?);
+        let mut out = Vec::new();
+        for key in self.trusted_v4.keys() {
+            let key = key.map_err(Error::map(map::TRUSTED_V4))?;
+            let k = key.data();
+            if k.scope == scope {
+                let len = (key.prefix_len() - SCOPE_BITS) as u8;
+                out.extend(IpNet::new(IpAddr::from(k.addr), len).ok());
+            }
+        }
+        for key in self.trusted_v6.keys() {
+            let key = key.map_err(Error::map(map::TRUSTED_V6))?;
+            let k = key.data();
+            if k.scope == scope {
+                let len = (key.prefix_len() - SCOPE_BITS) as u8;
+                out.extend(IpNet::new(IpAddr::from(k.addr), len).ok());
+            }
+        }
+        Ok(out)
+    }
+
     /// Every ban with its prefix.
     pub fn bans(&self) -> Result<Vec<(IpNet, Ban)>> {
         let mut out = Vec::new();
@@ -609,6 +702,26 @@ fn check_capacity(policy: &CompiledPolicy) -> Result<()> {
 }
 
 /// Whether ban expiry `a` ends later than `b` (0 = never).
+fn note_key(net: IpNet) -> BanNoteKey {
+    let mut addr = [0u8; 16];
+    let family = match net.addr() {
+        IpAddr::V4(a) => {
+            addr[..4].copy_from_slice(&a.octets());
+            4
+        }
+        IpAddr::V6(a) => {
+            addr = a.octets();
+            6
+        }
+    };
+    BanNoteKey {
+        family,
+        prefix_len: net.prefix_len(),
+        _pad: [0; 2],
+        addr,
+    }
+}
+
 fn outlasts(a: u64, b: u64) -> bool {
     b != 0 && (a == 0 || a > b)
 }

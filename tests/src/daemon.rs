@@ -1,6 +1,5 @@
 //! The real `sipguard` binary run as a daemon inside a test namespace.
 use std::{
-    fs::File,
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
@@ -35,6 +34,9 @@ pub struct Daemon {
     pub pin_dir: PathBuf,
     pub metrics: SocketAddr,
     log: PathBuf,
+    /// `run` arguments after `--pin-path`, for [`Daemon::restart`].
+    iface: String,
+    extra: Vec<String>,
 }
 
 impl Daemon {
@@ -44,30 +46,56 @@ impl Daemon {
         let pin_dir = PathBuf::from("/sys/fs/bpf").join(crate::unique("sipguard-test-"));
         let metrics: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
         let log = std::env::temp_dir().join(format!("{}.log", crate::unique("sipguard-daemon-")));
-        let child = Lab::netns_command(ns, binary())?
-            .args(["run", "--iface", iface, "--metrics", &metrics.to_string()])
-            .arg("--pin-path")
-            .arg(&pin_dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(File::create(&log)?)
-            .stderr(File::create(&log)?)
-            .spawn()
-            .context("spawning sipguard")?;
         let mut d = Self {
-            child: Some(child),
+            child: None,
             ns: ns.to_owned(),
             pin_dir,
             metrics,
             log,
+            iface: iface.to_owned(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
+        d.spawn()?;
+        Ok(d)
+    }
+
+    /// Stops the daemon (SIGTERM: it detaches, the pinned maps stay) and starts a new one on
+    /// the same pins, as an admin's restart or upgrade would.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop()?;
+        self.spawn()
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let child = Lab::netns_command(&self.ns, binary())?
+            .args([
+                "run",
+                "--iface",
+                &self.iface,
+                "--metrics",
+                &self.metrics.to_string(),
+            ])
+            .arg("--pin-path")
+            .arg(&self.pin_dir)
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("spawning sipguard")?;
+        self.child = Some(child);
+        let d = self;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
                 bail!("sipguard exited early ({status}):\n{}", d.log_text());
             }
             if d.scrape().is_some() {
-                return Ok(d);
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(100));
         }

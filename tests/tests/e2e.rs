@@ -451,3 +451,161 @@ fn check_accepts_the_example_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+fn run_ok(d: &Daemon, args: &[&str]) -> String {
+    let out = d.cli(args).expect("running the sipguard CLI");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sipguard {args:?}: {}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn a_manual_ban_drops_a_source_until_unbanned() {
+    if !privileged("a_manual_ban_drops_a_source_until_unbanned") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    let config = TempFile::with_contents(LAB);
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9490, &["--config", config.as_str()]).unwrap();
+    let sip = SocketAddr::new(ip(PBX_V4), 5060);
+    let send = |n| {
+        let udp = UdpCounter::start(&lab.pbx, 5060).unwrap();
+        send_udp(
+            &lab.client,
+            ip(ALLOWED4),
+            sip,
+            n,
+            b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n",
+        )
+        .unwrap();
+        udp.finish()
+            .unwrap()
+            .get(&ip(ALLOWED4))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(send(DATAGRAMS), DATAGRAMS as u64, "before the ban");
+
+    let out = run_ok(
+        &d,
+        &[
+            "ban",
+            ALLOWED4,
+            "--for",
+            "1h",
+            "--reason",
+            "guessing passwords",
+        ],
+    );
+    assert!(out.contains("banned 192.0.2.10/32"), "{out}");
+    assert_eq!(send(DATAGRAMS), 0, "while banned");
+    let text = d.scrape().unwrap();
+    assert_eq!(packets(&text, "sip", "banned", "drop"), DATAGRAMS as f64);
+
+    let list = run_ok(&d, &["bans"]);
+    let row = list
+        .lines()
+        .find(|l| l.starts_with("192.0.2.10/32"))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(
+        row.contains("manual") && row.contains("guessing passwords"),
+        "{row}"
+    );
+    assert!(row.contains(&DATAGRAMS.to_string()), "hits: {row}");
+    assert!(
+        row.contains("59m") || row.contains("1h00m"),
+        "time left: {row}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
+    assert_eq!(json[0]["hits"], DATAGRAMS);
+
+    assert!(run_ok(&d, &["unban", ALLOWED4]).contains("unbanned"));
+    assert_eq!(send(DATAGRAMS), DATAGRAMS as u64, "after unban");
+    let again = refused(
+        Command::new(binary())
+            .args(["unban", ALLOWED4, "--pin-path"])
+            .arg(&d.pin_dir),
+    );
+    assert!(again.contains("no ban on 192.0.2.10/32"), "{again}");
+}
+
+#[test]
+fn a_trusted_address_cannot_be_banned() {
+    if !privileged("a_trusted_address_cannot_be_banned") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    let config = TempFile::with_contents(&LAB.replace(
+        "default = \"drop\"",
+        "default = \"drop\"\ntrusted = [\"192.0.2.10\"]",
+    ));
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9491, &["--config", config.as_str()]).unwrap();
+    let err = refused(
+        Command::new(binary())
+            .args(["ban", "192.0.2.0/24", "--pin-path"])
+            .arg(&d.pin_dir),
+    );
+    assert!(
+        err.contains("refusing to ban 192.0.2.0/24") && err.contains("192.0.2.10/32"),
+        "{err}"
+    );
+    assert!(run_ok(&d, &["bans"]).contains("no bans"));
+    let err = refused(
+        Command::new(binary())
+            .args(["ban", "192.0.2.1/24", "--pin-path"])
+            .arg(&d.pin_dir),
+    );
+    assert!(err.contains("host bits set"), "{err}");
+}
+
+#[test]
+fn bans_survive_a_restart_and_expire_on_their_own() {
+    if !privileged("bans_survive_a_restart_and_expire_on_their_own") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, ALLOWED6]).unwrap();
+    let config = TempFile::with_contents(LAB);
+    let mut d = Daemon::start(&lab.pbx, PBX_IF, 9492, &["--config", config.as_str()]).unwrap();
+    run_ok(&d, &["ban", ALLOWED4, "--for", "1h"]);
+    run_ok(
+        &d,
+        &["ban", "2001:db8:1::/64", "--for", "4s", "--scope", "sip"],
+    );
+    d.restart().unwrap();
+    let list = run_ok(&d, &["bans"]);
+    assert!(
+        list.contains("192.0.2.10/32") && list.contains("2001:db8:1::/64"),
+        "{list}"
+    );
+
+    let send = |src: &str, dst: &str| {
+        let udp = UdpCounter::start(&lab.pbx, 5060).unwrap();
+        let to = SocketAddr::new(ip(dst), 5060);
+        send_udp(
+            &lab.client,
+            ip(src),
+            to,
+            5,
+            b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n",
+        )
+        .unwrap();
+        udp.finish().unwrap().get(&ip(src)).copied().unwrap_or(0)
+    };
+    assert_eq!(
+        send(ALLOWED4, PBX_V4),
+        0,
+        "banned before the restart, still banned"
+    );
+    assert_eq!(
+        send(ALLOWED6, PBX_V6),
+        0,
+        "the /64 is banned for a few seconds"
+    );
+    std::thread::sleep(Duration::from_millis(4500));
+    assert_eq!(send(ALLOWED6, PBX_V6), 5, "the ban expired");
+    assert_eq!(send(ALLOWED4, PBX_V4), 0);
+}

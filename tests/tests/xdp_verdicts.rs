@@ -2,7 +2,7 @@
 //! maps through the daemon's own map writer, runs, and asserts the verdict and the counters.
 use ipnet::IpNet;
 use sipguard::maps::ban_clock_ns;
-use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
+use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{self, frame, udp, Transport},
@@ -621,6 +621,51 @@ fn banned_source_is_dropped_even_when_allowed() {
         bans.iter().all(|(_, b)| b.hits == 1),
         "hits per ban: {bans:?}"
     );
+}
+
+#[test]
+fn a_sip_scoped_ban_drops_sip_and_leaves_other_services() {
+    let Some(mut h) = harness("a_sip_scoped_ban_drops_sip_and_leaves_other_services") else {
+        return;
+    };
+    let net: IpNet = format!("{ALLOWED4}/32").parse().unwrap();
+    h.loaded
+        .maps
+        .ban(
+            net,
+            Ban {
+                expires_ns: 0,
+                created_ns: ban_clock_ns(),
+                hits: 0,
+                reason: BAN_REASON_MANUAL,
+                scope: BAN_SCOPE_SIP,
+            },
+        )
+        .unwrap();
+    expect(&h, &udp(ALLOWED4, 5060), XDP_DROP, "sip", "banned", "drop");
+    expect(
+        &h,
+        &udp(ALLOWED4, 15000),
+        XDP_PASS,
+        "rtp",
+        "allowed",
+        "pass",
+    );
+}
+
+#[test]
+fn a_trusted_source_is_never_locked_out_by_a_ban() {
+    let Some(mut h) = harness("a_trusted_source_is_never_locked_out_by_a_ban") else {
+        return;
+    };
+    // Banned first, trusted by a later policy: the trust wins.
+    ban(&mut h, &format!("{ALLOWED4}/32"), 0);
+    expect(&h, &udp(ALLOWED4, 5060), XDP_DROP, "sip", "banned", "drop");
+    h.apply(&POLICY.replace(
+        "default = \"drop\"",
+        &format!("default = \"drop\"\ntrusted = [\"{ALLOWED4}\"]"),
+    ));
+    expect(&h, &udp(ALLOWED4, 5060), XDP_PASS, "sip", "allowed", "pass");
 }
 
 #[test]

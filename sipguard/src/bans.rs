@@ -1,0 +1,157 @@
+//! Ban management for the CLI: `sipguard ban`, `unban`, `bans`, over the pinned maps.
+use std::{fmt::Write as _, time::Duration};
+
+use ipnet::IpNet;
+use serde::Serialize;
+use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_REASON_NAMES, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
+
+use crate::{
+    maps::{ban_clock_ns, Maps},
+    Error,
+};
+
+/// What a ban covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scope {
+    /// Every packet of the source (fail2ban's iptables-allports).
+    All,
+    /// The source's packets to SIP services only (CGNAT addresses shared with honest users).
+    Sip,
+}
+
+/// One ban as `sipguard bans` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BanRow {
+    pub net: String,
+    pub reason: String,
+    /// The admin's text (`--reason`), if any.
+    pub note: Option<String>,
+    pub scope: &'static str,
+    /// Seconds left; `None`: until removed.
+    pub expires_in_s: Option<u64>,
+    pub expired: bool,
+    pub hits: u64,
+}
+
+/// Bans `net` for `duration` (`None`: until unbanned). Refuses a prefix that overlaps a trusted
+/// entry of the running policy: a trusted address must never be locked out.
+pub fn ban(
+    maps: &mut Maps,
+    net: IpNet,
+    duration: Option<Duration>,
+    note: &str,
+    scope: Scope,
+) -> Result<(), Error> {
+    let net = net.trunc();
+    if let Some(t) = maps
+        .trusted()?
+        .into_iter()
+        .find(|t| t.contains(&net) || net.contains(t))
+    {
+        return Err(Error::Refused(format!(
+            "refusing to ban {net}: it overlaps {t}, which the running policy trusts \
+             ([global] trusted)"
+        )));
+    }
+    let now = ban_clock_ns();
+    let ban = Ban {
+        expires_ns: duration.map_or(0, |d| now + d.as_nanos() as u64),
+        created_ns: now,
+        hits: 0,
+        reason: BAN_REASON_MANUAL,
+        scope: match scope {
+            Scope::All => BAN_SCOPE_ALL,
+            Scope::Sip => BAN_SCOPE_SIP,
+        },
+    };
+    maps.ban_with_note(net, ban, note)
+}
+
+/// Every ban, longest time left first.
+pub fn list(maps: &Maps) -> Result<Vec<BanRow>, Error> {
+    let now = ban_clock_ns();
+    let mut rows: Vec<BanRow> = maps
+        .bans()?
+        .into_iter()
+        .map(|(net, b)| row(maps, net, &b, now))
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.expires_in_s.unwrap_or(u64::MAX)));
+    Ok(rows)
+}
+
+fn row(maps: &Maps, net: IpNet, b: &Ban, now: u64) -> BanRow {
+    BanRow {
+        net: net.to_string(),
+        reason: BAN_REASON_NAMES
+            .get(b.reason as usize)
+            .map_or_else(|| format!("reason {}", b.reason), |s| s.to_string()),
+        note: maps.ban_note(net).filter(|n| !n.is_empty()),
+        scope: if b.scope == BAN_SCOPE_SIP {
+            "sip"
+        } else {
+            "all"
+        },
+        expires_in_s: (b.expires_ns != 0).then(|| b.expires_ns.saturating_sub(now) / 1_000_000_000),
+        expired: b.expires_ns != 0 && b.expires_ns <= now,
+        hits: b.hits,
+    }
+}
+
+/// `sipguard bans` as a table.
+pub fn to_text(rows: &[BanRow]) -> String {
+    let mut out = String::new();
+    if rows.is_empty() {
+        out.push_str("no bans\n");
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{:<44} {:<14} {:<5} {:>10} {:>10}  note",
+        "address", "reason", "scope", "time left", "hits"
+    );
+    for r in rows {
+        let left = match (r.expired, r.expires_in_s) {
+            (true, _) => "expired".to_owned(),
+            (false, None) => "permanent".to_owned(),
+            (false, Some(s)) => human(s),
+        };
+        let _ = writeln!(
+            out,
+            "{:<44} {:<14} {:<5} {:>10} {:>10}  {}",
+            r.net,
+            r.reason,
+            r.scope,
+            left,
+            r.hits,
+            r.note.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+fn human(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..=86399 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+        _ => format!("{}d{:02}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_reads_like_a_duration() {
+        assert_eq!(human(42), "42s");
+        assert_eq!(human(125), "2m05s");
+        assert_eq!(human(3 * 3600 + 60), "3h01m");
+        assert_eq!(human(2 * 86400 + 3600), "2d01h");
+    }
+
+    #[test]
+    fn an_empty_list_says_so() {
+        assert_eq!(to_text(&[]), "no bans\n");
+    }
+}

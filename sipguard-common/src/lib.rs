@@ -47,7 +47,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -169,6 +169,14 @@ pub struct Policy {
     pub scanner_recheck_ms: u32,
     /// A source caught with a scanner User-Agent is banned this long, in s (0: drop only).
     pub scanner_ban_s: u32,
+    /// Auto-ban from the PBX's answers: a client that collects more than this many
+    /// authentication failures (401/403/407 to REGISTER or INVITE) without a 2xx between
+    /// them, within `autoban_window_ms`, is banned for `autoban_ban_s` with `autoban_scope`.
+    pub autoban_failures: u32,
+    pub autoban_window_ms: u32,
+    pub autoban_ban_s: u32,
+    /// `BAN_SCOPE_*`.
+    pub autoban_scope: u32,
 }
 
 /// The policy is written and valid.
@@ -181,6 +189,48 @@ pub const POLICY_MONITOR: u32 = 1 << 2;
 pub const POLICY_HAS_TRUSTED: u32 = 1 << 5;
 /// SIP requests are checked against the epoch's scanner User-Agent patterns.
 pub const POLICY_SCANNERS: u32 = 1 << 6;
+/// The egress program counts authentication failures and bans (see `Policy::autoban_*`).
+pub const POLICY_AUTOBAN: u32 = 1 << 7;
+
+/// Value of the `AUTH_FAILS` LRU map (key: the client, IPv4 as ::ffff:a.b.c.d, IPv6 cut to
+/// the rate prefix).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AuthFailures {
+    /// Failures since `window_start_ns` with no 2xx in between.
+    pub count: u32,
+    pub _pad: u32,
+    pub window_start_ns: u64,
+}
+
+/// Clients tracked for auto-ban.
+pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;
+
+/// An event the programs send the daemon through the `EVENTS` ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Event {
+    /// `EVENT_*`.
+    pub kind: u32,
+    /// `BAN_REASON_*` for a ban.
+    pub reason: u32,
+    /// 4 or 6.
+    pub family: u8,
+    pub prefix_len: u8,
+    pub _pad: [u8; 2],
+    /// Failures counted (auto-ban).
+    pub count: u32,
+    pub addr: [u8; 16],
+    pub ban_s: u32,
+    pub _pad2: u32,
+}
+
+/// A program banned a source.
+pub const EVENT_BAN: u32 = 1;
+/// Bytes of the ring buffer.
+pub const EVENTS_BYTES: u32 = 64 * 1024;
+/// Slots of the per-CPU ban counter, by `BAN_REASON_*`.
+pub const BAN_COUNTER_ENTRIES: u32 = 8;
 /// The deny tries hold IPv4 / IPv6 entries for this epoch (skip empty lookups).
 pub const POLICY_HAS_DENY_V4: u32 = 1 << 3;
 pub const POLICY_HAS_DENY_V6: u32 = 1 << 4;
@@ -402,6 +452,8 @@ mod pod {
     unsafe impl aya::Pod for RateKey {}
     unsafe impl aya::Pod for SourceState {}
     unsafe impl aya::Pod for BanNoteKey {}
+    unsafe impl aya::Pod for AuthFailures {}
+    unsafe impl aya::Pod for Event {}
     unsafe impl aya::Pod for ua::Scanners {}
 }
 
@@ -413,7 +465,9 @@ mod tests {
     #[test]
     fn struct_sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<Counter>(), 16);
-        assert_eq!(size_of::<Policy>(), 24);
+        assert_eq!(size_of::<Policy>(), 40);
+        assert_eq!(size_of::<AuthFailures>(), 16);
+        assert_eq!(size_of::<Event>(), 40);
         assert_eq!(size_of::<SourceState>(), 24);
         assert_eq!(size_of::<BanNoteKey>(), 20);
         assert_eq!(size_of::<ua::UaPattern>(), 40);

@@ -16,6 +16,7 @@
 #![no_std]
 #![no_main]
 
+mod egress;
 mod parse;
 mod ua;
 
@@ -23,7 +24,7 @@ use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK, TCP_SYN};
@@ -37,17 +38,17 @@ use sipguard_common::{
     PROTO_SLOT_TCP, PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4,
     SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE,
     SERVICE_SIP, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
-    TRUSTED_MAX_ENTRIES,
+    TRUSTED_MAX_ENTRIES, Event, BAN_COUNTER_ENTRIES, EVENTS_BYTES, EVENT_BAN,
 };
 
 #[map]
-static STATE: Array<u32> = Array::pinned(STATE_ENTRIES, 0);
+pub(crate) static STATE: Array<u32> = Array::pinned(STATE_ENTRIES, 0);
 #[map]
-static POLICY: Array<Policy> = Array::pinned(EPOCHS, 0);
+pub(crate) static POLICY: Array<Policy> = Array::pinned(EPOCHS, 0);
 #[map]
-static SERVICES: Array<ServicePolicy> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
+pub(crate) static SERVICES: Array<ServicePolicy> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
 #[map]
-static PORT_SERVICE: Array<u32> = Array::pinned(PORT_MAP_ENTRIES, 0);
+pub(crate) static PORT_SERVICE: Array<u32> = Array::pinned(PORT_MAP_ENTRIES, 0);
 #[map]
 static ALLOW_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(ALLOW_MAX_ENTRIES, 0);
 #[map]
@@ -57,9 +58,9 @@ static DENY_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(DENY_MAX_ENTRIES, 0);
 #[map]
 static DENY_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(DENY_MAX_ENTRIES, 0);
 #[map]
-static BANS_V4: LpmTrie<[u8; 4], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
+pub(crate) static BANS_V4: LpmTrie<[u8; 4], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
 #[map]
-static BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
+pub(crate) static BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
 /// SIP sources exempt from rate limits (trunks, the office), per epoch.
 #[map]
 static TRUSTED_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES, 0);
@@ -76,6 +77,12 @@ static BAN_NOTES: HashMap<BanNoteKey, [u8; BAN_NOTE_LEN]> = HashMap::pinned(BAN_
 static SERVICE_NAMES: Array<[u8; SERVICE_NAME_LEN]> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
 #[map]
 static COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(COUNTER_ENTRIES, 0);
+/// Bans the programs made, per CPU, by `BAN_REASON_*`.
+#[map]
+static BAN_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(BAN_COUNTER_ENTRIES, 0);
+/// Events for the daemon's log (bans).
+#[map]
+static EVENTS: RingBuf = RingBuf::pinned(EVENTS_BYTES, 0);
 /// SIP services only: packets by (service, SIP class, verdict).
 #[map]
 static SIP_COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(SIP_COUNTER_ENTRIES, 0);
@@ -175,8 +182,9 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         Some(e) => *e & 1,
         None => 0,
     };
-    let policy = match POLICY.get(epoch) {
-        Some(p) => *p,
+    // By reference: the policy is read from map memory field by field, not copied.
+    let policy: &Policy = match POLICY.get(epoch) {
+        Some(p) => p,
         None => return Decision::pass(SERVICE_NONE, reason::DEFAULT),
     };
     let global_monitor = policy.flags & POLICY_MONITOR != 0;
@@ -190,7 +198,7 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
 
     // Resolve the service first (an array read) so that ban and deny drops are counted
     // against the service they targeted; the verdict order is unchanged.
-    let service = service_of(epoch, &policy, &pkt);
+    let service = service_of(epoch, policy, &pkt);
     let service_policy = if service == SERVICE_NONE {
         None
     } else {
@@ -248,7 +256,7 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
                 .with_sip_class(sip_class);
         }
     }
-    if is_denied(epoch, &policy, &pkt.src) {
+    if is_denied(epoch, policy, &pkt.src) {
         return Decision::drop(service, reason::DENIED, global_monitor).with_sip_class(sip_class);
     }
 
@@ -260,7 +268,7 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     }
 
     let Some(s) = service_policy else {
-        return default_policy(&policy, &pkt, monitor);
+        return default_policy(policy, &pkt, monitor);
     };
     if !is_allowed(epoch, service, s, &pkt.src) {
         return Decision::drop(service, reason::NOT_ALLOWED, monitor).with_sip_class(sip_class);
@@ -276,7 +284,7 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         _ => rate_class_of(sip_class),
     };
     if let Some(class) = rate {
-        let verdict = check_source(ctx, epoch, &policy, s, &pkt.src, class, payload);
+        let verdict = check_source(ctx, epoch, policy, s, &pkt.src, class, payload);
         if !matches!(verdict, SourceVerdict::Ok) {
             if policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &pkt.src) {
                 return Decision::pass(service, reason::TRUSTED).with_sip_class(sip_class);
@@ -284,7 +292,7 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
             let why = match verdict {
                 SourceVerdict::Scanner { fresh } => {
                     if fresh && !monitor && policy.scanner_ban_s != 0 {
-                        ban_scanner(&policy, &pkt.src);
+                        ban_scanner(policy, &pkt.src);
                     }
                     reason::SCANNER
                 }
@@ -527,41 +535,78 @@ fn check_source(
     SourceVerdict::Ok
 }
 
-/// Bans a source caught with a scanner User-Agent: IPv4 /32, IPv6 the rate prefix (the
-/// attacker's /64 by default). Overwrites an entry with the same prefix: the ban check just
-/// passed this source, so such an entry has expired. A full ban map leaves the drop only.
+/// Bans a source caught with a scanner User-Agent for the policy's scanner ban time.
 #[inline(always)]
 fn ban_scanner(policy: &Policy, src: &Src) {
+    ban_source(policy, src, policy.scanner_ban_s, BAN_REASON_SCANNER, BAN_SCOPE_ALL, 0);
+}
+
+/// Bans `src` for `seconds`: IPv4 /32, IPv6 the rate prefix (the attacker's /64 by default).
+/// Overwrites an entry with the same prefix: the caller's ban check just passed this source,
+/// so such an entry has expired. Counts the ban per reason and tells the daemon through the
+/// ring buffer; a full ban map or ring buffer loses only the ban or its log line.
+#[inline(always)]
+pub(crate) fn ban_source(
+    policy: &Policy,
+    src: &Src,
+    seconds: u32,
+    reason: u32,
+    scope: u32,
+    count: u32,
+) {
     // Safety: helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let ban = Ban {
-        expires_ns: now + policy.scanner_ban_s as u64 * 1_000_000_000,
+        expires_ns: now + seconds as u64 * 1_000_000_000,
         created_ns: now,
         hits: 0,
-        reason: BAN_REASON_SCANNER,
-        scope: BAN_SCOPE_ALL,
+        reason,
+        scope,
     };
-    let inserted = match src {
-        Src::V4(a) => BANS_V4.insert(&Key::new(32, *a), &ban, 0).is_ok(),
-        Src::V6(_) => {
-            let prefix = policy.rate_v6_prefix.clamp(1, 128);
-            BANS_V6
-                .insert(&Key::new(prefix, rate_source(policy, src)), &ban, 0)
-                .is_ok()
-        }
+    let prefix = policy.rate_v6_prefix.clamp(1, 128);
+    let key = rate_source(policy, src);
+    let (inserted, family, prefix_len) = match src {
+        Src::V4(a) => (BANS_V4.insert(&Key::new(32, *a), &ban, 0).is_ok(), 4, 32),
+        Src::V6(_) => (
+            BANS_V6.insert(&Key::new(prefix, key), &ban, 0).is_ok(),
+            6,
+            prefix as u8,
+        ),
     };
-    if inserted {
-        if let Some(flag) = STATE.get_ptr_mut(STATE_BANS_PRESENT) {
-            // Safety: map memory.
-            unsafe { *flag = 1 };
-        }
+    if !inserted {
+        return;
     }
+    if let Some(flag) = STATE.get_ptr_mut(STATE_BANS_PRESENT) {
+        // Safety: map memory.
+        unsafe { *flag = 1 };
+    }
+    if let Some(n) = BAN_COUNTERS.get_ptr_mut(reason) {
+        // Safety: per-CPU map memory.
+        unsafe { *n += 1 };
+    }
+    let mut addr = key;
+    if family == 4 {
+        addr = [0; 16];
+        addr[..4].copy_from_slice(&key[12..]);
+    }
+    let event = Event {
+        kind: EVENT_BAN,
+        reason,
+        family,
+        prefix_len,
+        _pad: [0; 2],
+        count,
+        addr,
+        ban_s: seconds,
+        _pad2: 0,
+    };
+    let _ = EVENTS.output::<Event>(&event, 0);
 }
 
 /// The rate-limited identity of a source: IPv4 as ::ffff:a.b.c.d, IPv6 cut to the policy's
 /// prefix so that one /64 is one source.
 #[inline(always)]
-fn rate_source(policy: &Policy, src: &Src) -> [u8; 16] {
+pub(crate) fn rate_source(policy: &Policy, src: &Src) -> [u8; 16] {
     match src {
         Src::V4(a) => [
             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
@@ -583,7 +628,7 @@ fn rate_source(policy: &Policy, src: &Src) -> [u8; 16] {
 }
 
 #[inline(always)]
-fn is_trusted(epoch: u32, src: &Src) -> bool {
+pub(crate) fn is_trusted(epoch: u32, src: &Src) -> bool {
     let scope = epoch_scope(epoch);
     match src {
         Src::V4(addr) => TRUSTED_V4

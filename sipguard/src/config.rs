@@ -89,6 +89,7 @@ pub struct Config {
     pub global: Global,
     pub services: Vec<Service>,
     pub scanners: ScannerPolicy,
+    pub autoban: AutobanPolicy,
     /// The file path, or [`DEFAULT_CONFIG_NAME`].
     pub source: String,
 }
@@ -119,6 +120,36 @@ pub struct ScannerPolicy {
     pub ban: Option<Duration>,
     /// How long a source's verdict is remembered before its next request is read again.
     pub recheck: Duration,
+}
+
+/// The `[autoban]` table: bans from the PBX's own answers (the egress program).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AutobanPolicy {
+    pub enabled: bool,
+    /// A client with more than this many authentication failures (401, 403, 407 to REGISTER
+    /// or INVITE) and no 2xx between them ...
+    pub failures: u32,
+    /// ... within this window ...
+    pub window: Duration,
+    /// ... is banned this long ...
+    pub ban: Duration,
+    /// ... for all its traffic, or for SIP only.
+    pub sip_only: bool,
+}
+
+impl Default for AutobanPolicy {
+    /// fail2ban's asterisk jail in spirit (a handful of failures, an hour's ban), counted from
+    /// the PBX's answers instead of its log: an honest phone's one challenge per registration
+    /// never adds up, because its 200 clears the count.
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            failures: 5,
+            window: Duration::from_secs(60),
+            ban: Duration::from_secs(3600),
+            sip_only: false,
+        }
+    }
 }
 
 /// The scanner User-Agents matched when the config names none: the tools that show up in
@@ -330,6 +361,7 @@ fn value_suffix(value: &Option<String>) -> String {
 struct RawConfig {
     global: Option<RawGlobal>,
     scanners: Option<RawScanners>,
+    autoban: Option<RawAutoban>,
     #[serde(default)]
     service: Vec<Spanned<RawService>>,
 }
@@ -345,6 +377,16 @@ struct RawGlobal {
     #[serde(default)]
     trusted: Vec<Spanned<String>>,
     rate_ipv6_prefix: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAutoban {
+    enabled: Option<Spanned<bool>>,
+    failures: Option<Spanned<i64>>,
+    window: Option<Spanned<String>>,
+    ban: Option<Spanned<String>>,
+    scope: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -700,11 +742,16 @@ impl Cx<'_> {
             Some(s) => self.scanners(s)?,
             None => ScannerPolicy::default(),
         };
+        let autoban = match raw.autoban {
+            Some(a) => self.autoban(a)?,
+            None => AutobanPolicy::default(),
+        };
 
         Ok(Config {
             global,
             services,
             scanners,
+            autoban,
             source: self.file.to_owned(),
         })
     }
@@ -818,6 +865,59 @@ impl Cx<'_> {
             trusted,
             rate_ipv6_prefix,
         })
+    }
+
+    fn autoban(&self, raw: RawAutoban) -> Result<AutobanPolicy, ConfigError> {
+        let field = |name: &str| format!("[autoban] field `{name}`");
+        let mut policy = AutobanPolicy::default();
+        if let Some(e) = &raw.enabled {
+            policy.enabled = *e.get_ref();
+        }
+        if let Some(f) = &raw.failures {
+            policy.failures = match u32::try_from(*f.get_ref()) {
+                Ok(n @ 1..=1000) => n,
+                _ => {
+                    return Err(self.at_value(
+                        &f.span(),
+                        field("failures"),
+                        "expected 1 to 1000 (failures tolerated before the ban)",
+                    ))
+                }
+            };
+        }
+        let duration = |raw: &Option<Spanned<String>>, name: &str, max: Duration| {
+            let Some(v) = raw else {
+                return Ok(None);
+            };
+            let d = parse_duration(v.get_ref())
+                .map_err(|e| self.at_value(&v.span(), field(name), e))?;
+            if d < Duration::from_secs(1) || d > max {
+                return Err(self.at_value(
+                    &v.span(),
+                    field(name),
+                    format!("expected from 1s to {}d", max.as_secs() / 86400),
+                ));
+            }
+            Ok(Some(d))
+        };
+        if let Some(d) = duration(&raw.window, "window", Duration::from_secs(86400))? {
+            policy.window = d;
+        }
+        if let Some(d) = duration(&raw.ban, "ban", Duration::from_secs(365 * 86400))? {
+            policy.ban = d;
+        }
+        if let Some(s) = &raw.scope {
+            policy.sip_only = match s.get_ref().as_str() {
+                "all" => false,
+                "sip" => true,
+                _ => return Err(self.at_value(
+                    &s.span(),
+                    field("scope"),
+                    r#"expected "all" (every packet of the source) or "sip" (SIP services only)"#,
+                )),
+            };
+        }
+        Ok(policy)
     }
 
     fn scanners(&self, raw: RawScanners) -> Result<ScannerPolicy, ConfigError> {
@@ -1482,6 +1582,8 @@ fn describe(path: &[Seg], root: &DeTable<'_>) -> String {
         (Some("global"), None) => "[global]".into(),
         (Some("scanners"), Some(Seg::Key(f))) => format!("[scanners] field `{f}`"),
         (Some("scanners"), None) => "[scanners]".into(),
+        (Some("autoban"), Some(Seg::Key(f))) => format!("[autoban] field `{f}`"),
+        (Some("autoban"), None) => "[autoban]".into(),
         (Some(k), _) => format!("top-level key `{k}`"),
     }
 }
@@ -2447,5 +2549,38 @@ mod tests {
         assert_eq!(line, 2);
         assert!(field.contains("banned"), "{field}");
         assert!(message.contains("unknown key"), "{message}");
+    }
+
+    #[test]
+    fn autoban_defaults_to_five_failures_a_minute_for_an_hour() {
+        let c = parse("");
+        assert_eq!(c.autoban, AutobanPolicy::default());
+        assert!(c.autoban.enabled);
+        assert_eq!(c.autoban.failures, 5);
+    }
+
+    #[test]
+    fn autoban_takes_its_fields() {
+        let c = parse("[autoban]\nfailures = 3\nwindow = \"10m\"\nban = \"1d\"\nscope = \"sip\"\n");
+        assert_eq!(c.autoban.failures, 3);
+        assert_eq!(c.autoban.window, Duration::from_secs(600));
+        assert_eq!(c.autoban.ban, Duration::from_secs(86400));
+        assert!(c.autoban.sip_only);
+    }
+
+    #[test]
+    fn a_bad_autoban_scope_is_refused_with_its_line() {
+        let (line, _, field, value, message) = fail("[autoban]\nfailures = 3\nscope = \"world\"\n");
+        assert_eq!(line, 3);
+        assert_eq!(field, "[autoban] field `scope`");
+        assert_eq!(value.as_deref(), Some("\"world\""));
+        assert!(message.contains("\"sip\""), "{message}");
+    }
+
+    #[test]
+    fn zero_autoban_failures_are_refused() {
+        let (line, _, field, _, _) = fail("[autoban]\nfailures = 0\n");
+        assert_eq!(line, 2);
+        assert_eq!(field, "[autoban] field `failures`");
     }
 }

@@ -5,6 +5,8 @@ pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), 
 
 /// Name of the XDP program in [`OBJECT`].
 pub const PROGRAM: &str = "sipguard";
+/// Name of the TC egress program (auto-ban from the PBX's answers) in [`OBJECT`].
+pub const EGRESS_PROGRAM: &str = "sipguard_egress";
 /// A program that only passes, for calibrating BPF_PROG_TEST_RUN's own cost (benchmark).
 pub const NOOP_PROGRAM: &str = "sipguard_noop";
 
@@ -28,9 +30,12 @@ pub mod map {
     pub const SIP_COUNTERS: &str = "SIP_COUNTERS";
     pub const SCANNERS: &str = "SCANNERS";
     pub const BAN_NOTES: &str = "BAN_NOTES";
+    pub const BAN_COUNTERS: &str = "BAN_COUNTERS";
+    pub const EVENTS: &str = "EVENTS";
+    pub const AUTH_FAILS: &str = "AUTH_FAILS";
 
     /// Every map of the object.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 21] = [
         STATE,
         POLICY,
         SERVICES,
@@ -49,5 +54,8 @@ pub mod map {
         SIP_COUNTERS,
         SCANNERS,
         BAN_NOTES,
+        BAN_COUNTERS,
+        EVENTS,
+        AUTH_FAILS,
     ];
 }

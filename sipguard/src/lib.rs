@@ -8,6 +8,7 @@ pub mod bans;
 pub mod config;
 pub mod ebpf;
 pub mod error;
+pub mod events;
 pub mod hostnet;
 pub mod loader;
 pub mod maps;

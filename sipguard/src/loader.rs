@@ -3,7 +3,7 @@ use std::{ffi::CString, path::Path};
 
 use aya::{
     maps::{Array, Map, MapData},
-    programs::{ProgramError, Xdp, XdpMode},
+    programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode},
     Ebpf, EbpfLoader,
 };
 use sipguard_common::{LAYOUT_VERSION, STATE_LAYOUT};
@@ -136,7 +136,9 @@ pub fn load(pin_dir: &Path) -> Result<Loaded> {
         .map_err(|e| Error::Load(Box::new(e)))?;
     let maps = Maps::from_ebpf(&mut ebpf)?;
     let program = xdp_program(&mut ebpf)?;
-    program.load().map_err(|e| match e {
+    let loaded_xdp = program.load();
+    let loaded_egress = loaded_xdp.and_then(|()| egress_program(&mut ebpf)?.load());
+    loaded_egress.map_err(|e| match e {
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -156,6 +158,33 @@ pub fn load(pin_dir: &Path) -> Result<Loaded> {
         maps,
         _lock: lock,
     })
+}
+
+fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, ProgramError> {
+    ebpf.program_mut(ebpf::EGRESS_PROGRAM)
+        .ok_or_else(|| ProgramError::UnexpectedProgramType)?
+        .try_into()
+}
+
+/// Attaches the egress program (auto-ban from the PBX's answers) to `iface`: TCX on kernels
+/// from 6.6, else a clsact qdisc. Detached with `loaded.ebpf`.
+pub fn attach_egress(loaded: &mut Loaded, iface: &str) -> Result<()> {
+    use aya::util::KernelVersion;
+    let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
+    if !tcx {
+        // EEXIST when the qdisc is there already (another tool's, or ours from before).
+        let _ = aya::programs::tc::qdisc_add_clsact(iface);
+    }
+    let program = egress_program(&mut loaded.ebpf)
+        .map_err(|e| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))?;
+    program
+        .attach(iface, TcAttachType::Egress)
+        .map(|_| ())
+        .map_err(|source| Error::Attach {
+            iface: iface.to_owned(),
+            mode: "tc egress",
+            source,
+        })
 }
 
 fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {

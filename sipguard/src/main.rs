@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use sipguard::{
-    bans,
+    bans, events,
     config::{Config, Mode, DEFAULT_CONFIG},
     hostnet,
     loader::{self, AttachMode, Loaded},
@@ -303,6 +303,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     // the policy lands the program enforces what the pinned maps hold (the previous policy on
     // a restart; on a first start, nothing: it passes, as the host did before).
     let mode = loader::attach(&mut loaded, &args.iface, args.xdp_mode)?;
+    loader::attach_egress(&mut loaded, &args.iface)?;
+    let events = loaded
+        .ebpf
+        .take_map(sipguard::ebpf::map::EVENTS)
+        .context("the object has no EVENTS map")?;
+    let events = aya::maps::RingBuf::try_from(events).context("EVENTS is not a ring buffer")?;
     apply(&mut loaded, &config)?;
     tracing::info!(
         iface = %args.iface,
@@ -327,6 +333,8 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             });
         }
+        let events = tokio::io::unix::AsyncFd::new(events).context("watching EVENTS")?;
+        tokio::spawn(events::log(events));
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;

@@ -22,7 +22,7 @@ use sipguard_common::{
     VERDICT_NAMES,
 };
 
-use sipguard_common::{ua::Scanners, BanNoteKey, BAN_NOTE_LEN};
+use sipguard_common::{ua::Scanners, BanNoteKey, BAN_NOTE_LEN, BAN_REASON_NAMES};
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
 
@@ -47,6 +47,7 @@ pub struct Maps {
     sip_counters: PerCpuArray<MapData, Counter>,
     scanners: Array<MapData, Scanners>,
     ban_notes: HashMap<MapData, BanNoteKey, [u8; BAN_NOTE_LEN]>,
+    ban_counters: PerCpuArray<MapData, u64>,
 }
 
 /// One counter, summed over CPUs.
@@ -130,6 +131,7 @@ impl Maps {
             sip_counters: typed!(map::SIP_COUNTERS),
             scanners: typed!(map::SCANNERS),
             ban_notes: typed!(map::BAN_NOTES),
+            ban_counters: typed!(map::BAN_COUNTERS),
         })
     }
 
@@ -224,6 +226,10 @@ impl Maps {
             rate_v6_prefix: policy.rate_v6_prefix,
             scanner_recheck_ms: policy.scanner_recheck_ms,
             scanner_ban_s: policy.scanner_ban_s,
+            autoban_failures: policy.autoban_failures,
+            autoban_window_ms: policy.autoban_window_ms,
+            autoban_ban_s: policy.autoban_ban_s,
+            autoban_scope: policy.autoban_scope,
         };
         self.policy
             .set(target, value, 0)
@@ -645,6 +651,20 @@ impl Maps {
                 let len = (key.prefix_len() - SCOPE_BITS) as u8;
                 out.extend(IpNet::new(IpAddr::from(k.addr), len).ok());
             }
+        }
+        Ok(out)
+    }
+
+    /// Bans the programs made, by reason name, summed over CPUs (reasons the programs never
+    /// use, like `manual`, are left out).
+    pub fn ban_counts(&self) -> Result<Vec<(&'static str, u64)>> {
+        let mut out = Vec::new();
+        for (i, name) in BAN_REASON_NAMES.iter().enumerate().skip(1) {
+            let values = self
+                .ban_counters
+                .get(&(i as u32), 0)
+                .map_err(Error::map(map::BAN_COUNTERS))?;
+            out.push((*name, values.iter().sum()));
         }
         Ok(out)
     }

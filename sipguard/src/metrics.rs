@@ -51,6 +51,18 @@ pub fn render(maps: &Maps) -> Result<String, Error> {
             .inc_by(row.packets);
     }
 
+    let bans = IntCounterVec::new(
+        Opts::new(
+            "sipguard_bans_created_total",
+            "Bans the data plane made on its own, by reason (scanner, auth_failures)",
+        ),
+        &["reason"],
+    )
+    .expect("valid metric");
+    for (reason, n) in maps.ban_counts()? {
+        bans.with_label_values(&[reason]).inc_by(n);
+    }
+
     let entries = IntGaugeVec::new(
         Opts::new("sipguard_map_entries", "Entries in use per BPF map"),
         &["map"],
@@ -91,6 +103,7 @@ pub fn render(maps: &Maps) -> Result<String, Error> {
         Box::new(packets) as Box<dyn prometheus::core::Collector>,
         Box::new(bytes),
         Box::new(sip_packets),
+        Box::new(bans),
         Box::new(entries),
         Box::new(capacity),
         Box::new(build),

@@ -5,9 +5,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use sipguard_common::{
-    rate_class, ua::Scanners, ServicePolicy, MAX_SERVICES, POLICY_CONFIGURED, POLICY_DEFAULT_DROP,
-    POLICY_MONITOR, POLICY_SCANNERS, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4,
-    SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_SIP,
+    rate_class, ua::Scanners, ServicePolicy, BAN_SCOPE_ALL, BAN_SCOPE_SIP, MAX_SERVICES,
+    POLICY_AUTOBAN, POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR, POLICY_SCANNERS,
+    PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
+    SERVICE_MONITOR, SERVICE_SIP,
 };
 
 use crate::config::{Config, DefaultAction, Limit, Mode, PortRange, Protocol, ReplyPorts};
@@ -78,6 +79,11 @@ pub struct CompiledPolicy {
     pub scanner_recheck_ms: u32,
     /// Ban time for a scanner, s (0: drop only).
     pub scanner_ban_s: u32,
+    /// Auto-ban from the PBX's answers (`POLICY_AUTOBAN` says whether it is on).
+    pub autoban_failures: u32,
+    pub autoban_window_ms: u32,
+    pub autoban_ban_s: u32,
+    pub autoban_scope: u32,
     /// What the translation decided on its own, for the log (kept admin sessions...).
     pub notes: Vec<String>,
 }
@@ -194,6 +200,10 @@ impl CompiledPolicy {
         if scanners.count > 0 {
             flags |= POLICY_SCANNERS;
         }
+        let autoban = &config.autoban;
+        if autoban.enabled {
+            flags |= POLICY_AUTOBAN;
+        }
         Self {
             flags,
             reply_ports,
@@ -205,6 +215,14 @@ impl CompiledPolicy {
                 .scanners
                 .ban
                 .map_or(0, |d| u32::try_from(d.as_secs().max(1)).unwrap_or(u32::MAX)),
+            autoban_failures: autoban.failures,
+            autoban_window_ms: u32::try_from(autoban.window.as_millis()).unwrap_or(u32::MAX),
+            autoban_ban_s: u32::try_from(autoban.ban.as_secs()).unwrap_or(u32::MAX),
+            autoban_scope: if autoban.sip_only {
+                BAN_SCOPE_SIP
+            } else {
+                BAN_SCOPE_ALL
+            },
             deny: config.global.deny.clone(),
             trusted: config.global.trusted.clone(),
             rate_v6_prefix: u32::from(config.global.rate_ipv6_prefix),
@@ -260,7 +278,11 @@ mod tests {
         let p = CompiledPolicy::compile(&c, &HostFacts::default());
         assert_eq!(
             p.flags,
-            POLICY_CONFIGURED | POLICY_DEFAULT_DROP | POLICY_MONITOR | POLICY_SCANNERS
+            POLICY_CONFIGURED
+                | POLICY_DEFAULT_DROP
+                | POLICY_MONITOR
+                | POLICY_SCANNERS
+                | POLICY_AUTOBAN
         );
     }
 

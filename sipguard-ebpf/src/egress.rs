@@ -1,0 +1,286 @@
+//! Auto-ban from the wire: a TC egress program on the protected interface reads the PBX's own
+//! SIP responses and counts, per client, authentication failures (401, 403, 407 to a REGISTER
+//! or an INVITE) with no 2xx to a REGISTER or INVITE in between. A client past the policy's
+//! threshold within its window is banned in the map the XDP program already checks: the next
+//! packet from it is dropped, within the same millisecond, with no log file in between.
+//!
+//! Outcomes, not volume: an honest phone gets one challenge, answers it and gets a 200, which
+//! clears its count, however often it registers. A password guesser collects a 401 per guess.
+//! The program never drops or changes a packet (always `TC_ACT_OK`).
+use aya_ebpf::{
+    bindings::TC_ACT_OK,
+    helpers::{bpf_ktime_get_coarse_ns, generated::bpf_skb_load_bytes},
+    macros::{classifier, map},
+    maps::{LruHashMap, PerCpuArray},
+    programs::TcContext,
+};
+use sipguard_common::{
+    port_index, service_index, ua::LF, AuthFailures, AUTH_FAILS_MAX_ENTRIES,
+    BAN_REASON_AUTH_FAILURES, MAX_SERVICES, POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR,
+    PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP, STATE_ACTIVE_EPOCH,
+};
+
+use crate::{
+    ban_source, is_trusted, parse::Src, rate_source, POLICY, PORT_SERVICE, SERVICES, STATE,
+};
+
+/// Failures per client (IPv4 as ::ffff:a.b.c.d, IPv6 cut to the rate prefix).
+#[map]
+static AUTH_FAILS: LruHashMap<[u8; 16], AuthFailures> =
+    LruHashMap::pinned(AUTH_FAILS_MAX_ENTRIES, 0);
+
+/// Bytes of a response searched for its CSeq.
+const HEAD_BYTES: usize = 2048;
+/// Per-CPU copy of a response's first [`HEAD_BYTES`], with room for reads past a line start.
+#[map]
+static EGRESS_SCRATCH: PerCpuArray<[u64; HEAD_BYTES / 8 + 16]> =
+    PerCpuArray::with_max_entries(1, 0);
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86DD;
+const IPPROTO_UDP: u8 = 17;
+
+const METHOD_OTHER: u64 = 0;
+const METHOD_REGISTER: u64 = 1;
+const METHOD_INVITE: u64 = 2;
+
+#[classifier]
+pub fn sipguard_egress(ctx: TcContext) -> i32 {
+    let _ = try_egress(&ctx);
+    TC_ACT_OK
+}
+
+enum Outcome {
+    Success,
+    Failure,
+}
+
+#[inline(always)]
+fn try_egress(ctx: &TcContext) -> Option<()> {
+    let epoch = *STATE.get(STATE_ACTIVE_EPOCH)? & 1;
+    let policy = *POLICY.get(epoch)?;
+    if policy.flags & POLICY_AUTOBAN == 0 {
+        return None;
+    }
+    let (client, payload, len) = sip_response_datagram(ctx, epoch)?;
+    if len < 16 {
+        return None;
+    }
+    let scratch = EGRESS_SCRATCH.get_ptr_mut(0)?;
+    let n = len.min(HEAD_BYTES);
+    // Safety: `n` is 1..=HEAD_BYTES, the scratch holds more; the helper checks the packet.
+    let copied = unsafe {
+        bpf_skb_load_bytes(
+            ctx.skb.skb as *const _,
+            payload as u32,
+            scratch as *mut _,
+            (((n - 1) & (HEAD_BYTES - 1)) + 1) as u32,
+        )
+    };
+    if copied != 0 {
+        return None;
+    }
+    // Safety: the scratch is 8-aligned and longer than 16 bytes.
+    let (w0, w1) = unsafe { ((*scratch)[0], (*scratch)[1]) };
+    if w0 != u64::from_le_bytes(*b"SIP/2.0 ") {
+        return None;
+    }
+    let digit = |shift: u32| ((w1 >> shift) as u8).wrapping_sub(b'0') as u32;
+    let (d0, d1, d2) = (digit(0), digit(8), digit(16));
+    if d0 > 9 || d1 > 9 || d2 > 9 {
+        return None;
+    }
+    let outcome = match d0 * 100 + d1 * 10 + d2 {
+        200..=299 => Outcome::Success,
+        401 | 403 | 407 => Outcome::Failure,
+        _ => return None,
+    };
+    if !matches!(
+        sipguard_cseq_method(n as u64),
+        METHOD_REGISTER | METHOD_INVITE
+    ) {
+        return None;
+    }
+    let key = rate_source(&policy, &client);
+    match outcome {
+        Outcome::Success => {
+            let _ = AUTH_FAILS.remove(&key);
+        }
+        Outcome::Failure => {
+            // Safety: helper without arguments.
+            let now = unsafe { bpf_ktime_get_coarse_ns() };
+            let window = policy.autoban_window_ms as u64 * 1_000_000;
+            let count = match AUTH_FAILS.get_ptr_mut(&key) {
+                Some(st) => {
+                    // Safety: map memory for this program run.
+                    let st = unsafe { &mut *st };
+                    if now.saturating_sub(st.window_start_ns) <= window {
+                        st.count += 1;
+                    } else {
+                        st.count = 1;
+                        st.window_start_ns = now;
+                    }
+                    st.count
+                }
+                None => {
+                    let fresh = AuthFailures {
+                        count: 1,
+                        _pad: 0,
+                        window_start_ns: now,
+                    };
+                    let _ = AUTH_FAILS.insert(&key, &fresh, 0);
+                    1
+                }
+            };
+            if count > policy.autoban_failures {
+                let _ = AUTH_FAILS.remove(&key);
+                let trusted = policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &client);
+                if !trusted && policy.flags & POLICY_MONITOR == 0 {
+                    ban_source(
+                        &policy,
+                        &client,
+                        policy.autoban_ban_s,
+                        BAN_REASON_AUTH_FAILURES,
+                        policy.autoban_scope,
+                        count,
+                    );
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+/// A UDP datagram from one of the policy's SIP services: (its destination, the payload's
+/// offset, the payload's length per the UDP header). Up to two VLAN tags; IPv6 without
+/// extension headers (the host's own responses carry none); no IPv4 fragments.
+#[inline(always)]
+fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usize)> {
+    let mut off = 12;
+    let mut ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
+    for _ in 0..2 {
+        if ethertype != 0x8100 && ethertype != 0x88A8 {
+            break;
+        }
+        off += 4;
+        ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
+    }
+    off += 2;
+    let (client, l4) = match ethertype {
+        ETH_P_IP => {
+            let vihl = ctx.load::<u8>(off).ok()?;
+            let frag = u16::from_be(ctx.load::<u16>(off + 6).ok()?);
+            if vihl >> 4 != 4 || frag & 0x3fff != 0 || ctx.load::<u8>(off + 9).ok()? != IPPROTO_UDP
+            {
+                return None;
+            }
+            let dst = ctx.load::<[u8; 4]>(off + 16).ok()?;
+            (Src::V4(dst), off + (vihl & 0x0f) as usize * 4)
+        }
+        ETH_P_IPV6 => {
+            if ctx.load::<u8>(off + 6).ok()? != IPPROTO_UDP {
+                return None;
+            }
+            let dst = ctx.load::<[u8; 16]>(off + 24).ok()?;
+            (Src::V6(dst), off + 40)
+        }
+        _ => return None,
+    };
+    let sport = u16::from_be(ctx.load::<u16>(l4).ok()?);
+    let udp_len = u16::from_be(ctx.load::<u16>(l4 + 4).ok()?) as usize;
+    let service = *PORT_SERVICE.get(port_index(epoch, PROTO_SLOT_UDP, sport))?;
+    if service == 0 || service >= MAX_SERVICES {
+        return None;
+    }
+    let s = SERVICES.get(service_index(epoch, service))?;
+    if s.flags & SERVICE_ENABLED == 0 || s.flags & SERVICE_SIP == 0 {
+        return None;
+    }
+    Some((client, l4 + 8, udp_len.checked_sub(8)?))
+}
+
+/// The method of the response's CSeq header (`METHOD_*`), from the first `len` bytes of the
+/// per-CPU scratch. A global BPF function: the verifier checks its loop once, on its own.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_cseq_method(len: u64) -> u64 {
+    let Some(scratch) = EGRESS_SCRATCH.get_ptr_mut(0) else {
+        return METHOD_OTHER;
+    };
+    let bytes = scratch as *const u8;
+    let len = (len as usize).min(HEAD_BYTES);
+    for i in 0..HEAD_BYTES / 8 {
+        if 8 * i + 8 > len {
+            break;
+        }
+        // Safety: i < HEAD_BYTES / 8, inside the scratch.
+        let mut feeds = sipguard_common::ua::zero_bytes(unsafe { (*scratch)[i] } ^ LF);
+        for _ in 0..3 {
+            if feeds == 0 {
+                break;
+            }
+            let line =
+                (8 * i + sipguard_common::ua::lowest_byte(feeds) as usize + 1) & (HEAD_BYTES - 1);
+            feeds &= feeds - 1;
+            // Safety: line < HEAD_BYTES; the scratch has 128 bytes more.
+            let w = unsafe { read(bytes, line) };
+            let first = w as u8;
+            if first == b'\r' || first == b'\n' {
+                // The blank line: the headers ended without a CSeq.
+                return METHOD_OTHER;
+            }
+            if (w | 0x2020_2020) & 0xffff_ffff == u32::from_le_bytes(*b"cseq") as u64 {
+                // Safety: line + 4 + 40 stays inside the scratch.
+                return unsafe { method_after(bytes, line + 4) };
+            }
+        }
+    }
+    METHOD_OTHER
+}
+
+/// Eight bytes of the scratch at any offset.
+///
+/// # Safety
+/// `at + 8` must be inside the scratch.
+#[inline(always)]
+unsafe fn read(bytes: *const u8, at: usize) -> u64 {
+    // Volatile: one 8-byte load whatever the alignment (see `ua::load`).
+    unsafe { core::ptr::read_volatile(bytes.add(at) as *const u64) }
+}
+
+/// CSeq = "CSeq" HCOLON 1*DIGIT LWS Method: parses from just after the name.
+///
+/// # Safety
+/// `at + 40` must be inside the scratch.
+#[inline(always)]
+unsafe fn method_after(bytes: *const u8, at: usize) -> u64 {
+    let mut at = at;
+    // Blanks, the colon, blanks, up to 10 digits, blanks: byte by byte, bounded.
+    let mut seen_colon = false;
+    let mut digits = 0;
+    for _ in 0..24 {
+        // Safety: at most at + 24, inside the scratch.
+        let b = unsafe { *bytes.add(at) };
+        match b {
+            b' ' | b'\t' => {}
+            b':' if !seen_colon => seen_colon = true,
+            b'0'..=b'9' if seen_colon && digits < 10 => digits += 1,
+            _ => break,
+        }
+        at += 1;
+    }
+    if !seen_colon || digits == 0 {
+        return METHOD_OTHER;
+    }
+    // Safety: at <= start + 24; 16 more bytes are inside the scratch.
+    let w = unsafe { read(bytes, at) };
+    let next = unsafe { *bytes.add(at + 8) };
+    if w == u64::from_le_bytes(*b"REGISTER") && matches!(next, b'\r' | b'\n' | b' ' | b'\t') {
+        return METHOD_REGISTER;
+    }
+    let invite = u64::from_le_bytes(*b"INVITE\0\0");
+    if w & 0xffff_ffff_ffff == invite && matches!((w >> 48) as u8, b'\r' | b'\n' | b' ' | b'\t') {
+        return METHOD_INVITE;
+    }
+    METHOD_OTHER
+}

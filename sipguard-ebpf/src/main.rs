@@ -30,15 +30,15 @@ use aya_ebpf::{
 use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK, TCP_SYN};
 use sipguard_common::{
     allow_scope, counter_index, epoch_scope, port_index, rate_class, rate_class_of, reason,
-    service_index, sip, sip_counter_index, verdict, Ban, BanNoteKey, Counter, IcmpClass, Policy,
-    RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, BAN_MAX_ENTRIES,
-    BAN_NOTE_LEN, BAN_REASON_SCANNER, BAN_SCOPE_ALL, BAN_SCOPE_SIP, COUNTER_ENTRIES,
-    DENY_MAX_ENTRIES, EPOCHS, MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4,
-    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_SCANNERS, PORT_MAP_ENTRIES,
-    PROTO_SLOT_TCP, PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4,
-    SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE,
-    SERVICE_SIP, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
-    TRUSTED_MAX_ENTRIES, Event, BAN_COUNTER_ENTRIES, EVENTS_BYTES, EVENT_BAN,
+    service_index, sip, sip_counter_index, verdict, Ban, BanNoteKey, Counter, Event, IcmpClass,
+    Policy, RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES,
+    BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, BAN_REASON_SCANNER, BAN_SCOPE_ALL,
+    BAN_SCOPE_SIP, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, EVENTS_BYTES, EVENT_BAN,
+    MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED,
+    POLICY_MONITOR, POLICY_SCANNERS, PORT_MAP_ENTRIES, PROTO_SLOT_TCP, PROTO_SLOT_UDP,
+    RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
+    SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP, SIP_COUNTER_ENTRIES,
+    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
 };
 
 #[map]
@@ -538,7 +538,14 @@ fn check_source(
 /// Bans a source caught with a scanner User-Agent for the policy's scanner ban time.
 #[inline(always)]
 fn ban_scanner(policy: &Policy, src: &Src) {
-    ban_source(policy, src, policy.scanner_ban_s, BAN_REASON_SCANNER, BAN_SCOPE_ALL, 0);
+    ban_source(
+        policy,
+        src,
+        policy.scanner_ban_s,
+        BAN_REASON_SCANNER,
+        BAN_SCOPE_ALL,
+        0,
+    );
 }
 
 /// Bans `src` for `seconds`: IPv4 /32, IPv6 the rate prefix (the attacker's /64 by default).

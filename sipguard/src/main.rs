@@ -9,9 +9,9 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use ipnet::IpNet;
 use sipguard::{
-    bans, events,
+    bans,
     config::{Config, Mode, DEFAULT_CONFIG},
-    hostnet,
+    events, hostnet,
     loader::{self, AttachMode, Loaded},
     maps::Maps,
     metrics,

@@ -74,6 +74,25 @@ impl Harness {
         (result.return_value, result.duration)
     }
 
+    /// Runs one frame through the TC egress program (auto-ban); returns its TC action.
+    pub fn run_egress(&self, frame: &[u8]) -> i32 {
+        let program: &aya::programs::SchedClassifier = self
+            .loaded
+            .ebpf
+            .program(sipguard::ebpf::EGRESS_PROGRAM)
+            .expect("egress program in the object")
+            .try_into()
+            .expect("a TC program");
+        program
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                repeat: 1,
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN (egress): {e}"))
+            .return_value as i32
+    }
+
     /// Mean time per run of the object's no-op XDP program on `frame`: what
     /// BPF_PROG_TEST_RUN itself costs on this machine, to subtract from measurements.
     pub fn floor(&self, frame: &[u8], repeat: u32) -> Duration {

@@ -62,6 +62,35 @@ pub fn frame(src: &str, t: Transport, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A UDP datagram the protected host sends from its SIP port 5060 to `client`:5060 (what the
+/// egress program sees), carrying `payload`.
+pub fn from_pbx(client: &str, payload: &[u8]) -> Vec<u8> {
+    let client: IpAddr = client.parse().expect("test address");
+    let eth = PacketBuilder::ethernet2(DST_MAC, SRC_MAC);
+    let ip = match client {
+        IpAddr::V4(a) => eth.ipv4(DST_V4, a.octets(), 64),
+        IpAddr::V6(a) => eth.ipv6(DST_V6, a.octets(), 64),
+    };
+    let b = ip.udp(5060, 5060);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("writing a test frame");
+    out
+}
+
+/// A SIP response `code` to a request of `method`, as a PBX sends it: the copied headers
+/// first (a long Via from the client can push CSeq far down), then the PBX's own.
+pub fn response(code: u16, method: &str, via_padding: usize) -> Vec<u8> {
+    format!(
+        "SIP/2.0 {code} Whatever\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bK-1{}\r\n\
+         From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>;tag=2\r\n\
+         Call-ID: 42@192.0.2.66\r\nCSeq: 7 {method}\r\n\
+         WWW-Authenticate: Digest realm=\"192.0.2.1\", nonce=\"abc\", qop=\"auth\"\r\n\
+         Server: kamailio\r\nContent-Length: 0\r\n\r\n",
+        "x".repeat(via_padding)
+    )
+    .into_bytes()
+}
+
 /// UDP datagram from `src` to `dport` with a small payload.
 pub fn udp(src: &str, dport: u16) -> Vec<u8> {
     frame(src, Transport::Udp { sport: 5060, dport }, b"payload")

@@ -14,6 +14,10 @@ use sipguard_tests::{
     voip::{SippResult, VoipLab, ATTACKER, PBX_IF, PHONE},
 };
 
+/// SIP open to all with the default limits, auto-ban off.
+const SIP_ONLY_NO_AUTOBAN: &str = "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\n\
+    ports = [5060]\nallow = [\"any\"]\nsip = true\n[autoban]\nenabled = false\n";
+
 fn lab(test: &str) -> Option<VoipLab> {
     if !privileged(test) {
         return None;
@@ -52,6 +56,9 @@ fn honest_traffic_succeeds(lab: &VoipLab, regs: u32, calls: u32) {
         "honest registrations: {r:?}\n{}",
         lab.kamailio_log()
     );
+    if calls == 0 {
+        return;
+    }
     let (caller, callee) = lab.honest_calls(calls).expect("sipp calls");
     assert!(
         all_ok(&caller, calls as u64),
@@ -162,10 +169,11 @@ fn svcrack_guesses_reaching_kamailio_are_capped_at_the_register_rate() {
 
     const RATE: u64 = 2;
     const BURST: u64 = 20;
+    // Auto-ban off: this test is about the rate limit alone.
     let config = TempFile::with_contents(&format!(
         "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\n\
          allow = [\"any\"]\nsip = true\n[service.limits]\n\
-         register = {{ rate = {RATE}, burst = {BURST} }}\n"
+         register = {{ rate = {RATE}, burst = {BURST} }}\n[autoban]\nenabled = false\n"
     ));
     let daemon = Daemon::start(&lab.pbx, PBX_IF, 9602, &["--config", config.as_str()]).unwrap();
     let sent_before = lab.udp_sent(&lab.attacker).unwrap();
@@ -227,11 +235,13 @@ fn a_register_flood_is_capped_while_honest_phones_register_and_call() {
     let Some(lab) = lab("a_register_flood_is_capped_while_honest_phones_register_and_call") else {
         return;
     };
-    // The built-in default: REGISTER 10/s, burst 100 per source.
+    // The default limits (REGISTER 10/s, burst 100 per source); auto-ban off, which would
+    // ban the flood after its sixth 401 (the test below shows that).
     const RATE: u64 = 10;
     const BURST: u64 = 100;
     const FLOOD: u64 = 2000;
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9603, &[]).unwrap();
+    let config = TempFile::with_contents(SIP_ONLY_NO_AUTOBAN);
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9603, &["--config", config.as_str()]).unwrap();
     let sent_before = lab.udp_sent(&lab.attacker).unwrap();
     let reached_before = lab.kamailio_count("RX", ATTACKER);
 
@@ -292,5 +302,71 @@ fn a_register_flood_is_capped_while_honest_phones_register_and_call() {
     );
     eprintln!(
         "flood: {reached} of {sent} REGISTERs reached Kamailio in {elapsed:.1} s (cap {cap})"
+    );
+}
+
+#[test]
+fn svcrack_is_banned_after_a_handful_of_wrong_passwords() {
+    let Some(lab) = lab("svcrack_is_banned_after_a_handful_of_wrong_passwords") else {
+        return;
+    };
+    // The built-in default: auto-ban after more than 5 failures in a minute, for an hour.
+    const FAILURES: usize = 5;
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9604, &[]).unwrap();
+    let guesses_before = lab.kamailio_count("AUTHFAIL", ATTACKER);
+    let attack = std::thread::scope(|s| {
+        let attack = s.spawn(|| {
+            lab.sipvicious(
+                "svcrack",
+                &["-u1001", "-r1-200"],
+                Some("Zoiper rv2.10.20.3"),
+                15,
+            )
+        });
+        // Honest phones re-register (each with its 401 round) and call during the attack.
+        honest_traffic_succeeds(&lab, 5, 5);
+        honest_traffic_succeeds(&lab, 5, 0);
+        attack.join().expect("svcrack thread")
+    })
+    .unwrap();
+    let out = String::from_utf8_lossy(&attack.stdout);
+    assert!(!out.contains(" 150 "), "svcrack found the password:\n{out}");
+    let guesses = lab.kamailio_count("AUTHFAIL", ATTACKER) - guesses_before;
+    assert!(
+        guesses <= FAILURES + 1,
+        "{guesses} wrong passwords reached Kamailio; the ban comes after {FAILURES} failures"
+    );
+    eprintln!("svcrack banned after {guesses} wrong passwords reached Kamailio");
+
+    let bans = daemon.cli(&["bans", "--json"]).unwrap();
+    let bans: serde_json::Value = serde_json::from_slice(&bans.stdout).unwrap();
+    let bans = bans.as_array().unwrap();
+    assert_eq!(bans.len(), 1, "only the attacker is banned: {bans:?}");
+    assert_eq!(bans[0]["net"], "192.0.2.66/32");
+    assert_eq!(bans[0]["reason"], "auth_failures");
+    assert_eq!(
+        sample(
+            &daemon,
+            "sipguard_bans_created_total",
+            &[("reason", "auth_failures")]
+        ),
+        1
+    );
+    assert!(
+        daemon.wait_for_log("banned", Duration::from_secs(5)),
+        "the daemon logs the ban:\n{}",
+        daemon.log_text()
+    );
+    assert!(daemon.log_text().contains("192.0.2.66/32"));
+    assert!(
+        sample(
+            &daemon,
+            "sipguard_packets_total",
+            &[
+                ("service", "sip"),
+                ("reason", "banned"),
+                ("verdict", "drop")
+            ]
+        ) > 0
     );
 }

@@ -1,0 +1,174 @@
+//! Auto-ban from the wire (BPF_PROG_TEST_RUN on the TC egress program, then the XDP program):
+//! the PBX's authentication failures to one client, with no success between them, ban it.
+use sipguard_common::BAN_REASON_AUTH_FAILURES;
+use sipguard_tests::{
+    harness::{Harness, XDP_DROP, XDP_PASS},
+    packets::{from_pbx, response, sip},
+    privileged,
+};
+
+const TC_ACT_OK: i32 = 0;
+
+const POLICY: &str = r#"
+[global]
+default = "drop"
+trusted = ["192.0.2.200"]
+
+[[service]]
+name = "sip"
+protocol = "udp"
+ports = [5060]
+allow = ["any"]
+sip = true
+
+[autoban]
+failures = 3
+window = "1m"
+ban = "1h"
+"#;
+
+const GUESSER: &str = "192.0.2.66";
+const PHONE: &str = "192.0.2.10";
+const TRUNK: &str = "192.0.2.200";
+
+fn harness(test: &str, policy: &str) -> Option<Harness> {
+    privileged(test).then(|| Harness::with_config(policy))
+}
+
+fn register() -> Vec<u8> {
+    b"REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 8 REGISTER\r\n\r\n".to_vec()
+}
+
+/// The PBX answers `client` with `code` to `method` `n` times; every answer leaves.
+fn answer(h: &Harness, client: &str, code: u16, method: &str, n: usize) {
+    for _ in 0..n {
+        assert_eq!(
+            h.run_egress(&from_pbx(client, &response(code, method, 0))),
+            TC_ACT_OK
+        );
+    }
+}
+
+#[test]
+fn failures_past_the_threshold_ban_the_client() {
+    let Some(h) = harness("failures_past_the_threshold_ban_the_client", POLICY) else {
+        return;
+    };
+    answer(&h, GUESSER, 401, "REGISTER", 3);
+    assert!(h.bans().is_empty(), "three failures are tolerated");
+    assert_eq!(h.run(&sip(GUESSER, &register())), XDP_PASS);
+    answer(&h, GUESSER, 401, "REGISTER", 1);
+    let bans = h.bans();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+    assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_FAILURES);
+    assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
+    assert_eq!(h.count("sip", "banned", "drop"), 1);
+}
+
+#[test]
+fn a_success_clears_the_count() {
+    let Some(h) = harness("a_success_clears_the_count", POLICY) else {
+        return;
+    };
+    // An honest phone: challenged, then accepted, over and over.
+    for _ in 0..10 {
+        answer(&h, PHONE, 401, "REGISTER", 1);
+        answer(&h, PHONE, 200, "REGISTER", 1);
+    }
+    // A call: 407, then 100/180/200.
+    for _ in 0..10 {
+        answer(&h, PHONE, 407, "INVITE", 1);
+        answer(&h, PHONE, 200, "INVITE", 1);
+    }
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn proxy_auth_and_forbidden_count_as_failures_for_invite() {
+    let Some(h) = harness(
+        "proxy_auth_and_forbidden_count_as_failures_for_invite",
+        POLICY,
+    ) else {
+        return;
+    };
+    answer(&h, GUESSER, 407, "INVITE", 2);
+    answer(&h, GUESSER, 403, "INVITE", 2);
+    assert_eq!(h.bans().len(), 1);
+}
+
+#[test]
+fn answers_to_other_methods_neither_count_nor_clear() {
+    let Some(h) = harness("answers_to_other_methods_neither_count_nor_clear", POLICY) else {
+        return;
+    };
+    answer(&h, GUESSER, 401, "REGISTER", 3);
+    // An OPTIONS answered 200 must not wipe the guesser's record; a SUBSCRIBE challenged
+    // is not a password guess.
+    answer(&h, GUESSER, 200, "OPTIONS", 1);
+    answer(&h, GUESSER, 401, "SUBSCRIBE", 5);
+    assert!(h.bans().is_empty());
+    answer(&h, GUESSER, 401, "REGISTER", 1);
+    assert_eq!(h.bans().len(), 1);
+}
+
+#[test]
+fn the_cseq_is_found_far_down_the_headers() {
+    let Some(h) = harness("the_cseq_is_found_far_down_the_headers", POLICY) else {
+        return;
+    };
+    for _ in 0..4 {
+        let frame = from_pbx(GUESSER, &response(401, "REGISTER", 1000));
+        assert!(frame.len() > 1100);
+        assert_eq!(h.run_egress(&frame), TC_ACT_OK);
+    }
+    assert_eq!(h.bans().len(), 1);
+}
+
+#[test]
+fn a_trusted_client_is_never_banned() {
+    let Some(h) = harness("a_trusted_client_is_never_banned", POLICY) else {
+        return;
+    };
+    answer(&h, TRUNK, 403, "INVITE", 20);
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn monitor_mode_bans_nobody() {
+    let policy = POLICY.replace(
+        "default = \"drop\"",
+        "default = \"drop\"\nmode = \"monitor\"",
+    );
+    let Some(h) = harness("monitor_mode_bans_nobody", &policy) else {
+        return;
+    };
+    answer(&h, GUESSER, 401, "REGISTER", 10);
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn disabled_autoban_counts_nothing() {
+    let policy = POLICY.replace("failures = 3", "enabled = false");
+    let Some(h) = harness("disabled_autoban_counts_nothing", &policy) else {
+        return;
+    };
+    answer(&h, GUESSER, 401, "REGISTER", 10);
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn an_ipv6_client_is_banned_with_its_64_and_sip_scope_spares_other_traffic() {
+    let policy = POLICY.replace("ban = \"1h\"", "ban = \"1h\"\nscope = \"sip\"");
+    let Some(h) = harness(
+        "an_ipv6_client_is_banned_with_its_64_and_sip_scope_spares_other_traffic",
+        &policy,
+    ) else {
+        return;
+    };
+    answer(&h, "2001:db8:66::5", 401, "REGISTER", 4);
+    let bans = h.bans();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0].0.to_string(), "2001:db8:66::/64");
+    assert_eq!(h.run(&sip("2001:db8:66::77", &register())), XDP_DROP);
+}

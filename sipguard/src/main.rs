@@ -333,7 +333,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             });
         }
-        let events = tokio::io::unix::AsyncFd::new(events).context("watching EVENTS")?;
+        // Safety: the ring buffer owns its map fd for as long as the AsyncFd owns the ring
+        // buffer, and always answers that same fd.
+        let events = unsafe { tokio::io::unix::AsyncFd::register(events) }
+            .map_err(|e| anyhow::anyhow!("watching EVENTS: {e}"))?;
         tokio::spawn(events::log(events));
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;

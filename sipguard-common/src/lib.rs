@@ -47,7 +47,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 8;
+pub const LAYOUT_VERSION: u32 = 9;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -99,12 +99,14 @@ pub mod reason {
     pub const TRUSTED: u32 = 13;
     /// A SIP request whose User-Agent matches a scanner fingerprint.
     pub const SCANNER: u32 = 14;
+    /// A new TCP connection to a service over its budget for all sources together.
+    pub const FLOOD: u32 = 15;
     /// Number of reason slots reserved in the counter map (room for later reasons).
     pub const COUNT: u32 = 32;
 }
 
 /// Names of the reasons as exported in metrics; index = reason number.
-pub const REASON_NAMES: [&str; 15] = [
+pub const REASON_NAMES: [&str; 16] = [
     "allowed",
     "default",
     "non_ip",
@@ -120,6 +122,7 @@ pub const REASON_NAMES: [&str; 15] = [
     "rate_limited",
     "trusted",
     "scanner",
+    "flood",
 ];
 
 /// What happened to a packet.
@@ -246,6 +249,9 @@ pub struct ServicePolicy {
     pub rate_interval_ns: [u32; rate_class::COUNT as usize],
     /// Per rate class: requests a source may send at once before the rate applies.
     pub rate_burst: [u32; rate_class::COUNT as usize],
+    /// New TCP connections to the service from all sources together (GCRA; 0: no budget).
+    pub syn_budget_interval_ns: u32,
+    pub syn_budget_burst: u32,
 }
 
 /// Rate-limit classes of SIP requests: every class has its own bucket per source.
@@ -256,7 +262,9 @@ pub mod rate_class {
     pub const OTHER: u32 = 2;
     /// New TCP connections (SYN without ACK) to a SIP service.
     pub const SYN: u32 = 3;
-    pub const COUNT: u32 = 4;
+    /// ICMP/ICMPv6 echo requests.
+    pub const ECHO: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// The rate class of a SIP class, or `None` for keep-alives and responses (not limited:
@@ -472,7 +480,7 @@ mod tests {
         assert_eq!(size_of::<BanNoteKey>(), 20);
         assert_eq!(size_of::<ua::UaPattern>(), 40);
         assert_eq!(size_of::<ua::Scanners>(), 8 + 4 * 1024 + 32 * 40);
-        assert_eq!(size_of::<ServicePolicy>(), 36);
+        assert_eq!(size_of::<ServicePolicy>(), 52);
         assert_eq!(size_of::<RateKey>(), 20);
         assert_eq!(size_of::<ScopedV4>(), 8);
         assert_eq!(size_of::<ScopedV6>(), 20);
@@ -504,7 +512,7 @@ mod tests {
 
     #[test]
     fn reason_names_cover_every_defined_reason() {
-        assert_eq!(REASON_NAMES.len() as u32, reason::SCANNER + 1);
+        assert_eq!(REASON_NAMES.len() as u32, reason::FLOOD + 1);
         assert_eq!(REASON_NAMES[reason::NOT_ALLOWED as usize], "not_allowed");
     }
 

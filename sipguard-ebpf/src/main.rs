@@ -77,6 +77,9 @@ static BAN_NOTES: HashMap<BanNoteKey, [u8; BAN_NOTE_LEN]> = HashMap::pinned(BAN_
 static SERVICE_NAMES: Array<[u8; SERVICE_NAME_LEN]> = Array::pinned(EPOCHS * MAX_SERVICES, 0);
 #[map]
 static COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(COUNTER_ENTRIES, 0);
+/// GCRA state of each service's SYN budget, by service slot.
+#[map]
+static SYN_BUDGET: Array<u64> = Array::pinned(MAX_SERVICES, 0);
 /// Bans the programs made, per CPU, by `BAN_REASON_*`.
 #[map]
 static BAN_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(BAN_COUNTER_ENTRIES, 0);
@@ -275,12 +278,11 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     }
     // SIP requests and new SIP-over-TCP connections: a token bucket per (source, class),
     // and for UDP requests the scanner fingerprints; trusted sources are exempt from both.
+    let syn =
+        matches!(pkt.l4, L4::Tcp { flags, .. } if flags & TCP_SYN != 0 && flags & TCP_ACK == 0);
     let rate = match pkt.l4 {
-        L4::Tcp { flags, .. }
-            if s.flags & SERVICE_SIP != 0 && flags & TCP_SYN != 0 && flags & TCP_ACK == 0 =>
-        {
-            Some(rate_class::SYN)
-        }
+        L4::Tcp { .. } if syn => Some(rate_class::SYN),
+        L4::Icmp(IcmpClass::EchoRequest) => Some(rate_class::ECHO),
         _ => rate_class_of(sip_class),
     };
     if let Some(class) = rate {
@@ -300,6 +302,13 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
             };
             return Decision::drop(service, why, monitor).with_sip_class(sip_class);
         }
+    }
+    // All sources together: a SYN flood from many addresses, each under its own limit.
+    if syn && !within_budget(service, s) {
+        if policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &pkt.src) {
+            return Decision::pass(service, reason::TRUSTED);
+        }
+        return Decision::drop(service, reason::FLOOD, monitor);
     }
     Decision::pass(service, reason::ALLOWED).with_sip_class(sip_class)
 }
@@ -533,6 +542,28 @@ fn check_source(
         }
     }
     SourceVerdict::Ok
+}
+
+/// GCRA over the service's SYN budget (one state per service slot, shared by every CPU; two
+/// CPUs racing may let one extra SYN through, the budget stays bounded).
+#[inline(always)]
+fn within_budget(service: u32, s: &ServicePolicy) -> bool {
+    let interval = s.syn_budget_interval_ns as u64;
+    if interval == 0 {
+        return true;
+    }
+    let Some(tat) = SYN_BUDGET.get_ptr_mut(service) else {
+        return true;
+    };
+    // Safety: helper without arguments; map memory for this program run.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let tat = unsafe { &mut *tat };
+    let tolerance = interval * (s.syn_budget_burst.max(1) as u64 - 1);
+    if *tat > now + tolerance {
+        return false;
+    }
+    *tat = if *tat > now { *tat } else { now } + interval;
+    true
 }
 
 /// Bans a source caught with a scanner User-Agent for the policy's scanner ban time.

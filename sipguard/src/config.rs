@@ -208,8 +208,35 @@ pub struct SipLimits {
     pub invite: Limit,
     /// OPTIONS, other requests and garbage.
     pub other: Limit,
-    /// New TCP connections (SIP over TCP or TLS).
+    /// New TCP connections per source (any TCP service; SIP over TCP or TLS too).
     pub syn: Limit,
+    /// ICMP/ICMPv6 echo requests per source (the icmp service).
+    pub echo: Limit,
+    /// New TCP connections to the service from all sources together.
+    pub syn_budget: Limit,
+}
+
+impl SipLimits {
+    /// Defaults of a service that is not `sip = true`: no SIP classes, a per-source SYN limit
+    /// and budget (TCP), an echo limit (ICMP). A browser opens six connections at once, an
+    /// office behind one NAT a few dozen; a SYN flood from one source thousands.
+    pub fn non_sip() -> Self {
+        let off = Limit { rate: 0, burst: 1 };
+        Self {
+            register: off,
+            invite: off,
+            other: off,
+            syn: Limit {
+                rate: 10,
+                burst: 50,
+            },
+            echo: Limit { rate: 5, burst: 10 },
+            syn_budget: Limit {
+                rate: 1000,
+                burst: 2000,
+            },
+        }
+    }
 }
 
 impl Default for SipLimits {
@@ -232,6 +259,11 @@ impl Default for SipLimits {
                 burst: 500,
             },
             syn: Limit { rate: 5, burst: 20 },
+            echo: Limit { rate: 5, burst: 10 },
+            syn_budget: Limit {
+                rate: 1000,
+                burst: 2000,
+            },
         }
     }
 }
@@ -407,6 +439,8 @@ struct RawLimits {
     invite: Option<Spanned<RawLimit>>,
     other: Option<Spanned<RawLimit>>,
     syn: Option<Spanned<RawLimit>>,
+    echo: Option<Spanned<RawLimit>>,
+    syn_budget: Option<Spanned<RawLimit>>,
 }
 
 #[derive(Deserialize)]
@@ -1133,19 +1167,31 @@ impl Cx<'_> {
         };
 
         // limits
-        let limits = match (&rs.limits, sip) {
-            (Some(l), false) => {
-                return Err(self.at(
-                    &l.span(),
-                    field("limits"),
-                    "rate limits apply to SIP requests: add `sip = true` to the service",
-                ))
-            }
-            (None, false) => None,
-            (None, true) => Some(SipLimits::default()),
-            (Some(l), true) => {
-                let defaults = SipLimits::default();
+        let limits = match &rs.limits {
+            None if sip => Some(SipLimits::default()),
+            None => Some(SipLimits::non_sip()),
+            Some(l) => {
+                let defaults = if sip {
+                    SipLimits::default()
+                } else {
+                    SipLimits::non_sip()
+                };
                 let raw = l.get_ref();
+                if !sip {
+                    if let Some(r) = raw
+                        .register
+                        .as_ref()
+                        .or(raw.invite.as_ref())
+                        .or(raw.other.as_ref())
+                    {
+                        return Err(self.at(
+                            &r.span(),
+                            field("limits"),
+                            "register, invite and other limit SIP requests: add `sip = true` \
+                             to the service",
+                        ));
+                    }
+                }
                 let one = |r: &Option<Spanned<RawLimit>>, default: Limit, what: &str| {
                     let Some(r) = r else { return Ok(default) };
                     let r = r.get_ref();
@@ -1180,6 +1226,8 @@ impl Cx<'_> {
                     invite: one(&raw.invite, defaults.invite, "invite")?,
                     other: one(&raw.other, defaults.other, "other")?,
                     syn: one(&raw.syn, defaults.syn, "syn")?,
+                    echo: one(&raw.echo, defaults.echo, "echo")?,
+                    syn_budget: one(&raw.syn_budget, defaults.syn_budget, "syn_budget")?,
                 })
             }
         };

@@ -33,9 +33,10 @@ pub mod map {
     pub const BAN_COUNTERS: &str = "BAN_COUNTERS";
     pub const EVENTS: &str = "EVENTS";
     pub const AUTH_FAILS: &str = "AUTH_FAILS";
+    pub const SYN_BUDGET: &str = "SYN_BUDGET";
 
     /// Every map of the object.
-    pub const ALL: [&str; 21] = [
+    pub const ALL: [&str; 22] = [
         STATE,
         POLICY,
         SERVICES,
@@ -57,5 +58,6 @@ pub mod map {
         BAN_COUNTERS,
         EVENTS,
         AUTH_FAILS,
+        SYN_BUDGET,
     ];
 }

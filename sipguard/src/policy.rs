@@ -32,6 +32,8 @@ pub struct CompiledService {
     /// Per rate class: ns between requests (0: unlimited) and burst.
     pub rate_interval_ns: [u32; rate_class::COUNT as usize],
     pub rate_burst: [u32; rate_class::COUNT as usize],
+    pub syn_budget_interval_ns: u32,
+    pub syn_budget_burst: u32,
     /// (transport slot, port range)
     pub ports: Vec<(u32, PortRange)>,
     pub icmp: bool,
@@ -44,6 +46,8 @@ impl CompiledService {
             flags: self.flags,
             rate_interval_ns: self.rate_interval_ns,
             rate_burst: self.rate_burst,
+            syn_budget_interval_ns: self.syn_budget_interval_ns,
+            syn_budget_burst: self.syn_budget_burst,
         }
     }
 
@@ -144,22 +148,27 @@ impl CompiledPolicy {
                 }
                 let mut rate_interval_ns = [0u32; rate_class::COUNT as usize];
                 let mut rate_burst = [1u32; rate_class::COUNT as usize];
+                let mut syn_budget = (0, 1);
                 if let Some(l) = s.limits {
                     for (class, limit) in [
                         (rate_class::REGISTER, l.register),
                         (rate_class::INVITE, l.invite),
                         (rate_class::OTHER, l.other),
                         (rate_class::SYN, l.syn),
+                        (rate_class::ECHO, l.echo),
                     ] {
                         rate_interval_ns[class as usize] = interval_ns(limit);
                         rate_burst[class as usize] = limit.burst;
                     }
+                    syn_budget = (interval_ns(l.syn_budget), l.syn_budget.burst);
                 }
                 CompiledService {
                     name: s.name.clone(),
                     flags,
                     rate_interval_ns,
                     rate_burst,
+                    syn_budget_interval_ns: syn_budget.0,
+                    syn_budget_burst: syn_budget.1,
                     ports,
                     icmp: s.protocols.contains(&Protocol::Icmp),
                     allow: s.allow.clone(),
@@ -352,9 +361,13 @@ mod tests {
         // other and syn: defaults (100/s burst 500, 5/s burst 20)
         assert_eq!(
             s.rate_interval_ns,
-            [250_000_000, 0, 10_000_000, 200_000_000]
+            [250_000_000, 0, 10_000_000, 200_000_000, 200_000_000]
         );
-        assert_eq!(s.rate_burst, [8, 1, 500, 20]);
+        assert_eq!(s.rate_burst, [8, 1, 500, 20, 10]);
+        assert_eq!(
+            (s.syn_budget_interval_ns, s.syn_budget_burst),
+            (1_000_000, 2000)
+        );
         assert_ne!(s.flags & SERVICE_SIP, 0);
     }
 

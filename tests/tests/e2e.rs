@@ -609,3 +609,81 @@ fn bans_survive_a_restart_and_expire_on_their_own() {
     assert_eq!(send(ALLOWED6, PBX_V6), 5, "the ban expired");
     assert_eq!(send(ALLOWED4, PBX_V4), 0);
 }
+
+#[test]
+fn hping3_syn_and_icmp_floods_are_cut_while_an_honest_client_connects_and_pings() {
+    if !privileged("hping3_syn_and_icmp_floods_are_cut_while_an_honest_client_connects_and_pings") {
+        return;
+    }
+    const ATTACKER: &str = "192.0.2.66";
+    const SYNS: u64 = 3000;
+    const ECHOES: u64 = 2000;
+    let lab = Lab::new(&[ALLOWED4, ATTACKER]).unwrap();
+    // LAB allows both addresses on SSH and ICMP; the default limits apply: 10 SYN/s (burst
+    // 50) and 5 echo requests/s (burst 10) per source.
+    let config = TempFile::with_contents(LAB);
+    let tcp = TcpAcceptor::start(&lab.pbx, 22).unwrap();
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9493, &["--config", config.as_str()]).unwrap();
+    let started = std::time::Instant::now();
+    let honest = std::thread::scope(|s| {
+        let hping = |args: Vec<String>| {
+            let client = lab.client.clone();
+            s.spawn(move || {
+                Lab::command(&client, "timeout")
+                    .arg("30")
+                    .arg("hping3")
+                    .args(&args)
+                    .output()
+                    .expect("running hping3 (apt package hping3)")
+            })
+        };
+        let syn_flood = hping(
+            format!("-q -S -p 22 -a {ATTACKER} -c {SYNS} -i u300 {PBX_V4}")
+                .split(' ')
+                .map(String::from)
+                .collect(),
+        );
+        let icmp_flood = hping(
+            format!("-q -1 -a {ATTACKER} -c {ECHOES} -i u400 {PBX_V4}")
+                .split(' ')
+                .map(String::from)
+                .collect(),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let ssh = SocketAddr::new(ip(PBX_V4), 22);
+        let connects = (0..20)
+            .filter(|_| {
+                tcp_connects(&lab.client, ip(ALLOWED4), ssh, Duration::from_secs(2)).unwrap()
+            })
+            .count();
+        let pinged = lab.ping(ALLOWED4, PBX_V4, 5);
+        syn_flood.join().unwrap();
+        icmp_flood.join().unwrap();
+        (connects, pinged)
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(
+        honest.0, 20,
+        "honest TCP connections completed during the SYN flood"
+    );
+    assert!(honest.1, "honest pings answered during the ICMP flood");
+    assert!(tcp.finish().unwrap() >= 20);
+
+    let text = d.scrape().unwrap();
+    let syn_dropped = packets(&text, "ssh", "rate_limited", "drop") as u64;
+    let syn_cap = 50 + (10.0 * elapsed).ceil() as u64 + 1;
+    assert!(
+        syn_dropped >= SYNS - syn_cap && syn_dropped <= SYNS,
+        "{syn_dropped} of {SYNS} flood SYNs dropped in {elapsed:.1} s (at most {syn_cap} may pass)"
+    );
+    let echo_dropped = packets(&text, "icmp", "rate_limited", "drop") as u64;
+    let echo_cap = 10 + (5.0 * elapsed).ceil() as u64 + 1;
+    assert!(
+        echo_dropped >= ECHOES - echo_cap && echo_dropped <= ECHOES,
+        "{echo_dropped} of {ECHOES} flood echo requests dropped in {elapsed:.1} s (cap {echo_cap})"
+    );
+    eprintln!(
+        "hping3: {syn_dropped}/{SYNS} SYNs and {echo_dropped}/{ECHOES} echo requests dropped in \
+         {elapsed:.1} s; 20/20 honest connections, 5/5 pings"
+    );
+}

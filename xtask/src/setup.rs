@@ -19,6 +19,8 @@ const APT_PACKAGES: &[&str] = &[
     "iputils-ping",
     "ethtool",
     "tcpdump",
+    // Floods in the end-to-end tests.
+    "hping3",
     // The real-tools tests: Kamailio as the PBX, sipp as phones and flood generator.
     "kamailio",
     "sip-tester",

@@ -56,7 +56,13 @@ fn main() -> anyhow::Result<()> {
     // `rate_*` rows below measure the limiter.
     let unlimited = "sip = true\nlimits = { register = { rate = 0, burst = 1 }, \
                      invite = { rate = 0, burst = 1 }, other = { rate = 0, burst = 1 } }\n";
-    let mut h = Harness::with_config(&CRAFTED.replacen("sip = true\n", unlimited, 1));
+    // SSH without a SYN limit either: `tcp_syn_ssh_pass_v4` measures the pass path.
+    let crafted = CRAFTED.replacen("sip = true\n", unlimited, 1).replacen(
+        "allow = [\"192.0.2.0/25\"]\n\n[[service]]\nname = \"icmp\"",
+        "allow = [\"192.0.2.0/25\"]\nlimits = { syn = { rate = 0, burst = 1 }, syn_budget = { rate = 0, burst = 1 } }\n\n[[service]]\nname = \"icmp\"",
+        1,
+    );
+    let mut h = Harness::with_config(&crafted);
     h.loaded.maps.ban(
         "192.0.2.66/32".parse().unwrap(),
         Ban {
@@ -172,9 +178,14 @@ fn main() -> anyhow::Result<()> {
     // packet, but never empty.
     let rate_policy = Harness::with_config(
         "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\n\
-         sip = true\n[service.limits]\nregister = { rate = 1000000, burst = 1000000 }\n",
+         sip = true\n[service.limits]\nregister = { rate = 1000000, burst = 1000000 }\n\
+         [[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\"any\"]\n",
     );
     let rate_paths: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "syn_flood_one_source_over_limit_drop_v4",
+            frame("198.51.100.20", Transport::TcpSyn { dport: 22 }, &[]),
+        ),
         (
             "rate_register_under_limit_pass_v4",
             sip("198.51.100.20", &register(0)),

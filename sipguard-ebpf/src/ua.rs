@@ -205,10 +205,10 @@ fn whole_word(ctx: &XdpContext, off: usize) -> u64 {
 /// Offset of the line that starts with `User-Agent` (any case), walking the payload 8 bytes
 /// per step for line feeds. None at the blank line that ends the headers.
 ///
-/// Up to three line feeds per word are tested, unrolled: a header line is at least 3 bytes
-/// (`x:` and LF), so no word holds more. No inner loop: the verifier walks every step of a
-/// loop, and a nested per-word loop multiplied its paths past its million-instruction
-/// limit. Only the 8-byte name test runs here; [`value_at`] parses the rest once.
+/// Up to three line feeds per word are tested: a header line is at least 3 bytes (`x:` and
+/// LF), so no word holds more. The verifier walks every step of a loop, and a nested
+/// per-word loop of eight steps multiplied its paths past its million-instruction limit.
+/// Only the 8-byte name test runs here; [`value_at`] parses the rest once.
 #[inline(always)]
 fn find_line(ctx: &XdpContext, start: usize, end: usize) -> Option<usize> {
     let mut off = start;
@@ -219,28 +219,17 @@ fn find_line(ctx: &XdpContext, start: usize, end: usize) -> Option<usize> {
             break;
         }
         let mut feeds = zero_bytes(whole_word(ctx, off) ^ LF);
-        if feeds != 0 {
+        // A constant count of 3: LLVM unrolls it, and the verifier walks no inner loop.
+        for _ in 0..3 {
+            if feeds == 0 {
+                break;
+            }
             match line_kind(ctx, off + lowest_byte(feeds) as usize + 1) {
                 Kind::UserAgent(line) => return Some(line),
                 Kind::End => return None,
                 Kind::Other => {}
             }
             feeds &= feeds - 1;
-            if feeds != 0 {
-                match line_kind(ctx, off + lowest_byte(feeds) as usize + 1) {
-                    Kind::UserAgent(line) => return Some(line),
-                    Kind::End => return None,
-                    Kind::Other => {}
-                }
-                feeds &= feeds - 1;
-                if feeds != 0 {
-                    match line_kind(ctx, off + lowest_byte(feeds) as usize + 1) {
-                        Kind::UserAgent(line) => return Some(line),
-                        Kind::End => return None,
-                        Kind::Other => {}
-                    }
-                }
-            }
         }
         off += 8;
     }

@@ -387,8 +387,10 @@ pub const BAN_REASON_MANUAL: u32 = 0;
 pub const BAN_REASON_SCANNER: u32 = 1;
 /// Set by the egress program: too many authentication failures answered by the PBX.
 pub const BAN_REASON_AUTH_FAILURES: u32 = 2;
+/// Set by the daemon from a log file (`[[logwatch]]`).
+pub const BAN_REASON_LOG: u32 = 3;
 /// Names of the ban reasons, index = reason.
-pub const BAN_REASON_NAMES: [&str; 3] = ["manual", "scanner", "auth_failures"];
+pub const BAN_REASON_NAMES: [&str; 4] = ["manual", "scanner", "auth_failures", "log"];
 /// The ban covers every packet of the source.
 pub const BAN_SCOPE_ALL: u32 = 0;
 /// The ban covers the source's packets to SIP services only (sources behind carrier-grade NAT

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::IpAddr;
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -90,6 +90,8 @@ pub struct Config {
     pub services: Vec<Service>,
     pub scanners: ScannerPolicy,
     pub autoban: AutobanPolicy,
+    /// `[[logwatch]]`: log files to ban from.
+    pub logwatch: Vec<crate::logwatch::Watch>,
     /// The file path, or [`DEFAULT_CONFIG_NAME`].
     pub source: String,
 }
@@ -395,6 +397,8 @@ struct RawConfig {
     scanners: Option<RawScanners>,
     autoban: Option<RawAutoban>,
     #[serde(default)]
+    logwatch: Vec<Spanned<RawLogwatch>>,
+    #[serde(default)]
     service: Vec<Spanned<RawService>>,
 }
 
@@ -409,6 +413,17 @@ struct RawGlobal {
     #[serde(default)]
     trusted: Vec<Spanned<String>>,
     rate_ipv6_prefix: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLogwatch {
+    path: Spanned<String>,
+    patterns: Spanned<Vec<Spanned<String>>>,
+    failures: Option<Spanned<i64>>,
+    window: Option<Spanned<String>>,
+    ban: Option<Spanned<String>>,
+    scope: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -780,12 +795,19 @@ impl Cx<'_> {
             Some(a) => self.autoban(a)?,
             None => AutobanPolicy::default(),
         };
+        let logwatch = raw
+            .logwatch
+            .iter()
+            .enumerate()
+            .map(|(i, w)| self.logwatch(i, w.get_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
 
         Ok(Config {
             global,
             services,
             scanners,
             autoban,
+            logwatch,
             source: self.file.to_owned(),
         })
     }
@@ -898,6 +920,69 @@ impl Cx<'_> {
             deny,
             trusted,
             rate_ipv6_prefix,
+        })
+    }
+
+    fn logwatch(
+        &self,
+        index: usize,
+        raw: &RawLogwatch,
+    ) -> Result<crate::logwatch::Watch, ConfigError> {
+        let field = |name: &str| format!("[[logwatch]] #{} field `{name}`", index + 1);
+        let path = raw.path.get_ref();
+        if !path.starts_with('/') {
+            return Err(self.at_value(
+                &raw.path.span(),
+                field("path"),
+                "expected an absolute path",
+            ));
+        }
+        let mut rules = Vec::new();
+        for p in raw.patterns.get_ref() {
+            match crate::logwatch::builtin(p.get_ref()) {
+                Some(set) => rules.extend(
+                    set.iter()
+                        .map(|r| crate::logwatch::compile(r).expect("built-in patterns compile")),
+                ),
+                None => rules.push(crate::logwatch::compile(p.get_ref()).map_err(|e| {
+                    self.at_value(
+                        &p.span(),
+                        field("patterns"),
+                        format!(
+                            "neither a built-in set (\"asterisk\", \"kamailio\", \"sshd\") nor a \
+                             usable regex: {e}"
+                        ),
+                    )
+                })?),
+            }
+        }
+        if rules.is_empty() {
+            return Err(self.at(
+                &raw.patterns.span(),
+                field("patterns"),
+                "must not be empty: name a built-in set or give regexes with <HOST>",
+            ));
+        }
+        // The same fields and checks as [autoban], with fail2ban's usual window.
+        let autoban = self.autoban(RawAutoban {
+            enabled: None,
+            failures: raw.failures.clone(),
+            window: raw.window.clone(),
+            ban: raw.ban.clone(),
+            scope: raw.scope.clone(),
+        })?;
+        let window = if raw.window.is_some() {
+            autoban.window
+        } else {
+            Duration::from_secs(600)
+        };
+        Ok(crate::logwatch::Watch {
+            path: PathBuf::from(path),
+            rules,
+            failures: autoban.failures,
+            window,
+            ban: autoban.ban,
+            sip_only: autoban.sip_only,
         })
     }
 
@@ -1632,6 +1717,13 @@ fn describe(path: &[Seg], root: &DeTable<'_>) -> String {
         (Some("scanners"), None) => "[scanners]".into(),
         (Some("autoban"), Some(Seg::Key(f))) => format!("[autoban] field `{f}`"),
         (Some("autoban"), None) => "[autoban]".into(),
+        (Some("logwatch"), Some(Seg::Index(i))) => {
+            let keys: Vec<&str> = path[2..].iter().map_while(|s| key(Some(s))).collect();
+            match keys.first() {
+                Some(k) => format!("[[logwatch]] #{} field `{k}`", i + 1),
+                None => format!("[[logwatch]] #{}", i + 1),
+            }
+        }
         (Some(k), _) => format!("top-level key `{k}`"),
     }
 }
@@ -2630,5 +2722,31 @@ mod tests {
         let (line, _, field, _, _) = fail("[autoban]\nfailures = 0\n");
         assert_eq!(line, 2);
         assert_eq!(field, "[autoban] field `failures`");
+    }
+
+    #[test]
+    fn logwatch_takes_built_in_sets_and_regexes() {
+        let c = parse(
+            "[[logwatch]]\npath = \"/var/log/asterisk/security\"\npatterns = [\"asterisk\", \"bad guy <HOST>\"]\nfailures = 2\n",
+        );
+        let w = &c.logwatch[0];
+        assert_eq!(w.path, PathBuf::from("/var/log/asterisk/security"));
+        assert_eq!(
+            w.rules.len(),
+            crate::logwatch::builtin("asterisk").unwrap().len() + 1
+        );
+        assert_eq!(w.failures, 2);
+        assert_eq!(w.window, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn a_logwatch_regex_without_host_is_refused_with_its_line() {
+        let (line, _, field, value, message) = fail(
+            "[[logwatch]]\npath = \"/var/log/auth.log\"\npatterns = [\n  \"sshd\",\n  \"Failed password\",\n]\n",
+        );
+        assert_eq!(line, 5);
+        assert_eq!(field, "[[logwatch]] #1 field `patterns`");
+        assert_eq!(value.as_deref(), Some("\"Failed password\""));
+        assert!(message.contains("<HOST>"), "{message}");
     }
 }

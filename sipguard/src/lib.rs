@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod hostnet;
 pub mod loader;
+pub mod logwatch;
 pub mod maps;
 pub mod metrics;
 pub mod policy;

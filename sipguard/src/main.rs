@@ -338,6 +338,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let events = unsafe { tokio::io::unix::AsyncFd::register(events) }
             .map_err(|e| anyhow::anyhow!("watching EVENTS: {e}"))?;
         tokio::spawn(events::log(events));
+        // Log files named in the config at start (a reload doesn't change them).
+        tokio::spawn(sipguard::logwatch::run(
+            config.logwatch.clone(),
+            args.pin_path.clone(),
+        ));
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sighup = signal(SignalKind::hangup())?;

@@ -22,7 +22,10 @@ use sipguard_common::{
     VERDICT_NAMES,
 };
 
-use sipguard_common::{ua::Scanners, BanNoteKey, BAN_NOTE_LEN, BAN_REASON_NAMES};
+use sipguard_common::{
+    ua::Scanners, BanNoteKey, BAN_NOTE_LEN, BAN_REASON_AUTH_FAILURES, BAN_REASON_NAMES,
+    BAN_REASON_SCANNER,
+};
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
 
@@ -655,11 +658,15 @@ impl Maps {
         Ok(out)
     }
 
-    /// Bans the programs made, by reason name, summed over CPUs (reasons the programs never
-    /// use, like `manual`, are left out).
+    /// Bans the programs made, by reason name, summed over CPUs (`scanner`, `auth_failures`;
+    /// the reasons only user space uses, `manual` and `log`, are left out).
     pub fn ban_counts(&self) -> Result<Vec<(&'static str, u64)>> {
         let mut out = Vec::new();
-        for (i, name) in BAN_REASON_NAMES.iter().enumerate().skip(1) {
+        let programs = BAN_REASON_SCANNER as usize..=BAN_REASON_AUTH_FAILURES as usize;
+        for (i, name) in BAN_REASON_NAMES.iter().enumerate() {
+            if !programs.contains(&i) {
+                continue;
+            }
             let values = self
                 .ban_counters
                 .get(&(i as u32), 0)

@@ -687,3 +687,96 @@ fn hping3_syn_and_icmp_floods_are_cut_while_an_honest_client_connects_and_pings(
          {elapsed:.1} s; 20/20 honest connections, 5/5 pings"
     );
 }
+
+/// Polls `sipguard bans --json` (at most 5 s) until `net` is listed; returns its row.
+fn wait_for_ban(d: &Daemon, net: &str) -> Option<serde_json::Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let rows: serde_json::Value =
+            serde_json::from_str(&run_ok(d, &["bans", "--json"])).unwrap();
+        if let Some(row) = rows.as_array().unwrap().iter().find(|r| r["net"] == net) {
+            return Some(row.clone());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+#[test]
+fn log_lines_ban_their_source_but_never_the_pbx_itself() {
+    if !privileged("log_lines_ban_their_source_but_never_the_pbx_itself") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    let dir = std::env::temp_dir().join(sipguard_tests::unique("sipguard-logs-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = dir.join("security");
+    std::fs::write(&log, "").unwrap();
+    let config = TempFile::with_contents(&format!(
+        "{LAB}\n[[logwatch]]\npath = \"{}\"\npatterns = [\"asterisk\", \"sshd\"]\n\
+         failures = 2\nban = \"1h\"\n",
+        log.display()
+    ));
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9494, &["--config", config.as_str()]).unwrap();
+    let append = |path: &std::path::Path, line: &str, n: usize| {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+        for _ in 0..n {
+            writeln!(f, "{line}").unwrap();
+        }
+    };
+    // The PBX's own address and loopback in a log line: never banned.
+    append(&log, "[2026-11-21 10:00:00] NOTICE[1] chan_sip.c: Registration from '<sip:1@x>' failed for '192.0.2.1:5060' - Wrong password", 5);
+    append(
+        &log,
+        "[2026-11-21 10:00:00] NOTICE[1] manager.c: 127.0.0.1 failed to authenticate as 'admin'",
+        5,
+    );
+    // An Asterisk security event: three strikes against 192.0.2.10.
+    append(
+        &log,
+        r#"[2026-11-21 10:00:01] SECURITY[1] res_security_log.c: SecurityEvent="InvalidPassword",EventTV="2026-11-21T10:00:01",Severity="Error",Service="PJSIP",EventVersion="2",AccountID="1001",SessionID="0x1",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/192.0.2.10/5060",Challenge="abc",ReceivedChallenge="abc",ReceivedHash="def""#,
+        3,
+    );
+    let row = wait_for_ban(&d, "192.0.2.10/32").expect("the security log's attacker is banned");
+    assert_eq!(row["reason"], "log");
+    assert!(
+        d.wait_for_log("banned", Duration::from_secs(2)),
+        "{}",
+        d.log_text()
+    );
+
+    // Its traffic is dropped from now on.
+    let udp = UdpCounter::start(&lab.pbx, 5060).unwrap();
+    let sip = SocketAddr::new(ip(PBX_V4), 5060);
+    send_udp(
+        &lab.client,
+        ip(ALLOWED4),
+        sip,
+        5,
+        b"OPTIONS sip:1@pbx SIP/2.0\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(udp.finish().unwrap().get(&ip(ALLOWED4)), None);
+
+    // After a rotation, the new file is read from its start: sshd lines, IPv6.
+    std::fs::rename(&log, dir.join("security.1")).unwrap();
+    std::fs::write(&log, "").unwrap();
+    append(
+        &log,
+        "sshd[77]: Failed password for invalid user admin from 2001:db8:1::77 port 40000 ssh2",
+        3,
+    );
+    let row = wait_for_ban(&d, "2001:db8:1::77/128").expect("banned from the rotated file");
+    assert_eq!(row["reason"], "log");
+
+    let rows: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
+    let nets: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["net"].as_str().unwrap())
+        .collect();
+    assert_eq!(nets.len(), 2, "only the two attackers: {nets:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

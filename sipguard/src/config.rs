@@ -792,7 +792,7 @@ impl Cx<'_> {
             None => ScannerPolicy::default(),
         };
         let autoban = match raw.autoban {
-            Some(a) => self.autoban(a)?,
+            Some(a) => self.autoban(a, "[autoban]")?,
             None => AutobanPolicy::default(),
         };
         let logwatch = raw
@@ -964,13 +964,16 @@ impl Cx<'_> {
             ));
         }
         // The same fields and checks as [autoban], with fail2ban's usual window.
-        let autoban = self.autoban(RawAutoban {
-            enabled: None,
-            failures: raw.failures.clone(),
-            window: raw.window.clone(),
-            ban: raw.ban.clone(),
-            scope: raw.scope.clone(),
-        })?;
+        let autoban = self.autoban(
+            RawAutoban {
+                enabled: None,
+                failures: raw.failures.clone(),
+                window: raw.window.clone(),
+                ban: raw.ban.clone(),
+                scope: raw.scope.clone(),
+            },
+            &format!("[[logwatch]] #{}", index + 1),
+        )?;
         let window = if raw.window.is_some() {
             autoban.window
         } else {
@@ -986,8 +989,9 @@ impl Cx<'_> {
         })
     }
 
-    fn autoban(&self, raw: RawAutoban) -> Result<AutobanPolicy, ConfigError> {
-        let field = |name: &str| format!("[autoban] field `{name}`");
+    /// `[autoban]`, or the same fields of a `[[logwatch]]` (`section` names which).
+    fn autoban(&self, raw: RawAutoban, section: &str) -> Result<AutobanPolicy, ConfigError> {
+        let field = |name: &str| format!("{section} field `{name}`");
         let mut policy = AutobanPolicy::default();
         if let Some(e) = &raw.enabled {
             policy.enabled = *e.get_ref();
@@ -2748,5 +2752,14 @@ mod tests {
         assert_eq!(field, "[[logwatch]] #1 field `patterns`");
         assert_eq!(value.as_deref(), Some("\"Failed password\""));
         assert!(message.contains("<HOST>"), "{message}");
+    }
+
+    #[test]
+    fn a_bad_logwatch_threshold_names_the_logwatch() {
+        let (line, _, field, _, _) = fail(
+            "[[logwatch]]\npath = \"/var/log/auth.log\"\npatterns = [\"sshd\"]\nfailures = 0\n",
+        );
+        assert_eq!(line, 4);
+        assert_eq!(field, "[[logwatch]] #1 field `failures`");
     }
 }

@@ -47,7 +47,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 9;
+pub const LAYOUT_VERSION: u32 = 10;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -205,6 +205,9 @@ pub struct AuthFailures {
     pub _pad: u32,
     pub window_start_ns: u64,
 }
+
+/// Datagrams whose first fragment's verdict is kept for their later fragments.
+pub const FRAG_MAX_ENTRIES: u32 = 16384;
 
 /// Clients tracked for auto-ban.
 pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;

@@ -17,6 +17,7 @@
 #![no_main]
 
 mod egress;
+mod frag;
 mod parse;
 mod ua;
 
@@ -95,17 +96,17 @@ const NO_SIP_CLASS: u32 = u32::MAX;
 
 /// The outcome of the pipeline before monitor mode and counting.
 #[derive(Clone, Copy)]
-struct Decision {
-    service: u32,
-    reason: u32,
-    drop: bool,
-    monitor: bool,
-    sip_class: u32,
+pub(crate) struct Decision {
+    pub(crate) service: u32,
+    pub(crate) reason: u32,
+    pub(crate) drop: bool,
+    pub(crate) monitor: bool,
+    pub(crate) sip_class: u32,
 }
 
 impl Decision {
     #[inline(always)]
-    const fn pass(service: u32, reason: u32) -> Self {
+    pub(crate) const fn pass(service: u32, reason: u32) -> Self {
         Self {
             service,
             reason,
@@ -116,7 +117,7 @@ impl Decision {
     }
 
     #[inline(always)]
-    const fn drop(service: u32, reason: u32, monitor: bool) -> Self {
+    pub(crate) const fn drop(service: u32, reason: u32, monitor: bool) -> Self {
         Self {
             service,
             reason,
@@ -136,6 +137,7 @@ impl Decision {
 #[xdp]
 pub fn sipguard(ctx: XdpContext) -> u32 {
     let decision = try_sipguard(&ctx);
+    frag::remember(&decision);
     finish(&ctx, decision)
 }
 
@@ -264,7 +266,7 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     }
 
     match pkt.l4 {
-        L4::Fragment => return Decision::pass(SERVICE_NONE, reason::FRAGMENT),
+        L4::Fragment => return frag::later(policy),
         L4::Icmp(IcmpClass::Control) => return Decision::pass(SERVICE_NONE, reason::ICMP_CONTROL),
         L4::Icmp(IcmpClass::EchoReply) => return Decision::pass(SERVICE_NONE, reason::REPLY),
         _ => {}

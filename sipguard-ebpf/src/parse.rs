@@ -5,6 +5,8 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
+
+use crate::frag;
 use sipguard_common::{classify_icmp4, classify_icmp6, reason, sip, IcmpClass};
 
 const ETH_HLEN: usize = 14;
@@ -275,10 +277,25 @@ fn ipv4(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
     if ihl < 20 || (u16::from_be(h.total_len) as usize) < ihl || !c.has(ihl) {
         return Err(reason::MALFORMED_L3);
     }
-    let fragment_offset = u16::from_be(h.frag_off) & 0x1fff;
+    let frag_off = u16::from_be(h.frag_off);
+    let fragment_offset = frag_off & 0x1fff;
     c.off += ihl;
     // Safety: [u16; 2] and [u8; 4] have the same size; bytes stay in network order.
     let src: [u8; 4] = unsafe { core::mem::transmute(h.saddr) };
+    let mut word = 0;
+    if frag_off & 0x3fff != 0 {
+        word = frag::FRAGMENT | u16::from_be(h.id) as u64;
+        if frag_off & 0x2000 != 0 {
+            word |= frag::MORE;
+        }
+        if fragment_offset != 0 {
+            word |= frag::LATER;
+        }
+    }
+    let mapped = [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, src[0], src[1], src[2], src[3],
+    ];
+    frag::note(word, &mapped);
     Ok((Src::V4(src), h.proto, fragment_offset == 0))
 }
 
@@ -291,8 +308,11 @@ fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
         return Err(reason::MALFORMED_L3);
     }
     // Safety: [u16; 8] and [u8; 16] have the same size; bytes stay in network order.
-    let src = Src::V6(unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(h.saddr) });
+    let saddr = unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(h.saddr) };
+    let src = Src::V6(saddr);
     let mut next = h.next;
+    // Not a fragment unless a fragment header below says so.
+    frag::note(0, &saddr);
     c.off += 40;
     for _ in 0..MAX_IPV6_EXT_HDRS {
         match next {
@@ -310,9 +330,17 @@ fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
                 let e: Ipv6FragHdr = c.read().ok_or(reason::MALFORMED_L3)?;
                 next = e.next;
                 c.off += 8;
-                if u16::from_be(e.offset_flags) & 0xfff8 != 0 {
+                let flags = u16::from_be(e.offset_flags);
+                let id = (u16::from_be(e.id[0]) as u64) << 16 | u16::from_be(e.id[1]) as u64;
+                let mut word = frag::FRAGMENT | id;
+                if flags & 1 != 0 {
+                    word |= frag::MORE;
+                }
+                if flags & 0xfff8 != 0 {
+                    frag::note(word | frag::LATER, &saddr);
                     return Ok((src, next, false));
                 }
+                frag::note(word, &saddr);
             }
             _ => return Ok((src, next, true)),
         }

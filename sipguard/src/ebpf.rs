@@ -34,9 +34,10 @@ pub mod map {
     pub const EVENTS: &str = "EVENTS";
     pub const AUTH_FAILS: &str = "AUTH_FAILS";
     pub const SYN_BUDGET: &str = "SYN_BUDGET";
+    pub const FRAGS: &str = "FRAGS";
 
     /// Every map of the object.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 23] = [
         STATE,
         POLICY,
         SERVICES,
@@ -59,5 +60,6 @@ pub mod map {
         EVENTS,
         AUTH_FAILS,
         SYN_BUDGET,
+        FRAGS,
     ];
 }

@@ -302,6 +302,15 @@ impl VoipLab {
     /// registers the callee 1002, starts its sipp UAS, places the calls. Returns the caller's
     /// and the callee's counts.
     pub fn honest_calls(&self, n: u32) -> anyhow::Result<(SippResult, SippResult)> {
+        self.honest_calls_with(n, "uac_call.xml")
+    }
+
+    /// [`VoipLab::honest_calls`] with another caller scenario from `tests/lab/sipp/`.
+    pub fn honest_calls_with(
+        &self,
+        n: u32,
+        scenario: &str,
+    ) -> anyhow::Result<(SippResult, SippResult)> {
         let callee = self.sipp(
             &self.phone,
             "callee_reg",
@@ -354,7 +363,7 @@ impl VoipLab {
             &[
                 &format!("{PBX}:5060"),
                 "-sf",
-                &Self::scenario("uac_call.xml"),
+                &Self::scenario(scenario),
                 "-inf",
                 &Self::scenario("caller.csv"),
                 "-i",

@@ -370,3 +370,46 @@ fn svcrack_is_banned_after_a_handful_of_wrong_passwords() {
         ) > 0
     );
 }
+
+#[test]
+fn calls_whose_invite_is_fragmented_get_through() {
+    let Some(lab) = lab("calls_whose_invite_is_fragmented_get_through") else {
+        return;
+    };
+    // An INVITE with a 2.4 KB SDP leaves the phone as two or three IP fragments; only the
+    // first has a UDP header. The built-in default drops what matches no service, so the later
+    // fragments pass only because they follow their first fragment's verdict.
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9605, &[]).unwrap();
+    // The caller 1003 must be registered to call.
+    honest_traffic_succeeds(&lab, 5, 0);
+    let (caller, callee) = lab
+        .honest_calls_with(5, "uac_call_fragmented.xml")
+        .expect("sipp calls");
+    assert!(
+        all_ok(&caller, 5),
+        "fragmented calls: {caller:?}\n{}",
+        lab.kamailio_log()
+    );
+    assert_eq!(callee.successful, 5, "calls answered: {callee:?}");
+    let passed = sample(
+        &daemon,
+        "sipguard_packets_total",
+        &[
+            ("service", "sip"),
+            ("reason", "fragment"),
+            ("verdict", "pass"),
+        ],
+    );
+    // Two INVITEs per call (the 407 round), each with at least one later fragment.
+    assert!(passed >= 5 * 2, "later fragments passed: {passed}");
+    let dropped = sample(
+        &daemon,
+        "sipguard_packets_total",
+        &[
+            ("service", "none"),
+            ("reason", "fragment"),
+            ("verdict", "drop"),
+        ],
+    );
+    assert_eq!(dropped, 0, "no orphan fragments");
+}

@@ -403,14 +403,44 @@ fn ipv6_authentication_header_is_skipped() {
 }
 
 #[test]
-fn later_fragments_pass_unless_banned_or_denied() {
-    let Some(h) = harness("later_fragments_pass_unless_banned_or_denied") else {
+fn a_later_fragment_follows_its_first_fragments_verdict() {
+    let Some(h) = harness("a_later_fragment_follows_its_first_fragments_verdict") else {
+        return;
+    };
+    // Allowed: the first fragment (offset 0, more to come) passes, so do the others.
+    let first = packets::as_ipv4_later_fragment(&udp(ALLOWED4, 5060), 0);
+    expect(&h, &first, XDP_PASS, "sip", "allowed", "pass");
+    let later = packets::as_ipv4_later_fragment(&udp(ALLOWED4, 5060), 185);
+    expect(&h, &later, XDP_PASS, "sip", "fragment", "pass");
+    let first6 = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &[44], 0);
+    expect(&h, &first6, XDP_PASS, "sip", "allowed", "pass");
+    let later6 = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &[44], 185);
+    assert_eq!(h.run(&later6), XDP_PASS);
+    // Not allowed: the first is dropped, and so are the others.
+    let first = packets::as_ipv4_later_fragment(&udp(OUTSIDER4, 5060), 0);
+    expect(&h, &first, XDP_DROP, "sip", "not_allowed", "drop");
+    let later = packets::as_ipv4_later_fragment(&udp(OUTSIDER4, 5060), 185);
+    expect(&h, &later, XDP_DROP, "sip", "fragment", "drop");
+}
+
+#[test]
+fn an_orphan_later_fragment_follows_the_default_policy() {
+    let Some(mut h) = harness("an_orphan_later_fragment_follows_the_default_policy") else {
         return;
     };
     let v4 = packets::as_ipv4_later_fragment(&udp(OUTSIDER4, 5060), 185);
-    expect(&h, &v4, XDP_PASS, "none", "fragment", "pass");
+    expect(&h, &v4, XDP_DROP, "none", "fragment", "drop");
     let v6 = packets::with_ipv6_ext(&udp(OUTSIDER6, 5060), &[44], 185);
-    expect(&h, &v6, XDP_PASS, "none", "fragment", "pass");
+    assert_eq!(h.run(&v6), XDP_DROP);
+    h.apply(&POLICY.replace("default = \"drop\"", "default = \"pass\""));
+    assert_eq!(h.run(&v4), XDP_PASS);
+}
+
+#[test]
+fn later_fragments_of_denied_sources_are_dropped_as_denied() {
+    let Some(h) = harness("later_fragments_of_denied_sources_are_dropped_as_denied") else {
+        return;
+    };
     let denied = packets::as_ipv4_later_fragment(&udp(DENIED4, 5060), 185);
     expect(&h, &denied, XDP_DROP, "none", "denied", "drop");
 }

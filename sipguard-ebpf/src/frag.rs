@@ -1,0 +1,116 @@
+//! IP fragments: a datagram's first fragment carries its ports and is judged like any packet;
+//! its later fragments (no transport header) get the same verdict, remembered per (source,
+//! IP identification) in a bounded LRU map. A later fragment whose first was never seen (lost,
+//! reordered, or sent on its own) follows the default policy.
+//!
+//! What parsing learns of a fragment goes through a per-CPU scratch, not through the packet
+//! struct: a value that stays live across the whole pipeline would have the verifier walk the
+//! pipeline once per parse path, past its million instructions.
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray},
+};
+use sipguard_common::{
+    reason, Policy, FRAG_MAX_ENTRIES, POLICY_DEFAULT_DROP, POLICY_MONITOR, SERVICE_NONE,
+};
+
+use crate::Decision;
+
+/// `Scratch::word`: the packet is a fragment (the low 32 bits are its identification).
+pub const FRAGMENT: u64 = 1 << 32;
+/// More fragments follow this one.
+pub const MORE: u64 = 1 << 33;
+/// Not the first fragment.
+pub const LATER: u64 = 1 << 34;
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Scratch {
+    /// 0: the current packet is not a fragment.
+    word: u64,
+    /// Its source, IPv4 as ::ffff:a.b.c.d.
+    addr: [u8; 16],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Key {
+    addr: [u8; 16],
+    id: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Verdict {
+    service: u32,
+    /// 1: the first fragment was dropped (not merely counted as would_drop).
+    dropped: u32,
+}
+
+#[map]
+static FRAG_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+/// First-fragment verdicts by (source, identification).
+#[map]
+static FRAGS: LruHashMap<Key, Verdict> = LruHashMap::pinned(FRAG_MAX_ENTRIES, 0);
+
+/// Called by the parser for every IP packet: `word` 0, or a fragment's word.
+#[inline(always)]
+pub fn note(word: u64, addr: &[u8; 16]) {
+    if let Some(s) = FRAG_SCRATCH.get_ptr_mut(0) {
+        // Safety: per-CPU map memory, this program run only.
+        unsafe {
+            core::ptr::write_volatile(&mut (*s).word, word);
+            if word != 0 {
+                (*s).addr = *addr;
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn current() -> Option<(u64, Key)> {
+    let s = FRAG_SCRATCH.get_ptr(0)?;
+    // Safety: per-CPU map memory, written by `note` in this program run.
+    let (word, addr) = unsafe { (core::ptr::read_volatile(&(*s).word), (*s).addr) };
+    Some((
+        word,
+        Key {
+            addr,
+            id: word as u32,
+        },
+    ))
+}
+
+/// After the verdict: a first fragment with more to come leaves its verdict for the rest.
+#[inline(always)]
+pub fn remember(d: &Decision) {
+    let Some((word, key)) = current() else {
+        return;
+    };
+    if word & (FRAGMENT | MORE | LATER) != FRAGMENT | MORE {
+        return;
+    }
+    let verdict = Verdict {
+        service: d.service,
+        dropped: (d.drop && !d.monitor) as u32,
+    };
+    let _ = FRAGS.insert(&key, &verdict, 0);
+}
+
+/// The verdict on a later fragment, counted as `fragment` under its first fragment's service.
+#[inline(always)]
+pub fn later(policy: &Policy) -> Decision {
+    let monitor = policy.flags & POLICY_MONITOR != 0;
+    let remembered = current().and_then(|(_, key)| {
+        // Safety: the value is copied out at once.
+        unsafe { FRAGS.get(&key) }.copied()
+    });
+    match remembered {
+        Some(v) if v.dropped != 0 => Decision::drop(v.service, reason::FRAGMENT, monitor),
+        Some(v) => Decision::pass(v.service, reason::FRAGMENT),
+        None if policy.flags & POLICY_DEFAULT_DROP != 0 => {
+            Decision::drop(SERVICE_NONE, reason::FRAGMENT, monitor)
+        }
+        None => Decision::pass(SERVICE_NONE, reason::FRAGMENT),
+    }
+}

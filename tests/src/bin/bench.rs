@@ -56,12 +56,18 @@ fn main() -> anyhow::Result<()> {
     // `rate_*` rows below measure the limiter.
     let unlimited = "sip = true\nlimits = { register = { rate = 0, burst = 1 }, \
                      invite = { rate = 0, burst = 1 }, other = { rate = 0, burst = 1 } }\n";
-    // SSH without a SYN limit either: `tcp_syn_ssh_pass_v4` measures the pass path.
-    let crafted = CRAFTED.replacen("sip = true\n", unlimited, 1).replacen(
-        "allow = [\"192.0.2.0/25\"]\n\n[[service]]\nname = \"icmp\"",
-        "allow = [\"192.0.2.0/25\"]\nlimits = { syn = { rate = 0, burst = 1 }, syn_budget = { rate = 0, burst = 1 } }\n\n[[service]]\nname = \"icmp\"",
-        1,
-    );
+    // SSH and ICMP without their flood limits either: `tcp_syn_ssh_pass_v4` and
+    // `icmp_echo_pass_v4` measure the pass paths (a million packets from one source would
+    // otherwise be a flood).
+    let crafted = CRAFTED
+        .replacen("sip = true\n", unlimited, 1)
+        .replacen(
+            "allow = [\"192.0.2.0/25\"]\n\n[[service]]\nname = \"icmp\"",
+            "allow = [\"192.0.2.0/25\"]\nlimits = { syn = { rate = 0, burst = 1 }, syn_budget = { rate = 0, burst = 1 } }\n\n[[service]]\nname = \"icmp\"",
+            1,
+        )
+        // ICMP is CRAFTED's last service: this line lands in its table.
+        + "limits = { echo = { rate = 0, burst = 1 } }\n";
     let mut h = Harness::with_config(&crafted);
     h.loaded.maps.ban(
         "192.0.2.66/32".parse().unwrap(),
@@ -166,7 +172,8 @@ fn main() -> anyhow::Result<()> {
             sip("198.51.100.21", &register(0)),
         ),
         (
-            "default_policy_ssh_private_pass_v4",
+            // A million SYNs from one address: past its burst, this is the SYN-limit drop.
+            "default_policy_ssh_private_syn_over_limit_drop_v4",
             frame("10.1.2.3", Transport::TcpSyn { dport: 22 }, &[]),
         ),
         (

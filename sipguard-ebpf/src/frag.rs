@@ -53,16 +53,15 @@ static FRAG_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static FRAGS: LruHashMap<Key, Verdict> = LruHashMap::pinned(FRAG_MAX_ENTRIES, 0);
 
-/// Called by the parser for every IP packet: `word` 0, or a fragment's word.
+/// Called by the parser for a fragment only; [`remember`] clears the word after the verdict,
+/// so a packet that is no fragment finds 0 and costs no write here.
 #[inline(always)]
 pub fn note(word: u64, addr: &[u8; 16]) {
     if let Some(s) = FRAG_SCRATCH.get_ptr_mut(0) {
         // Safety: per-CPU map memory, this program run only.
         unsafe {
             core::ptr::write_volatile(&mut (*s).word, word);
-            if word != 0 {
-                (*s).addr = *addr;
-            }
+            (*s).addr = *addr;
         }
     }
 }
@@ -81,12 +80,20 @@ fn current() -> Option<(u64, Key)> {
     ))
 }
 
-/// After the verdict: a first fragment with more to come leaves its verdict for the rest.
+/// After the verdict on every packet: a first fragment with more to come leaves its verdict
+/// for the rest; the word is cleared for the next packet.
 #[inline(always)]
 pub fn remember(d: &Decision) {
     let Some((word, key)) = current() else {
         return;
     };
+    if word == 0 {
+        return;
+    }
+    if let Some(s) = FRAG_SCRATCH.get_ptr_mut(0) {
+        // Safety: per-CPU map memory, this program run only.
+        unsafe { core::ptr::write_volatile(&mut (*s).word, 0) };
+    }
     if word & (FRAGMENT | MORE | LATER) != FRAGMENT | MORE {
         return;
     }

@@ -292,10 +292,12 @@ fn ipv4(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
             word |= frag::LATER;
         }
     }
-    let mapped = [
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, src[0], src[1], src[2], src[3],
-    ];
-    frag::note(word, &mapped);
+    if word != 0 {
+        let mapped = [
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, src[0], src[1], src[2], src[3],
+        ];
+        frag::note(word, &mapped);
+    }
     Ok((Src::V4(src), h.proto, fragment_offset == 0))
 }
 
@@ -311,8 +313,6 @@ fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
     let saddr = unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(h.saddr) };
     let src = Src::V6(saddr);
     let mut next = h.next;
-    // Not a fragment unless a fragment header below says so.
-    frag::note(0, &saddr);
     c.off += 40;
     for _ in 0..MAX_IPV6_EXT_HDRS {
         match next {

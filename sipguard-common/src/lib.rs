@@ -47,7 +47,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 10;
+pub const LAYOUT_VERSION: u32 = 11;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -180,6 +180,12 @@ pub struct Policy {
     pub autoban_ban_s: u32,
     /// `BAN_SCOPE_*`.
     pub autoban_scope: u32,
+    /// Auto-ban's second signal, from the wire's other direction: a source that sends more
+    /// than this many REGISTER/INVITE requests carrying credentials (Authorization or
+    /// Proxy-Authorization) with no 2xx (or, for an INVITE, 18x) back from the PBX, within
+    /// `autoban_window_ms`, is banned like one with too many failures (0: off).
+    pub autoban_attempts: u32,
+    pub _pad: u32,
 }
 
 /// The policy is written and valid.
@@ -200,10 +206,13 @@ pub const POLICY_AUTOBAN: u32 = 1 << 7;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuthFailures {
-    /// Failures since `window_start_ns` with no 2xx in between.
+    /// Failures since `window_start_ns` with no 2xx in between (the egress program).
     pub count: u32,
-    pub _pad: u32,
+    /// Requests with credentials since `pending_start_ns` with no 2xx (INVITE: or 18x) back
+    /// (the XDP program counts them, the egress program clears them).
+    pub pending: u32,
     pub window_start_ns: u64,
+    pub pending_start_ns: u64,
 }
 
 /// Datagrams whose first fragment's verdict is kept for their later fragments.
@@ -392,8 +401,12 @@ pub const BAN_REASON_SCANNER: u32 = 1;
 pub const BAN_REASON_AUTH_FAILURES: u32 = 2;
 /// Set by the daemon from a log file (`[[logwatch]]`).
 pub const BAN_REASON_LOG: u32 = 3;
+/// Set by the XDP program: too many requests carrying credentials that the PBX never
+/// accepted (`Policy::autoban_attempts`).
+pub const BAN_REASON_AUTH_ATTEMPTS: u32 = 4;
 /// Names of the ban reasons, index = reason.
-pub const BAN_REASON_NAMES: [&str; 4] = ["manual", "scanner", "auth_failures", "log"];
+pub const BAN_REASON_NAMES: [&str; 5] =
+    ["manual", "scanner", "auth_failures", "log", "auth_attempts"];
 /// The ban covers every packet of the source.
 pub const BAN_SCOPE_ALL: u32 = 0;
 /// The ban covers the source's packets to SIP services only (sources behind carrier-grade NAT
@@ -478,8 +491,8 @@ mod tests {
     #[test]
     fn struct_sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<Counter>(), 16);
-        assert_eq!(size_of::<Policy>(), 40);
-        assert_eq!(size_of::<AuthFailures>(), 16);
+        assert_eq!(size_of::<Policy>(), 48);
+        assert_eq!(size_of::<AuthFailures>(), 24);
         assert_eq!(size_of::<Event>(), 40);
         assert_eq!(size_of::<SourceState>(), 24);
         assert_eq!(size_of::<BanNoteKey>(), 20);

@@ -170,6 +170,12 @@ pub const fn lower_ascii(w: u64) -> u64 {
 pub const USER_AGE: u64 = u64::from_le_bytes(*b"user-age");
 /// The OR mask of that test.
 pub const CASE_BITS: u64 = 0x2020_2020_2020_2020;
+/// The credential headers' line starts, for the same test: `Authorization` and
+/// `Proxy-Authorization` (RFC 3261 gives neither a compact form).
+pub const AUTHORIZ: u64 = u64::from_le_bytes(*b"authoriz");
+pub const PROXY_AU: u64 = u64::from_le_bytes(*b"proxy-au");
+/// What follows `proxy-au` in `Proxy-Authorization` (not `Proxy-Authenticate`).
+pub const THORIZAT: u64 = u64::from_le_bytes(*b"thorizat");
 
 #[cfg(test)]
 mod tests {

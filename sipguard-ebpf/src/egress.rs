@@ -24,9 +24,10 @@ use crate::{
     ban_source, is_trusted, parse::Src, rate_source, POLICY, PORT_SERVICE, SERVICES, STATE,
 };
 
-/// Failures per client (IPv4 as ::ffff:a.b.c.d, IPv6 cut to the rate prefix).
+/// Failures per client (IPv4 as ::ffff:a.b.c.d, IPv6 cut to the rate prefix), and the
+/// requests with credentials the XDP program saw from it (`attempts`).
 #[map]
-static AUTH_FAILS: LruHashMap<[u8; 16], AuthFailures> =
+pub(crate) static AUTH_FAILS: LruHashMap<[u8; 16], AuthFailures> =
     LruHashMap::pinned(AUTH_FAILS_MAX_ENTRIES, 0);
 
 /// Bytes of a response searched for its CSeq.
@@ -51,7 +52,12 @@ pub fn sipguard_egress(ctx: TcContext) -> i32 {
 }
 
 enum Outcome {
+    /// 2xx to REGISTER or INVITE: the client is who it says; both counts clear.
     Success,
+    /// 18x to INVITE: the call was routed, so its credentials passed; the count of requests
+    /// with credentials clears, failures stay (only a 2xx ends a run of failures).
+    Progress,
+    /// 401, 403, 407 to REGISTER or INVITE.
     Failure,
 }
 
@@ -92,19 +98,26 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
     }
     let outcome = match d0 * 100 + d1 * 10 + d2 {
         200..=299 => Outcome::Success,
+        180..=189 => Outcome::Progress,
         401 | 403 | 407 => Outcome::Failure,
         _ => return None,
     };
-    if !matches!(
-        sipguard_cseq_method(n as u64),
-        METHOD_REGISTER | METHOD_INVITE
-    ) {
+    let method = sipguard_cseq_method(n as u64);
+    if !matches!(method, METHOD_REGISTER | METHOD_INVITE) {
         return None;
     }
     let key = rate_source(&policy, &client);
     match outcome {
         Outcome::Success => {
             let _ = AUTH_FAILS.remove(&key);
+        }
+        Outcome::Progress => {
+            if method == METHOD_INVITE {
+                if let Some(st) = AUTH_FAILS.get_ptr_mut(&key) {
+                    // Safety: map memory for this program run.
+                    unsafe { (*st).pending = 0 };
+                }
+            }
         }
         Outcome::Failure => {
             // Safety: helper without arguments.
@@ -114,7 +127,7 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
                 Some(st) => {
                     // Safety: map memory for this program run.
                     let st = unsafe { &mut *st };
-                    if now.saturating_sub(st.window_start_ns) <= window {
+                    if st.count != 0 && now.saturating_sub(st.window_start_ns) <= window {
                         st.count += 1;
                     } else {
                         st.count = 1;
@@ -125,8 +138,9 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
                 None => {
                     let fresh = AuthFailures {
                         count: 1,
-                        _pad: 0,
+                        pending: 0,
                         window_start_ns: now,
+                        pending_start_ns: 0,
                     };
                     let _ = AUTH_FAILS.insert(&key, &fresh, 0);
                     1

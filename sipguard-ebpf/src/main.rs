@@ -9,6 +9,9 @@
 //! 6. SIP requests: a source remembered as a scanner -> drop `scanner`; over its rate ->
 //!    drop `rate_limited`; a User-Agent matching a scanner pattern -> drop `scanner` (and ban
 //!    if the policy says so). Trusted sources pass instead, as `trusted`.
+//!    A REGISTER/INVITE within its rate that carries credentials is one more unanswered
+//!    attempt of its source; past the auto-ban threshold -> ban and drop `banned` (see
+//!    [`attempts`]).
 //! 7. pass `allowed`
 //!
 //! Every decision goes through [`finish`], which counts it per CPU by (service, reason,
@@ -16,6 +19,7 @@
 #![no_std]
 #![no_main]
 
+mod attempts;
 mod egress;
 mod frag;
 mod parse;
@@ -33,13 +37,14 @@ use sipguard_common::{
     allow_scope, counter_index, epoch_scope, port_index, rate_class, rate_class_of, reason,
     service_index, sip, sip_counter_index, verdict, Ban, BanNoteKey, Counter, Event, IcmpClass,
     Policy, RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES,
-    BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, BAN_REASON_SCANNER, BAN_SCOPE_ALL,
-    BAN_SCOPE_SIP, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, EVENTS_BYTES, EVENT_BAN,
-    MAX_SERVICES, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED,
-    POLICY_MONITOR, POLICY_SCANNERS, PORT_MAP_ENTRIES, PROTO_SLOT_TCP, PROTO_SLOT_UDP,
-    RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED,
-    SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE, SERVICE_SIP, SIP_COUNTER_ENTRIES,
-    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
+    BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, BAN_REASON_AUTH_ATTEMPTS,
+    BAN_REASON_SCANNER, BAN_SCOPE_ALL, BAN_SCOPE_SIP, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS,
+    EVENTS_BYTES, EVENT_BAN, MAX_SERVICES, POLICY_AUTOBAN, POLICY_DEFAULT_DROP, POLICY_HAS_DENY_V4,
+    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_SCANNERS, PORT_MAP_ENTRIES,
+    PROTO_SLOT_TCP, PROTO_SLOT_UDP, RATE_MAX_ENTRIES, SCOPE_BITS, SERVICE_ALLOW_ANY_V4,
+    SERVICE_ALLOW_ANY_V6, SERVICE_ENABLED, SERVICE_MONITOR, SERVICE_NAME_LEN, SERVICE_NONE,
+    SERVICE_SIP, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
+    TRUSTED_MAX_ENTRIES,
 };
 
 #[map]
@@ -300,6 +305,19 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
                     }
                     reason::SCANNER
                 }
+                SourceVerdict::Attempts => {
+                    if !monitor {
+                        ban_source(
+                            policy,
+                            &pkt.src,
+                            policy.autoban_ban_s,
+                            BAN_REASON_AUTH_ATTEMPTS,
+                            policy.autoban_scope,
+                            policy.autoban_attempts + 1,
+                        );
+                    }
+                    reason::BANNED
+                }
                 _ => reason::RATE_LIMITED,
             };
             return Decision::drop(service, why, monitor).with_sip_class(sip_class);
@@ -438,7 +456,8 @@ fn is_allowed(epoch: u32, service: u32, s: &ServicePolicy, src: &Src) -> bool {
     }
 }
 
-/// The UDP payload to read for a User-Agent, if `readable`.
+/// The UDP payload to read for a User-Agent, if `readable` (and for credentials: see
+/// [`attempts_verdict`]).
 ///
 /// `readable` is its own flag: the verifier tracks the offsets exactly on each parse path,
 /// and a branch on them (`end != 0`) would make it keep every path apart from there on.
@@ -463,6 +482,9 @@ enum SourceVerdict {
     Scanner {
         fresh: bool,
     },
+    /// A REGISTER/INVITE with credentials, one past the source's unanswered attempts: the
+    /// caller bans the source (see [`attempts`]) and drops the request as `banned`.
+    Attempts,
 }
 
 /// One LRU entry per (source, class) holds both the rate state and the remembered scanner
@@ -479,6 +501,23 @@ enum SourceVerdict {
 /// rate are dropped unread: the cheap verdict first.
 #[inline(always)]
 fn check_source(
+    ctx: &XdpContext,
+    epoch: u32,
+    policy: &Policy,
+    s: &ServicePolicy,
+    src: &Src,
+    class: u32,
+    payload: Payload,
+) -> SourceVerdict {
+    match rate_and_fingerprint(ctx, epoch, policy, s, src, class, payload) {
+        SourceVerdict::Ok => attempts_verdict(ctx, policy, src, class, payload),
+        other => other,
+    }
+}
+
+/// The rate and the User-Agent of [`check_source`].
+#[inline(always)]
+fn rate_and_fingerprint(
     ctx: &XdpContext,
     epoch: u32,
     policy: &Policy,
@@ -546,6 +585,27 @@ fn check_source(
     SourceVerdict::Ok
 }
 
+/// A request within its rate: one more unanswered attempt if it carries credentials.
+#[inline(always)]
+fn attempts_verdict(
+    ctx: &XdpContext,
+    policy: &Policy,
+    src: &Src,
+    class: u32,
+    payload: Payload,
+) -> SourceVerdict {
+    // REGISTER and INVITE classes only come from UDP to a SIP service: the payload is set.
+    if policy.flags & POLICY_AUTOBAN != 0
+        && policy.autoban_attempts != 0
+        && (class == rate_class::REGISTER || class == rate_class::INVITE)
+        && attempts::over_limit(ctx, policy, src, payload.start, payload.end)
+    {
+        SourceVerdict::Attempts
+    } else {
+        SourceVerdict::Ok
+    }
+}
+
 /// GCRA over the service's SYN budget (one state per service slot, shared by every CPU; two
 /// CPUs racing may let one extra SYN through, the budget stays bounded).
 #[inline(always)]
@@ -581,9 +641,9 @@ fn ban_scanner(policy: &Policy, src: &Src) {
     );
 }
 
-/// Bans `src` for `seconds`: IPv4 /32, IPv6 the rate prefix (the attacker's /64 by default).
-/// Overwrites an entry with the same prefix: the caller's ban check just passed this source,
-/// so such an entry has expired. Counts the ban per reason and tells the daemon through the
+/// Bans `src` for `seconds`: IPv4 /32, IPv6 the rate prefix (the attacker's /64 by default),
+/// unless a ban in force already covers it. Overwrites an expired entry with the same prefix
+/// (the daemon may not have reaped it yet). Counts the ban per reason and tells the daemon through the
 /// ring buffer; a full ban map or ring buffer loses only the ban or its log line.
 #[inline(always)]
 pub(crate) fn ban_source(
@@ -594,6 +654,80 @@ pub(crate) fn ban_source(
     scope: u32,
     count: u32,
 ) {
+    let (hi, lo, prefix) = source_words(policy, src);
+    let family = if matches!(src, Src::V4(_)) { 4 } else { 6 };
+    // BPF calls take five arguments: the small ones go two to a word.
+    sipguard_ban_source(
+        hi,
+        lo,
+        prefix | family << 8,
+        seconds as u64 | (reason as u64) << 32,
+        scope as u64 | (count as u64) << 32,
+    );
+}
+
+/// A source as two words for a global function (the bytes of [`rate_source`]'s key before
+/// the cut, little-endian) and the prefix to cut it to: 128 for IPv4 as ::ffff:a.b.c.d, the
+/// policy's rate prefix for IPv6. Words, not a key on the stack: the caller's stack plus its
+/// deepest callee's must stay within 512 bytes.
+#[inline(always)]
+pub(crate) fn source_words(policy: &Policy, src: &Src) -> (u64, u64, u64) {
+    match src {
+        Src::V4(a) => (0, 0xffff_0000 | (u32::from_le_bytes(*a) as u64) << 32, 128),
+        Src::V6(a) => {
+            let mut hi = [0u8; 8];
+            let mut lo = [0u8; 8];
+            hi.copy_from_slice(&a[..8]);
+            lo.copy_from_slice(&a[8..]);
+            (
+                u64::from_le_bytes(hi),
+                u64::from_le_bytes(lo),
+                policy.rate_v6_prefix.min(128) as u64,
+            )
+        }
+    }
+}
+
+/// The key of [`source_words`]: the 16 bytes cut to `prefix` bits.
+#[inline(always)]
+pub(crate) fn source_key(hi: u64, lo: u64, prefix: u64) -> [u8; 16] {
+    let (mut h, mut l) = (u64::from_be(hi), u64::from_be(lo));
+    if prefix < 128 {
+        if prefix >= 64 {
+            l &= !(u64::MAX >> (prefix - 64));
+        } else {
+            l = 0;
+            h &= !(u64::MAX >> prefix);
+        }
+    }
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&h.to_be().to_le_bytes());
+    key[8..].copy_from_slice(&l.to_be().to_le_bytes());
+    key
+}
+
+/// [`ban_source`] as a global BPF function, shared by the XDP and egress programs: the ban,
+/// its event and their keys stay off the callers' stacks (the verifier adds a caller's stack
+/// to its deepest callee's, 512 bytes in all). `hi`, `lo`, `prefix_family`: the source as
+/// [`source_words`] gives it | 4 or 6 << 8; `seconds_reason`: seconds | reason << 32; `scope_count`:
+/// scope | failures counted << 32.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_ban_source(
+    hi: u64,
+    lo: u64,
+    prefix_family: u64,
+    seconds_reason: u64,
+    scope_count: u64,
+) -> u64 {
+    let prefix = (prefix_family & 0xff).clamp(1, 128);
+    let family = (prefix_family >> 8) as u8;
+    let key = source_key(hi, lo, prefix);
+    let prefix = prefix as u32;
+    let seconds = (seconds_reason & 0xffff_ffff) as u32;
+    let reason = (seconds_reason >> 32) as u32;
+    let scope = (scope_count & 0xffff_ffff) as u32;
+    let count = (scope_count >> 32) as u32;
     // Safety: helper without arguments.
     let now = unsafe { bpf_ktime_get_coarse_ns() };
     let ban = Ban {
@@ -603,18 +737,27 @@ pub(crate) fn ban_source(
         reason,
         scope,
     };
-    let prefix = policy.rate_v6_prefix.clamp(1, 128);
-    let key = rate_source(policy, src);
-    let (inserted, family, prefix_len) = match src {
-        Src::V4(a) => (BANS_V4.insert(&Key::new(32, *a), &ban, 0).is_ok(), 4, 32),
-        Src::V6(_) => (
-            BANS_V6.insert(&Key::new(prefix, key), &ban, 0).is_ok(),
-            6,
-            prefix as u8,
-        ),
+    // A source already under a ban that covers it keeps that ban: the egress program and the
+    // XDP program may both catch one guesser, and the first verdict stands (its reason, its
+    // expiry, one event).
+    let active = |b: Option<&Ban>| matches!(b, Some(b) if b.expires_ns == 0 || now < b.expires_ns);
+    let inserted = if family == 4 {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(&key[12..]);
+        if active(BANS_V4.get(Key::new(32, a))) {
+            return 0;
+        }
+        BANS_V4.insert(&Key::new(32, a), &ban, 0).is_ok()
+    } else {
+        if active(BANS_V6.get(Key::new(128, key))) {
+            return 0;
+        }
+        BANS_V6
+            .insert(&Key::new(prefix.clamp(1, 128), key), &ban, 0)
+            .is_ok()
     };
     if !inserted {
-        return;
+        return 0;
     }
     if let Some(flag) = STATE.get_ptr_mut(STATE_BANS_PRESENT) {
         // Safety: map memory.
@@ -633,7 +776,7 @@ pub(crate) fn ban_source(
         kind: EVENT_BAN,
         reason,
         family,
-        prefix_len,
+        prefix_len: if family == 4 { 32 } else { prefix as u8 },
         _pad: [0; 2],
         count,
         addr,
@@ -641,6 +784,7 @@ pub(crate) fn ban_source(
         _pad2: 0,
     };
     let _ = EVENTS.output::<Event>(&event, 0);
+    1
 }
 
 /// The rate-limited identity of a source: IPv4 as ::ffff:a.b.c.d, IPv6 cut to the policy's

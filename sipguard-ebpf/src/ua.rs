@@ -37,7 +37,8 @@ static SCANNERS: Array<Scanners> = Array::pinned(EPOCHS, 0);
 /// the verifier can't see that a candidate start is below 64 (LLVM drops the mask that would
 /// tell it, knowing better), only below 256: reads up to there must stay inside the value.
 #[map]
-static UA_SCRATCH: PerCpuArray<[u64; SCRATCH_MAP_WORDS]> = PerCpuArray::with_max_entries(1, 0);
+pub(crate) static UA_SCRATCH: PerCpuArray<[u64; SCRATCH_MAP_WORDS]> =
+    PerCpuArray::with_max_entries(1, 0);
 const SCRATCH_MAP_WORDS: usize = (256 + PATTERN_MAX + 8) / 8 + 1;
 /// The last scratch word passes a value between phases through memory (see [`forget`]).
 const HANDOFF: usize = SCRATCH_MAP_WORDS - 1;
@@ -80,7 +81,7 @@ pub extern "C" fn sipguard_scanner_user_agent(
     let words = scratch.as_mut_ptr();
     // Offsets above 16 KiB don't occur; the mask gives the verifier the bound it needs.
     let (start, end) = ((start & 0x3fff) as usize, (end & 0x3fff) as usize);
-    let Some(line) = find_line(&ctx, start, end) else {
+    let Some(line) = find_line(&ctx, start, end, |w| w | CASE_BITS == USER_AGE) else {
         return 0;
     };
     // The search can end at any of hundreds of places, each with its own exact knowledge of
@@ -99,7 +100,7 @@ pub extern "C" fn sipguard_scanner_user_agent(
 /// and the verifier needs a bound well under 64 KiB. A mask, not a compare: LLVM merges
 /// compares of two values into one the verifier can't split.
 #[inline(always)]
-fn forget_offset(scratch: *mut u64, off: usize) -> usize {
+pub(crate) fn forget_offset(scratch: *mut u64, off: usize) -> usize {
     (forget(scratch, off as u64) & 0x3fff) as usize
 }
 
@@ -193,7 +194,7 @@ fn leading_blanks(w: u64) -> usize {
 
 /// Eight bytes at `off` if the frame has them, else 0: the search only needs whole words.
 #[inline(always)]
-fn whole_word(ctx: &XdpContext, off: usize) -> u64 {
+pub(crate) fn whole_word(ctx: &XdpContext, off: usize) -> u64 {
     let at = ctx.data() + off;
     if at + 8 > ctx.data_end() {
         return 0;
@@ -202,19 +203,24 @@ fn whole_word(ctx: &XdpContext, off: usize) -> u64 {
     unsafe { load(at) }
 }
 
-/// Offset of the line that starts with `User-Agent` (any case), walking the payload 8 bytes
-/// per step for line feeds. None at the blank line that ends the headers.
+/// Offset of the first header line whose first 8 bytes satisfy `wanted`, walking the payload
+/// 8 bytes per step for line feeds. None at the blank line that ends the headers.
 ///
 /// Up to three line feeds per word are tested: a header line is at least 3 bytes (`x:` and
 /// LF), so no word holds more. The verifier walks every step of a loop, and a nested
 /// per-word loop of eight steps multiplied its paths past its million-instruction limit.
-/// Only the 8-byte name test runs here; [`value_at`] parses the rest once.
+/// Only the 8-byte name test runs here; the caller parses the rest once.
 #[inline(always)]
-fn find_line(ctx: &XdpContext, start: usize, end: usize) -> Option<usize> {
+pub(crate) fn find_line(
+    ctx: &XdpContext,
+    start: usize,
+    end: usize,
+    wanted: impl Fn(u64) -> bool,
+) -> Option<usize> {
     let mut off = start;
     for _ in 0..SCAN_LIMIT / 8 {
-        // A User-Agent line is at least 12 bytes with its colon and a value: none starts in
-        // the last 8 bytes.
+        // The lines searched for are at least 12 bytes with their colon and a value: none
+        // starts in the last 8 bytes.
         if off + 16 > end {
             break;
         }
@@ -224,37 +230,21 @@ fn find_line(ctx: &XdpContext, start: usize, end: usize) -> Option<usize> {
             if feeds == 0 {
                 break;
             }
-            match line_kind(ctx, off + lowest_byte(feeds) as usize + 1) {
-                Kind::UserAgent(line) => return Some(line),
-                Kind::End => return None,
-                Kind::Other => {}
+            let line = off + lowest_byte(feeds) as usize + 1;
+            let w = whole_word(ctx, line);
+            let first = w as u8;
+            if first == b'\r' || first == b'\n' {
+                // The blank line that ends the headers.
+                return None;
+            }
+            if wanted(w) {
+                return Some(line);
             }
             feeds &= feeds - 1;
         }
         off += 8;
     }
     None
-}
-
-enum Kind {
-    Other,
-    /// The blank line that ends the headers.
-    End,
-    UserAgent(usize),
-}
-
-/// What the line at `line` starts as, from one 8-byte test.
-#[inline(always)]
-fn line_kind(ctx: &XdpContext, line: usize) -> Kind {
-    let w = whole_word(ctx, line);
-    let first = w as u8;
-    if first == b'\r' || first == b'\n' {
-        Kind::End
-    } else if w | CASE_BITS == USER_AGE {
-        Kind::UserAgent(line)
-    } else {
-        Kind::Other
-    }
 }
 
 /// Where the value of the header at `line` starts, if the name is exactly `User-Agent`:

@@ -137,6 +137,10 @@ pub struct AutobanPolicy {
     pub ban: Duration,
     /// ... for all its traffic, or for SIP only.
     pub sip_only: bool,
+    /// The second signal (the XDP program): a source with more than this many REGISTER or
+    /// INVITE requests carrying credentials and no 2xx (INVITE: or 18x) back within `window`
+    /// is banned the same way (0: off).
+    pub attempts: u32,
 }
 
 impl Default for AutobanPolicy {
@@ -150,6 +154,7 @@ impl Default for AutobanPolicy {
             window: Duration::from_secs(60),
             ban: Duration::from_secs(3600),
             sip_only: false,
+            attempts: 10,
         }
     }
 }
@@ -431,6 +436,7 @@ struct RawLogwatch {
 struct RawAutoban {
     enabled: Option<Spanned<bool>>,
     failures: Option<Spanned<i64>>,
+    attempts: Option<Spanned<i64>>,
     window: Option<Spanned<String>>,
     ban: Option<Spanned<String>>,
     scope: Option<Spanned<String>>,
@@ -968,6 +974,7 @@ impl Cx<'_> {
             RawAutoban {
                 enabled: None,
                 failures: raw.failures.clone(),
+                attempts: None,
                 window: raw.window.clone(),
                 ban: raw.ban.clone(),
                 scope: raw.scope.clone(),
@@ -1004,6 +1011,18 @@ impl Cx<'_> {
                         &f.span(),
                         field("failures"),
                         "expected 1 to 1000 (failures tolerated before the ban)",
+                    ))
+                }
+            };
+        }
+        if let Some(a) = &raw.attempts {
+            policy.attempts = match u32::try_from(*a.get_ref()) {
+                Ok(n @ 0..=1000) => n,
+                _ => {
+                    return Err(self.at_value(
+                        &a.span(),
+                        field("attempts"),
+                        "expected 0 (off) to 1000 (requests with credentials tolerated without a 2xx back)",
                     ))
                 }
             };
@@ -2719,6 +2738,16 @@ mod tests {
         assert_eq!(field, "[autoban] field `scope`");
         assert_eq!(value.as_deref(), Some("\"world\""));
         assert!(message.contains("\"sip\""), "{message}");
+    }
+
+    #[test]
+    fn autoban_attempts_default_to_ten_and_zero_turns_them_off() {
+        assert_eq!(parse("").autoban.attempts, 10);
+        assert_eq!(parse("[autoban]\nattempts = 0\n").autoban.attempts, 0);
+        let (line, _, field, value, _) = fail("[autoban]\nattempts = -1\n");
+        assert_eq!(line, 2);
+        assert_eq!(field, "[autoban] field `attempts`");
+        assert_eq!(value.as_deref(), Some("-1"));
     }
 
     #[test]

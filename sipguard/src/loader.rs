@@ -144,6 +144,10 @@ pub fn load(pin_dir: &Path) -> Result<Loaded> {
             verifier_log,
         } => {
             let log = verifier_log.to_string();
+            // For development: the whole log, which names the function that failed.
+            if let Some(path) = std::env::var_os("SIPGUARD_VERIFIER_LOG") {
+                let _ = std::fs::write(path, &log);
+            }
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(20)..].join("\n");
             Error::Verifier {

@@ -23,8 +23,8 @@ use sipguard_common::{
 };
 
 use sipguard_common::{
-    ua::Scanners, BanNoteKey, BAN_NOTE_LEN, BAN_REASON_AUTH_FAILURES, BAN_REASON_NAMES,
-    BAN_REASON_SCANNER,
+    ua::Scanners, BanNoteKey, BAN_NOTE_LEN, BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES,
+    BAN_REASON_NAMES, BAN_REASON_SCANNER,
 };
 
 use crate::{ebpf::map, policy::CompiledPolicy, Error};
@@ -233,6 +233,8 @@ impl Maps {
             autoban_window_ms: policy.autoban_window_ms,
             autoban_ban_s: policy.autoban_ban_s,
             autoban_scope: policy.autoban_scope,
+            autoban_attempts: policy.autoban_attempts,
+            _pad: 0,
         };
         self.policy
             .set(target, value, 0)
@@ -658,13 +660,17 @@ impl Maps {
         Ok(out)
     }
 
-    /// Bans the programs made, by reason name, summed over CPUs (`scanner`, `auth_failures`;
-    /// the reasons only user space uses, `manual` and `log`, are left out).
+    /// Bans the programs made, by reason name, summed over CPUs (`scanner`, `auth_failures`,
+    /// `auth_attempts`; the reasons only user space uses, `manual` and `log`, are left out).
     pub fn ban_counts(&self) -> Result<Vec<(&'static str, u64)>> {
         let mut out = Vec::new();
-        let programs = BAN_REASON_SCANNER as usize..=BAN_REASON_AUTH_FAILURES as usize;
+        let programs = [
+            BAN_REASON_SCANNER,
+            BAN_REASON_AUTH_FAILURES,
+            BAN_REASON_AUTH_ATTEMPTS,
+        ];
         for (i, name) in BAN_REASON_NAMES.iter().enumerate() {
-            if !programs.contains(&i) {
+            if !programs.contains(&(i as u32)) {
                 continue;
             }
             let values = self

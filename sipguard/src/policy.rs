@@ -88,6 +88,8 @@ pub struct CompiledPolicy {
     pub autoban_window_ms: u32,
     pub autoban_ban_s: u32,
     pub autoban_scope: u32,
+    /// Requests with credentials tolerated without a 2xx back (0: off).
+    pub autoban_attempts: u32,
     /// What the translation decided on its own, for the log (kept admin sessions...).
     pub notes: Vec<String>,
 }
@@ -232,6 +234,7 @@ impl CompiledPolicy {
             } else {
                 BAN_SCOPE_ALL
             },
+            autoban_attempts: autoban.attempts,
             deny: config.global.deny.clone(),
             trusted: config.global.trusted.clone(),
             rate_v6_prefix: u32::from(config.global.rate_ipv6_prefix),

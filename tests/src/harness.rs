@@ -166,6 +166,15 @@ impl Harness {
         rows.iter().map(|r| r.packets).sum()
     }
 
+    /// Bans the programs made for one reason name, summed over CPUs.
+    pub fn ban_count(&self, reason: &str) -> u64 {
+        let counts = self.loaded.maps.ban_counts().expect("reading ban counters");
+        counts
+            .iter()
+            .find(|(name, _)| *name == reason)
+            .map_or(0, |(_, n)| *n)
+    }
+
     /// Total packets counted over all keys.
     pub fn total(&self) -> u64 {
         self.counters().values().sum()

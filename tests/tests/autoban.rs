@@ -1,6 +1,6 @@
 //! Auto-ban from the wire (BPF_PROG_TEST_RUN on the TC egress program, then the XDP program):
 //! the PBX's authentication failures to one client, with no success between them, ban it.
-use sipguard_common::BAN_REASON_AUTH_FAILURES;
+use sipguard_common::{BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES};
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{from_pbx, response, sip},
@@ -171,4 +171,218 @@ fn an_ipv6_client_is_banned_with_its_64_and_sip_scope_spares_other_traffic() {
     assert_eq!(bans.len(), 1, "{bans:?}");
     assert_eq!(bans[0].0.to_string(), "2001:db8:66::/64");
     assert_eq!(h.run(&sip("2001:db8:66::77", &register())), XDP_DROP);
+}
+
+// The second signal: requests carrying credentials, counted by the XDP program, cleared by
+// the PBX's 2xx (INVITE: or 18x) on the egress side.
+
+const ATTEMPTS: &str = r#"
+[global]
+default = "drop"
+trusted = ["192.0.2.200"]
+
+[[service]]
+name = "sip"
+protocol = "udp"
+ports = [5060]
+allow = ["any"]
+sip = true
+
+[autoban]
+failures = 100
+attempts = 3
+window = "1m"
+ban = "1h"
+"#;
+
+/// A REGISTER with `header` (`Authorization: Digest ...` or anything else) after `pad`
+/// bytes of other headers.
+fn register_with(header: &str, pad: usize) -> Vec<u8> {
+    format!(
+        "REGISTER sip:192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bK1\r\n\
+         X-Pad: {}\r\nCSeq: 9 REGISTER\r\n{header}\r\nContent-Length: 0\r\n\r\n",
+        "p".repeat(pad)
+    )
+    .into_bytes()
+}
+
+const DIGEST: &str = "Authorization: Digest username=\"1001\", realm=\"pbx\", nonce=\"abc\", \
+                      uri=\"sip:192.0.2.1\", response=\"0123456789abcdef0123456789abcdef\"";
+
+fn invite_with(header: &str) -> Vec<u8> {
+    format!(
+        "INVITE sip:1002@192.0.2.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bK2\r\n\
+         CSeq: 2 INVITE\r\n{header}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn requests_with_credentials_and_no_success_ban_the_source() {
+    let Some(h) = harness(
+        "requests_with_credentials_and_no_success_ban_the_source",
+        ATTEMPTS,
+    ) else {
+        return;
+    };
+    for _ in 0..3 {
+        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+    }
+    assert!(
+        h.bans().is_empty(),
+        "three unanswered attempts are tolerated"
+    );
+    // The fourth is dropped itself, and bans its source.
+    assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_DROP);
+    let bans = h.bans();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+    assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_ATTEMPTS);
+    assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
+    assert_eq!(h.count("sip", "banned", "drop"), 2);
+    assert_eq!(h.ban_count("auth_attempts"), 1);
+}
+
+#[test]
+fn a_success_clears_the_attempts() {
+    let Some(h) = harness("a_success_clears_the_attempts", ATTEMPTS) else {
+        return;
+    };
+    // An honest phone registering again and again, each time accepted.
+    for _ in 0..10 {
+        assert_eq!(h.run(&sip(PHONE, &register_with(DIGEST, 0))), XDP_PASS);
+        answer(&h, PHONE, 200, "REGISTER", 1);
+    }
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn ringing_clears_an_invites_attempts() {
+    let Some(h) = harness("ringing_clears_an_invites_attempts", ATTEMPTS) else {
+        return;
+    };
+    // Calls that ring but are never answered (no 2xx): the credentials passed.
+    let proxy_auth = DIGEST.replace("Authorization", "Proxy-Authorization");
+    for _ in 0..10 {
+        assert_eq!(h.run(&sip(PHONE, &invite_with(&proxy_auth))), XDP_PASS);
+        answer(&h, PHONE, 180, "INVITE", 1);
+        answer(&h, PHONE, 487, "INVITE", 1);
+    }
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn proxy_authorization_in_any_case_counts() {
+    let Some(h) = harness("proxy_authorization_in_any_case_counts", ATTEMPTS) else {
+        return;
+    };
+    let header = DIGEST.replace("Authorization", "pRoXy-AUTHORIZATION");
+    for _ in 0..3 {
+        assert_eq!(h.run(&sip(GUESSER, &invite_with(&header))), XDP_PASS);
+    }
+    assert_eq!(h.run(&sip(GUESSER, &invite_with(&header))), XDP_DROP);
+    assert_eq!(h.bans().len(), 1);
+}
+
+#[test]
+fn credentials_far_down_the_headers_count() {
+    let Some(h) = harness("credentials_far_down_the_headers_count", ATTEMPTS) else {
+        return;
+    };
+    let packet = register_with(DIGEST, 1200);
+    for _ in 0..3 {
+        assert_eq!(h.run(&sip(GUESSER, &packet)), XDP_PASS);
+    }
+    assert_eq!(h.run(&sip(GUESSER, &packet)), XDP_DROP);
+}
+
+#[test]
+fn requests_without_credentials_are_not_attempts() {
+    let Some(h) = harness("requests_without_credentials_are_not_attempts", ATTEMPTS) else {
+        return;
+    };
+    // No credentials, a look-alike name (Proxy-Authenticate is a response header), and an
+    // Authorization header in the body after the blank line.
+    let body = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nContent-Length: 40\r\n\r\n\
+                Authorization: Digest username=\"1001\"\r\n";
+    for _ in 0..5 {
+        assert_eq!(
+            h.run(&sip(GUESSER, &register_with("X-Note: 1", 0))),
+            XDP_PASS
+        );
+        assert_eq!(
+            h.run(&sip(
+                GUESSER,
+                &register_with("Proxy-Authenticate: Digest", 0)
+            )),
+            XDP_PASS
+        );
+        assert_eq!(h.run(&sip(GUESSER, body.as_bytes())), XDP_PASS);
+    }
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn attempts_of_a_trusted_source_never_ban() {
+    let Some(h) = harness("attempts_of_a_trusted_source_never_ban", ATTEMPTS) else {
+        return;
+    };
+    for _ in 0..10 {
+        assert_eq!(h.run(&sip(TRUNK, &register_with(DIGEST, 0))), XDP_PASS);
+    }
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn zero_attempts_turns_the_signal_off() {
+    let policy = ATTEMPTS.replace("attempts = 3", "attempts = 0");
+    let Some(h) = harness("zero_attempts_turns_the_signal_off", &policy) else {
+        return;
+    };
+    for _ in 0..10 {
+        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+    }
+    assert!(h.bans().is_empty());
+}
+
+#[test]
+fn attempts_in_monitor_mode_are_would_drop_and_ban_nobody() {
+    let policy = ATTEMPTS.replace("sip = true", "sip = true\nmode = \"monitor\"");
+    let Some(h) = harness(
+        "attempts_in_monitor_mode_are_would_drop_and_ban_nobody",
+        &policy,
+    ) else {
+        return;
+    };
+    for _ in 0..5 {
+        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+    }
+    assert!(h.bans().is_empty());
+    assert_eq!(h.count("sip", "banned", "would_drop"), 1);
+}
+
+#[test]
+fn a_ban_in_force_keeps_its_reason_when_the_other_signal_fires() {
+    let policy = ATTEMPTS.replace("failures = 100", "failures = 2");
+    let Some(h) = harness(
+        "a_ban_in_force_keeps_its_reason_when_the_other_signal_fires",
+        &policy,
+    ) else {
+        return;
+    };
+    // A pipelined guesser: four requests with credentials go out before any answer.
+    for _ in 0..3 {
+        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+    }
+    assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_DROP);
+    // Then the PBX's answers to the three that got through: past `failures` too.
+    answer(&h, GUESSER, 401, "REGISTER", 3);
+    let bans = h.bans();
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(
+        bans[0].1.reason, BAN_REASON_AUTH_ATTEMPTS,
+        "the first verdict stands"
+    );
+    assert_eq!(h.ban_count("auth_attempts"), 1);
+    assert_eq!(h.ban_count("auth_failures"), 0, "one ban, one event");
 }

@@ -780,3 +780,48 @@ fn log_lines_ban_their_source_but_never_the_pbx_itself() {
     assert_eq!(nets.len(), 2, "only the two attackers: {nets:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_guesser_the_pbx_never_answers_is_banned_after_its_unanswered_attempts() {
+    if !privileged("a_guesser_the_pbx_never_answers_is_banned_after_its_unanswered_attempts") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    // A silent PBX: it takes the REGISTERs and never answers, so the egress program has no
+    // failure to count; the built-in default's `attempts = 10` still stops the guesser.
+    let pbx = UdpCounter::start(&lab.pbx, 5060).unwrap();
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9495, &[]).unwrap();
+    let register = "REGISTER sip:192.0.2.1 SIP/2.0\r\n\
+                    Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-guess\r\n\
+                    From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>\r\n\
+                    Call-ID: guess@192.0.2.10\r\nCSeq: 2 REGISTER\r\n\
+                    Authorization: Digest username=\"1001\", realm=\"192.0.2.1\", nonce=\"n\", \
+                    uri=\"sip:192.0.2.1\", response=\"00000000000000000000000000000000\"\r\n\
+                    Content-Length: 0\r\n\r\n";
+    let sip = SocketAddr::new(ip(PBX_V4), 5060);
+    send_udp(&lab.client, ip(ALLOWED4), sip, 25, register.as_bytes()).unwrap();
+    let received = pbx.finish().unwrap();
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&10),
+        "ten unanswered attempts reach the PBX, no more"
+    );
+    let row = wait_for_ban(&d, "192.0.2.10/32").expect("the guesser is banned");
+    assert_eq!(row["reason"], "auth_attempts");
+    assert!(
+        d.wait_for_log("banned", Duration::from_secs(2)),
+        "{}",
+        d.log_text()
+    );
+    let text = d.scrape().expect("metrics");
+    assert_eq!(
+        metric(
+            &text,
+            "sipguard_bans_created_total",
+            &[("reason", "auth_attempts")]
+        ),
+        Some(1.0)
+    );
+    // The eleventh, which set the ban, and the fourteen after it.
+    assert_eq!(packets(&text, "sip", "banned", "drop"), 15.0);
+}

@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 
 use sipguard_tests::{
     daemon::Daemon,
+    guesser::Guesser,
     netns::metric,
     policies::TempFile,
     privileged,
-    voip::{SippResult, VoipLab, ATTACKER, PBX_IF, PHONE},
+    voip::{SippResult, VoipLab, ATTACKER, PBX, PBX_IF, PHONE},
 };
 
 /// SIP open to all with the default limits, auto-ban off.
@@ -412,4 +413,50 @@ fn calls_whose_invite_is_fragmented_get_through() {
         ],
     );
     assert_eq!(dropped, 0, "no orphan fragments");
+}
+
+/// The lab's guesser against Kamailio, 1001, from the attacker namespace.
+fn guesser(lab: &VoipLab) -> Guesser {
+    Guesser {
+        ns: lab.attacker.clone(),
+        src: ATTACKER.parse().unwrap(),
+        pbx: format!("{PBX}:5060").parse().unwrap(),
+        user: "1001".into(),
+        silence: Duration::from_millis(500),
+    }
+}
+
+#[test]
+fn the_request_right_after_the_banning_answer_is_dropped() {
+    let Some(lab) = lab("the_request_right_after_the_banning_answer_is_dropped") else {
+        return;
+    };
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9606, &[]).unwrap();
+    // Lock-step: every request leaves the moment the previous answer arrives.
+    let run = guesser(&lab).lock_step(20).unwrap();
+    let answered: Vec<u16> = run.iter().filter_map(|e| e.answer.map(|a| a.0)).collect();
+    // The challenge and five wrong passwords are answered (401); the sixth failure bans.
+    assert_eq!(answered, vec![401; 6], "{run:?}");
+    let last = run.last().unwrap();
+    assert!(last.answer.is_none() && last.with_credentials);
+    assert_eq!(
+        run.len(),
+        7,
+        "the guesser stops at its first unanswered request"
+    );
+    assert_eq!(
+        sample(
+            &daemon,
+            "sipguard_packets_total",
+            &[
+                ("service", "sip"),
+                ("reason", "banned"),
+                ("verdict", "drop")
+            ]
+        ),
+        1,
+        "the seventh request was dropped as banned"
+    );
+    let gap = last.sent - run[5].answer.unwrap().1;
+    eprintln!("last failure answer -> first dropped request: {gap:?}");
 }

@@ -118,7 +118,10 @@ fn main() -> Result<()> {
             setup::test_deps()?;
             let out = root.join("target/bench");
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            // The lab part runs the real daemon.
+            run(cargo(&root).args(["build", "--release", "-p", "sipguard"]))?;
             run(cargo(&root)
+                .env("SIPGUARD_TEST_BIN", root.join("target/release/sipguard"))
                 .args([
                     "run",
                     "--release",

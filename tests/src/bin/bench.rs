@@ -17,6 +17,8 @@ struct Args {
     runs: usize,
     json: Option<PathBuf>,
     only: Option<String>,
+    /// Trials of the lab's auto-ban measurement (0: skip it).
+    lab_trials: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -25,6 +27,7 @@ fn args() -> anyhow::Result<Args> {
         runs: 5,
         json: None,
         only: None,
+        lab_trials: 10,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -34,8 +37,12 @@ fn args() -> anyhow::Result<Args> {
             "--runs" => a.runs = value()?.parse().context("--runs")?,
             "--json" => a.json = Some(value()?.into()),
             "--only" => a.only = Some(value()?),
+            "--lab-trials" => a.lab_trials = value()?.parse().context("--lab-trials")?,
             "-h" | "--help" => {
-                println!("sipguard-bench [--repeat N] [--runs N] [--json FILE] [--only SUBSTRING]");
+                println!(
+                    "sipguard-bench [--repeat N] [--runs N] [--json FILE] [--only SUBSTRING] \
+                     [--lab-trials N (0: skip the lab's auto-ban timing)]"
+                );
                 std::process::exit(0);
             }
             other => anyhow::bail!("unknown argument {other}"),
@@ -230,7 +237,28 @@ User-Agent: Yealink SIP-T46S 66.86.0.15\r\n\
 Allow-Events: presence, kpml, talk\r\n\
 Content-Length: 0\r\n\r\n"
         .to_vec();
+    // Auto-ban's second signal: a REGISTER with credentials is searched for its
+    // Authorization line and counted on every packet. The source is trusted so that a million
+    // repeats measure the search and the count, not a ban (its count starts over past 1000).
+    let credentials = Harness::with_config(
+        "[global]\ntrusted = [\"198.51.100.20\"]\n[[service]]\nname = \"sip\"\n\
+         protocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\nsip = true\n\
+         [service.limits]\nregister = { rate = 0, burst = 1 }\n[scanners]\nenabled = false\n\
+         [autoban]\nattempts = 1000\n",
+    );
+    let with_credentials = String::from_utf8(honest_early.clone())?.replace(
+        "Content-Length: 0",
+        "Authorization: Digest username=\"1001\", realm=\"192.0.2.1\", \
+         nonce=\"Z2V0LXNpcGd1YXJkLW5vbmNl\", uri=\"sip:192.0.2.1\", \
+         response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5, qop=auth, \
+         nc=00000001, cnonce=\"0a4f113b\"\r\nContent-Length: 0",
+    );
     let scanner_paths: Vec<(&Harness, &str, Vec<u8>)> = vec![
+        (
+            &credentials,
+            "credentials_register_counted_trusted_pass_v4",
+            sip("198.51.100.20", with_credentials.as_bytes()),
+        ),
         (
             &read_every,
             "scanner_ua_end_of_1400b_read_drop_v4",
@@ -328,9 +356,25 @@ Content-Length: 0\r\n\r\n"
             "frame_bytes": pkt.len(),
         }));
     }
+    let lab = if args.lab_trials > 0
+        && args
+            .only
+            .as_ref()
+            .is_none_or(|o| "autoban_lab".contains(o.as_str()))
+    {
+        Some(autoban_lab::run(args.lab_trials)?)
+    } else {
+        None
+    };
     if let Some(path) = args.json {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
+        }
+        if let Some(lab) = &lab {
+            let lab_path = path.with_file_name("autoban_lab.json");
+            std::fs::write(&lab_path, serde_json::to_string_pretty(lab)?)
+                .with_context(|| format!("writing {}", lab_path.display()))?;
+            println!("JSON: {}", lab_path.display());
         }
         let doc = serde_json::json!({
             "benchmark": "xdp_prog_test_run",
@@ -345,4 +389,110 @@ Content-Length: 0\r\n\r\n"
         println!("\nJSON: {}", path.display());
     }
     Ok(())
+}
+
+/// Auto-ban's reaction, measured in the lab (`sipguard_tests::voip`): Kamailio with digest
+/// auth, the real `sipguard` daemon with its built-in default on the PBX's interface, and a
+/// guesser in the attacker's namespace.
+mod autoban_lab {
+    use std::time::Duration;
+
+    use anyhow::Context as _;
+    use sipguard_tests::{
+        daemon::Daemon,
+        guesser::{Exchange, Guesser},
+        voip::{VoipLab, ATTACKER, PBX, PBX_IF},
+    };
+
+    pub fn run(trials: usize) -> anyhow::Result<serde_json::Value> {
+        let mut lab = VoipLab::new().context("building the lab")?;
+        lab.start_kamailio()?;
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9690, &[])?;
+        let guesser = Guesser {
+            ns: lab.attacker.clone(),
+            src: ATTACKER.parse()?,
+            pbx: format!("{PBX}:5060").parse()?,
+            user: "1001".into(),
+            silence: Duration::from_millis(300),
+        };
+        println!(
+            "\nauto-ban in the lab: Kamailio with digest auth, sipguard's built-in default \
+             (failures = 5, attempts = 10), a guesser sending each wrong password the moment \
+             the previous answer arrives"
+        );
+        println!(
+            "{:<6} {:>10} {:>16} {:>22} {:>16}",
+            "trial", "answered", "wrong_passwords", "last_answer_to_drop_us", "attack_ms"
+        );
+        let mut rows = Vec::new();
+        let mut gaps = Vec::new();
+        for trial in 1..=trials {
+            let run = guesser.lock_step(50)?;
+            let answered: Vec<&Exchange> = run.iter().filter(|e| e.answer.is_some()).collect();
+            let (Some(last_answer), Some(first_drop)) = (
+                answered.last().and_then(|e| e.answer),
+                run.last().filter(|e| e.answer.is_none()),
+            ) else {
+                anyhow::bail!("trial {trial}: the guesser was never cut off: {run:?}");
+            };
+            let gap = first_drop.sent - last_answer.1;
+            let attack = first_drop.sent - run[0].sent;
+            let wrong = answered.iter().filter(|e| e.with_credentials).count();
+            println!(
+                "{:<6} {:>10} {:>16} {:>22.1} {:>16.2}",
+                trial,
+                answered.len(),
+                wrong,
+                gap.as_secs_f64() * 1e6,
+                attack.as_secs_f64() * 1e3
+            );
+            gaps.push(gap.as_secs_f64() * 1e6);
+            rows.push(serde_json::json!({
+                "trial": trial,
+                "answered": answered.len(),
+                "wrong_passwords_answered": wrong,
+                "last_answer_to_first_drop_us": gap.as_secs_f64() * 1e6,
+                "attack_ms": attack.as_secs_f64() * 1e3,
+            }));
+            unban(&daemon)?;
+        }
+        gaps.sort_by(f64::total_cmp);
+        // Pipelined: 50 wrong passwords back to back, without waiting for answers.
+        let before = lab.kamailio_count("AUTHFAIL", ATTACKER);
+        let burst = guesser.burst(50)?;
+        std::thread::sleep(Duration::from_millis(300));
+        let reached = lab.kamailio_count("AUTHFAIL", ATTACKER) - before;
+        let answered = burst.iter().filter(|e| e.answer.is_some()).count();
+        let bans = daemon.cli(&["bans", "--json"])?;
+        let bans: serde_json::Value = serde_json::from_slice(&bans.stdout)?;
+        let reason = bans[0]["reason"].as_str().unwrap_or("none").to_owned();
+        println!(
+            "median last answer -> first dropped request: {:.1} us (min {:.1}, max {:.1})",
+            gaps[gaps.len() / 2],
+            gaps[0],
+            gaps[gaps.len() - 1]
+        );
+        println!(
+            "burst of 50 wrong passwords back to back: {reached} reached Kamailio, \
+             {answered} answered, banned for {reason}"
+        );
+        unban(&daemon)?;
+        Ok(serde_json::json!({
+            "benchmark": "autoban_lab",
+            "policy": "built-in default (failures = 5, attempts = 10, window 60s)",
+            "trials": rows,
+            "median_last_answer_to_first_drop_us": gaps[gaps.len() / 2],
+            "burst": { "sent": 50, "reached_kamailio": reached, "answered": answered, "ban_reason": reason },
+        }))
+    }
+
+    fn unban(daemon: &Daemon) -> anyhow::Result<()> {
+        let out = daemon.cli(&["unban", ATTACKER])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "unban: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
 }

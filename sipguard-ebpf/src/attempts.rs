@@ -1,0 +1,127 @@
+//! Auto-ban's second signal, from the direction the egress program doesn't see: REGISTER and
+//! INVITE requests that carry credentials (an `Authorization` or `Proxy-Authorization`
+//! header), counted per source in the same `AUTH_FAILS` entry the egress program keeps. The
+//! egress program clears the count when the PBX accepts the source (a 2xx to REGISTER or
+//! INVITE, or an 18x to INVITE: the call was routed, so its credentials passed).
+//!
+//! What it catches that counting failures can't: a PBX that answers a wrong password with
+//! silence or with a status the egress program doesn't count, answers that leave through
+//! another interface, and guessers that fire credentials without waiting for the answers.
+//! An honest phone sends credentials once per challenge and gets its 200 back, so its count
+//! never passes one.
+//!
+//! Only requests within their source's rate are read (the caller runs after the rate check):
+//! a flood costs its drop, not a header search per packet.
+
+use aya_ebpf::{bindings::xdp_md, helpers::bpf_ktime_get_coarse_ns, programs::XdpContext};
+use sipguard_common::{
+    ua::{AUTHORIZ, CASE_BITS, PROXY_AU, THORIZAT},
+    AuthFailures, Policy,
+};
+
+use crate::{egress::AUTH_FAILS, parse::Src, source_key, source_words, ua};
+
+/// Counts a request with credentials from `src` (UDP payload `[start, end)`); true when the
+/// source now has more than the policy's `autoban_attempts` unanswered within the window
+/// (its count is then reset: the caller bans it).
+#[inline(always)]
+pub(crate) fn over_limit(
+    ctx: &XdpContext,
+    policy: &Policy,
+    src: &Src,
+    start: usize,
+    end: usize,
+) -> bool {
+    let (hi, lo, prefix) = source_words(policy, src);
+    // BPF calls take five arguments: offsets and limits go two to a word (attempts are at
+    // most 1000, a prefix at most 128).
+    sipguard_credential_attempt(
+        ctx.ctx,
+        hi,
+        lo,
+        start as u64 | (end as u64) << 32,
+        policy.autoban_attempts as u64 | prefix << 16 | (policy.autoban_window_ms as u64) << 32,
+    ) != 0
+}
+
+/// [`over_limit`] as a global BPF function (the source in two words, see [`source_words`];
+/// `span`: payload start | end << 32; `limits`: attempts | prefix << 16 | window in ms << 32):
+/// its map work and locals stay off the XDP program's stack, which the verifier adds to the
+/// deepest call's (512 bytes in all).
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_credential_attempt(
+    ctx: *mut xdp_md,
+    hi: u64,
+    lo: u64,
+    span: u64,
+    limits: u64,
+) -> u64 {
+    let (attempts, prefix, window_ms) = (limits & 0xffff, (limits >> 16) & 0xff, limits >> 32);
+    if sipguard_credentials(ctx, span & 0xffff_ffff, span >> 32) == 0 {
+        return 0;
+    }
+    let key = source_key(hi, lo, prefix);
+    // Safety: helper without arguments.
+    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let window = window_ms * 1_000_000;
+    let pending = match AUTH_FAILS.get_ptr_mut(&key) {
+        Some(st) => {
+            // Safety: map memory for this program run; two CPUs racing on one source may
+            // lose one count, the next request counts again.
+            let st = unsafe { &mut *st };
+            if st.pending != 0 && now.saturating_sub(st.pending_start_ns) <= window {
+                st.pending += 1;
+            } else {
+                st.pending = 1;
+                st.pending_start_ns = now;
+            }
+            st.pending as u64
+        }
+        None => {
+            let fresh = AuthFailures {
+                count: 0,
+                pending: 1,
+                window_start_ns: now,
+                pending_start_ns: now,
+            };
+            let _ = AUTH_FAILS.insert(&key, &fresh, 0);
+            1
+        }
+    };
+    if pending <= attempts {
+        return 0;
+    }
+    let _ = AUTH_FAILS.remove(&key);
+    1
+}
+
+/// 1 if the SIP request's headers (UDP payload `[start, end)`) hold an `Authorization` or
+/// `Proxy-Authorization` line, else 0. A global BPF function, like the User-Agent search:
+/// the verifier checks its loop once, on its own.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_credentials(ctx: *mut xdp_md, start: u64, end: u64) -> u64 {
+    let ctx = XdpContext::new(ctx);
+    // Offsets above 16 KiB don't occur; the mask gives the verifier the bound it needs.
+    let (start, end) = ((start & 0x3fff) as usize, (end & 0x3fff) as usize);
+    let found = ua::find_line(&ctx, start, end, |w| {
+        let w = w | CASE_BITS;
+        w == AUTHORIZ || w == PROXY_AU
+    });
+    let Some(line) = found else {
+        return 0;
+    };
+    let Some(scratch) = ua::UA_SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    // The search can end in hundreds of places, each known exactly to the verifier: through
+    // memory, the two reads below are walked once, and LLVM can't fold their bounds checks
+    // into the loop's (which the verifier then can't follow).
+    let line = ua::forget_offset(scratch as *mut u64, line);
+    // `Proxy-Au...` is also `Proxy-Authenticate`, a response header: look at the next word.
+    if ua::whole_word(&ctx, line) | CASE_BITS == AUTHORIZ {
+        return 1;
+    }
+    (ua::whole_word(&ctx, line + 8) | CASE_BITS == THORIZAT) as u64
+}

@@ -35,7 +35,8 @@ pub const ALLOW_MAX_ENTRIES: u32 = 65536;
 pub const DENY_MAX_ENTRIES: u32 = 262144;
 pub const BAN_MAX_ENTRIES: u32 = 65536;
 
-/// Index of the active epoch in the `STATE` array.
+/// Index of the active epoch in the `STATE` array: its low bit; the value counts the policies
+/// applied (the programs read `& 1`).
 pub const STATE_ACTIVE_EPOCH: u32 = 0;
 /// Index of the map layout version in the `STATE` array, written by the daemon that created
 /// the pinned maps. A daemon refuses to adopt pinned maps of another layout.

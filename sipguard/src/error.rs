@@ -82,6 +82,14 @@ pub enum Error {
 
     #[error("policy does not fit the maps: {0}")]
     Capacity(String),
+
+    #[error("{what} the link pinned at {path}: {source}")]
+    Link {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl Error {

@@ -1,9 +1,17 @@
 //! Loading the XDP object with pinned maps and attaching it to an interface.
-use std::{ffi::CString, path::Path};
+use std::{
+    ffi::CString,
+    path::{Path, PathBuf},
+};
 
 use aya::{
     maps::{Array, Map, MapData},
-    programs::{ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode},
+    programs::{
+        links::{FdLink, PinnedLink},
+        tc::SchedClassifierLink,
+        xdp::XdpLink,
+        ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
+    },
     Ebpf, EbpfLoader,
 };
 use sipguard_common::{LAYOUT_VERSION, STATE_LAYOUT};
@@ -170,25 +178,86 @@ fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, ProgramError>
         .try_into()
 }
 
+/// Where the XDP program's link to `iface` is pinned: it keeps the program attached while no
+/// daemon runs (after `kill -9`, during an upgrade), and the next daemon adopts it.
+pub fn xdp_link_pin(pin_dir: &Path, iface: &str) -> PathBuf {
+    pin_dir.join(format!("link_xdp_{iface}"))
+}
+
+/// Where the egress program's link to `iface` is pinned (TCX only: a clsact filter has no
+/// link to pin).
+pub fn egress_link_pin(pin_dir: &Path, iface: &str) -> PathBuf {
+    pin_dir.join(format!("link_egress_{iface}"))
+}
+
+fn link_error(
+    what: &'static str,
+    path: &Path,
+) -> impl FnOnce(Box<dyn std::error::Error + Send + Sync>) -> Error {
+    let path = path.to_owned();
+    move |source| Error::Link { what, path, source }
+}
+
+/// The link pinned at `path`, if one is there and still attached to a live interface.
+fn pinned_link(path: &Path) -> Option<FdLink> {
+    if !path.exists() {
+        return None;
+    }
+    match PinnedLink::from_pin(path) {
+        Ok(link) => Some(link.into()),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "ignoring a pinned link that can't be opened: {e}");
+            let _ = std::fs::remove_file(path);
+            None
+        }
+    }
+}
+
 /// Attaches the egress program (auto-ban from the PBX's answers) to `iface`: TCX on kernels
-/// from 6.6, else a clsact qdisc. Detached with `loaded.ebpf`.
-pub fn attach_egress(loaded: &mut Loaded, iface: &str) -> Result<()> {
+/// from 6.6, with its link pinned (adopted like the XDP program's), else a clsact filter that
+/// lives as long as the daemon. Returns whether a pinned link was adopted.
+pub fn attach_egress(loaded: &mut Loaded, pin_dir: &Path, iface: &str) -> Result<bool> {
     use aya::util::KernelVersion;
     let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
+    let pin = egress_link_pin(pin_dir, iface);
+    let program = egress_program(&mut loaded.ebpf)
+        .map_err(|e| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))?;
+    if let Some(fd) = pinned_link(&pin) {
+        let adopted = SchedClassifierLink::try_from(fd)
+            .map_err(|e| link_error("reading", &pin)(Box::new(e)))
+            .and_then(|link| {
+                program
+                    .attach_to_link(link)
+                    .map_err(|e| link_error("replacing the program of", &pin)(Box::new(e)))
+            });
+        match adopted {
+            Ok(_) => return Ok(true),
+            Err(e) => {
+                tracing::warn!("{e}; attaching anew");
+                let _ = std::fs::remove_file(&pin);
+            }
+        }
+    }
     if !tcx {
         // EEXIST when the qdisc is there already (another tool's, or ours from before).
         let _ = aya::programs::tc::qdisc_add_clsact(iface);
     }
-    let program = egress_program(&mut loaded.ebpf)
-        .map_err(|e| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))?;
-    program
+    let id = program
         .attach(iface, TcAttachType::Egress)
-        .map(|_| ())
         .map_err(|source| Error::Attach {
             iface: iface.to_owned(),
             mode: "tc egress",
             source,
-        })
+        })?;
+    if tcx {
+        let link = program
+            .take_link(id)
+            .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
+        let fd = FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+        fd.pin(&pin)
+            .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+    }
+    Ok(false)
 }
 
 fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
@@ -251,25 +320,105 @@ fn link_type(iface: &str) -> std::io::Result<u16> {
     }
 }
 
-/// Attaches the loaded program to `iface`. Returns the mode it runs in ("native" / "skb").
-/// The attachment lives as long as `loaded.ebpf`: dropping it detaches.
-pub fn attach(loaded: &mut Loaded, iface: &str, mode: AttachMode) -> Result<&'static str> {
+/// Attaches the loaded program to `iface` and pins its link (see [`xdp_link_pin`]). When a
+/// link is pinned there already (a daemon before this one, killed or upgraded), the new
+/// program replaces the old one in it atomically: no packet goes unfiltered. Returns the mode
+/// ("native" / "skb"), or "adopted" for a replacement (the mode stays the old link's).
+pub fn attach(
+    loaded: &mut Loaded,
+    pin_dir: &Path,
+    iface: &str,
+    mode: AttachMode,
+) -> Result<&'static str> {
     interface_index(iface)?;
+    let pin = xdp_link_pin(pin_dir, iface);
     let program = xdp_program(&mut loaded.ebpf)?;
+    if let Some(fd) = pinned_link(&pin) {
+        let adopted = XdpLink::try_from(fd)
+            .map_err(|e| link_error("reading", &pin)(Box::new(e)))
+            .and_then(|link| {
+                program
+                    .attach_to_link(link)
+                    .map_err(|e| link_error("replacing the program of", &pin)(Box::new(e)))
+            });
+        match adopted {
+            Ok(_) => return Ok("adopted"),
+            Err(e) => {
+                // A link whose interface went away, or one the kernel no longer updates.
+                tracing::warn!("{e}; attaching anew");
+                let _ = std::fs::remove_file(&pin);
+            }
+        }
+    }
     let try_mode = |program: &mut Xdp, xdp_mode, name: &'static str| {
         program
             .attach(iface, xdp_mode)
-            .map(|_| name)
+            .map(|id| (id, name))
             .map_err(|source| classify_attach_error(iface, name, source))
     };
-    match mode {
+    let (id, name) = match mode {
         AttachMode::Native => try_mode(program, XdpMode::Driver, "native"),
         AttachMode::Skb => try_mode(program, XdpMode::Skb, "skb"),
         AttachMode::Auto => match try_mode(program, XdpMode::Driver, "native") {
             Err(Error::Attach { .. }) => try_mode(program, XdpMode::Skb, "skb"),
             other => other,
         },
+    }?;
+    let link = program
+        .take_link(id)
+        .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
+    // A bpf_link (kernel 5.9 and later); a netlink attachment can't be pinned.
+    let fd = FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+    fd.pin(&pin)
+        .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+    Ok(name)
+}
+
+/// `sipguard detach`: removes the links pinned for `iface` (the programs leave the interface)
+/// and, when no other interface's link is left, the pinned maps and their directory. Refused
+/// while a daemon holds the directory. Returns what was removed.
+pub fn detach(pin_dir: &Path, iface: &str) -> Result<Vec<String>> {
+    if !pin_dir.exists() {
+        return Err(Error::Refused(format!(
+            "nothing to detach: {} does not exist",
+            pin_dir.display()
+        )));
     }
+    let lock = lock_pin_dir(pin_dir).map_err(|e| match e {
+        Error::AlreadyRunning { dir } => Error::Refused(format!(
+            "a sipguard daemon is running with {}: stop it first (its exit leaves the filter \
+             attached; detach then removes it)",
+            dir.display()
+        )),
+        other => other,
+    })?;
+    let mut removed = Vec::new();
+    for pin in [
+        xdp_link_pin(pin_dir, iface),
+        egress_link_pin(pin_dir, iface),
+    ] {
+        if pin.exists() {
+            std::fs::remove_file(&pin).map_err(Error::io(format!("removing {}", pin.display())))?;
+            removed.push(pin.display().to_string());
+        }
+    }
+    if removed.is_empty() {
+        return Err(Error::Refused(format!(
+            "no sipguard link for {iface} in {}",
+            pin_dir.display()
+        )));
+    }
+    let others = std::fs::read_dir(pin_dir)
+        .map_err(Error::io(format!("reading {}", pin_dir.display())))?
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().starts_with("link_"));
+    if !others {
+        drop(lock);
+        std::fs::remove_dir_all(pin_dir)
+            .map_err(Error::io(format!("removing {}", pin_dir.display())))?;
+        removed.push(format!("{} (maps, bans, counters)", pin_dir.display()));
+    }
+    Ok(removed)
 }
 
 fn classify_attach_error(iface: &str, mode: &'static str, source: ProgramError) -> Error {

@@ -43,9 +43,25 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Attach the filter to an interface and enforce a policy until SIGINT/SIGTERM
-    /// (SIGHUP reloads the config file).
+    /// Attach the filter to an interface and enforce a policy (SIGHUP reloads the config
+    /// file). The filter stays attached when the daemon exits, even by kill -9; the next
+    /// daemon adopts it without a gap, `sipguard detach` removes it.
     Run(RunArgs),
+    /// Make the running daemon reload its config file: the file is validated here first (an
+    /// error names file, line, field and value, and nothing is sent), then the daemon is
+    /// signalled (SIGHUP) and this waits until it has applied the new policy.
+    Reload {
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
+    /// Remove the filter from an interface, with its pinned maps and bans when no other
+    /// interface uses them. Refused while a daemon runs: stop it first.
+    Detach {
+        #[arg(long)]
+        iface: String,
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
     /// Validate a config file: exit 0 when valid, else print what is wrong and exit 1.
     Check {
         #[arg(long)]
@@ -136,6 +152,8 @@ fn main() -> ExitCode {
         } => ban(&pin_path, &net, duration.as_deref(), &reason, scope),
         Command::Unban { net, pin_path } => unban(&pin_path, &net),
         Command::Bans { json, pin_path } => list_bans(&pin_path, json),
+        Command::Detach { iface, pin_path } => detach(&pin_path, &iface),
+        Command::Reload { pin_path } => reload_daemon(&pin_path),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -268,6 +286,104 @@ fn unban(pin_path: &Path, net: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The pid of the daemon holding `pin_path` (its flock, as /proc/locks shows it).
+fn daemon_pid(pin_path: &Path) -> anyhow::Result<i32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(pin_path)
+        .with_context(|| format!("{}: no sipguard maps there", pin_path.display()))?;
+    let locks = std::fs::read_to_string("/proc/locks").context("reading /proc/locks")?;
+    // "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF": pid, then major:minor:inode.
+    locks
+        .lines()
+        .filter(|l| l.contains("FLOCK"))
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let pid: i32 = f.get(4)?.parse().ok()?;
+            let inode: u64 = f.get(5)?.rsplit(':').next()?.parse().ok()?;
+            (inode == meta.ino()).then_some(pid)
+        })
+        .with_context(|| format!("no sipguard daemon is running with {}", pin_path.display()))
+}
+
+/// The daemon's `--config` file, from its command line (relative to its working directory).
+fn daemon_config(pid: i32) -> anyhow::Result<Option<PathBuf>> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .with_context(|| format!("reading the command line of pid {pid}"))?;
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let mut config = None;
+    for (i, a) in args.iter().enumerate() {
+        if a == "--config" {
+            config = args.get(i + 1).cloned();
+        } else if let Some(v) = a.strip_prefix("--config=") {
+            config = Some(v.to_owned());
+        }
+    }
+    Ok(config.map(|c| {
+        let path = PathBuf::from(c);
+        if path.is_absolute() {
+            path
+        } else {
+            PathBuf::from(format!("/proc/{pid}/cwd")).join(path)
+        }
+    }))
+}
+
+fn reload_daemon(pin_path: &Path) -> anyhow::Result<()> {
+    if !loader::is_root() {
+        return Err(Error::NotRoot {
+            what: "sipguard reload",
+        }
+        .into());
+    }
+    let pid = daemon_pid(pin_path)?;
+    let config = daemon_config(pid)?;
+    if let Some(path) = &config {
+        Config::from_file(path)
+            .map_err(|e| anyhow::anyhow!("{e}\nnothing sent: the running policy stays"))?;
+    }
+    let maps = Maps::open_pinned(pin_path)?;
+    let before = maps.generation()?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    )
+    .with_context(|| format!("signalling the daemon (pid {pid})"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if maps.generation()? != before {
+            println!(
+                "reloaded {} (daemon pid {pid})",
+                config
+                    .as_deref()
+                    .map_or("the built-in default".into(), |p| p.display().to_string())
+            );
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    anyhow::bail!(
+        "the daemon (pid {pid}) did not apply a new policy within 10 s; its log says why \
+         (the running policy stays)"
+    )
+}
+
+fn detach(pin_path: &Path, iface: &str) -> anyhow::Result<()> {
+    if !loader::is_root() {
+        return Err(Error::NotRoot {
+            what: "sipguard detach",
+        }
+        .into());
+    }
+    for removed in loader::detach(pin_path, iface)? {
+        println!("removed {removed}");
+    }
+    println!("sipguard detached from {iface}");
+    Ok(())
+}
+
 fn list_bans(pin_path: &Path, json: bool) -> anyhow::Result<()> {
     let maps = Maps::open_pinned(pin_path)?;
     let rows = bans::list(&maps)?;
@@ -302,8 +418,10 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     // Attach before writing the policy: if the interface is taken, nothing was written. Until
     // the policy lands the program enforces what the pinned maps hold (the previous policy on
     // a restart; on a first start, nothing: it passes, as the host did before).
-    let mode = loader::attach(&mut loaded, &args.iface, args.xdp_mode)?;
-    loader::attach_egress(&mut loaded, &args.iface)?;
+    // A pinned link from a daemon before this one (killed, or upgraded) gets the new program
+    // swapped in atomically; the maps are the same pinned maps.
+    let mode = loader::attach(&mut loaded, &args.pin_path, &args.iface, args.xdp_mode)?;
+    let egress_adopted = loader::attach_egress(&mut loaded, &args.pin_path, &args.iface)?;
     let events = loaded
         .ebpf
         .take_map(sipguard::ebpf::map::EVENTS)
@@ -313,6 +431,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing::info!(
         iface = %args.iface,
         xdp_mode = mode,
+        egress = if egress_adopted { "adopted" } else { "attached" },
         config = %config.source,
         services = config.services.len(),
         policy_mode = ?config.global.mode,
@@ -359,7 +478,12 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         anyhow::Ok(())
     })?;
     drop(loaded);
-    tracing::info!(iface = %args.iface, "detached");
+    tracing::info!(
+        iface = %args.iface,
+        "exiting; the filter stays attached with the last policy (`sipguard detach --iface {}` \
+         removes it)",
+        args.iface
+    );
     Ok(())
 }
 

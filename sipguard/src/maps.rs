@@ -146,11 +146,15 @@ impl Maps {
     }
 
     pub fn active_epoch(&self) -> Result<u32> {
-        Ok(self
-            .state
+        Ok(self.generation()? & 1)
+    }
+
+    /// Policies applied to these maps so far (wrapping): the active epoch is its low bit, and
+    /// `sipguard reload` watches it move to know that the daemon applied the new policy.
+    pub fn generation(&self) -> Result<u32> {
+        self.state
             .get(&STATE_ACTIVE_EPOCH, 0)
-            .map_err(Error::map(map::STATE))?
-            & 1)
+            .map_err(Error::map(map::STATE))
     }
 
     /// The policy the XDP program uses now.
@@ -240,8 +244,10 @@ impl Maps {
             .set(target, value, 0)
             .map_err(Error::map(map::POLICY))?;
         // The flip: from the next packet on, the new epoch decides.
+        let next = self.generation()?.wrapping_add(1);
+        debug_assert_eq!(next & 1, target);
         self.state
-            .set(STATE_ACTIVE_EPOCH, target, 0)
+            .set(STATE_ACTIVE_EPOCH, next, 0)
             .map_err(Error::map(map::STATE))?;
         // A slot given to a new service starts from zero, whatever it counted before. Only now:
         // a rejected apply must not touch the running counters.

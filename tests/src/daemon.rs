@@ -59,14 +59,23 @@ impl Daemon {
         Ok(d)
     }
 
-    /// Stops the daemon (SIGTERM: it detaches, the pinned maps stay) and starts a new one on
-    /// the same pins, as an admin's restart or upgrade would.
+    /// Stops the daemon (SIGTERM: the filter and the pinned maps stay) and starts a new one
+    /// on the same pins, as an admin's restart or upgrade would.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop()?;
         self.spawn()
     }
 
-    fn spawn(&mut self) -> anyhow::Result<()> {
+    /// `kill -9`: the daemon gets no chance to clean up anything.
+    pub fn kill9(&mut self) -> anyhow::Result<ExitStatus> {
+        let mut child = self.child.take().context("already stopped")?;
+        child.kill()?;
+        Ok(child.wait()?)
+    }
+
+    /// Starts the daemon again with the same arguments and pins (after [`Daemon::kill9`] or
+    /// [`Daemon::stop`]).
+    pub fn spawn(&mut self) -> anyhow::Result<()> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -169,3 +169,47 @@ pub fn tcp_connects(
         Ok(false)
     })?
 }
+
+/// Steady UDP from several sources at once, for as long as a test changes things under it
+/// (reloads, restarts): one datagram from each source every `gap`, until `finish` or at most
+/// 120 s / 100,000 rounds.
+pub struct SteadyUdp {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<anyhow::Result<BTreeMap<IpAddr, u64>>>,
+}
+
+impl SteadyUdp {
+    pub fn start(ns: &str, srcs: &[IpAddr], dst: SocketAddr, gap: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let srcs = srcs.to_vec();
+        let thread = spawn_in_ns(ns, move || {
+            let socks = srcs
+                .iter()
+                .map(|&src| UdpSocket::bind(SocketAddr::new(src, 0)).map(|s| (src, s)))
+                .collect::<std::io::Result<Vec<_>>>()?;
+            let mut sent = BTreeMap::new();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            for round in 0..100_000u32 {
+                if flag.load(Ordering::Relaxed) || Instant::now() > deadline {
+                    break;
+                }
+                for (src, sock) in &socks {
+                    sock.send_to(format!("steady {round}").as_bytes(), dst)?;
+                    *sent.entry(*src).or_insert(0) += 1;
+                }
+                std::thread::sleep(gap);
+            }
+            Ok(sent)
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops sending and returns the datagrams sent per source.
+    pub fn finish(self) -> anyhow::Result<BTreeMap<IpAddr, u64>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("sender thread panicked"))?
+    }
+}

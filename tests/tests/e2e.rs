@@ -12,7 +12,7 @@ use sipguard_tests::{
     netns::{self, metric, Lab, PBX_IF, PBX_V4, PBX_V6},
     policies::{TempFile, LAB},
     privileged,
-    traffic::{send_udp, tcp_connects, TcpAcceptor, UdpCounter},
+    traffic::{send_udp, tcp_connects, SteadyUdp, TcpAcceptor, UdpCounter},
 };
 
 const ALLOWED4: &str = "192.0.2.10";
@@ -197,14 +197,24 @@ fn denied_sources_are_dropped_and_counted_while_allowed_traffic_flows() {
         "{text}"
     );
 
-    // SIGTERM detaches cleanly
+    // SIGTERM exits cleanly and leaves the filter in place (an upgrade must not open a gap);
+    // `sipguard detach` removes it and the pinned maps.
     let exit = daemon.stop().unwrap();
     assert!(exit.success(), "exit {exit}: {}", daemon.log_text());
-    let link = netns::ip(&["-n", &lab.pbx, "link", "show", PBX_IF]).unwrap();
+    assert!(xdp_attached(&lab), "XDP left the interface with the daemon");
+    let out = daemon.cli(&["detach", "--iface", PBX_IF]).unwrap();
     assert!(
-        !String::from_utf8_lossy(&link.stdout).contains("xdp"),
-        "XDP still attached after SIGTERM"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    assert!(!xdp_attached(&lab), "XDP still attached after detach");
+    assert!(!daemon.pin_dir.exists(), "pinned maps left behind");
+}
+
+fn xdp_attached(lab: &Lab) -> bool {
+    let link = netns::ip(&["-n", &lab.pbx, "link", "show", PBX_IF]).unwrap();
+    String::from_utf8_lossy(&link.stdout).contains("xdp")
 }
 
 #[test]
@@ -824,4 +834,191 @@ fn a_guesser_the_pbx_never_answers_is_banned_after_its_unanswered_attempts() {
     );
     // The eleventh, which set the ban, and the fourteen after it.
     assert_eq!(packets(&text, "sip", "banned", "drop"), 15.0);
+}
+
+/// Media open to the office, one address denied: the two policies the reload test alternates
+/// differ in every list and in their services, but agree on those two verdicts.
+const RELOAD_A: &str = r#"
+[global]
+default = "drop"
+deny = ["192.0.2.250/32"]
+
+[[service]]
+name = "media"
+protocol = "udp"
+ports = ["10000-20000"]
+allow = ["192.0.2.0/25"]
+
+[[service]]
+name = "sip"
+protocol = "udp"
+ports = [5060]
+allow = ["any"]
+sip = true
+"#;
+
+const RELOAD_B: &str = r#"
+[global]
+default = "drop"
+deny = ["198.51.100.0/24", "192.0.2.250/32", "2001:db8:bad::/48"]
+trusted = ["192.0.2.5"]
+
+[[service]]
+name = "ssh"
+protocol = "tcp"
+ports = [22]
+allow = ["192.0.2.0/25"]
+
+[[service]]
+name = "media"
+protocol = "udp"
+ports = ["10000-12000", "12001-20000"]
+allow = ["192.0.2.0/26", "192.0.2.64/26", "2001:db8:1::/112"]
+"#;
+
+/// Datagrams to 192.0.2.1:10000 from the office (allowed) and from the denied address,
+/// every millisecond, while `change` runs; returns (sent, received) per source.
+fn under_steady_traffic(
+    lab: &Lab,
+    change: impl FnOnce(),
+) -> (
+    std::collections::BTreeMap<IpAddr, u64>,
+    std::collections::BTreeMap<IpAddr, u64>,
+) {
+    let media = UdpCounter::start(&lab.pbx, 10000).unwrap();
+    let traffic = SteadyUdp::start(
+        &lab.client,
+        &[ip(ALLOWED4), ip(DENIED4)],
+        SocketAddr::new(ip(PBX_V4), 10000),
+        Duration::from_millis(1),
+    );
+    change();
+    let sent = traffic.finish().unwrap();
+    (sent, media.finish().unwrap())
+}
+
+#[test]
+fn a_hundred_reloads_under_traffic_never_pass_a_denied_packet_nor_drop_an_allowed_one() {
+    if !privileged(
+        "a_hundred_reloads_under_traffic_never_pass_a_denied_packet_nor_drop_an_allowed_one",
+    ) {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9496, &["--config", config.as_str()]).unwrap();
+    let (sent, received) = under_steady_traffic(&lab, || {
+        for i in 0..100 {
+            std::fs::write(&config.0, if i % 2 == 0 { RELOAD_B } else { RELOAD_A }).unwrap();
+            let out = d.cli(&["reload"]).unwrap();
+            assert!(
+                out.status.success(),
+                "reload {i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    assert!(sent[&ip(ALLOWED4)] > 100, "{sent:?}");
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&sent[&ip(ALLOWED4)]),
+        "every allowed datagram arrived"
+    );
+    assert_eq!(
+        received.get(&ip(DENIED4)),
+        None,
+        "no denied datagram passed"
+    );
+    assert_eq!(
+        d.log_text().matches("policy reloaded").count(),
+        100,
+        "{}",
+        d.log_text()
+    );
+}
+
+#[test]
+fn reload_of_a_broken_config_is_refused_by_name_and_the_old_policy_stays() {
+    if !privileged("reload_of_a_broken_config_is_refused_by_name_and_the_old_policy_stays") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9497, &["--config", config.as_str()]).unwrap();
+    std::fs::write(
+        &config.0,
+        RELOAD_A.replace("deny = [\"192.0.2.250/32\"]", "deny = [\"192.0.2.250/33\"]"),
+    )
+    .unwrap();
+    let out = d.cli(&["reload"]).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains(config.as_str()), "{stderr}");
+    assert!(stderr.contains(":4:9: [global] field `deny`"), "{stderr}");
+    assert!(stderr.contains("192.0.2.250/33"), "{stderr}");
+    assert!(stderr.contains("the running policy stays"), "{stderr}");
+    let (sent, received) =
+        under_steady_traffic(&lab, || std::thread::sleep(Duration::from_millis(300)));
+    assert_eq!(received.get(&ip(ALLOWED4)), Some(&sent[&ip(ALLOWED4)]));
+    assert_eq!(
+        received.get(&ip(DENIED4)),
+        None,
+        "the old deny list still holds"
+    );
+}
+
+#[test]
+fn kill_9_leaves_filtering_and_bans_in_force_and_a_restart_adopts_them() {
+    if !privileged("kill_9_leaves_filtering_and_bans_in_force_and_a_restart_adopts_them") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4, "192.0.2.20"]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let mut d = Daemon::start(&lab.pbx, PBX_IF, 9498, &["--config", config.as_str()]).unwrap();
+    run_ok(
+        &d,
+        &["ban", "192.0.2.20", "--for", "1h", "--reason", "kept"],
+    );
+    let (sent, received) = under_steady_traffic(&lab, || {
+        std::thread::sleep(Duration::from_millis(200));
+        d.kill9().unwrap();
+        // No daemon at all for a while: the pinned link keeps the program attached.
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(xdp_attached(&lab), "XDP left with the killed daemon");
+        let banned = UdpCounter::start(&lab.pbx, 5060).unwrap();
+        send_udp(
+            &lab.client,
+            ip("192.0.2.20"),
+            SocketAddr::new(ip(PBX_V4), 5060),
+            5,
+            b"OPTIONS sip:1@pbx SIP/2.0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            banned.finish().unwrap().get(&ip("192.0.2.20")),
+            None,
+            "the ban holds"
+        );
+        // The new daemon swaps its program into the pinned link.
+        d.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&sent[&ip(ALLOWED4)]),
+        "every allowed datagram arrived, before, during and after"
+    );
+    assert_eq!(
+        received.get(&ip(DENIED4)),
+        None,
+        "no denied datagram passed"
+    );
+    let log = d.log_text();
+    assert!(
+        log.matches("sipguard attached").count() == 2 && log.matches("\"adopted\"").count() == 2,
+        "the new daemon adopted both links:\n{log}"
+    );
+    let bans: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
+    assert_eq!(bans[0]["net"], "192.0.2.20/32", "{bans}");
+    assert_eq!(bans[0]["note"], "kept", "{bans}");
 }

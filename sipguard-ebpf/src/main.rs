@@ -643,8 +643,8 @@ fn ban_scanner(policy: &Policy, src: &Src) {
 
 /// Bans `src` for `seconds`: IPv4 /32, IPv6 the rate prefix (the attacker's /64 by default),
 /// unless a ban in force already covers it. Overwrites an expired entry with the same prefix
-/// (the daemon may not have reaped it yet). Counts the ban per reason and tells the daemon through the
-/// ring buffer; a full ban map or ring buffer loses only the ban or its log line.
+/// (the daemon may not have reaped it yet). Counts the ban per reason and tells the daemon
+/// through the ring buffer; a full ban map or ring buffer loses only the ban or its log line.
 #[inline(always)]
 pub(crate) fn ban_source(
     policy: &Policy,
@@ -791,24 +791,8 @@ pub extern "C" fn sipguard_ban_source(
 /// prefix so that one /64 is one source.
 #[inline(always)]
 pub(crate) fn rate_source(policy: &Policy, src: &Src) -> [u8; 16] {
-    match src {
-        Src::V4(a) => [
-            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, a[0], a[1], a[2], a[3],
-        ],
-        Src::V6(a) => {
-            let prefix = policy.rate_v6_prefix.min(128) as i32;
-            let mut out = *a;
-            for (i, b) in out.iter_mut().enumerate() {
-                let keep = prefix - 8 * i as i32;
-                if keep <= 0 {
-                    *b = 0;
-                } else if keep < 8 {
-                    *b &= 0xffu8 << (8 - keep);
-                }
-            }
-            out
-        }
-    }
+    let (hi, lo, prefix) = source_words(policy, src);
+    source_key(hi, lo, prefix)
 }
 
 #[inline(always)]

@@ -446,8 +446,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         if let Some(listener) = metrics_listener {
             let pin_path = args.pin_path.clone();
+            let iface = args.iface.clone();
             tokio::spawn(async move {
-                if let Err(e) = metrics::serve(listener, pin_path).await {
+                if let Err(e) = metrics::serve(listener, pin_path, iface).await {
                     tracing::error!("metrics server stopped: {e}");
                 }
             });

@@ -1,6 +1,12 @@
 //! Prometheus exposition: counters are read from the per-CPU map at scrape time, never
 //! copied on the packet path.
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
 
 use prometheus::{Encoder as _, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 use sipguard_common::{POLICY_DEFAULT_DROP, POLICY_MONITOR};
@@ -11,8 +17,64 @@ use tokio::{
 
 use crate::{maps::Maps, Error};
 
+/// What the exporter learns by watching the maps over time, for "silence is an alarm": when
+/// each reason's packet count last rose, and whether the XDP program is on its interface.
+/// Sampled by the daemon every [`SAMPLE_EVERY`], never on the packet path.
+#[derive(Debug, Default)]
+pub struct Activity {
+    iface: String,
+    primed: bool,
+    totals: BTreeMap<&'static str, u64>,
+    last_match: BTreeMap<&'static str, SystemTime>,
+    attached: Option<bool>,
+}
+
+/// How often the daemon samples [`Activity`].
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+impl Activity {
+    pub fn new(iface: &str) -> Self {
+        Self {
+            iface: iface.to_owned(),
+            ..Self::default()
+        }
+    }
+
+    /// Reads the counters (summed per reason) and the interface's XDP state at `now`.
+    pub fn sample(&mut self, maps: &Maps, now: SystemTime) -> Result<(), Error> {
+        let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for row in maps.counters()? {
+            *totals.entry(row.reason).or_default() += row.packets;
+        }
+        if self.primed {
+            for (reason, total) in &totals {
+                if self.totals.get(reason).is_none_or(|prev| total > prev) {
+                    self.last_match.insert(reason, now);
+                }
+            }
+        }
+        self.totals = totals;
+        self.primed = true;
+        self.attached = xdp_attached(&self.iface);
+        Ok(())
+    }
+}
+
+/// Whether `iface` has an XDP program, per `ip -j link show` (None: ip can't say).
+fn xdp_attached(iface: &str) -> Option<bool> {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "link", "show", "dev", iface])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        // The interface is gone: nothing is attached to it.
+        return Some(false);
+    }
+    Some(String::from_utf8_lossy(&out.stdout).contains("\"xdp\""))
+}
+
 /// Renders every metric in the Prometheus text format.
-pub fn render(maps: &Maps) -> Result<String, Error> {
+pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Error> {
     let registry = Registry::new();
     let labels = ["service", "reason", "verdict"];
     let packets = IntCounterVec::new(
@@ -99,8 +161,39 @@ pub fn render(maps: &Maps) -> Result<String, Error> {
     .expect("valid metric");
     default_drop.set(i64::from(policy.flags & POLICY_DEFAULT_DROP != 0));
 
+    let last_match = prometheus::GaugeVec::new(
+        Opts::new(
+            "sipguard_last_match_timestamp_seconds",
+            "Unix time at which packets with this reason were last counted (sampled every \
+             second by the daemon; absent until the first change it sees)",
+        ),
+        &["reason"],
+    )
+    .expect("valid metric");
+    let attached = IntGaugeVec::new(
+        Opts::new(
+            "sipguard_attached",
+            "1 when the XDP program is attached to the protected interface",
+        ),
+        &["iface"],
+    )
+    .expect("valid metric");
+    if let Some(a) = activity {
+        for (reason, at) in &a.last_match {
+            let secs = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            last_match.with_label_values(&[reason]).set(secs);
+        }
+        if let Some(on) = a.attached {
+            attached.with_label_values(&[&a.iface]).set(i64::from(on));
+        }
+    }
+
     for c in [
         Box::new(packets) as Box<dyn prometheus::core::Collector>,
+        Box::new(last_match),
+        Box::new(attached),
         Box::new(bytes),
         Box::new(sip_packets),
         Box::new(bans),
@@ -128,10 +221,33 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, Error> {
 }
 
 /// Serves `GET /metrics` until the task is dropped, reading the maps pinned in `pin_dir`
-/// (opened once).
-pub async fn serve(listener: std::net::TcpListener, pin_dir: PathBuf) -> Result<(), Error> {
+/// (opened once) and sampling their [`Activity`] on `iface` every [`SAMPLE_EVERY`].
+pub async fn serve(
+    listener: std::net::TcpListener,
+    pin_dir: PathBuf,
+    iface: String,
+) -> Result<(), Error> {
     let listener = TcpListener::from_std(listener).map_err(Error::io("metrics listener"))?;
     let maps = Arc::new(Maps::open_pinned(&pin_dir)?);
+    let activity = Arc::new(Mutex::new(Activity::new(&iface)));
+    {
+        let (maps, activity) = (maps.clone(), activity.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SAMPLE_EVERY);
+            loop {
+                tick.tick().await;
+                let (maps, activity) = (maps.clone(), activity.clone());
+                let sampled = tokio::task::spawn_blocking(move || {
+                    let mut a = activity.lock().unwrap_or_else(|p| p.into_inner());
+                    a.sample(&maps, SystemTime::now())
+                })
+                .await;
+                if let Ok(Err(e)) = sampled {
+                    tracing::warn!("sampling the counters for /metrics: {e}");
+                }
+            }
+        });
+    }
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving Prometheus metrics at /metrics");
     }
@@ -149,9 +265,10 @@ pub async fn serve(listener: std::net::TcpListener, pin_dir: PathBuf) -> Result<
                 continue;
             }
         };
-        let maps = maps.clone();
+        let (maps, activity) = (maps.clone(), activity.clone());
         tokio::spawn(async move {
-            let result = tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, maps)).await;
+            let result =
+                tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, maps, activity)).await;
             match result {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "metrics request failed"),
@@ -170,7 +287,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A minimal HTTP/1.x responder: one request per connection, bounded head; the caller bounds
 /// the time. Rendering reads the maps with syscalls, so it runs on a blocking thread, away
 /// from the runtime that handles the daemon's signals.
-async fn handle(mut stream: TcpStream, maps: Arc<Maps>) -> std::io::Result<()> {
+async fn handle(
+    mut stream: TcpStream,
+    maps: Arc<Maps>,
+    activity: Arc<Mutex<Activity>>,
+) -> std::io::Result<()> {
     const MAX_HEAD: usize = 8192;
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
@@ -190,9 +311,12 @@ async fn handle(mut stream: TcpStream, maps: Arc<Maps>) -> std::io::Result<()> {
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let (status, content_type, body) = match (method, path) {
-        ("GET", "/metrics") => match tokio::task::spawn_blocking(move || render(&maps))
-            .await
-            .map_err(std::io::Error::other)?
+        ("GET", "/metrics") => match tokio::task::spawn_blocking(move || {
+            let activity = activity.lock().unwrap_or_else(|p| p.into_inner());
+            render(&maps, Some(&activity))
+        })
+        .await
+        .map_err(std::io::Error::other)?
         {
             Ok(text) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text),
             Err(e) => (

@@ -1022,3 +1022,229 @@ fn kill_9_leaves_filtering_and_bans_in_force_and_a_restart_adopts_them() {
     assert_eq!(bans[0]["net"], "192.0.2.20/32", "{bans}");
     assert_eq!(bans[0]["note"], "kept", "{bans}");
 }
+
+#[test]
+fn a_service_in_monitor_mode_passes_what_enforce_would_drop_and_counts_it() {
+    if !privileged("a_service_in_monitor_mode_passes_what_enforce_would_drop_and_counts_it") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, OUTSIDER4, DENIED4]).unwrap();
+    // The media service is new and watched in monitor mode: the outsider, not on its allow
+    // list, still gets through and is counted as would_drop. The global deny list is not the
+    // service's to soften: the denied address stays dropped.
+    let config = TempFile::with_contents(&RELOAD_A.replace(
+        "allow = [\"192.0.2.0/25\"]",
+        "allow = [\"192.0.2.0/25\"]\nmode = \"monitor\"",
+    ));
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9499, &["--config", config.as_str()]).unwrap();
+    let media = UdpCounter::start(&lab.pbx, 10000).unwrap();
+    let dst = SocketAddr::new(ip(PBX_V4), 10000);
+    for src in [ALLOWED4, OUTSIDER4, DENIED4] {
+        send_udp(&lab.client, ip(src), dst, DATAGRAMS, b"rtp").unwrap();
+    }
+    let received = media.finish().unwrap();
+    assert_eq!(received.get(&ip(ALLOWED4)), Some(&(DATAGRAMS as u64)));
+    assert_eq!(received.get(&ip(OUTSIDER4)), Some(&(DATAGRAMS as u64)));
+    assert_eq!(received.get(&ip(DENIED4)), None);
+    let text = d.scrape().unwrap();
+    assert_eq!(
+        packets(&text, "media", "not_allowed", "would_drop"),
+        DATAGRAMS as f64
+    );
+    assert_eq!(packets(&text, "media", "not_allowed", "drop"), 0.0);
+    assert_eq!(packets(&text, "media", "denied", "drop"), DATAGRAMS as f64);
+    let status = run_ok(&d, &["status"]);
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("media ") && l.contains("would_drop")),
+        "{status}"
+    );
+}
+
+#[test]
+fn metrics_say_when_each_reason_last_matched_and_that_the_filter_is_attached() {
+    if !privileged("metrics_say_when_each_reason_last_matched_and_that_the_filter_is_attached") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4]).unwrap();
+    let config = TempFile::with_contents(LAB);
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9500, &["--config", config.as_str()]).unwrap();
+    let unix_now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let sip = SocketAddr::new(ip(PBX_V4), 5060);
+    let options = b"OPTIONS sip:1@pbx SIP/2.0\r\n\r\n";
+    // Let the sampler see the counters before any traffic.
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = unix_now();
+    send_udp(&lab.client, ip(ALLOWED4), sip, 5, options).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let text = d.scrape().unwrap();
+    assert_eq!(
+        metric(&text, "sipguard_attached", &[("iface", PBX_IF)]),
+        Some(1.0),
+        "{text}"
+    );
+    let allowed = metric(
+        &text,
+        "sipguard_last_match_timestamp_seconds",
+        &[("reason", "allowed")],
+    )
+    .expect("allowed traffic was seen");
+    assert!(
+        allowed >= before - 1.0 && allowed <= unix_now(),
+        "{allowed} vs {before}"
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "sipguard_last_match_timestamp_seconds",
+            &[("reason", "denied")]
+        ),
+        None,
+        "no denied packet yet"
+    );
+    let before_denied = unix_now();
+    send_udp(&lab.client, ip(DENIED4), sip, 5, options).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let text = d.scrape().unwrap();
+    let denied = metric(
+        &text,
+        "sipguard_last_match_timestamp_seconds",
+        &[("reason", "denied")],
+    )
+    .expect("denied traffic was seen");
+    assert!(denied >= before_denied - 1.0, "{denied} vs {before_denied}");
+    // Allowed traffic stopped: its time stays where it was.
+    assert_eq!(
+        metric(
+            &text,
+            "sipguard_last_match_timestamp_seconds",
+            &[("reason", "allowed")]
+        ),
+        Some(allowed)
+    );
+}
+
+/// A Prometheus server (the Debian package) in namespace `ns`, scraping `target` every
+/// second; killed on drop.
+struct PrometheusServer {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+    ns: String,
+    web: SocketAddr,
+}
+
+impl PrometheusServer {
+    fn start(ns: &str, target: SocketAddr, web: SocketAddr) -> Self {
+        let dir = std::env::temp_dir().join(sipguard_tests::unique("sipguard-prom-"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+                 scrape_configs:\n  - job_name: sipguard\n    static_configs:\n      \
+                 - targets: ['{target}']\n"
+            ),
+        )
+        .unwrap();
+        let child = Lab::command(ns, "timeout")
+            .args(["-k", "5", "120", "prometheus"])
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={web}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .expect("starting prometheus (Debian package prometheus)");
+        Self {
+            child,
+            dir,
+            ns: ns.to_owned(),
+            web,
+        }
+    }
+
+    /// The value of an instant query's single sample, if it has one.
+    fn query(&self, query: &str) -> Option<f64> {
+        let encoded: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let body = netns::http_get(
+            &self.ns,
+            self.web,
+            &format!("/api/v1/query?query={encoded}"),
+        )?;
+        let doc: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let result = doc["data"]["result"].as_array()?;
+        if result.len() != 1 {
+            return None;
+        }
+        result[0]["value"][1].as_str()?.parse().ok()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn a_real_prometheus_server_scrapes_the_drop_counters() {
+    if !privileged("a_real_prometheus_server_scrapes_the_drop_counters") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4]).unwrap();
+    let config = TempFile::with_contents(LAB);
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9501, &["--config", config.as_str()]).unwrap();
+    send_udp(
+        &lab.client,
+        ip(DENIED4),
+        SocketAddr::new(ip(PBX_V4), 5060),
+        DATAGRAMS,
+        b"OPTIONS sip:1@pbx SIP/2.0\r\n\r\n",
+    )
+    .unwrap();
+    let prom = PrometheusServer::start(&lab.pbx, d.metrics, ([127, 0, 0, 1], 9590).into());
+    let query = r#"sipguard_packets_total{service="sip",reason="denied",verdict="drop"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut value = None;
+    while std::time::Instant::now() < deadline {
+        value = prom.query(query);
+        if value.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert_eq!(
+        value,
+        Some(DATAGRAMS as f64),
+        "Prometheus answered {value:?} for {query}; its log:\n{}",
+        prom.log()
+    );
+    assert_eq!(
+        prom.query(r#"sipguard_attached{iface="pbx0"}"#),
+        Some(1.0),
+        "the attached gauge reaches Prometheus too"
+    );
+}

@@ -24,6 +24,8 @@ const APT_PACKAGES: &[&str] = &[
     // The real-tools tests: Kamailio as the PBX, sipp as phones and flood generator.
     "kamailio",
     "sip-tester",
+    // A real Prometheus server scrapes the daemon in an end-to-end test.
+    "prometheus",
 ];
 
 /// PyPI packages the tests need (installed with `python3 -m pip`).

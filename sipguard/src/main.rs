@@ -130,6 +130,10 @@ struct RunArgs {
     /// Directory of the pinned maps (bans and counters survive restarts there).
     #[arg(long, default_value = DEFAULT_PIN_PATH)]
     pin_path: PathBuf,
+    /// Reload when the config file changes (checked every second; a config that fails
+    /// validation is logged once and the running policy stays).
+    #[arg(long, requires = "config")]
+    watch: bool,
 }
 
 fn main() -> ExitCode {
@@ -468,12 +472,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut sighup = signal(SignalKind::hangup())?;
         // The kernel ignores expired bans by itself; this frees their slots now and then.
         let mut reap = tokio::time::interval(std::time::Duration::from_secs(10));
+        let mut watch = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut seen = args.config.as_deref().and_then(file_fingerprint);
         loop {
             tokio::select! {
                 _ = sigint.recv() => break,
                 _ = sigterm.recv() => break,
                 _ = sighup.recv() => reload(&mut loaded, &args),
                 _ = reap.tick() => reap_bans(&mut loaded),
+                _ = watch.tick(), if args.watch => {
+                    let now = args.config.as_deref().and_then(file_fingerprint);
+                    if now.is_some() && now != seen {
+                        seen = now;
+                        tracing::info!("the config file changed");
+                        reload(&mut loaded, &args);
+                    }
+                }
             }
         }
         anyhow::Ok(())
@@ -500,6 +514,14 @@ fn reap_bans(loaded: &mut Loaded) {
         }
         Err(e) => tracing::warn!("removing expired bans: {e}"),
     }
+}
+
+/// What tells a config file's versions apart: an editor's save (a new inode by rename, or the
+/// same file rewritten) changes one of these.
+fn file_fingerprint(path: &Path) -> Option<(u64, u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt as _;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.len(), m.modified().ok()?))
 }
 
 /// SIGHUP: re-read the config; a config that fails validation leaves the running policy.

@@ -1248,3 +1248,53 @@ fn a_real_prometheus_server_scrapes_the_drop_counters() {
         "the attached gauge reaches Prometheus too"
     );
 }
+
+#[test]
+fn a_watched_config_is_applied_when_saved_and_a_broken_save_is_rejected() {
+    if !privileged("a_watched_config_is_applied_when_saved_and_a_broken_save_is_rejected") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, "192.0.2.20"]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let d = Daemon::start(
+        &lab.pbx,
+        PBX_IF,
+        9502,
+        &["--config", config.as_str(), "--watch"],
+    )
+    .unwrap();
+    let media_from = |src: &str| {
+        let media = UdpCounter::start(&lab.pbx, 10000).unwrap();
+        send_udp(
+            &lab.client,
+            ip(src),
+            SocketAddr::new(ip(PBX_V4), 10000),
+            5,
+            b"rtp",
+        )
+        .unwrap();
+        media.finish().unwrap().get(&ip(src)).copied().unwrap_or(0)
+    };
+    assert_eq!(media_from("192.0.2.20"), 5);
+    // A broken save: logged, and the running policy stays.
+    std::fs::write(&config.0, "[global]\ndefault = \"sometimes\"\n").unwrap();
+    assert!(
+        d.wait_for_log("reload rejected", Duration::from_secs(5)),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(media_from("192.0.2.20"), 5);
+    // The fixed save denies 192.0.2.20: applied without a signal.
+    std::fs::write(
+        &config.0,
+        RELOAD_A.replace("deny = [\"192.0.2.250/32\"]", "deny = [\"192.0.2.20/32\"]"),
+    )
+    .unwrap();
+    assert!(
+        d.wait_for_log("policy reloaded", Duration::from_secs(5)),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(media_from("192.0.2.20"), 0);
+    assert_eq!(media_from(ALLOWED4), 5);
+}

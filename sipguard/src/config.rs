@@ -94,6 +94,9 @@ pub struct Config {
     pub logwatch: Vec<crate::logwatch::Watch>,
     /// The file path, or [`DEFAULT_CONFIG_NAME`].
     pub source: String,
+    /// The TOML text this was parsed from: what the daemon records as the running policy, for
+    /// `sipguard check --diff`.
+    pub text: String,
 }
 
 /// The `[global]` table.
@@ -815,6 +818,7 @@ impl Cx<'_> {
             autoban,
             logwatch,
             source: self.file.to_owned(),
+            text: self.text.to_owned(),
         })
     }
 

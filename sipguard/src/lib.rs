@@ -6,6 +6,7 @@
 //! exporter ([`metrics`]), the status report ([`status`]) and ban management ([`bans`]).
 pub mod bans;
 pub mod config;
+pub mod diff;
 pub mod ebpf;
 pub mod error;
 pub mod events;

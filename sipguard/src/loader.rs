@@ -416,6 +416,7 @@ pub fn detach(pin_dir: &Path, iface: &str) -> Result<Vec<String>> {
         drop(lock);
         std::fs::remove_dir_all(pin_dir)
             .map_err(Error::io(format!("removing {}", pin_dir.display())))?;
+        let _ = std::fs::remove_file(crate::diff::record_path(pin_dir));
         removed.push(format!("{} (maps, bans, counters)", pin_dir.display()));
     }
     Ok(removed)

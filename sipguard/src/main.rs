@@ -66,6 +66,11 @@ enum Command {
     Check {
         #[arg(long)]
         config: PathBuf,
+        /// Also print what applying it would change against the running daemon's policy.
+        #[arg(long)]
+        diff: bool,
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
     },
     /// Show the running filter's policy, counters and map fill levels.
     Status {
@@ -141,7 +146,11 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run(args),
-        Command::Check { config } => check(&config),
+        Command::Check {
+            config,
+            diff,
+            pin_path,
+        } => check(&config, diff.then_some(pin_path.as_path())),
         Command::Status { json, pin_path } => status(&pin_path, json),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
@@ -191,7 +200,7 @@ fn load_config(path: Option<&Path>, monitor: bool) -> Result<Config, Error> {
     Ok(config)
 }
 
-fn check(path: &Path) -> anyhow::Result<()> {
+fn check(path: &Path, diff_against: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::from_file(path)?;
     println!(
         "{}: OK ({} services, {} deny entries)",
@@ -199,6 +208,18 @@ fn check(path: &Path) -> anyhow::Result<()> {
         config.services.len(),
         config.global.deny.len()
     );
+    if let Some(pin_path) = diff_against {
+        let running = sipguard::diff::running(pin_path)?;
+        let changes = sipguard::diff::diff(&running, &config);
+        if changes.is_empty() {
+            println!("no change against the running policy");
+        } else {
+            println!("against the running policy ({}):", running.source);
+            for line in changes {
+                println!("{line}");
+            }
+        }
+    }
     Ok(())
 }
 
@@ -399,13 +420,18 @@ fn list_bans(pin_path: &Path, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Compiles `config` for this host and makes it the active policy.
-fn apply(loaded: &mut Loaded, config: &Config) -> Result<u32, Error> {
+/// Compiles `config` for this host, makes it the active policy, and records it as the
+/// running policy (for `sipguard check --diff`).
+fn apply(loaded: &mut Loaded, pin_path: &Path, config: &Config) -> Result<u32, Error> {
     let policy = CompiledPolicy::compile(config, &hostnet::host_facts());
     for note in &policy.notes {
         tracing::warn!("{note}");
     }
-    loaded.maps.apply(&policy)
+    let epoch = loaded.maps.apply(&policy)?;
+    if let Err(e) = sipguard::diff::record(pin_path, config) {
+        tracing::warn!("recording the running policy for `check --diff`: {e}");
+    }
+    Ok(epoch)
 }
 
 fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -431,7 +457,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         .take_map(sipguard::ebpf::map::EVENTS)
         .context("the object has no EVENTS map")?;
     let events = aya::maps::RingBuf::try_from(events).context("EVENTS is not a ring buffer")?;
-    apply(&mut loaded, &config)?;
+    apply(&mut loaded, &args.pin_path, &config)?;
     tracing::info!(
         iface = %args.iface,
         xdp_mode = mode,
@@ -527,7 +553,7 @@ fn file_fingerprint(path: &Path) -> Option<(u64, u64, std::time::SystemTime)> {
 /// SIGHUP: re-read the config; a config that fails validation leaves the running policy.
 fn reload(loaded: &mut Loaded, args: &RunArgs) {
     let result = load_config(args.config.as_deref(), args.monitor)
-        .and_then(|config| apply(loaded, &config).map(|epoch| (config, epoch)));
+        .and_then(|config| apply(loaded, &args.pin_path, &config).map(|epoch| (config, epoch)));
     match result {
         Ok((config, epoch)) => tracing::info!(
             config = %config.source,

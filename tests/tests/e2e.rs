@@ -1298,3 +1298,37 @@ fn a_watched_config_is_applied_when_saved_and_a_broken_save_is_rejected() {
     assert_eq!(media_from("192.0.2.20"), 0);
     assert_eq!(media_from(ALLOWED4), 5);
 }
+
+#[test]
+fn check_diff_shows_what_a_config_would_change_against_the_running_policy() {
+    if !privileged("check_diff_shows_what_a_config_would_change_against_the_running_policy") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9503, &["--config", config.as_str()]).unwrap();
+    let next = TempFile::with_contents(RELOAD_B);
+    let out = run_ok(&d, &["check", "--config", next.as_str(), "--diff"]);
+    for line in [
+        "+ deny 198.51.100.0/24",
+        "+ trusted 192.0.2.5/32",
+        "- service sip: udp 5060 sip",
+        "+ service ssh: tcp 22",
+        "~ service media: udp 10000-20000 -> udp 10000-12000,12001-20000",
+        "- service media allow 192.0.2.0/25",
+        "+ service media allow 192.0.2.0/26",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "missing {line:?} in:\n{out}"
+        );
+    }
+    // The running policy is what was applied, not the file: after a reload to B, B is it.
+    std::fs::write(&config.0, RELOAD_B).unwrap();
+    run_ok(&d, &["reload"]);
+    let out = run_ok(&d, &["check", "--config", next.as_str(), "--diff"]);
+    assert!(
+        out.contains("no change against the running policy"),
+        "{out}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod ebpf;
 pub mod error;
 pub mod events;
 pub mod hostnet;
+pub mod install;
 pub mod loader;
 pub mod logwatch;
 pub mod maps;

@@ -54,6 +54,17 @@ enum Command {
         #[arg(long, default_value = DEFAULT_PIN_PATH)]
         pin_path: PathBuf,
     },
+    /// Install for systemd: the binary in /usr/local/sbin, a config to start from in
+    /// /etc/sipguard (an existing one is validated and kept), the unit for IFACE, and the
+    /// Grafana dashboard in /usr/local/share/sipguard. Then: systemctl daemon-reload &&
+    /// systemctl enable --now sipguard.
+    Install {
+        #[arg(long)]
+        iface: String,
+        /// Install under this directory instead of / (packaging, staging).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+    },
     /// Remove the filter from an interface, with its pinned maps and bans when no other
     /// interface uses them. Refused while a daemon runs: stop it first.
     Detach {
@@ -167,6 +178,7 @@ fn main() -> ExitCode {
         Command::Bans { json, pin_path } => list_bans(&pin_path, json),
         Command::Detach { iface, pin_path } => detach(&pin_path, &iface),
         Command::Reload { pin_path } => reload_daemon(&pin_path),
+        Command::Install { iface, root } => install(&root, &iface),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -393,6 +405,24 @@ fn reload_daemon(pin_path: &Path) -> anyhow::Result<()> {
         "the daemon (pid {pid}) did not apply a new policy within 10 s; its log says why \
          (the running policy stays)"
     )
+}
+
+fn install(root: &Path, iface: &str) -> anyhow::Result<()> {
+    if root == Path::new("/") && !loader::is_root() {
+        return Err(Error::NotRoot {
+            what: "sipguard install",
+        }
+        .into());
+    }
+    let exe = std::env::current_exe().context("finding this binary")?;
+    for line in sipguard::install::install(root, iface, &exe)? {
+        println!("{line}");
+    }
+    println!(
+        "next: edit {}, then `systemctl daemon-reload && systemctl enable --now sipguard`",
+        sipguard::install::CONFIG
+    );
+    Ok(())
 }
 
 fn detach(pin_path: &Path, iface: &str) -> anyhow::Result<()> {

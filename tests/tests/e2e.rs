@@ -1217,6 +1217,9 @@ fn a_real_prometheus_server_scrapes_the_drop_counters() {
     let lab = Lab::new(&[ALLOWED4, DENIED4]).unwrap();
     let config = TempFile::with_contents(LAB);
     let d = Daemon::start(&lab.pbx, PBX_IF, 9501, &["--config", config.as_str()]).unwrap();
+    // The daemon's first sample of the counters precedes the traffic, so the last-match time
+    // of `denied` is known (the dashboard queries it).
+    std::thread::sleep(Duration::from_millis(1500));
     send_udp(
         &lab.client,
         ip(DENIED4),
@@ -1247,6 +1250,30 @@ fn a_real_prometheus_server_scrapes_the_drop_counters() {
         Some(1.0),
         "the attached gauge reaches Prometheus too"
     );
+    // Every metric the shipped Grafana dashboard queries is one the daemon exports.
+    let dashboard = sipguard::install::GRAFANA_DASHBOARD;
+    let mut names: Vec<&str> = dashboard
+        .match_indices("sipguard_")
+        .map(|(at, _)| {
+            let rest = &dashboard[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            &rest[..end]
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() >= 8, "{names:?}");
+    for name in names {
+        let series = format!("{name}{{");
+        let text = d.scrape().unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&series) || l.starts_with(&format!("{name} "))),
+            "the dashboard queries {name}, which /metrics lacks:\n{text}"
+        );
+    }
 }
 
 #[test]

@@ -444,3 +444,47 @@ fn classify_attach_error(iface: &str, mode: &'static str, source: ProgramError) 
         }
     }
 }
+
+/// Whether `iface` has an XDP program, per `ip -j link show` (None: `ip` can't say).
+pub fn xdp_attached(iface: &str) -> Option<bool> {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "link", "show", "dev", iface])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        // The interface is gone: nothing is attached to it.
+        return Some(false);
+    }
+    Some(String::from_utf8_lossy(&out.stdout).contains("\"xdp\""))
+}
+
+/// Interfaces with a sipguard link pinned in `pin_dir`.
+pub fn pinned_interfaces(pin_dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(pin_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .strip_prefix("link_xdp_")
+                .map(str::to_owned)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The pid of the daemon holding `pin_dir` (its flock, as /proc/locks shows it).
+pub fn daemon_pid(pin_dir: &Path) -> Option<i32> {
+    use std::os::unix::fs::MetadataExt as _;
+    let inode = std::fs::metadata(pin_dir).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    // "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF": pid, then major:minor:inode.
+    locks.lines().filter(|l| l.contains("FLOCK")).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let pid: i32 = f.get(4)?.parse().ok()?;
+        let ino: u64 = f.get(5)?.rsplit(':').next()?.parse().ok()?;
+        (ino == inode).then_some(pid)
+    })
+}

@@ -83,11 +83,15 @@ enum Command {
         #[arg(long, default_value = DEFAULT_PIN_PATH)]
         pin_path: PathBuf,
     },
-    /// Show the running filter's policy, counters and map fill levels.
+    /// Show where the filter is attached, the daemon, the policy, counters with their current
+    /// rates, bans and map fill levels.
     Status {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Rates are measured over this long (0: counters only, no wait).
+        #[arg(long, default_value = "1s")]
+        interval: String,
         /// Directory of the pinned maps.
         #[arg(long, default_value = DEFAULT_PIN_PATH)]
         pin_path: PathBuf,
@@ -162,7 +166,11 @@ fn main() -> ExitCode {
             diff,
             pin_path,
         } => check(&config, diff.then_some(pin_path.as_path())),
-        Command::Status { json, pin_path } => status(&pin_path, json),
+        Command::Status {
+            json,
+            interval,
+            pin_path,
+        } => status(&pin_path, json, &interval),
         Command::DefaultConfig => {
             print!("{DEFAULT_CONFIG}");
             Ok(())
@@ -235,9 +243,11 @@ fn check(path: &Path, diff_against: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn status(pin_path: &Path, json: bool) -> anyhow::Result<()> {
+fn status(pin_path: &Path, json: bool, interval: &str) -> anyhow::Result<()> {
+    let interval = sipguard::config::parse_duration(interval)
+        .map_err(|e| anyhow::anyhow!("--interval {interval:?}: {e}"))?;
     let maps = Maps::open_pinned(pin_path)?;
-    let status = Status::read(&maps)?;
+    let status = Status::read(&maps, pin_path, interval)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -323,22 +333,14 @@ fn unban(pin_path: &Path, net: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The pid of the daemon holding `pin_path` (its flock, as /proc/locks shows it).
+/// The pid of the daemon holding `pin_path`.
 fn daemon_pid(pin_path: &Path) -> anyhow::Result<i32> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::metadata(pin_path)
-        .with_context(|| format!("{}: no sipguard maps there", pin_path.display()))?;
-    let locks = std::fs::read_to_string("/proc/locks").context("reading /proc/locks")?;
-    // "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF": pid, then major:minor:inode.
-    locks
-        .lines()
-        .filter(|l| l.contains("FLOCK"))
-        .find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let pid: i32 = f.get(4)?.parse().ok()?;
-            let inode: u64 = f.get(5)?.rsplit(':').next()?.parse().ok()?;
-            (inode == meta.ino()).then_some(pid)
-        })
+    anyhow::ensure!(
+        pin_path.exists(),
+        "{}: no sipguard maps there",
+        pin_path.display()
+    );
+    loader::daemon_pid(pin_path)
         .with_context(|| format!("no sipguard daemon is running with {}", pin_path.display()))
 }
 

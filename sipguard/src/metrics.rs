@@ -55,22 +55,9 @@ impl Activity {
         }
         self.totals = totals;
         self.primed = true;
-        self.attached = xdp_attached(&self.iface);
+        self.attached = crate::loader::xdp_attached(&self.iface);
         Ok(())
     }
-}
-
-/// Whether `iface` has an XDP program, per `ip -j link show` (None: ip can't say).
-fn xdp_attached(iface: &str) -> Option<bool> {
-    let out = std::process::Command::new("ip")
-        .args(["-j", "link", "show", "dev", iface])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        // The interface is gone: nothing is attached to it.
-        return Some(false);
-    }
-    Some(String::from_utf8_lossy(&out.stdout).contains("\"xdp\""))
 }
 
 /// Renders every metric in the Prometheus text format.

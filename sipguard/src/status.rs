@@ -1,5 +1,5 @@
 //! `sipguard status`: what the running filter does, read from the pinned maps.
-use std::fmt::Write as _;
+use std::{fmt::Write as _, path::Path, time::Duration};
 
 use serde::Serialize;
 use sipguard_common::{POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR};
@@ -11,23 +11,71 @@ use crate::{
 
 #[derive(Debug, Serialize)]
 pub struct Status {
+    /// Interfaces with a pinned sipguard link, and whether XDP is on each now.
+    pub interfaces: Vec<Attachment>,
+    /// The daemon holding the pins (None: none runs; the filter stays as it was left).
+    pub daemon_pid: Option<i32>,
     pub configured: bool,
     pub epoch: u32,
     pub mode: &'static str,
     pub default_policy: &'static str,
     pub services: Vec<String>,
     pub counters: Vec<CounterRow>,
+    /// Packets per second of each counter row (same order), over `rate_interval_s`.
+    pub packets_per_second: Vec<f64>,
+    pub rate_interval_s: f64,
     pub sip: Vec<SipCounterRow>,
     pub bans: usize,
     pub maps: Vec<Fill>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct Attachment {
+    pub iface: String,
+    /// `ip` could not say when None.
+    pub xdp_attached: Option<bool>,
+}
+
 impl Status {
-    pub fn read(maps: &Maps) -> Result<Self, Error> {
+    /// Reads the maps in `pin_dir`; counters twice, `interval` apart, for their rates
+    /// (`interval` zero: once, rates 0).
+    pub fn read(maps: &Maps, pin_dir: &Path, interval: Duration) -> Result<Self, Error> {
         let policy = maps.active_policy()?;
-        let counters = maps.counters()?;
+        let first = maps.counters()?;
+        let counters = if interval.is_zero() {
+            first.clone()
+        } else {
+            std::thread::sleep(interval);
+            maps.counters()?
+        };
+        let packets_per_second = counters
+            .iter()
+            .map(|c| {
+                let before = first
+                    .iter()
+                    .find(|f| {
+                        f.service == c.service && f.reason == c.reason && f.verdict == c.verdict
+                    })
+                    .map_or(0, |f| f.packets);
+                if interval.is_zero() {
+                    0.0
+                } else {
+                    c.packets.saturating_sub(before) as f64 / interval.as_secs_f64()
+                }
+            })
+            .collect();
         let sip = maps.sip_counters()?;
         Ok(Self {
+            interfaces: crate::loader::pinned_interfaces(pin_dir)
+                .into_iter()
+                .map(|iface| Attachment {
+                    xdp_attached: crate::loader::xdp_attached(&iface),
+                    iface,
+                })
+                .collect(),
+            daemon_pid: crate::loader::daemon_pid(pin_dir),
+            packets_per_second,
+            rate_interval_s: interval.as_secs_f64(),
             configured: policy.flags & POLICY_CONFIGURED != 0,
             epoch: maps.active_epoch()?,
             mode: if policy.flags & POLICY_MONITOR != 0 {
@@ -56,6 +104,26 @@ impl Status {
     /// A readable report.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for a in &self.interfaces {
+            let _ = writeln!(
+                out,
+                "interface {}: {}",
+                a.iface,
+                match a.xdp_attached {
+                    Some(true) => "XDP attached",
+                    Some(false) => "XDP NOT attached (no such interface in this network namespace, or it was reset)",
+                    None => "XDP state unknown (no `ip`)",
+                }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "daemon: {}",
+            match self.daemon_pid {
+                Some(pid) => format!("running (pid {pid})"),
+                None => "not running (the filter keeps its last policy; bans still expire)".into(),
+            }
+        );
         let _ = writeln!(
             out,
             "policy: {} (mode {}, default {}), services: {}",
@@ -70,10 +138,10 @@ impl Status {
         );
         let _ = writeln!(out, "bans: {}", self.bans);
         let _ = writeln!(out);
-        let row = |out: &mut String, cells: [&str; 3], packets: &str, bytes: &str| {
+        let row = |out: &mut String, cells: [&str; 3], packets: &str, bytes: &str, pps: &str| {
             let _ = writeln!(
                 out,
-                "{:<16} {:<14} {:<10} {packets:>14} {bytes:>16}",
+                "{:<16} {:<14} {:<10} {packets:>14} {bytes:>16} {pps:>10}",
                 cells[0], cells[1], cells[2]
             );
         };
@@ -82,10 +150,20 @@ impl Status {
             ["SERVICE", "REASON", "VERDICT"],
             "PACKETS",
             "BYTES",
+            if self.rate_interval_s > 0.0 {
+                "PKT/S"
+            } else {
+                ""
+            },
         );
-        for c in &self.counters {
+        for (c, pps) in self.counters.iter().zip(&self.packets_per_second) {
             let (p, b) = (c.packets.to_string(), c.bytes.to_string());
-            row(&mut out, [&c.service, c.reason, c.verdict], &p, &b);
+            let r = if self.rate_interval_s > 0.0 {
+                format!("{pps:.0}")
+            } else {
+                String::new()
+            };
+            row(&mut out, [&c.service, c.reason, c.verdict], &p, &b, &r);
         }
         if self.counters.is_empty() {
             let _ = writeln!(out, "(no packets seen yet)");
@@ -97,10 +175,11 @@ impl Status {
                 ["SIP SERVICE", "CLASS", "VERDICT"],
                 "PACKETS",
                 "BYTES",
+                "",
             );
             for c in &self.sip {
                 let (p, b) = (c.packets.to_string(), c.bytes.to_string());
-                row(&mut out, [&c.service, c.class, c.verdict], &p, &b);
+                row(&mut out, [&c.service, c.class, c.verdict], &p, &b, "");
             }
         }
         let _ = writeln!(out);

@@ -1359,3 +1359,60 @@ fn check_diff_shows_what_a_config_would_change_against_the_running_policy() {
         "{out}"
     );
 }
+
+#[test]
+fn status_shows_the_interface_the_daemon_and_current_rates() {
+    if !privileged("status_shows_the_interface_the_daemon_and_current_rates") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let mut d = Daemon::start(&lab.pbx, PBX_IF, 9504, &["--config", config.as_str()]).unwrap();
+    let media = UdpCounter::start(&lab.pbx, 10000).unwrap();
+    let traffic = SteadyUdp::start(
+        &lab.client,
+        &[ip(ALLOWED4)],
+        SocketAddr::new(ip(PBX_V4), 10000),
+        Duration::from_millis(2),
+    );
+    // From a shell on the host the PBX is: its network namespace.
+    let pins = d.pin_dir.clone();
+    let status_in_pbx = |args: &[&str]| {
+        let out = Lab::netns_command(&lab.pbx, binary())
+            .unwrap()
+            .args(args)
+            .arg("--pin-path")
+            .arg(&pins)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let status: serde_json::Value =
+        serde_json::from_str(&status_in_pbx(&["status", "--json", "--interval", "1s"])).unwrap();
+    let sent = traffic.finish().unwrap()[&ip(ALLOWED4)];
+    let _ = media.finish();
+    assert_eq!(status["interfaces"][0]["iface"], PBX_IF, "{status}");
+    assert_eq!(status["interfaces"][0]["xdp_attached"], true, "{status}");
+    assert!(status["daemon_pid"].as_i64().is_some(), "{status}");
+    let rows = status["counters"].as_array().unwrap();
+    let at = rows
+        .iter()
+        .position(|r| r["service"] == "media" && r["reason"] == "allowed" && r["verdict"] == "pass")
+        .expect("a media row");
+    let pps = status["packets_per_second"][at].as_f64().unwrap();
+    // One datagram every 2 ms at most is 500/s; sleeps overshoot, so expect well above 50.
+    assert!(pps > 50.0 && pps <= 520.0, "{pps} packets/s ({sent} sent)");
+    // With no daemon, the filter is still there and status says so.
+    d.kill9().unwrap();
+    let text = status_in_pbx(&["status", "--interval", "0"]);
+    assert!(
+        text.contains(&format!("interface {PBX_IF}: XDP attached")),
+        "{text}"
+    );
+    assert!(text.contains("daemon: not running"), "{text}");
+}

@@ -186,7 +186,9 @@ pub struct Policy {
     /// Proxy-Authorization) with no 2xx (or, for an INVITE, 18x) back from the PBX, within
     /// `autoban_window_ms`, is banned like one with too many failures (0: off).
     pub autoban_attempts: u32,
-    pub _pad: u32,
+    /// Dropped packets (drop or would_drop) sent to the daemon's log as samples, per second
+    /// and CPU at most (0: none); the others are counted as skipped in the next sample.
+    pub drop_samples: u32,
 }
 
 /// The policy is written and valid.
@@ -228,21 +230,30 @@ pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;
 pub struct Event {
     /// `EVENT_*`.
     pub kind: u32,
-    /// `BAN_REASON_*` for a ban.
+    /// `BAN_REASON_*` for a ban, `reason::*` for a drop sample.
     pub reason: u32,
-    /// 4 or 6.
+    /// 4 or 6 (0: a drop sample of a packet without an IP source, e.g. malformed).
     pub family: u8,
+    /// The banned prefix; a drop sample's source is a whole address.
     pub prefix_len: u8,
-    pub _pad: [u8; 2],
-    /// Failures counted (auto-ban).
+    /// Drop sample: IPPROTO_* of the transport (0: none, a later fragment).
+    pub protocol: u8,
+    /// Drop sample: `verdict::DROP` or `verdict::WOULD_DROP`.
+    pub verdict: u8,
+    /// Ban: failures counted. Drop sample: drops not sampled on this CPU since its last one.
     pub count: u32,
     pub addr: [u8; 16],
+    /// Ban: its length in seconds.
     pub ban_s: u32,
-    pub _pad2: u32,
+    /// Drop sample: the service slot and destination port.
+    pub service: u16,
+    pub dport: u16,
 }
 
 /// A program banned a source.
 pub const EVENT_BAN: u32 = 1;
+/// A sample of the dropped packets.
+pub const EVENT_DROP: u32 = 2;
 /// Bytes of the ring buffer.
 pub const EVENTS_BYTES: u32 = 64 * 1024;
 /// Slots of the per-CPU ban counter, by `BAN_REASON_*`.

@@ -23,6 +23,7 @@ mod attempts;
 mod egress;
 mod frag;
 mod parse;
+mod sample;
 mod ua;
 
 use aya_ebpf::{
@@ -91,7 +92,7 @@ static SYN_BUDGET: Array<u64> = Array::pinned(MAX_SERVICES, 0);
 static BAN_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(BAN_COUNTER_ENTRIES, 0);
 /// Events for the daemon's log (bans).
 #[map]
-static EVENTS: RingBuf = RingBuf::pinned(EVENTS_BYTES, 0);
+pub(crate) static EVENTS: RingBuf = RingBuf::pinned(EVENTS_BYTES, 0);
 /// SIP services only: packets by (service, SIP class, verdict).
 #[map]
 static SIP_COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(SIP_COUNTER_ENTRIES, 0);
@@ -163,6 +164,9 @@ fn finish(ctx: &XdpContext, d: Decision) -> u32 {
     } else {
         (verdict::DROP, xdp_action::XDP_DROP)
     };
+    if d.drop {
+        sample::drop(ctx, &d, v);
+    }
     let bytes = (ctx.data_end() - ctx.data()) as u64;
     count(&COUNTERS, counter_index(d.service, d.reason, v), bytes);
     if d.sip_class != NO_SIP_CLASS {
@@ -777,11 +781,10 @@ pub extern "C" fn sipguard_ban_source(
         reason,
         family,
         prefix_len: if family == 4 { 32 } else { prefix as u8 },
-        _pad: [0; 2],
         count,
         addr,
         ban_s: seconds,
-        _pad2: 0,
+        ..Event::default()
     };
     let _ = EVENTS.output::<Event>(&event, 0);
     1

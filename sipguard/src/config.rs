@@ -83,6 +83,10 @@ pub struct PortRange {
     pub hi: u16,
 }
 
+/// Dropped packets logged per second and CPU when `[global] drop_samples` is not set: enough
+/// to see who is knocking, never enough to flood the journal.
+pub const DEFAULT_DROP_SAMPLES: u32 = 1;
+
 /// A validated policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -111,6 +115,8 @@ pub struct Global {
     pub trusted: Vec<IpNet>,
     /// IPv6 sources share one rate bucket per prefix of this length (default 64).
     pub rate_ipv6_prefix: u8,
+    /// Dropped packets logged as samples, per second and CPU at most (default 1; 0: none).
+    pub drop_samples: u32,
 }
 
 /// The `[scanners]` table: User-Agent fingerprints of SIP scanners and what to do on a match.
@@ -421,6 +427,7 @@ struct RawGlobal {
     #[serde(default)]
     trusted: Vec<Spanned<String>>,
     rate_ipv6_prefix: Option<Spanned<i64>>,
+    drop_samples: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -752,6 +759,7 @@ impl Cx<'_> {
                 deny: Vec::new(),
                 trusted: Vec::new(),
                 rate_ipv6_prefix: 64,
+                drop_samples: DEFAULT_DROP_SAMPLES,
             },
         };
 
@@ -923,6 +931,19 @@ impl Cx<'_> {
             },
             None => 64,
         };
+        let drop_samples = match &g.drop_samples {
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(n @ 0..=1000) => n,
+                _ => {
+                    return Err(self.at_value(
+                        &n.span(),
+                        field("drop_samples"),
+                        "expected 0 (none) to 1000 dropped packets logged per second and CPU",
+                    ))
+                }
+            },
+            None => DEFAULT_DROP_SAMPLES,
+        };
         Ok(Global {
             mode,
             default_action,
@@ -930,6 +951,7 @@ impl Cx<'_> {
             deny,
             trusted,
             rate_ipv6_prefix,
+            drop_samples,
         })
     }
 
@@ -2752,6 +2774,16 @@ mod tests {
         assert_eq!(line, 2);
         assert_eq!(field, "[autoban] field `attempts`");
         assert_eq!(value.as_deref(), Some("-1"));
+    }
+
+    #[test]
+    fn drop_samples_default_to_one_a_second_and_are_bounded() {
+        assert_eq!(parse("").global.drop_samples, 1);
+        assert_eq!(parse("[global]\ndrop_samples = 0\n").global.drop_samples, 0);
+        let (line, _, field, value, _) = fail("[global]\ndrop_samples = 5000\n");
+        assert_eq!(line, 2);
+        assert_eq!(field, "[global] field `drop_samples`");
+        assert_eq!(value.as_deref(), Some("5000"));
     }
 
     #[test]

@@ -63,16 +63,6 @@ pub enum Error {
     #[error("map {name}: not found; is sipguard running? (pinned maps live in {dir})")]
     MissingMap { name: &'static str, dir: PathBuf },
 
-    #[error(
-        "pinned maps in {dir} were written by an incompatible sipguard (layout {found}, this \
-         build uses {expected}); detach the old one and remove the directory first"
-    )]
-    LayoutMismatch {
-        dir: PathBuf,
-        found: u32,
-        expected: u32,
-    },
-
     #[error("{what}: {source}")]
     Io {
         what: String,

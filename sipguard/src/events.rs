@@ -1,8 +1,11 @@
-//! The programs' events (bans they made) from the `EVENTS` ring buffer into the log.
+//! The programs' events from the `EVENTS` ring buffer into the log: the bans they made, and
+//! samples of the packets they dropped.
 //!
 //! Bans are rare by nature (one per source per ban time), but a flood of forged sources can
 //! make many: at most [`LINES_PER_SECOND`] are logged each second, and the rest are summed up
 //! in one line. The per-reason totals are in `/metrics` (`sipguard_bans_created_total`).
+//! Drop samples are already bounded in the kernel (`[global] drop_samples` per second and
+//! CPU) and have their own [`LINES_PER_SECOND`] here, so they never crowd out a ban.
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
@@ -10,7 +13,7 @@ use std::{
 
 use aya::maps::{MapData, RingBuf};
 use ipnet::IpNet;
-use sipguard_common::{Event, BAN_REASON_NAMES, EVENT_BAN};
+use sipguard_common::{verdict, Event, BAN_REASON_NAMES, EVENT_BAN, EVENT_DROP, REASON_NAMES};
 use tokio::io::unix::AsyncFd;
 
 /// Event lines logged per second at most.
@@ -35,11 +38,57 @@ pub fn banned_net(e: &Event) -> Option<IpNet> {
     IpNet::new(addr, e.prefix_len).ok()
 }
 
-/// Reads events until the ring buffer goes away, logging each ban.
-pub async fn log(mut ring: AsyncFd<RingBuf<MapData>>) {
-    let mut window = Instant::now();
-    let mut logged = 0u32;
-    let mut suppressed = 0u64;
+/// At most [`LINES_PER_SECOND`] lines a second of one kind; the rest summed up.
+struct Budget {
+    what: &'static str,
+    window: Instant,
+    logged: u32,
+    suppressed: u64,
+}
+
+impl Budget {
+    fn new(what: &'static str) -> Self {
+        Self {
+            what,
+            window: Instant::now(),
+            logged: 0,
+            suppressed: 0,
+        }
+    }
+
+    /// Whether one more line may be logged now.
+    fn take(&mut self) -> bool {
+        if self.window.elapsed() >= Duration::from_secs(1) {
+            if self.suppressed > 0 {
+                tracing::warn!(
+                    suppressed = self.suppressed,
+                    "more {} in the last second than logged",
+                    self.what
+                );
+            }
+            self.window = Instant::now();
+            self.logged = 0;
+            self.suppressed = 0;
+        }
+        if self.logged >= LINES_PER_SECOND {
+            self.suppressed += 1;
+            return false;
+        }
+        self.logged += 1;
+        true
+    }
+}
+
+/// The source of a drop sample.
+pub fn sample_source(e: &Event) -> Option<IpAddr> {
+    banned_net(e).map(|n| n.addr())
+}
+
+/// Reads events until the ring buffer goes away, logging each ban and drop sample.
+/// `service_name` names a service slot (drop samples carry the slot).
+pub async fn log(mut ring: AsyncFd<RingBuf<MapData>>, service_name: impl Fn(u16) -> String) {
+    let mut bans = Budget::new("bans");
+    let mut drops = Budget::new("drop samples");
     loop {
         let Ok(mut guard) = ring.readable_mut().await else {
             return;
@@ -49,22 +98,15 @@ pub async fn log(mut ring: AsyncFd<RingBuf<MapData>>) {
             let Some(event) = decode(&record) else {
                 continue;
             };
-            if event.kind != EVENT_BAN {
-                continue;
-            }
-            if window.elapsed() >= Duration::from_secs(1) {
-                if suppressed > 0 {
-                    tracing::warn!(suppressed, "more bans in the last second than logged");
+            if event.kind == EVENT_DROP {
+                if drops.take() {
+                    log_drop(&event, &service_name);
                 }
-                window = Instant::now();
-                logged = 0;
-                suppressed = 0;
-            }
-            if logged >= LINES_PER_SECOND {
-                suppressed += 1;
                 continue;
             }
-            logged += 1;
+            if event.kind != EVENT_BAN || !bans.take() {
+                continue;
+            }
             let reason = BAN_REASON_NAMES
                 .get(event.reason as usize)
                 .copied()
@@ -82,6 +124,36 @@ pub async fn log(mut ring: AsyncFd<RingBuf<MapData>>) {
         }
         guard.clear_ready();
     }
+}
+
+fn log_drop(e: &Event, service_name: &impl Fn(u16) -> String) {
+    let reason = REASON_NAMES
+        .get(e.reason as usize)
+        .copied()
+        .unwrap_or("unknown");
+    let verdict = if u32::from(e.verdict) == verdict::WOULD_DROP {
+        "would_drop"
+    } else {
+        "drop"
+    };
+    let protocol = match e.protocol {
+        1 => "icmp",
+        6 => "tcp",
+        17 => "udp",
+        58 => "icmpv6",
+        _ => "none",
+    };
+    let src = sample_source(e).map_or_else(|| "none".to_owned(), |a| a.to_string());
+    tracing::info!(
+        %src,
+        protocol,
+        dport = e.dport,
+        service = service_name(e.service),
+        reason,
+        verdict,
+        skipped = e.count,
+        "dropped"
+    );
 }
 
 #[cfg(test)]

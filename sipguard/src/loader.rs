@@ -38,7 +38,30 @@ pub enum AttachMode {
 pub struct Loaded {
     pub ebpf: Ebpf,
     pub maps: Maps,
+    /// Set when the pinned maps had another layout: they were moved aside, and this build's
+    /// maps start empty in the pin directory.
+    pub migration: Option<Migration>,
     _lock: std::fs::File,
+}
+
+/// Pinned maps of another layout, moved aside by [`load`]: the old program keeps filtering
+/// through its pinned links until the new one, with its policy and the carried bans written,
+/// replaces it in those links ([`attach`]); then [`Migration::finish`] removes the old maps.
+pub struct Migration {
+    pub from_layout: u32,
+    /// Where the old pins are now.
+    pub old_dir: PathBuf,
+    /// The old bans, with their notes, to write into the new maps.
+    pub bans: Vec<(ipnet::IpNet, sipguard_common::Ban, String)>,
+    _old_lock: std::fs::File,
+}
+
+impl Migration {
+    /// Removes the old maps and pins (the links now also live in the new directory).
+    pub fn finish(self) -> Result<()> {
+        std::fs::remove_dir_all(&self.old_dir)
+            .map_err(Error::io(format!("removing {}", self.old_dir.display())))
+    }
 }
 
 impl Loaded {
@@ -109,26 +132,59 @@ fn lock_pin_dir(pin_dir: &Path) -> Result<std::fs::File> {
 
 /// Refuses pinned maps written by a daemon with another map layout: adopting them would make
 /// the program misread every map.
-fn check_pinned_layout(pin_dir: &Path) -> Result<()> {
+/// The layout of the maps pinned in `pin_dir`: `None` when there are none or they are this
+/// build's (or were never written: a daemon that died before applying a policy), else the
+/// version found (0: unreadable, so not ours).
+fn other_pinned_layout(pin_dir: &Path) -> Option<u32> {
     let path = pin_dir.join(map::STATE);
     if !path.exists() {
-        return Ok(());
+        return None;
     }
-    let mismatch = |found| Error::LayoutMismatch {
-        dir: pin_dir.to_owned(),
-        found,
-        expected: LAYOUT_VERSION,
+    let state: Option<Array<MapData, u32>> = MapData::from_pin(&path)
+        .ok()
+        .and_then(|data| Map::from_map_data(data).ok())
+        .and_then(|m| Array::try_from(m).ok());
+    match state.map(|s| s.get(&STATE_LAYOUT, 0)) {
+        Some(Ok(found)) if found == LAYOUT_VERSION || found == 0 => None,
+        Some(Ok(found)) => Some(found),
+        _ => Some(0),
+    }
+}
+
+/// Moves the pins of another layout aside (bpffs renames like any filesystem) and reads
+/// their bans; the caller then creates the pin directory anew.
+fn set_aside(pin_dir: &Path, found: u32, old_lock: std::fs::File) -> Result<Migration> {
+    let bans = match crate::maps::pinned_bans(pin_dir) {
+        Ok(bans) => bans,
+        Err(e) => {
+            tracing::warn!(
+                "the bans of layout {found} can't be read, they are not carried over: {e}"
+            );
+            Vec::new()
+        }
     };
-    let data = MapData::from_pin(&path).map_err(Error::map(map::STATE))?;
-    let state: Array<MapData, u32> = Map::from_map_data(data)
-        .and_then(Array::try_from)
-        .map_err(|_| mismatch(0))?;
-    match state.get(&STATE_LAYOUT, 0) {
-        // 0: created but never written (a daemon that died before applying a policy).
-        Ok(found) if found == LAYOUT_VERSION || found == 0 => Ok(()),
-        Ok(found) => Err(mismatch(found)),
-        Err(_) => Err(mismatch(0)),
+    let name = pin_dir
+        .file_name()
+        .map_or_else(|| "sipguard".into(), |n| n.to_string_lossy().into_owned());
+    // bpffs refuses names with a dot.
+    let old_dir = pin_dir.with_file_name(format!("{name}-layout-{found}"));
+    if old_dir.exists() {
+        std::fs::remove_dir_all(&old_dir).map_err(Error::io(format!(
+            "removing the stale {}",
+            old_dir.display()
+        )))?;
     }
+    std::fs::rename(pin_dir, &old_dir).map_err(Error::io(format!(
+        "moving the pins of layout {found} from {} to {}",
+        pin_dir.display(),
+        old_dir.display()
+    )))?;
+    Ok(Migration {
+        from_layout: found,
+        old_dir,
+        bans,
+        _old_lock: old_lock,
+    })
 }
 
 /// Loads the object with its maps pinned under `pin_dir` (reusing maps already pinned there,
@@ -136,8 +192,14 @@ fn check_pinned_layout(pin_dir: &Path) -> Result<()> {
 /// when another sipguard holds the same pin directory.
 pub fn load(pin_dir: &Path) -> Result<Loaded> {
     ensure_bpffs(pin_dir)?;
-    let lock = lock_pin_dir(pin_dir)?;
-    check_pinned_layout(pin_dir)?;
+    let mut lock = lock_pin_dir(pin_dir)?;
+    let mut migration = None;
+    if let Some(found) = other_pinned_layout(pin_dir) {
+        migration = Some(set_aside(pin_dir, found, lock)?);
+        std::fs::create_dir_all(pin_dir)
+            .map_err(Error::io(format!("creating {}", pin_dir.display())))?;
+        lock = lock_pin_dir(pin_dir)?;
+    }
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
         .load(ebpf::OBJECT)
@@ -168,6 +230,7 @@ pub fn load(pin_dir: &Path) -> Result<Loaded> {
     Ok(Loaded {
         ebpf,
         maps,
+        migration,
         _lock: lock,
     })
 }
@@ -220,21 +283,41 @@ pub fn attach_egress(loaded: &mut Loaded, pin_dir: &Path, iface: &str) -> Result
     use aya::util::KernelVersion;
     let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
     let pin = egress_link_pin(pin_dir, iface);
+    let old_pin = loaded
+        .migration
+        .as_ref()
+        .map(|m| egress_link_pin(&m.old_dir, iface));
     let program = egress_program(&mut loaded.ebpf)
         .map_err(|e| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))?;
-    if let Some(fd) = pinned_link(&pin) {
+    for (from, moved) in [(Some(pin.clone()), false), (old_pin, true)] {
+        let Some(from) = from else { continue };
+        let Some(fd) = pinned_link(&from) else {
+            continue;
+        };
         let adopted = SchedClassifierLink::try_from(fd)
-            .map_err(|e| link_error("reading", &pin)(Box::new(e)))
+            .map_err(|e| link_error("reading", &from)(Box::new(e)))
             .and_then(|link| {
                 program
                     .attach_to_link(link)
-                    .map_err(|e| link_error("replacing the program of", &pin)(Box::new(e)))
+                    .map_err(|e| link_error("replacing the program of", &from)(Box::new(e)))
             });
         match adopted {
+            Ok(id) if moved => {
+                // Pinned here too, so that removing the old directory leaves it attached.
+                let link = program
+                    .take_link(id)
+                    .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
+                let fd =
+                    FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+                fd.pin(&pin)
+                    .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+                return Ok(true);
+            }
             Ok(_) => return Ok(true),
             Err(e) => {
+                // A link whose interface went away, or one the kernel no longer updates.
                 tracing::warn!("{e}; attaching anew");
-                let _ = std::fs::remove_file(&pin);
+                let _ = std::fs::remove_file(&from);
             }
         }
     }
@@ -332,21 +415,41 @@ pub fn attach(
 ) -> Result<&'static str> {
     interface_index(iface)?;
     let pin = xdp_link_pin(pin_dir, iface);
+    // After a layout change, the old program's link is in the directory set aside.
+    let old_pin = loaded
+        .migration
+        .as_ref()
+        .map(|m| xdp_link_pin(&m.old_dir, iface));
     let program = xdp_program(&mut loaded.ebpf)?;
-    if let Some(fd) = pinned_link(&pin) {
+    for (from, moved) in [(Some(pin.clone()), false), (old_pin, true)] {
+        let Some(from) = from else { continue };
+        let Some(fd) = pinned_link(&from) else {
+            continue;
+        };
         let adopted = XdpLink::try_from(fd)
-            .map_err(|e| link_error("reading", &pin)(Box::new(e)))
+            .map_err(|e| link_error("reading", &from)(Box::new(e)))
             .and_then(|link| {
                 program
                     .attach_to_link(link)
-                    .map_err(|e| link_error("replacing the program of", &pin)(Box::new(e)))
+                    .map_err(|e| link_error("replacing the program of", &from)(Box::new(e)))
             });
         match adopted {
+            Ok(id) if moved => {
+                // Pinned here too, so that removing the old directory leaves it attached.
+                let link = program
+                    .take_link(id)
+                    .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
+                let fd =
+                    FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+                fd.pin(&pin)
+                    .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+                return Ok("adopted");
+            }
             Ok(_) => return Ok("adopted"),
             Err(e) => {
                 // A link whose interface went away, or one the kernel no longer updates.
                 tracing::warn!("{e}; attaching anew");
-                let _ = std::fs::remove_file(&pin);
+                let _ = std::fs::remove_file(&from);
             }
         }
     }

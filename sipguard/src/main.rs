@@ -480,16 +480,38 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     // Attach before writing the policy: if the interface is taken, nothing was written. Until
     // the policy lands the program enforces what the pinned maps hold (the previous policy on
     // a restart; on a first start, nothing: it passes, as the host did before).
+    // After a layout change the new maps start empty while the old program still filters:
+    // write the policy and the carried bans first, then swap the program in.
+    let migrated = loaded.migration.is_some();
+    if let Some(m) = &loaded.migration {
+        let bans = m.bans.clone();
+        for (net, ban, note) in bans {
+            loaded.maps.ban_with_note(net, ban, &note)?;
+        }
+        apply(&mut loaded, &args.pin_path, &config)?;
+    }
     // A pinned link from a daemon before this one (killed, or upgraded) gets the new program
-    // swapped in atomically; the maps are the same pinned maps.
+    // swapped in atomically; on the same layout, the maps are the same pinned maps.
     let mode = loader::attach(&mut loaded, &args.pin_path, &args.iface, args.xdp_mode)?;
     let egress_adopted = loader::attach_egress(&mut loaded, &args.pin_path, &args.iface)?;
+    if let Some(m) = loaded.migration.take() {
+        let (from, bans) = (m.from_layout, m.bans.len());
+        m.finish()?;
+        tracing::warn!(
+            from_layout = from,
+            to_layout = sipguard_common::LAYOUT_VERSION,
+            bans_carried = bans,
+            "the pinned maps had another layout: replaced them and the program, carried the bans over"
+        );
+    }
     let events = loaded
         .ebpf
         .take_map(sipguard::ebpf::map::EVENTS)
         .context("the object has no EVENTS map")?;
     let events = aya::maps::RingBuf::try_from(events).context("EVENTS is not a ring buffer")?;
-    apply(&mut loaded, &args.pin_path, &config)?;
+    if !migrated {
+        apply(&mut loaded, &args.pin_path, &config)?;
+    }
     tracing::info!(
         iface = %args.iface,
         xdp_mode = mode,
@@ -519,7 +541,15 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         // buffer, and always answers that same fd.
         let events = unsafe { tokio::io::unix::AsyncFd::register(events) }
             .map_err(|e| anyhow::anyhow!("watching EVENTS: {e}"))?;
-        tokio::spawn(events::log(events));
+        // Drop samples name their service: the names of the policy active when logged.
+        let names = Maps::open_pinned(&args.pin_path)?;
+        tokio::spawn(events::log(events, move |slot| {
+            names
+                .service_names()
+                .ok()
+                .and_then(|n| n.get(usize::from(slot)).cloned())
+                .unwrap_or_else(|| "unknown".into())
+        }));
         // Log files named in the config at start (a reload doesn't change them).
         tokio::spawn(sipguard::logwatch::run(
             config.logwatch.clone(),

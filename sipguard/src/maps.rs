@@ -238,7 +238,7 @@ impl Maps {
             autoban_ban_s: policy.autoban_ban_s,
             autoban_scope: policy.autoban_scope,
             autoban_attempts: policy.autoban_attempts,
-            _pad: 0,
+            drop_samples: policy.drop_samples,
         };
         self.policy
             .set(target, value, 0)
@@ -705,6 +705,48 @@ impl Maps {
         }
         Ok(out)
     }
+}
+
+/// The bans and their notes pinned in `dir`, read with this build's types: for a daemon that
+/// replaces pinned maps of another layout and carries the bans over (the ban maps' keys and
+/// values have kept their sizes; a map that no longer fits is an error, the caller decides).
+pub fn pinned_bans(dir: &Path) -> Result<Vec<(IpNet, Ban, String)>> {
+    let open = |name: &'static str| -> Result<Map> {
+        let data = MapData::from_pin(dir.join(name)).map_err(Error::map(name))?;
+        Map::from_map_data(data).map_err(Error::map(name))
+    };
+    let v4: LpmTrie<MapData, [u8; 4], Ban> =
+        LpmTrie::try_from(open(map::BANS_V4)?).map_err(Error::map(map::BANS_V4))?;
+    let v6: LpmTrie<MapData, [u8; 16], Ban> =
+        LpmTrie::try_from(open(map::BANS_V6)?).map_err(Error::map(map::BANS_V6))?;
+    let notes: Option<HashMap<MapData, BanNoteKey, [u8; BAN_NOTE_LEN]>> = open(map::BAN_NOTES)
+        .ok()
+        .and_then(|m| HashMap::try_from(m).ok());
+    let mut out = Vec::new();
+    let mut push = |net: IpNet, ban: Ban| {
+        let note = notes
+            .as_ref()
+            .and_then(|n| n.get(&note_key(net), 0).ok())
+            .map(|text| {
+                let end = text.iter().position(|&b| b == 0).unwrap_or(text.len());
+                String::from_utf8_lossy(&text[..end]).into_owned()
+            })
+            .unwrap_or_default();
+        out.push((net, ban, note));
+    };
+    for item in v4.iter() {
+        let (k, v) = item.map_err(Error::map(map::BANS_V4))?;
+        if let Ok(net) = IpNet::new(IpAddr::from(k.data()), k.prefix_len() as u8) {
+            push(net, v);
+        }
+    }
+    for item in v6.iter() {
+        let (k, v) = item.map_err(Error::map(map::BANS_V6))?;
+        if let Ok(net) = IpNet::new(IpAddr::from(k.data()), k.prefix_len() as u8) {
+            push(net, v);
+        }
+    }
+    Ok(out)
 }
 
 /// Everything that could make an apply fail half-way, checked before any write.

@@ -77,6 +77,8 @@ pub struct CompiledPolicy {
     /// SIP sources exempt from rate limits.
     pub trusted: Vec<IpNet>,
     pub rate_v6_prefix: u32,
+    /// Drop samples per second and CPU (0: none).
+    pub drop_samples: u32,
     /// Scanner User-Agent patterns (none when the check is off).
     pub scanners: Scanners,
     /// How long a source's scanner verdict is remembered, ms.
@@ -238,6 +240,7 @@ impl CompiledPolicy {
             deny: config.global.deny.clone(),
             trusted: config.global.trusted.clone(),
             rate_v6_prefix: u32::from(config.global.rate_ipv6_prefix),
+            drop_samples: config.global.drop_samples,
             notes,
         }
     }

@@ -1416,3 +1416,117 @@ fn status_shows_the_interface_the_daemon_and_current_rates() {
     );
     assert!(text.contains("daemon: not running"), "{text}");
 }
+
+#[test]
+fn drop_samples_reach_the_json_log_bounded_per_second() {
+    if !privileged("drop_samples_reach_the_json_log_bounded_per_second") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4]).unwrap();
+    let config = TempFile::with_contents(LAB);
+    let d = Daemon::start(
+        &lab.pbx,
+        PBX_IF,
+        9505,
+        &["--config", config.as_str(), "--log-format", "json"],
+    )
+    .unwrap();
+    let start = std::time::Instant::now();
+    send_udp(
+        &lab.client,
+        ip(DENIED4),
+        SocketAddr::new(ip(PBX_V4), 5060),
+        300,
+        b"OPTIONS sip:1@pbx SIP/2.0\r\n\r\n",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    let seconds = start.elapsed().as_secs_f64().ceil();
+    let samples: Vec<serde_json::Value> = d
+        .log_text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["fields"]["message"] == "dropped")
+        .collect();
+    assert!(!samples.is_empty(), "no drop sample in:\n{}", d.log_text());
+    let s = &samples[0]["fields"];
+    assert_eq!(s["src"], DENIED4, "{s}");
+    assert_eq!(s["reason"], "denied", "{s}");
+    assert_eq!(s["service"], "sip", "{s}");
+    assert_eq!(s["protocol"], "udp", "{s}");
+    assert_eq!(s["dport"], 5060, "{s}");
+    assert_eq!(s["verdict"], "drop", "{s}");
+    // The default: at most one sample a second per CPU, whatever the flood.
+    let cpus = std::thread::available_parallelism().unwrap().get() as f64;
+    assert!(
+        (samples.len() as f64) <= cpus * (seconds + 1.0),
+        "{} samples for 300 drops in {seconds} s on {cpus} CPUs",
+        samples.len()
+    );
+    // What was not sampled is accounted for: samples plus skipped cover every drop.
+    let skipped: u64 = samples
+        .iter()
+        .map(|v| v["fields"]["skipped"].as_u64().unwrap())
+        .sum();
+    assert!(samples.len() as u64 + skipped <= 300);
+}
+
+#[test]
+fn a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans() {
+    if !privileged("a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4, "192.0.2.20"]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let mut d = Daemon::start(&lab.pbx, PBX_IF, 9506, &["--config", config.as_str()]).unwrap();
+    run_ok(
+        &d,
+        &["ban", "192.0.2.20", "--for", "1h", "--reason", "carried"],
+    );
+    d.stop().unwrap();
+    // What an older sipguard left: pinned maps that say they have another layout.
+    {
+        use aya::maps::{Array, Map, MapData};
+        let data = MapData::from_pin(d.pin_dir.join("STATE")).unwrap();
+        let mut state: Array<MapData, u32> =
+            Array::try_from(Map::from_map_data(data).unwrap()).unwrap();
+        state.set(sipguard_common::STATE_LAYOUT, 999, 0).unwrap();
+    }
+    let (sent, received) = under_steady_traffic(&lab, || {
+        std::thread::sleep(Duration::from_millis(200));
+        d.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&sent[&ip(ALLOWED4)]),
+        "every allowed datagram arrived across the replacement"
+    );
+    assert_eq!(
+        received.get(&ip(DENIED4)),
+        None,
+        "no denied datagram passed"
+    );
+    let log = d.log_text();
+    assert!(log.contains("another layout"), "{log}");
+    let bans: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
+    assert_eq!(bans[0]["net"], "192.0.2.20/32", "{bans}");
+    assert_eq!(bans[0]["note"], "carried", "{bans}");
+    let old = d.pin_dir.with_file_name(format!(
+        "{}-layout-999",
+        d.pin_dir.file_name().unwrap().to_string_lossy()
+    ));
+    assert!(!old.exists(), "the old maps were removed");
+    assert!(xdp_attached(&lab));
+    // The banned address is still dropped by the new program.
+    let banned = UdpCounter::start(&lab.pbx, 10000).unwrap();
+    send_udp(
+        &lab.client,
+        ip("192.0.2.20"),
+        SocketAddr::new(ip(PBX_V4), 10000),
+        5,
+        b"rtp",
+    )
+    .unwrap();
+    assert_eq!(banned.finish().unwrap().get(&ip("192.0.2.20")), None);
+}

@@ -1,0 +1,110 @@
+//! Samples of dropped packets for the daemon's log: who was dropped, where to, and why,
+//! without logging per packet. Each CPU sends at most the policy's `drop_samples` a second
+//! through the `EVENTS` ring buffer and counts the drops it skipped, so a flood costs a
+//! per-CPU counter per drop, never a record per drop, and can't flood the journal.
+//!
+//! The sampled packet is parsed again, in a global BPF function: the pipeline carries no
+//! address or port to here, and only a few packets a second pay for the second parse.
+use aya_ebpf::{
+    bindings::xdp_md, helpers::bpf_ktime_get_coarse_ns, macros::map, maps::PerCpuArray,
+    programs::XdpContext,
+};
+use sipguard_common::{Event, EVENT_DROP};
+
+use crate::{
+    parse::{self, Cursor, Parsed, Src, L4},
+    Decision, EVENTS, POLICY, STATE,
+};
+
+/// Per CPU: [start of the current second, samples sent in it, drops skipped since the last].
+#[map]
+static SAMPLES: PerCpuArray<[u64; 3]> = PerCpuArray::with_max_entries(1, 0);
+
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMPV6: u8 = 58;
+
+/// Called for every drop (and would_drop) with its verdict; sends a sample within the budget.
+#[inline(always)]
+pub(crate) fn drop(ctx: &XdpContext, d: &Decision, verdict: u32) {
+    let Some(epoch) = STATE.get(sipguard_common::STATE_ACTIVE_EPOCH) else {
+        return;
+    };
+    let Some(policy) = POLICY.get(*epoch & 1) else {
+        return;
+    };
+    let budget = policy.drop_samples as u64;
+    if budget == 0 {
+        return;
+    }
+    let Some(st) = SAMPLES.get_ptr_mut(0) else {
+        return;
+    };
+    // Safety: per-CPU map memory.
+    let st = unsafe { &mut *st };
+    // The clock costs as much as the rest of a drop: under a flood, once the second's samples
+    // are out, it is read every 64th drop only (a new second is noticed 64 drops late).
+    if st[2] < 64 || st[2] & 63 == 0 {
+        // Safety: helper without arguments.
+        let now = unsafe { bpf_ktime_get_coarse_ns() };
+        if now.saturating_sub(st[0]) >= 1_000_000_000 {
+            st[0] = now;
+            st[1] = 0;
+        }
+    }
+    if st[1] >= budget {
+        st[2] += 1;
+        return;
+    }
+    st[1] += 1;
+    let skipped = st[2];
+    st[2] = 0;
+    sipguard_drop_sample(
+        ctx.ctx,
+        d.service as u64 | (d.reason as u64) << 16 | (verdict as u64) << 32,
+        skipped,
+    );
+}
+
+/// Parses the packet again and sends the sample. `what`: service | reason << 16 | verdict <<
+/// 32. Returns 1 when the record was sent.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_drop_sample(ctx: *mut xdp_md, what: u64, skipped: u64) -> u64 {
+    let ctx = XdpContext::new(ctx);
+    let mut event = Event {
+        kind: EVENT_DROP,
+        reason: ((what >> 16) & 0xffff) as u32,
+        verdict: ((what >> 32) & 0xff) as u8,
+        service: (what & 0xffff) as u16,
+        count: skipped.min(u32::MAX as u64) as u32,
+        ..Event::default()
+    };
+    let mut cursor = Cursor::new(&ctx);
+    if let Ok(Parsed::Ip(pkt)) = parse::packet(&mut cursor) {
+        let v6 = matches!(pkt.src, Src::V6(_));
+        match pkt.src {
+            Src::V4(a) => {
+                event.family = 4;
+                event.prefix_len = 32;
+                event.addr[..4].copy_from_slice(&a);
+            }
+            Src::V6(a) => {
+                event.family = 6;
+                event.prefix_len = 128;
+                event.addr = a;
+            }
+        }
+        let (protocol, dport) = match pkt.l4 {
+            L4::Udp { dport, .. } => (IPPROTO_UDP, dport),
+            L4::Tcp { dport, .. } => (IPPROTO_TCP, dport),
+            L4::Icmp(_) if v6 => (IPPROTO_ICMPV6, 0),
+            L4::Icmp(_) => (IPPROTO_ICMP, 0),
+            _ => (0, 0),
+        };
+        event.protocol = protocol;
+        event.dport = dport;
+    }
+    EVENTS.output::<Event>(&event, 0).is_ok() as u64
+}

@@ -550,15 +550,33 @@ fn classify_attach_error(iface: &str, mode: &'static str, source: ProgramError) 
 
 /// Whether `iface` has an XDP program, per `ip -j link show` (None: `ip` can't say).
 pub fn xdp_attached(iface: &str) -> Option<bool> {
+    xdp_mode(iface).map(|m| m.is_some())
+}
+
+/// The XDP mode on `iface` ("native", "skb", "offload", "multi"), `Some(None)` when no XDP
+/// program is attached or the interface is gone, `None` when `ip` can't say.
+pub fn xdp_mode(iface: &str) -> Option<Option<&'static str>> {
     let out = std::process::Command::new("ip")
         .args(["-j", "link", "show", "dev", iface])
         .output()
         .ok()?;
     if !out.status.success() {
         // The interface is gone: nothing is attached to it.
-        return Some(false);
+        return Some(None);
     }
-    Some(String::from_utf8_lossy(&out.stdout).contains("\"xdp\""))
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    let xdp = &doc[0]["xdp"];
+    if xdp.is_null() {
+        return Some(None);
+    }
+    // XDP_ATTACHED_* as iproute2 prints it.
+    Some(Some(match xdp["mode"].as_u64() {
+        Some(1) => "native",
+        Some(2) => "skb",
+        Some(3) => "offload",
+        Some(4) => "multi",
+        _ => "attached",
+    }))
 }
 
 /// Interfaces with a sipguard link pinned in `pin_dir`.

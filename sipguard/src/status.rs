@@ -34,6 +34,8 @@ pub struct Attachment {
     pub iface: String,
     /// `ip` could not say when None.
     pub xdp_attached: Option<bool>,
+    /// "native", "skb", ... when attached.
+    pub xdp_mode: Option<&'static str>,
 }
 
 impl Status {
@@ -68,9 +70,13 @@ impl Status {
         Ok(Self {
             interfaces: crate::loader::pinned_interfaces(pin_dir)
                 .into_iter()
-                .map(|iface| Attachment {
-                    xdp_attached: crate::loader::xdp_attached(&iface),
-                    iface,
+                .map(|iface| {
+                    let mode = crate::loader::xdp_mode(&iface);
+                    Attachment {
+                        xdp_attached: mode.map(|m| m.is_some()),
+                        xdp_mode: mode.flatten(),
+                        iface,
+                    }
                 })
                 .collect(),
             daemon_pid: crate::loader::daemon_pid(pin_dir),
@@ -109,10 +115,13 @@ impl Status {
                 out,
                 "interface {}: {}",
                 a.iface,
-                match a.xdp_attached {
-                    Some(true) => "XDP attached",
-                    Some(false) => "XDP NOT attached (no such interface in this network namespace, or it was reset)",
-                    None => "XDP state unknown (no `ip`)",
+                match (a.xdp_attached, a.xdp_mode) {
+                    (Some(true), Some(mode)) => format!("XDP attached ({mode})"),
+                    (Some(true), None) => "XDP attached".to_owned(),
+                    (Some(false), _) => "XDP NOT attached (no such interface in this network \
+                                         namespace, or it was reset)"
+                        .to_owned(),
+                    (None, _) => "XDP state unknown (no `ip`)".to_owned(),
                 }
             );
         }

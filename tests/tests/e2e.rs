@@ -1398,6 +1398,7 @@ fn status_shows_the_interface_the_daemon_and_current_rates() {
     let _ = media.finish();
     assert_eq!(status["interfaces"][0]["iface"], PBX_IF, "{status}");
     assert_eq!(status["interfaces"][0]["xdp_attached"], true, "{status}");
+    assert_eq!(status["interfaces"][0]["xdp_mode"], "native", "{status}");
     assert!(status["daemon_pid"].as_i64().is_some(), "{status}");
     let rows = status["counters"].as_array().unwrap();
     let at = rows

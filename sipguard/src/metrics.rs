@@ -40,12 +40,25 @@ impl Activity {
         }
     }
 
-    /// Reads the counters (summed per reason) and the interface's XDP state at `now`.
-    pub fn sample(&mut self, maps: &Maps, now: SystemTime) -> Result<(), Error> {
+    /// The counters summed per reason and the interface's XDP state, read without holding the
+    /// activity (a scrape must not wait for `ip`).
+    fn read(
+        maps: &Maps,
+        iface: &str,
+    ) -> Result<(BTreeMap<&'static str, u64>, Option<bool>), Error> {
         let mut totals: BTreeMap<&'static str, u64> = BTreeMap::new();
         for row in maps.counters()? {
             *totals.entry(row.reason).or_default() += row.packets;
         }
+        Ok((totals, crate::loader::xdp_attached(iface)))
+    }
+
+    fn observe(
+        &mut self,
+        totals: BTreeMap<&'static str, u64>,
+        attached: Option<bool>,
+        now: SystemTime,
+    ) {
         if self.primed {
             for (reason, total) in &totals {
                 if self.totals.get(reason).is_none_or(|prev| total > prev) {
@@ -55,8 +68,7 @@ impl Activity {
         }
         self.totals = totals;
         self.primed = true;
-        self.attached = crate::loader::xdp_attached(&self.iface);
-        Ok(())
+        self.attached = attached;
     }
 }
 
@@ -223,10 +235,15 @@ pub async fn serve(
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
             loop {
                 tick.tick().await;
-                let (maps, activity) = (maps.clone(), activity.clone());
+                let (maps, activity, iface) = (maps.clone(), activity.clone(), iface.clone());
                 let sampled = tokio::task::spawn_blocking(move || {
-                    let mut a = activity.lock().unwrap_or_else(|p| p.into_inner());
-                    a.sample(&maps, SystemTime::now())
+                    let (totals, attached) = Activity::read(&maps, &iface)?;
+                    activity.lock().unwrap_or_else(|p| p.into_inner()).observe(
+                        totals,
+                        attached,
+                        SystemTime::now(),
+                    );
+                    Ok::<(), Error>(())
                 })
                 .await;
                 if let Ok(Err(e)) = sampled {

@@ -116,9 +116,15 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// `GET /metrics`, or `None`.
+    /// `GET /metrics`, or `None` (three tries: a loaded CI machine may miss a connect).
     pub fn scrape(&self) -> Option<String> {
-        http_get(&self.ns, self.metrics, "/metrics")
+        for _ in 0..3 {
+            if let Some(text) = http_get(&self.ns, self.metrics, "/metrics") {
+                return Some(text);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
     }
 
     /// `sipguard ARGS --pin-path <this daemon's pins>` run from another shell.

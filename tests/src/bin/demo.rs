@@ -87,7 +87,12 @@ fn main() -> anyhow::Result<()> {
         "$ sipguard status\n{}",
         String::from_utf8_lossy(&status.stdout)
     );
-    let metrics = daemon.scrape().context("scraping /metrics")?;
+    let metrics = daemon.scrape().with_context(|| {
+        format!(
+            "scraping /metrics; the daemon's log:\n{}",
+            daemon.log_text()
+        )
+    })?;
     println!("$ curl -s 127.0.0.1:9477/metrics | grep sipguard_packets_total");
     for line in metrics
         .lines()

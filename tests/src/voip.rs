@@ -192,22 +192,28 @@ impl VoipLab {
 
     /// UDP datagrams sent from `ns` so far (its /proc/net/snmp `Udp: OutDatagrams`).
     pub fn udp_sent(&self, ns: &str) -> anyhow::Result<u64> {
+        self.snmp(ns, "Udp", "OutDatagrams")
+    }
+
+    /// One counter of `ns`'s /proc/net/snmp, e.g. ("Tcp", "OutRsts"), ("Icmp", "InEchos").
+    pub fn snmp(&self, ns: &str, group: &str, name: &str) -> anyhow::Result<u64> {
         let out = Self::command(ns, "cat").arg("/proc/net/snmp").output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
-        let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
-            bail!("no Udp lines in /proc/net/snmp of {ns}");
+        let prefix = format!("{group}:");
+        let mut rows = text.lines().filter(|l| l.starts_with(&prefix));
+        let (Some(names), Some(values)) = (rows.next(), rows.next()) else {
+            bail!("no {group} lines in /proc/net/snmp of {ns}");
         };
         let i = names
             .split_whitespace()
-            .position(|n| n == "OutDatagrams")
-            .context("OutDatagrams column")?;
+            .position(|n| n == name)
+            .with_context(|| format!("{group} {name} column"))?;
         values
             .split_whitespace()
             .nth(i)
-            .context("OutDatagrams value")?
+            .with_context(|| format!("{group} {name} value"))?
             .parse()
-            .context("OutDatagrams number")
+            .with_context(|| format!("{group} {name} number"))
     }
 
     /// Runs sipp from the phone namespace against the PBX with `scenario` and `args`;

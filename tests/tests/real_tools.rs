@@ -460,3 +460,46 @@ fn the_request_right_after_the_banning_answer_is_dropped() {
     let gap = last.sent - run[5].answer.unwrap().1;
     eprintln!("last failure answer -> first dropped request: {gap:?}");
 }
+
+#[test]
+fn the_lab_timeline_in_short_keeps_honest_calls_whole_and_attacks_within_limits() {
+    let Some(lab) =
+        lab("the_lab_timeline_in_short_keeps_honest_calls_whole_and_attacks_within_limits")
+    else {
+        return;
+    };
+    // `cargo xtask lab -- --short`, asserted: the built-in default, every attack of the
+    // timeline, honest registrations and calls during each.
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9607, &[]).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let phases = sipguard_tests::scenario::run(
+        &lab,
+        &daemon,
+        sipguard_tests::scenario::Length::SHORT,
+        &stop,
+        |p| eprintln!("{}", sipguard_tests::scenario::row(p)),
+    )
+    .unwrap();
+    assert_eq!(phases.len(), 6, "every phase played");
+    for p in &phases {
+        assert_eq!(p.honest_failed, 0, "honest traffic failed during {p:?}");
+        assert!(p.honest_ok > 0, "{p:?}");
+        assert!(p.sent > 0, "the attack ran: {p:?}");
+        assert!(
+            p.reached <= p.limit,
+            "{}: {} reached the PBX, the limits allow {}",
+            p.attack,
+            p.reached,
+            p.limit
+        );
+        assert!(!p.dropped.is_empty(), "sipguard dropped part of {p:?}");
+    }
+    let crack = &phases[2];
+    assert!(
+        crack
+            .bans
+            .iter()
+            .any(|b| b == "192.0.2.66/32 auth_failures"),
+        "svcrack was banned: {crack:?}"
+    );
+}

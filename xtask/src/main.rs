@@ -53,8 +53,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Placeholder for the interactive lab (issue 6).
-    Lab,
+    /// Build a throwaway VoIP lab in network namespaces, run sipguard in it, play a scripted
+    /// attack timeline and print what happened (`-- --short` for the quick version).
+    Lab {
+        /// Arguments for sipguard-lab: --short, --json FILE.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -135,9 +140,23 @@ fn main() -> Result<()> {
                 .arg(out.join("prog_test_run.json"))
                 .args(&args))?;
         }
-        Task::Lab => {
-            eprintln!("not implemented yet: see issue 6");
-            std::process::exit(2);
+        Task::Lab { args } => {
+            setup::toolchain()?;
+            setup::test_deps()?;
+            run(cargo(&root).args(["build", "--release", "-p", "sipguard"]))?;
+            run(cargo(&root).args([
+                "build",
+                "--release",
+                "-p",
+                "sipguard-tests",
+                "--bin",
+                "sipguard-lab",
+            ]))?;
+            let err = as_root(root.join("target/release/sipguard-lab"))?
+                .args(&args)
+                .env("SIPGUARD_TEST_BIN", root.join("target/release/sipguard"))
+                .exec();
+            return Err(err).context("starting the lab");
         }
     }
     Ok(())
@@ -268,7 +287,10 @@ mod tests {
 
     fn args(line: &str) -> Vec<String> {
         match Cli::parse_from(line.split_whitespace()).task {
-            Task::Run { args } | Task::Test { args } | Task::Bench { args } => args,
+            Task::Run { args }
+            | Task::Test { args }
+            | Task::Bench { args }
+            | Task::Lab { args } => args,
             _ => unreachable!(),
         }
     }

@@ -1,0 +1,80 @@
+//! `cargo xtask lab`: a throwaway VoIP lab in network namespaces (Kamailio with digest auth,
+//! sipp phones, an attacker with SIPVicious, sipp and hping3), sipguard with its built-in
+//! default on the PBX's interface, and a scripted attack timeline printed as a table as it
+//! plays. Everything is removed at the end, also on Ctrl-C.
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use sipguard_tests::{
+    daemon::Daemon,
+    scenario::{self, Length},
+    voip::{VoipLab, PBX_IF},
+};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("sipguard-lab [--short] [--json FILE]");
+        return Ok(());
+    }
+    let len = if args.iter().any(|a| a == "--short") {
+        Length::SHORT
+    } else {
+        Length::FULL
+    };
+    let json = args
+        .iter()
+        .position(|a| a == "--json")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    if !sipguard::loader::is_root() {
+        anyhow::bail!("the lab builds network namespaces and loads BPF programs: run it as root");
+    }
+    // Ctrl-C ends the timeline after the phase that is playing (its tools get the signal too),
+    // and the lab is taken down on the way out.
+    // Safety: the handler only stores to an atomic.
+    unsafe {
+        let action = nix::sys::signal::SigAction::new(
+            nix::sys::signal::SigHandler::Handler(on_interrupt),
+            nix::sys::signal::SaFlags::empty(),
+            nix::sys::signal::SigSet::empty(),
+        );
+        nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action)?;
+    }
+    println!("building the lab: PBX (Kamailio, digest auth), phones (sipp), attacker (SIPVicious, sipp, hping3)");
+    let mut lab = VoipLab::new().context("building the lab")?;
+    lab.start_kamailio()?;
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9477, &[])?;
+    println!(
+        "sipguard runs on the PBX's {PBX_IF} with its built-in default; honest phones register \
+         and call during every attack\n"
+    );
+    println!("{}", scenario::header());
+    let phases = scenario::run(&lab, &daemon, len, &STOP, |p| {
+        println!("{}", scenario::row(p));
+    })?;
+    let honest_ok: u64 = phases.iter().map(|p| p.honest_ok).sum();
+    let honest_failed: u64 = phases.iter().map(|p| p.honest_failed).sum();
+    println!(
+        "\nhonest registrations and calls: {honest_ok} ok, {honest_failed} failed; attack packets \
+         sent {}, reached the PBX {}",
+        phases.iter().map(|p| p.sent).sum::<u64>(),
+        phases.iter().map(|p| p.reached).sum::<u64>()
+    );
+    if STOP.load(Ordering::Relaxed) {
+        println!("interrupted: taking the lab down");
+    }
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&phases)?)
+            .with_context(|| format!("writing {path}"))?;
+        println!("JSON: {path}");
+    }
+    println!("removing the namespaces");
+    Ok(())
+}

@@ -42,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     unsafe {
         let action = nix::sys::signal::SigAction::new(
             nix::sys::signal::SigHandler::Handler(on_interrupt),
-            nix::sys::signal::SaFlags::empty(),
+            nix::sys::signal::SaFlags::SA_RESTART,
             nix::sys::signal::SigSet::empty(),
         );
         nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action)?;
@@ -56,9 +56,17 @@ fn main() -> anyhow::Result<()> {
          and call during every attack\n"
     );
     println!("{}", scenario::header());
-    let phases = scenario::run(&lab, &daemon, len, &STOP, |p| {
+    let phases = match scenario::run(&lab, &daemon, len, &STOP, |p| {
         println!("{}", scenario::row(p));
-    })?;
+    }) {
+        Ok(phases) => phases,
+        // The tools of the phase that was playing got the Ctrl-C too.
+        Err(e) if STOP.load(Ordering::Relaxed) => {
+            println!("interrupted during a phase ({e:#})");
+            Vec::new()
+        }
+        Err(e) => return Err(e),
+    };
     let honest_ok: u64 = phases.iter().map(|p| p.honest_ok).sum();
     let honest_failed: u64 = phases.iter().map(|p| p.honest_failed).sum();
     println!(

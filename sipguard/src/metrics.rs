@@ -115,7 +115,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Error>
     let bans = IntCounterVec::new(
         Opts::new(
             "sipguard_bans_created_total",
-            "Bans the data plane made on its own, by reason (scanner, auth_failures)",
+            "Bans the data plane made on its own, by reason (scanner, auth_failures, auth_attempts)",
         ),
         &["reason"],
     )

@@ -276,6 +276,88 @@ fn pinned_link(path: &Path) -> Option<FdLink> {
     }
 }
 
+/// What adopting and pinning links needs of a program type (aya's XDP and TC programs have
+/// the same methods, but no trait for them).
+trait Relink {
+    type Link: TryFrom<FdLink, Error = aya::programs::links::LinkError>;
+    type Id;
+    fn attach_to_link(&mut self, link: Self::Link) -> Result<Self::Id, ProgramError>;
+    fn take_link(&mut self, id: Self::Id) -> Result<Self::Link, ProgramError>;
+}
+
+impl Relink for Xdp {
+    type Link = XdpLink;
+    type Id = aya::programs::xdp::XdpLinkId;
+    fn attach_to_link(&mut self, link: XdpLink) -> Result<Self::Id, ProgramError> {
+        Xdp::attach_to_link(self, link)
+    }
+    fn take_link(&mut self, id: Self::Id) -> Result<XdpLink, ProgramError> {
+        Xdp::take_link(self, id)
+    }
+}
+
+impl Relink for SchedClassifier {
+    type Link = SchedClassifierLink;
+    type Id = aya::programs::tc::SchedClassifierLinkId;
+    fn attach_to_link(&mut self, link: SchedClassifierLink) -> Result<Self::Id, ProgramError> {
+        SchedClassifier::attach_to_link(self, link)
+    }
+    fn take_link(&mut self, id: Self::Id) -> Result<SchedClassifierLink, ProgramError> {
+        SchedClassifier::take_link(self, id)
+    }
+}
+
+/// Pins the link `id` of `program` at `pin`: it then keeps the program attached when the
+/// daemon exits. Only a bpf_link can be pinned (XDP from kernel 5.9, TCX).
+fn pin_link<P: Relink>(program: &mut P, id: P::Id, pin: &Path) -> Result<()>
+where
+    FdLink: TryFrom<P::Link, Error = aya::programs::links::LinkError>,
+{
+    let link = program
+        .take_link(id)
+        .map_err(|e| link_error("taking", pin)(Box::new(e)))?;
+    let fd = FdLink::try_from(link).map_err(|e| link_error("pinning", pin)(Box::new(e)))?;
+    fd.pin(pin)
+        .map_err(|e| link_error("pinning", pin)(Box::new(e)))?;
+    Ok(())
+}
+
+/// Swaps `program` into the link pinned at `pin`, or after a layout change at `old_pin` (then
+/// pinned at `pin` too, so that removing the old directory leaves it attached). True when a
+/// link was adopted; a link that can't be (its interface went away) is removed.
+fn adopt<P: Relink>(program: &mut P, pin: &Path, old_pin: Option<PathBuf>) -> Result<bool>
+where
+    FdLink: TryFrom<P::Link, Error = aya::programs::links::LinkError>,
+{
+    for (from, moved) in [(Some(pin.to_owned()), false), (old_pin, true)] {
+        let Some(from) = from else { continue };
+        let Some(fd) = pinned_link(&from) else {
+            continue;
+        };
+        let adopted = P::Link::try_from(fd)
+            .map_err(|e| link_error("reading", &from)(Box::new(e)))
+            .and_then(|link| {
+                program
+                    .attach_to_link(link)
+                    .map_err(|e| link_error("replacing the program of", &from)(Box::new(e)))
+            });
+        match adopted {
+            Ok(id) => {
+                if moved {
+                    pin_link(program, id, pin)?;
+                }
+                return Ok(true);
+            }
+            Err(e) => {
+                // A link whose interface went away, or one the kernel no longer updates.
+                tracing::warn!("{e}; attaching anew");
+                let _ = std::fs::remove_file(&from);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Attaches the egress program (auto-ban from the PBX's answers) to `iface`: TCX on kernels
 /// from 6.6, with its link pinned (adopted like the XDP program's), else a clsact filter that
 /// lives as long as the daemon. Returns whether a pinned link was adopted.
@@ -289,37 +371,8 @@ pub fn attach_egress(loaded: &mut Loaded, pin_dir: &Path, iface: &str) -> Result
         .map(|m| egress_link_pin(&m.old_dir, iface));
     let program = egress_program(&mut loaded.ebpf)
         .map_err(|e| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))?;
-    for (from, moved) in [(Some(pin.clone()), false), (old_pin, true)] {
-        let Some(from) = from else { continue };
-        let Some(fd) = pinned_link(&from) else {
-            continue;
-        };
-        let adopted = SchedClassifierLink::try_from(fd)
-            .map_err(|e| link_error("reading", &from)(Box::new(e)))
-            .and_then(|link| {
-                program
-                    .attach_to_link(link)
-                    .map_err(|e| link_error("replacing the program of", &from)(Box::new(e)))
-            });
-        match adopted {
-            Ok(id) if moved => {
-                // Pinned here too, so that removing the old directory leaves it attached.
-                let link = program
-                    .take_link(id)
-                    .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
-                let fd =
-                    FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
-                fd.pin(&pin)
-                    .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
-                return Ok(true);
-            }
-            Ok(_) => return Ok(true),
-            Err(e) => {
-                // A link whose interface went away, or one the kernel no longer updates.
-                tracing::warn!("{e}; attaching anew");
-                let _ = std::fs::remove_file(&from);
-            }
-        }
+    if adopt(program, &pin, old_pin)? {
+        return Ok(true);
     }
     if !tcx {
         // EEXIST when the qdisc is there already (another tool's, or ours from before).
@@ -333,12 +386,7 @@ pub fn attach_egress(loaded: &mut Loaded, pin_dir: &Path, iface: &str) -> Result
             source,
         })?;
     if tcx {
-        let link = program
-            .take_link(id)
-            .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
-        let fd = FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
-        fd.pin(&pin)
-            .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+        pin_link(program, id, &pin)?;
     }
     Ok(false)
 }
@@ -421,37 +469,8 @@ pub fn attach(
         .as_ref()
         .map(|m| xdp_link_pin(&m.old_dir, iface));
     let program = xdp_program(&mut loaded.ebpf)?;
-    for (from, moved) in [(Some(pin.clone()), false), (old_pin, true)] {
-        let Some(from) = from else { continue };
-        let Some(fd) = pinned_link(&from) else {
-            continue;
-        };
-        let adopted = XdpLink::try_from(fd)
-            .map_err(|e| link_error("reading", &from)(Box::new(e)))
-            .and_then(|link| {
-                program
-                    .attach_to_link(link)
-                    .map_err(|e| link_error("replacing the program of", &from)(Box::new(e)))
-            });
-        match adopted {
-            Ok(id) if moved => {
-                // Pinned here too, so that removing the old directory leaves it attached.
-                let link = program
-                    .take_link(id)
-                    .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
-                let fd =
-                    FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
-                fd.pin(&pin)
-                    .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
-                return Ok("adopted");
-            }
-            Ok(_) => return Ok("adopted"),
-            Err(e) => {
-                // A link whose interface went away, or one the kernel no longer updates.
-                tracing::warn!("{e}; attaching anew");
-                let _ = std::fs::remove_file(&from);
-            }
-        }
+    if adopt(program, &pin, old_pin)? {
+        return Ok("adopted");
     }
     let try_mode = |program: &mut Xdp, xdp_mode, name: &'static str| {
         program
@@ -467,13 +486,7 @@ pub fn attach(
             other => other,
         },
     }?;
-    let link = program
-        .take_link(id)
-        .map_err(|e| link_error("taking", &pin)(Box::new(e)))?;
-    // A bpf_link (kernel 5.9 and later); a netlink attachment can't be pinned.
-    let fd = FdLink::try_from(link).map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
-    fd.pin(&pin)
-        .map_err(|e| link_error("pinning", &pin)(Box::new(e)))?;
+    pin_link(program, id, &pin)?;
     Ok(name)
 }
 

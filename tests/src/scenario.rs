@@ -13,7 +13,7 @@ use anyhow::Context as _;
 
 use crate::{
     daemon::Daemon,
-    voip::{lab_dir, VoipLab, ATTACKER, PBX},
+    voip::{VoipLab, ATTACKER, PBX},
 };
 
 /// How long the attacks run.
@@ -118,31 +118,7 @@ pub fn run(
         })
     };
     let flood: Attack = Box::new(move |lab: &VoipLab| {
-        lab.sipp(
-            &lab.attacker,
-            "flood",
-            &[
-                &format!("{PBX}:5060"),
-                "-sf",
-                &lab_dir()
-                    .join("sipp/flood_register.xml")
-                    .display()
-                    .to_string(),
-                "-i",
-                ATTACKER,
-                "-p",
-                "5090",
-                "-mp",
-                "6090",
-                "-r",
-                "500",
-                "-m",
-                &len.flood.to_string(),
-                "-timeout",
-                "30s",
-            ],
-            40,
-        )?;
+        lab.register_flood(len.flood, 500)?;
         Ok(None)
     });
     // (name, attack, where it is counted, the most the built-in default lets through)

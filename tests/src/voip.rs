@@ -421,6 +421,33 @@ impl VoipLab {
         Ok((caller, answered))
     }
 
+    /// A REGISTER flood from the attacker namespace (`tests/lab/sipp/flood_register.xml`,
+    /// User-Agent `sipguard-lab-flood`): `n` requests at `rate` per second.
+    pub fn register_flood(&self, n: u64, rate: u64) -> anyhow::Result<SippResult> {
+        self.sipp(
+            &self.attacker,
+            "flood",
+            &[
+                &format!("{PBX}:5060"),
+                "-sf",
+                &Self::scenario("flood_register.xml"),
+                "-i",
+                ATTACKER,
+                "-p",
+                "5090",
+                "-mp",
+                "6090",
+                "-r",
+                &rate.to_string(),
+                "-m",
+                &n.to_string(),
+                "-timeout",
+                "20s",
+            ],
+            30,
+        )
+    }
+
     /// Runs a SIPVicious tool (`svmap`, `svwar`, `svcrack`) from the attacker namespace
     /// against the PBX, with its own User-Agent or `user_agent` instead.
     pub fn sipvicious(

@@ -248,33 +248,7 @@ fn a_register_flood_is_capped_while_honest_phones_register_and_call() {
 
     let started = Instant::now();
     let flood = std::thread::scope(|s| {
-        let flood = s.spawn(|| {
-            lab.sipp(
-                &lab.attacker,
-                "flood",
-                &[
-                    "192.0.2.1:5060",
-                    "-sf",
-                    &sipguard_tests::voip::lab_dir()
-                        .join("sipp/flood_register.xml")
-                        .display()
-                        .to_string(),
-                    "-i",
-                    ATTACKER,
-                    "-p",
-                    "5090",
-                    "-mp",
-                    "6090",
-                    "-r",
-                    "500",
-                    "-m",
-                    &FLOOD.to_string(),
-                    "-timeout",
-                    "20s",
-                ],
-                30,
-            )
-        });
+        let flood = s.spawn(|| lab.register_flood(FLOOD, 500));
         std::thread::sleep(Duration::from_millis(500));
         honest_traffic_succeeds(&lab, 5, 10);
         flood.join().expect("flood thread")

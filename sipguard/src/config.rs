@@ -87,6 +87,12 @@ pub struct PortRange {
 /// to see who is knocking, never enough to flood the journal.
 pub const DEFAULT_DROP_SAMPLES: u32 = 1;
 
+/// Capacity of the per-source table (`RATES`) when `[global] tracked_sources` is not set.
+pub const DEFAULT_TRACKED_SOURCES: u32 = sipguard_common::RATE_MAX_ENTRIES;
+/// `tracked_sources` bounds: below a few thousand a busy PBX's phones evict each other; each
+/// entry costs about 100 bytes of kernel memory, allocated up front.
+pub const TRACKED_SOURCES_RANGE: std::ops::RangeInclusive<u32> = 1024..=8_388_608;
+
 /// A validated policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -117,6 +123,10 @@ pub struct Global {
     pub rate_ipv6_prefix: u8,
     /// Dropped packets logged as samples, per second and CPU at most (default 1; 0: none).
     pub drop_samples: u32,
+    /// Capacity of the per-source table (rate buckets, scanner verdicts): sources beyond it
+    /// evict the least recently seen. Fixed when the maps are created: a change takes effect
+    /// at the next start, not on reload.
+    pub tracked_sources: u32,
 }
 
 /// The `[scanners]` table: User-Agent fingerprints of SIP scanners and what to do on a match.
@@ -428,6 +438,7 @@ struct RawGlobal {
     trusted: Vec<Spanned<String>>,
     rate_ipv6_prefix: Option<Spanned<i64>>,
     drop_samples: Option<Spanned<i64>>,
+    tracked_sources: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -760,6 +771,7 @@ impl Cx<'_> {
                 trusted: Vec::new(),
                 rate_ipv6_prefix: 64,
                 drop_samples: DEFAULT_DROP_SAMPLES,
+                tracked_sources: DEFAULT_TRACKED_SOURCES,
             },
         };
 
@@ -944,6 +956,23 @@ impl Cx<'_> {
             },
             None => DEFAULT_DROP_SAMPLES,
         };
+        let tracked_sources = match &g.tracked_sources {
+            Some(n) => match u32::try_from(*n.get_ref()) {
+                Ok(n) if TRACKED_SOURCES_RANGE.contains(&n) => n,
+                _ => {
+                    return Err(self.at_value(
+                        &n.span(),
+                        field("tracked_sources"),
+                        format!(
+                            "expected {} to {} sources (about 100 bytes of kernel memory each)",
+                            TRACKED_SOURCES_RANGE.start(),
+                            TRACKED_SOURCES_RANGE.end()
+                        ),
+                    ))
+                }
+            },
+            None => DEFAULT_TRACKED_SOURCES,
+        };
         Ok(Global {
             mode,
             default_action,
@@ -952,6 +981,7 @@ impl Cx<'_> {
             trusted,
             rate_ipv6_prefix,
             drop_samples,
+            tracked_sources,
         })
     }
 
@@ -2774,6 +2804,22 @@ mod tests {
         assert_eq!(line, 2);
         assert_eq!(field, "[autoban] field `attempts`");
         assert_eq!(value.as_deref(), Some("-1"));
+    }
+
+    #[test]
+    fn tracked_sources_default_to_the_built_in_table_and_are_bounded() {
+        assert_eq!(parse("").global.tracked_sources, 131072);
+        assert_eq!(
+            parse("[global]\ntracked_sources = 1048576\n")
+                .global
+                .tracked_sources,
+            1 << 20
+        );
+        let (line, _, field, value, message) = fail("[global]\ntracked_sources = 100\n");
+        assert_eq!(line, 2);
+        assert_eq!(field, "[global] field `tracked_sources`");
+        assert_eq!(value.as_deref(), Some("100"));
+        assert!(message.contains("1024 to 8388608"), "{message}");
     }
 
     #[test]

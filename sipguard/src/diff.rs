@@ -65,6 +65,11 @@ fn items(c: &Config) -> BTreeMap<String, String> {
         "global rate_ipv6_prefix".into(),
         g.rate_ipv6_prefix.to_string(),
     );
+    out.insert("global drop_samples".into(), g.drop_samples.to_string());
+    out.insert(
+        "global tracked_sources".into(),
+        format!("{} (takes effect at the next start)", g.tracked_sources),
+    );
     for net in &g.deny {
         out.insert(format!("deny {net}"), String::new());
     }

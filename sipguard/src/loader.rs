@@ -48,7 +48,8 @@ pub struct Loaded {
 /// through its pinned links until the new one, with its policy and the carried bans written,
 /// replaces it in those links ([`attach`]); then [`Migration::finish`] removes the old maps.
 pub struct Migration {
-    pub from_layout: u32,
+    /// What didn't fit.
+    pub from: Mismatch,
     /// Where the old pins are now.
     pub old_dir: PathBuf,
     /// The old bans, with their notes, to write into the new maps.
@@ -130,12 +131,12 @@ fn lock_pin_dir(pin_dir: &Path) -> Result<std::fs::File> {
     Ok(dir)
 }
 
-/// Refuses pinned maps written by a daemon with another map layout: adopting them would make
-/// the program misread every map.
-/// The layout of the maps pinned in `pin_dir`: `None` when there are none or they are this
-/// build's (or were never written: a daemon that died before applying a policy), else the
-/// version found (0: unreadable, so not ours).
-fn other_pinned_layout(pin_dir: &Path) -> Option<u32> {
+/// Why the maps pinned in `pin_dir` can't be adopted as they are: written by a daemon with
+/// another map layout (adopting them would make the program misread every map), or with a
+/// per-source table of another size than `[global] tracked_sources` asks for (a map's size
+/// is fixed when it is created). `None` when there are none or they fit (or were never
+/// written: a daemon that died before applying a policy).
+fn pinned_mismatch(pin_dir: &Path, tracked_sources: u32) -> Option<Mismatch> {
     let path = pin_dir.join(map::STATE);
     if !path.exists() {
         return None;
@@ -145,20 +146,51 @@ fn other_pinned_layout(pin_dir: &Path) -> Option<u32> {
         .and_then(|data| Map::from_map_data(data).ok())
         .and_then(|m| Array::try_from(m).ok());
     match state.map(|s| s.get(&STATE_LAYOUT, 0)) {
-        Some(Ok(found)) if found == LAYOUT_VERSION || found == 0 => None,
-        Some(Ok(found)) => Some(found),
-        _ => Some(0),
+        Some(Ok(found)) if found == LAYOUT_VERSION || found == 0 => {}
+        Some(Ok(found)) => return Some(Mismatch::Layout(found)),
+        _ => return Some(Mismatch::Layout(0)),
+    }
+    let rates = MapData::from_pin(pin_dir.join(map::RATES)).ok()?;
+    let pinned = rates.info().ok()?.max_entries();
+    (pinned != tracked_sources).then_some(Mismatch::TrackedSources(pinned))
+}
+
+/// See [`pinned_mismatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mismatch {
+    /// The layout version found (0: unreadable, so not ours).
+    Layout(u32),
+    /// The size of the pinned per-source table.
+    TrackedSources(u32),
+}
+
+impl Mismatch {
+    /// The name the old pin directory gets (bpffs refuses names with a dot).
+    fn suffix(self) -> String {
+        match self {
+            Mismatch::Layout(found) => format!("layout-{found}"),
+            Mismatch::TrackedSources(n) => format!("sources-{n}"),
+        }
     }
 }
 
-/// Moves the pins of another layout aside (bpffs renames like any filesystem) and reads
-/// their bans; the caller then creates the pin directory anew.
-fn set_aside(pin_dir: &Path, found: u32, old_lock: std::fs::File) -> Result<Migration> {
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mismatch::Layout(found) => write!(f, "map layout {found}"),
+            Mismatch::TrackedSources(n) => write!(f, "a per-source table of {n} entries"),
+        }
+    }
+}
+
+/// Moves the pins that don't fit aside (bpffs renames like any filesystem) and reads their
+/// bans; the caller then creates the pin directory anew.
+fn set_aside(pin_dir: &Path, found: Mismatch, old_lock: std::fs::File) -> Result<Migration> {
     let bans = match crate::maps::pinned_bans(pin_dir) {
         Ok(bans) => bans,
         Err(e) => {
             tracing::warn!(
-                "the bans of layout {found} can't be read, they are not carried over: {e}"
+                "the bans of the maps with {found} can't be read, they are not carried over: {e}"
             );
             Vec::new()
         }
@@ -166,8 +198,7 @@ fn set_aside(pin_dir: &Path, found: u32, old_lock: std::fs::File) -> Result<Migr
     let name = pin_dir
         .file_name()
         .map_or_else(|| "sipguard".into(), |n| n.to_string_lossy().into_owned());
-    // bpffs refuses names with a dot.
-    let old_dir = pin_dir.with_file_name(format!("{name}-layout-{found}"));
+    let old_dir = pin_dir.with_file_name(format!("{name}-{}", found.suffix()));
     if old_dir.exists() {
         std::fs::remove_dir_all(&old_dir).map_err(Error::io(format!(
             "removing the stale {}",
@@ -175,12 +206,12 @@ fn set_aside(pin_dir: &Path, found: u32, old_lock: std::fs::File) -> Result<Migr
         )))?;
     }
     std::fs::rename(pin_dir, &old_dir).map_err(Error::io(format!(
-        "moving the pins of layout {found} from {} to {}",
+        "moving the pins with {found} from {} to {}",
         pin_dir.display(),
         old_dir.display()
     )))?;
     Ok(Migration {
-        from_layout: found,
+        from: found,
         old_dir,
         bans,
         _old_lock: old_lock,
@@ -188,13 +219,14 @@ fn set_aside(pin_dir: &Path, found: u32, old_lock: std::fs::File) -> Result<Migr
 }
 
 /// Loads the object with its maps pinned under `pin_dir` (reusing maps already pinned there,
-/// so bans and counters survive a restart) and loads the program into the kernel. Fails
-/// when another sipguard holds the same pin directory.
-pub fn load(pin_dir: &Path) -> Result<Loaded> {
+/// so bans and counters survive a restart) and loads the program into the kernel, with a
+/// per-source table of `tracked_sources` entries (`[global] tracked_sources`). Fails when
+/// another sipguard holds the same pin directory.
+pub fn load(pin_dir: &Path, tracked_sources: u32) -> Result<Loaded> {
     ensure_bpffs(pin_dir)?;
     let mut lock = lock_pin_dir(pin_dir)?;
     let mut migration = None;
-    if let Some(found) = other_pinned_layout(pin_dir) {
+    if let Some(found) = pinned_mismatch(pin_dir, tracked_sources) {
         migration = Some(set_aside(pin_dir, found, lock)?);
         std::fs::create_dir_all(pin_dir)
             .map_err(Error::io(format!("creating {}", pin_dir.display())))?;
@@ -202,6 +234,7 @@ pub fn load(pin_dir: &Path) -> Result<Loaded> {
     }
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
+        .map_max_entries(map::RATES, tracked_sources)
         .load(ebpf::OBJECT)
         .map_err(|e| Error::Load(Box::new(e)))?;
     let maps = Maps::from_ebpf(&mut ebpf)?;

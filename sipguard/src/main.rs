@@ -475,7 +475,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     let config = load_config(args.config.as_deref(), args.monitor)?;
     loader::check_interface(&args.iface)?;
-    let mut loaded = loader::load(&args.pin_path)?;
+    let mut loaded = loader::load(&args.pin_path, config.global.tracked_sources)?;
     let metrics_listener = args.metrics.map(metrics::bind).transpose()?;
     // Attach before writing the policy: if the interface is taken, nothing was written. Until
     // the policy lands the program enforces what the pinned maps hold (the previous policy on
@@ -495,14 +495,22 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let mode = loader::attach(&mut loaded, &args.pin_path, &args.iface, args.xdp_mode)?;
     let egress_adopted = loader::attach_egress(&mut loaded, &args.pin_path, &args.iface)?;
     if let Some(m) = loaded.migration.take() {
-        let (from, bans) = (m.from_layout, m.bans.len());
+        let (from, bans) = (m.from, m.bans.len());
         m.finish()?;
-        tracing::warn!(
-            from_layout = from,
-            to_layout = sipguard_common::LAYOUT_VERSION,
-            bans_carried = bans,
-            "the pinned maps had another layout: replaced them and the program, carried the bans over"
-        );
+        match from {
+            loader::Mismatch::Layout(from) => tracing::warn!(
+                from_layout = from,
+                to_layout = sipguard_common::LAYOUT_VERSION,
+                bans_carried = bans,
+                "the pinned maps had another layout: replaced them and the program, carried the bans over"
+            ),
+            loader::Mismatch::TrackedSources(from) => tracing::warn!(
+                from_tracked_sources = from,
+                tracked_sources = config.global.tracked_sources,
+                bans_carried = bans,
+                "the pinned per-source table had another size: replaced the maps and the program, carried the bans over (rate buckets start afresh)"
+            ),
+        }
     }
     let events = loaded
         .ebpf
@@ -617,12 +625,21 @@ fn reload(loaded: &mut Loaded, args: &RunArgs) {
     let result = load_config(args.config.as_deref(), args.monitor)
         .and_then(|config| apply(loaded, &args.pin_path, &config).map(|epoch| (config, epoch)));
     match result {
-        Ok((config, epoch)) => tracing::info!(
-            config = %config.source,
-            services = config.services.len(),
-            epoch,
-            "policy reloaded"
-        ),
+        Ok((config, epoch)) => {
+            tracing::info!(
+                config = %config.source,
+                services = config.services.len(),
+                epoch,
+                "policy reloaded"
+            );
+            if config.global.tracked_sources != loaded.maps.tracked_sources() {
+                tracing::warn!(
+                    tracked_sources = config.global.tracked_sources,
+                    running = loaded.maps.tracked_sources(),
+                    "[global] tracked_sources takes effect at the next start (the table's size is fixed while it is in use)"
+                );
+            }
+        }
         Err(e) => tracing::error!("reload rejected, the running policy stays: {e}"),
     }
 }

@@ -51,6 +51,8 @@ pub struct Maps {
     scanners: Array<MapData, Scanners>,
     ban_notes: HashMap<MapData, BanNoteKey, [u8; BAN_NOTE_LEN]>,
     ban_counters: PerCpuArray<MapData, u64>,
+    /// Capacity of the per-source table (`RATES`), fixed when it was created.
+    tracked_sources: u32,
 }
 
 /// One counter, summed over CPUs.
@@ -87,7 +89,20 @@ pub const NO_SERVICE: &str = "none";
 impl Maps {
     /// Takes the maps out of a loaded object (the program keeps its own references).
     pub fn from_ebpf(ebpf: &mut Ebpf) -> Result<Self> {
-        Self::build(|name| {
+        // RATES stays in the object (only the program uses it): a map taken out and dropped
+        // before the program loads would close the descriptor the program refers to.
+        let tracked_sources = match ebpf.map(map::RATES) {
+            Some(Map::LruHashMap(data)) => {
+                data.info().map_err(Error::map(map::RATES))?.max_entries()
+            }
+            _ => {
+                return Err(Error::MissingMap {
+                    name: map::RATES,
+                    dir: Default::default(),
+                })
+            }
+        };
+        Self::build(tracked_sources, |name| {
             ebpf.take_map(name).ok_or(Error::MissingMap {
                 name,
                 dir: Default::default(),
@@ -97,7 +112,12 @@ impl Maps {
 
     /// Opens the maps pinned under `dir` by a running (or killed) daemon.
     pub fn open_pinned(dir: &Path) -> Result<Self> {
-        Self::build(|name| {
+        let rates = dir.join(map::RATES);
+        let tracked_sources = MapData::from_pin(&rates)
+            .and_then(|data| data.info())
+            .map_err(Error::map(map::RATES))?
+            .max_entries();
+        Self::build(tracked_sources, |name| {
             let path = dir.join(name);
             if !path.exists() {
                 return Err(Error::MissingMap {
@@ -110,13 +130,17 @@ impl Maps {
         })
     }
 
-    fn build(mut take: impl FnMut(&'static str) -> Result<Map>) -> Result<Self> {
+    fn build(
+        tracked_sources: u32,
+        mut take: impl FnMut(&'static str) -> Result<Map>,
+    ) -> Result<Self> {
         macro_rules! typed {
             ($name:expr) => {
                 take($name)?.try_into().map_err(Error::map($name))?
             };
         }
         Ok(Self {
+            tracked_sources,
             state: typed!(map::STATE),
             policy: typed!(map::POLICY),
             services: typed!(map::SERVICES),
@@ -472,6 +496,11 @@ impl Maps {
             }
         }
         Ok(rows)
+    }
+
+    /// Capacity of the per-source table (`[global] tracked_sources` when it was created).
+    pub fn tracked_sources(&self) -> u32 {
+        self.tracked_sources
     }
 
     /// Entries in use per map (tries are walked; arrays report their configured part).

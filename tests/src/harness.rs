@@ -32,8 +32,12 @@ impl Harness {
     /// Loads the program and applies `config` (TOML).
     pub fn with_config(config: &str) -> Self {
         let pin_dir = PathBuf::from("/sys/fs/bpf").join(crate::unique("sipguard-test-"));
-        let mut loaded =
-            loader::load(&pin_dir).unwrap_or_else(|e| panic!("loading the program: {e}"));
+        let tracked_sources = Config::from_str(config, "test.toml")
+            .map_or(sipguard::config::DEFAULT_TRACKED_SOURCES, |c| {
+                c.global.tracked_sources
+            });
+        let mut loaded = loader::load(&pin_dir, tracked_sources)
+            .unwrap_or_else(|e| panic!("loading the program: {e}"));
         let noop: &mut aya::programs::Xdp = loaded
             .ebpf
             .program_mut(sipguard::ebpf::NOOP_PROGRAM)

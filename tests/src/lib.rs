@@ -7,6 +7,7 @@ pub mod harness;
 pub mod netns;
 pub mod packets;
 pub mod policies;
+pub mod scale;
 pub mod scenario;
 pub mod traffic;
 pub mod voip;

@@ -1473,6 +1473,71 @@ fn drop_samples_reach_the_json_log_bounded_per_second() {
 }
 
 #[test]
+fn a_new_tracked_sources_size_resizes_the_table_at_restart_without_a_gap_and_keeps_the_bans() {
+    if !privileged(
+        "a_new_tracked_sources_size_resizes_the_table_at_restart_without_a_gap_and_keeps_the_bans",
+    ) {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4, DENIED4, "192.0.2.20"]).unwrap();
+    let config = TempFile::with_contents(RELOAD_A);
+    let mut d = Daemon::start(&lab.pbx, PBX_IF, 9507, &["--config", config.as_str()]).unwrap();
+    run_ok(
+        &d,
+        &["ban", "192.0.2.20", "--for", "1h", "--reason", "carried"],
+    );
+    let rates_size = |d: &Daemon| {
+        aya::maps::MapData::from_pin(d.pin_dir.join("RATES"))
+            .unwrap()
+            .info()
+            .unwrap()
+            .max_entries()
+    };
+    assert_eq!(rates_size(&d), 131072);
+    // A reload can't resize a table in use: it says so and keeps it.
+    std::fs::write(
+        &config.0,
+        RELOAD_A.replacen("[global]\n", "[global]\ntracked_sources = 262144\n", 1),
+    )
+    .unwrap();
+    run_ok(&d, &["reload"]);
+    assert!(
+        d.wait_for_log("takes effect at the next start", Duration::from_secs(5)),
+        "{}",
+        d.log_text()
+    );
+    assert_eq!(rates_size(&d), 131072);
+    d.stop().unwrap();
+    let (sent, received) = under_steady_traffic(&lab, || {
+        std::thread::sleep(Duration::from_millis(200));
+        d.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&sent[&ip(ALLOWED4)]),
+        "every allowed datagram arrived across the resize"
+    );
+    assert_eq!(
+        received.get(&ip(DENIED4)),
+        None,
+        "no denied datagram passed"
+    );
+    let log = d.log_text();
+    assert!(log.contains("per-source table had another size"), "{log}");
+    assert_eq!(rates_size(&d), 262144);
+    let bans: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
+    assert_eq!(bans[0]["net"], "192.0.2.20/32", "{bans}");
+    assert_eq!(bans[0]["note"], "carried", "{bans}");
+    let old = d.pin_dir.with_file_name(format!(
+        "{}-sources-131072",
+        d.pin_dir.file_name().unwrap().to_string_lossy()
+    ));
+    assert!(!old.exists(), "the old maps were removed");
+    assert!(xdp_attached(&lab));
+}
+
+#[test]
 fn a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans() {
     if !privileged("a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans") {
         return;

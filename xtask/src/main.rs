@@ -47,7 +47,9 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Run the BPF_PROG_TEST_RUN benchmark; JSON goes to target/bench/prog_test_run.json.
+    /// Run the benchmarks (per-packet cost, the auto-ban lab, flood capacity and brute force
+    /// against iptables + fail2ban and nftables, scale): a table on stdout, JSON and one PNG
+    /// chart per comparison in target/bench/ (BENCHMARKS.md explains them).
     Bench {
         /// Extra arguments for sipguard-bench.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -121,6 +123,7 @@ fn main() -> Result<()> {
         Task::Bench { args } => {
             setup::toolchain()?;
             setup::test_deps()?;
+            setup::bench_deps()?;
             let out = root.join("target/bench");
             std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
             // The lab part runs the real daemon.
@@ -139,6 +142,10 @@ fn main() -> Result<()> {
                 .arg("--json")
                 .arg(out.join("prog_test_run.json"))
                 .args(&args))?;
+            // One PNG chart per comparison, from the JSON just written.
+            run(Command::new("/usr/bin/python3")
+                .arg(root.join("tests/bench/plot.py"))
+                .arg(&out))?;
         }
         Task::Lab { args } => {
             setup::toolchain()?;

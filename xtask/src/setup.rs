@@ -28,6 +28,10 @@ const APT_PACKAGES: &[&str] = &[
     "prometheus",
 ];
 
+/// Debian packages only `cargo xtask bench` needs: the filters sipguard is compared with
+/// (iptables with fail2ban, nftables) and the charts (Debian's python3 with matplotlib).
+const BENCH_APT_PACKAGES: &[&str] = &["iptables", "nftables", "fail2ban", "python3-matplotlib"];
+
 /// PyPI packages the tests need (installed with `python3 -m pip`).
 /// The real-tools tests' attacker: svmap, svwar, svcrack (the version they were written for).
 const PYPI_PACKAGES: &[&str] = &["sipvicious==0.3.8"];
@@ -190,15 +194,38 @@ fn build_bpf_linker() -> Result<()> {
     Ok(())
 }
 
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.ends_with(b"install ok installed"))
+}
+
+fn apt_install(missing: &[&str]) -> Result<()> {
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("xtask: installing Debian packages: {}", missing.join(" "));
+    run(as_root("apt-get")?.args(["update", "-q"]))?;
+    run(as_root("apt-get")?
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(missing))
+}
+
+/// What `cargo xtask bench` needs beyond the tests' packages.
+pub fn bench_deps() -> Result<()> {
+    let missing: Vec<&str> = BENCH_APT_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| !installed(p))
+        .collect();
+    apt_install(&missing)
+}
+
 /// Debian and PyPI packages the tests need, and bpffs on /sys/fs/bpf.
 pub fn test_deps() -> Result<()> {
-    let installed = |pkg: &str| {
-        Command::new("dpkg-query")
-            .args(["-W", "-f=${Status}", pkg])
-            .stderr(Stdio::null())
-            .output()
-            .is_ok_and(|o| o.status.success() && o.stdout.ends_with(b"install ok installed"))
-    };
     let pip = || {
         let mut cmd = Command::new("python3");
         cmd.args(["-m", "pip"])
@@ -213,14 +240,7 @@ pub fn test_deps() -> Result<()> {
     if !PYPI_PACKAGES.is_empty() && !succeeds(pip().arg("--version")) && !installed("python3-pip") {
         missing.push("python3-pip");
     }
-    if !missing.is_empty() {
-        println!("xtask: installing Debian packages: {}", missing.join(" "));
-        run(as_root("apt-get")?.args(["update", "-q"]))?;
-        run(as_root("apt-get")?
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .args(["install", "-y", "-q", "--no-install-recommends"])
-            .args(&missing))?;
-    }
+    apt_install(&missing)?;
 
     let missing: Vec<&str> = PYPI_PACKAGES
         .iter()

@@ -19,6 +19,10 @@ struct Args {
     only: Option<String>,
     /// Trials of the lab's auto-ban measurement (0: skip it).
     lab_trials: usize,
+    /// Tracked sources of the scale part (0: skip it).
+    scale_sources: u32,
+    /// Deny prefixes of the scale part.
+    scale_prefixes: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -28,6 +32,8 @@ fn args() -> anyhow::Result<Args> {
         json: None,
         only: None,
         lab_trials: 10,
+        scale_sources: 1 << 20,
+        scale_prefixes: 100_000,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -38,10 +44,15 @@ fn args() -> anyhow::Result<Args> {
             "--json" => a.json = Some(value()?.into()),
             "--only" => a.only = Some(value()?),
             "--lab-trials" => a.lab_trials = value()?.parse().context("--lab-trials")?,
+            "--scale-sources" => a.scale_sources = value()?.parse().context("--scale-sources")?,
+            "--scale-prefixes" => {
+                a.scale_prefixes = value()?.parse().context("--scale-prefixes")?
+            }
             "-h" | "--help" => {
                 println!(
                     "sipguard-bench [--repeat N] [--runs N] [--json FILE] [--only SUBSTRING] \
-                     [--lab-trials N (0: skip the lab's auto-ban timing)]"
+                     [--lab-trials N (0: skip the lab's auto-ban timing)] \
+                     [--scale-sources N (0: skip the scale part)] [--scale-prefixes N]"
                 );
                 std::process::exit(0);
             }
@@ -366,9 +377,30 @@ Content-Length: 0\r\n\r\n"
     } else {
         None
     };
+    let scale = if args.scale_sources > 0
+        && args
+            .only
+            .as_ref()
+            .is_none_or(|o| "scale".contains(o.as_str()))
+    {
+        Some(sipguard_tests::scale::run(&sipguard_tests::scale::Args {
+            sources: args.scale_sources,
+            prefixes: args.scale_prefixes,
+            runs: args.runs,
+            repeat: args.repeat,
+        })?)
+    } else {
+        None
+    };
     if let Some(path) = args.json {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
+        }
+        if let Some(scale) = &scale {
+            let scale_path = path.with_file_name("scale.json");
+            std::fs::write(&scale_path, serde_json::to_string_pretty(scale)?)
+                .with_context(|| format!("writing {}", scale_path.display()))?;
+            println!("JSON: {}", scale_path.display());
         }
         if let Some(lab) = &lab {
             let lab_path = path.with_file_name("autoban_lab.json");

@@ -144,7 +144,7 @@ fn main() -> Result<()> {
                 .args(&args))?;
             // One PNG chart per comparison, from the JSON just written.
             run(Command::new("/usr/bin/python3")
-                .arg(root.join("tests/bench/plot.py"))
+                .arg(root.join("tests/bench/report.py"))
                 .arg(&out))?;
         }
         Task::Lab { args } => {

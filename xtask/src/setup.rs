@@ -26,6 +26,9 @@ const APT_PACKAGES: &[&str] = &[
     "sip-tester",
     // A real Prometheus server scrapes the daemon in an end-to-end test.
     "prometheus",
+    // The brute-force benchmark's other defence: fail2ban with iptables-legacy (iptables).
+    "fail2ban",
+    "iptables",
 ];
 
 /// PyPI packages the tests need (installed with `python3 -m pip`).

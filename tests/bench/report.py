@@ -6,14 +6,15 @@ usage: report.py DIR [--update-doc BENCHMARKS.md]
 DIR holds prog_test_run.json, autoban_lab.json, flood_capacity.json, bruteforce.json and
 scale.json; a missing file skips its part. Writes one PNG chart per comparison and
 DIR/summary.md (the tables, ratios included). With --update-doc, the summary also replaces
-the part of BENCHMARKS.md between its "results" markers, so the published numbers are the
-measured ones, never typed in.
+the part of BENCHMARKS.md between its "results" markers and the charts are copied to
+docs/bench/ next to it, so the published numbers are the measured ones, never typed in.
 
 Runs with Debian's python3-matplotlib (`cargo xtask bench` installs it).
 """
 import json
 import os
 import platform
+import shutil
 import sys
 
 import matplotlib
@@ -89,26 +90,29 @@ def flood(d):
     save(fig, d, "flood_capacity.png")
 
 
+def defences(doc):
+    """(name, medians, trials) per defence of bruteforce.json."""
+    return [(name, x["median"], x["trials"]) for name, x in doc["results"].items()]
+
+
 def bruteforce(d):
     doc = load(d, "bruteforce.json")
     if not doc:
         return
-    defences = doc["defences"]
-    names = [x["defence"] for x in defences]
+    rows = defences(doc)
+    names = [r[0] for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    wrong = [x["median_wrong_passwords"] for x in defences]
-    cut = [x["median_cutoff_s"] for x in defences]
-    colors = ["#2a7ab9" if n.startswith("sipguard") else "#d9822b" for n in names]
+    wrong = [r[1]["wrong_passwords"] or 0 for r in rows]
+    cut = [r[1]["cut_off_s"] or 0 for r in rows]
+    colors = [COLORS["sipguard"] if n.startswith("sipguard") else COLORS["fail2ban"] for n in names]
     b1 = a1.bar(names, wrong, color=colors)
     a1.bar_label(b1, [f"{w:g}" for w in wrong])
     a1.set_ylabel("wrong passwords that reached Kamailio (median)")
     a1.set_title("svcrack: guesses before the cut-off")
     b2 = a2.bar(names, cut, color=colors)
     a2.bar_label(b2, [f"{c:.3f} s" for c in cut])
-    a2.set_ylabel("seconds from first to last request reaching Kamailio (median)")
+    a2.set_ylabel("first to last request reaching Kamailio, s (median)")
     a2.set_title("svcrack: time to cut-off")
-    for a in (a1, a2):
-        a.tick_params(axis="x", labelsize=8)
     save(fig, d, "bruteforce.png")
 
 
@@ -178,7 +182,7 @@ def summary(d):
             (f"`{r['path']}`", f"{r['net_ns']:.0f}",
              f"{r['min_ns'] - r['floor_ns']:.0f}-{r['max_ns'] - r['floor_ns']:.0f}", r["verdict"])
             for r in meta["results"]]))
-        md.append("![per-packet cost](bench/per_packet.png)\n")
+        md.append("![per-packet cost](docs/bench/per_packet.png)\n")
     lab = load(d, "autoban_lab.json")
     if lab:
         b = lab["burst"]
@@ -215,7 +219,7 @@ def flood_summary(d):
     md.append(table(["filter", "flood", "offered Mpps", "dropped", "softirq s",
                      "Mpps dropped per softirq-s", "sipguard is", "honest REGISTER ok",
                      "honest calls ok"], out))
-    md.append("![flood capacity](bench/flood_capacity.png)\n")
+    md.append("![flood capacity](docs/bench/flood_capacity.png)\n")
     return md
 
 
@@ -223,14 +227,28 @@ def bruteforce_summary(d):
     doc = load(d, "bruteforce.json")
     if not doc:
         return []
-    md = ["### Brute force: svcrack against Kamailio\n"]
+    f2b = doc.get("fail2ban", {})
+    md = [f"### Brute force: svcrack against Kamailio\n",
+          f"Attack: {doc['attack']}. fail2ban {f2b.get('version')} (backend "
+          f"{f2b.get('backend')}), maxretry {f2b.get('maxretry')}, findtime "
+          f"{f2b.get('findtime_s')} s, action {f2b.get('action')}.\n"]
+    rows = defences(doc)
+    base = next((r[1] for r in rows if r[0] == "sipguard"), None)
     out = []
-    for x in doc["defences"]:
-        out.append((x["defence"], x["median_wrong_passwords"], f"{x['median_cutoff_s']:.3f}",
-                    ", ".join(str(t["wrong_passwords"]) for t in x["trials"])))
-    md.append(table(["defence", "wrong passwords reaching Kamailio (median)",
-                     "seconds to cut-off (median)", "per trial"], out))
-    md.append("![brute force](bench/bruteforce.png)\n")
+    for name, m, trials in rows:
+        ratio = ""
+        if base and name != "sipguard" and base["wrong_passwords"]:
+            ratio = f"{m['wrong_passwords'] / base['wrong_passwords']:.0f}x the guesses"
+            if base["cut_off_s"]:
+                ratio += f", {m['cut_off_s'] / base['cut_off_s']:.0f}x the time"
+        out.append((name, f"{m['sent']:.0f}", f"{m['reached_kamailio']:.0f}",
+                    f"**{m['wrong_passwords']:.0f}**", f"**{m['cut_off_s']:.3f}**",
+                    ", ".join(str(t["wrong_passwords"]) for t in trials), ratio))
+    md.append(table(["defence", "requests sent (median)", "reached Kamailio",
+                     "wrong passwords reaching Kamailio", "seconds to cut-off",
+                     "wrong passwords per trial", "against sipguard"], out))
+    md.append(f"{doc['definitions']}\n")
+    md.append("![brute force](docs/bench/bruteforce.png)\n")
     return md
 
 
@@ -276,7 +294,7 @@ def scale_summary(d):
         md.append(f"Under traffic during the reloads (1 datagram/ms from an honest and a denied "
                   f"LAN source): honest {dm['honest_received']}/{dm['honest_sent']} arrived, "
                   f"the denied source passed {dm['denied_passed']} times.\n")
-    md.append("![scale](bench/scale.png)\n")
+    md.append("![scale](docs/bench/scale.png)\n")
     return md
 
 
@@ -303,6 +321,12 @@ def main():
         with open(doc, "w") as f:
             f.write(body[:start] + "\n" + text + "\n" + body[end:])
         print(f"updated {doc}")
+        charts = os.path.join(os.path.dirname(os.path.abspath(doc)), "docs", "bench")
+        os.makedirs(charts, exist_ok=True)
+        for name in sorted(os.listdir(d)):
+            if name.endswith(".png"):
+                shutil.copy(os.path.join(d, name), os.path.join(charts, name))
+                print(f"PNG: {os.path.join(charts, name)}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 //! BPF_PROG_TEST_RUN harness around the real loader and map writer, and throwaway network
 //! namespaces joined by veth.
 pub mod daemon;
+pub mod flood;
 pub mod guesser;
 pub mod harness;
 pub mod netns;

@@ -26,6 +26,9 @@ const APT_PACKAGES: &[&str] = &[
     "sip-tester",
     // A real Prometheus server scrapes the daemon in an end-to-end test.
     "prometheus",
+    // The benchmark's side-by-side filters (iptables-legacy-restore, nft).
+    "iptables",
+    "nftables",
 ];
 
 /// PyPI packages the tests need (installed with `python3 -m pip`).

@@ -3,6 +3,7 @@
 //! namespaces joined by veth.
 pub mod daemon;
 pub mod fail2ban;
+pub mod flood;
 pub mod guesser;
 pub mod harness;
 pub mod netns;

@@ -26,6 +26,9 @@ const APT_PACKAGES: &[&str] = &[
     "sip-tester",
     // A real Prometheus server scrapes the daemon in an end-to-end test.
     "prometheus",
+    // The benchmark's side-by-side rulesets, checked against the policy by a test.
+    "iptables",
+    "nftables",
 ];
 
 /// Debian packages only `cargo xtask bench` needs: the filters sipguard is compared with

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {"sipguard": "#2a7ab9", "iptables": "#d9822b", "nftables": "#7a9a3a",
-          "fail2ban": "#d9822b", "none": "#999999"}
+          "fail2ban": "#d9822b", "xdp_drop": "#bbbbbb", "no filter": "#777777"}
 
 
 def load(d, name):
@@ -69,7 +69,8 @@ def flood(d):
         return
     rows = [r for r in doc["rows"] if r.get("drops_per_softirq_s")]
     floods = sorted({r["flood"] for r in rows}, key=lambda f: [r["flood"] for r in rows].index(f))
-    filters = [f for f in ["sipguard", "iptables", "nftables"] if any(r["filter"] == f for r in rows)]
+    filters = [f for f in ["xdp_drop", "sipguard", "iptables", "nftables"]
+               if any(r["filter"] == f for r in rows)]
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / max(len(filters), 1)
     for i, flt in enumerate(filters):
@@ -81,7 +82,8 @@ def flood(d):
             xs.append(j + (i - (len(filters) - 1) / 2) * width)
             ys.append(r["drops_per_softirq_s"] / 1e6)
             labels.append(f"{r['drops_per_softirq_s'] / 1e6:.2f}")
-        bars = ax.bar(xs, ys, width, label=flt, color=COLORS.get(flt))
+        label = "bare XDP_DROP (ceiling)" if flt == "xdp_drop" else flt
+        bars = ax.bar(xs, ys, width, label=label, color=COLORS.get(flt))
         ax.bar_label(bars, labels, fontsize=8)
     ax.set_xticks(range(len(floods)), floods)
     ax.set_ylabel("million packets dropped per second of receiving CPU (softirq)")

@@ -93,8 +93,9 @@ def flood(d):
 
 
 def defences(doc):
-    """(name, medians, trials) per defence of bruteforce.json."""
-    return [(name, x["median"], x["trials"]) for name, x in doc["results"].items()]
+    """(name, medians, trials) per defence of bruteforce.json, sipguard first."""
+    rows = [(name, x["median"], x["trials"]) for name, x in doc["results"].items()]
+    return sorted(rows, key=lambda r: r[0] != "sipguard")
 
 
 def bruteforce(d):
@@ -213,14 +214,23 @@ def flood_summary(d):
     for r in rows:
         dps = r.get("drops_per_softirq_s") or 0
         base = best.get(r["flood"]) or 0
-        ratio = f"{base / dps:.1f}x" if r["filter"] != "sipguard" and dps else ""
+        if r["filter"] == "xdp_drop":
+            ratio = "(ceiling: a bare XDP_DROP)"
+        elif r["filter"] != "sipguard" and dps:
+            ratio = f"{base / dps:.1f}x"
+        else:
+            ratio = ""
         out.append((r["filter"], r["flood"], f"{r['sent_mpps']:.2f}", f"{r['dropped']:,}",
                     f"{r['softirq_s']:.2f}", f"**{dps / 1e6:.2f}**", ratio,
                     f"{r['honest_registrations_ok']}/{r['honest_registrations_total']}",
                     f"{r['honest_calls_ok']}/{r['honest_calls_total']}"))
     md.append(table(["filter", "flood", "offered Mpps", "dropped", "softirq s",
-                     "Mpps dropped per softirq-s", "sipguard is", "honest REGISTER ok",
-                     "honest calls ok"], out))
+                     "Mpps dropped per softirq-s", "sipguard drops per CPU-s, times this",
+                     "honest REGISTER ok", "honest calls ok"], out))
+    floods = {f["flood"]: f for f in doc.get("floods", [])}
+    for name, f in floods.items():
+        md.append(f"- `{name}` ({f['frame_bytes']}-byte frames): {f['what']}")
+    md.append(f"\nGenerator: {doc.get('generator')}.\n")
     md.append("![flood capacity](docs/bench/flood_capacity.png)\n")
     return md
 

@@ -219,9 +219,29 @@ pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the frames are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generator {
+    /// BPF_PROG_TEST_RUN live frames on an XDP_TX program: no skb on the sending side.
+    LiveFrames,
+    /// An AF_PACKET socket (`PACKET_QDISC_BYPASS`) and `sendmmsg` batches of 64: an skb per
+    /// frame on the sending side, as a user-space flood tool makes.
+    AfPacket,
+}
+
+impl Generator {
+    pub fn name(self) -> &'static str {
+        match self {
+            Generator::LiveFrames => "xdp_live_frames",
+            Generator::AfPacket => "af_packet_sendmmsg",
+        }
+    }
+}
+
 /// What to send and for how long.
 #[derive(Clone, Debug)]
 pub struct Flood {
+    pub generator: Generator,
     /// The Ethernet frame (dst MAC: the receiving veth's, else the stack drops it as
     /// PACKET_OTHERHOST).
     pub frame: Vec<u8>,
@@ -258,8 +278,11 @@ impl Flood {
     ) -> anyhow::Result<Sent> {
         crate::netns::in_ns(ns, || -> anyhow::Result<Sent> {
             pin_to_cpu(cpu)?;
-            let prog = load(self.spread)?;
             let ifindex = ifindex(iface).with_context(|| format!("in {ns}"))?;
+            if self.generator == Generator::AfPacket {
+                return self.run_af_packet(ifindex, keep_going);
+            }
+            let prog = load(self.spread)?;
             let start = Instant::now();
             let mut frames = 0u64;
             while frames < self.max_frames {
@@ -278,6 +301,112 @@ impl Flood {
                 wall: start.elapsed(),
             })
         })?
+    }
+}
+
+impl Flood {
+    /// The frames an AF_PACKET flood cycles through: the frame as built, or with `spread`
+    /// the 256 variants the XDP program would make (source `a.b.c.k`, ID low byte `255 - k`).
+    fn variants(&self) -> Vec<Vec<u8>> {
+        if !self.spread {
+            return vec![self.frame.clone()];
+        }
+        (0..=255u8)
+            .map(|k| {
+                let mut f = self.frame.clone();
+                f[SRC_LAST_BYTE as usize] = k;
+                f[ID_LOW_BYTE as usize] = 255 - k;
+                f
+            })
+            .collect()
+    }
+
+    fn run_af_packet(&self, ifindex: u32, keep_going: &AtomicBool) -> anyhow::Result<Sent> {
+        use std::os::fd::AsRawFd as _;
+        const BATCH: usize = 64;
+        // Safety: plain socket(2); the descriptor is owned right away.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
+        }
+        // Safety: a fresh descriptor nobody else owns.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        let one: libc::c_int = 1;
+        // Safety: an int option by pointer with its size.
+        let r = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_QDISC_BYPASS,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error()).context("PACKET_QDISC_BYPASS");
+        }
+        // Safety: a zeroed sockaddr_ll with family and interface set, by pointer and size.
+        let r = unsafe {
+            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+            sll.sll_family = libc::AF_PACKET as u16;
+            sll.sll_ifindex = ifindex as i32;
+            libc::bind(
+                sock.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(std::io::Error::last_os_error()).context("bind(AF_PACKET)");
+        }
+        let frames = self.variants();
+        let mut iovs: Vec<libc::iovec> = (0..BATCH)
+            .map(|i| {
+                let f = &frames[i % frames.len()];
+                libc::iovec {
+                    iov_base: f.as_ptr() as *mut libc::c_void,
+                    iov_len: f.len(),
+                }
+            })
+            .collect();
+        // Safety (zeroed): mmsghdr is plain data; each one gets its one iovec below.
+        let mut msgs: Vec<libc::mmsghdr> = (0..BATCH)
+            .map(|_| unsafe { std::mem::zeroed::<libc::mmsghdr>() })
+            .collect();
+        for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+            m.msg_hdr.msg_iov = iov;
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        let start = Instant::now();
+        let mut sent = 0u64;
+        let mut batches = 0u64;
+        while sent < self.max_frames {
+            // The clock every 256 batches (16k frames).
+            if batches % 256 == 0 {
+                let elapsed = start.elapsed();
+                if elapsed >= self.max_time
+                    || (elapsed >= self.min_time && !keep_going.load(Ordering::Relaxed))
+                {
+                    break;
+                }
+            }
+            batches += 1;
+            // Safety: `msgs` points into `iovs` and `frames`, all alive for the call.
+            let n = unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                // A full device queue: try again.
+                if e.raw_os_error() == Some(libc::ENOBUFS) {
+                    continue;
+                }
+                return Err(e).context("sendmmsg(AF_PACKET)");
+            }
+            sent += n as u64;
+        }
+        Ok(Sent {
+            frames: sent,
+            wall: start.elapsed(),
+        })
     }
 }
 

@@ -937,7 +937,7 @@ mod flood_capacity {
         daemon::Daemon,
         flood::{
             attach_xdp_drop, register_payload, run_in, udp_frame, CpuTimes, Flood, FloodLink,
-            FLOOD_IF, GEN_IF,
+            Generator, FLOOD_IF, GEN_IF,
         },
         voip::{VoipLab, PBX, PBX_IF},
     };
@@ -1145,6 +1145,7 @@ mod flood_capacity {
     fn floods(secs: u64) -> anyhow::Result<Vec<FloodKind>> {
         let pbx: Ipv4Addr = PBX.parse()?;
         let base = |frame, spread| Flood {
+            generator: Generator::LiveFrames,
             frame,
             spread,
             max_frames: 2_000_000_000,
@@ -1167,6 +1168,19 @@ mod flood_capacity {
                     udp_frame("203.0.113.0".parse()?, pbx, 40000, 5060, 0x00ff, &junk),
                     true,
                 ),
+            },
+            FloodKind {
+                name: "not_allowed_af_packet",
+                what:
+                    "the same, sent by AF_PACKET sendmmsg (batches of 64, qdisc bypassed) instead: \
+                       the sender, not the filter, sets the pace",
+                flood: Flood {
+                    generator: Generator::AfPacket,
+                    ..base(
+                        udp_frame("203.0.113.0".parse()?, pbx, 40000, 5060, 0x00ff, &junk),
+                        true,
+                    )
+                },
             },
             FloodKind {
                 name: "register_over_limit",
@@ -1199,7 +1213,9 @@ mod flood_capacity {
         let generator = format!(
             "BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (batch 64, 1M frames per call) \
              on an XDP_TX program in a generator namespace, out of {GEN_IF} to its veth peer \
-             {FLOOD_IF} in the PBX namespace (GRO on); one thread pinned to CPU {CPU}"
+             {FLOOD_IF} in the PBX namespace (GRO on); one thread pinned to CPU {CPU}. \
+             The *_af_packet flood sends the same frames from an AF_PACKET socket with \
+             sendmmsg instead, on the same CPU"
         );
         println!("\nflood capacity: {generator}");
         println!(
@@ -1348,6 +1364,7 @@ mod flood_capacity {
         Ok(serde_json::json!({
             "filter": filter.name(),
             "flood": kind.name,
+            "generator": kind.flood.generator.name(),
             "sent": sent.frames,
             "wall_s": sent.wall.as_secs_f64(),
             "sent_mpps": sent.frames as f64 / sent.wall.as_secs_f64() / 1e6,

@@ -382,7 +382,7 @@ impl Flood {
         let mut batches = 0u64;
         while sent < self.max_frames {
             // The clock every 256 batches (16k frames).
-            if batches % 256 == 0 {
+            if batches.is_multiple_of(256) {
                 let elapsed = start.elapsed();
                 if elapsed >= self.max_time
                     || (elapsed >= self.min_time && !keep_going.load(Ordering::Relaxed))

@@ -87,7 +87,8 @@ def flood(d):
         ax.bar_label(bars, labels, fontsize=8)
     ax.set_xticks(range(len(floods)), floods)
     ax.set_ylabel("million packets dropped per second of receiving CPU (softirq)")
-    ax.set_title("Flood capacity, one core (XDP_TX live-frames generator over veth)")
+    ax.set_title("Flood capacity, one core, over veth\n(generator: XDP_TX live frames; "
+                 "*_af_packet: AF_PACKET sendmmsg)")
     ax.legend()
     save(fig, d, "flood_capacity.png")
 

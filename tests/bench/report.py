@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import sys
+import time
 
 import matplotlib
 
@@ -178,7 +179,10 @@ def summary(d):
     meta = load(d, "prog_test_run.json")
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), "unknown CPU")
-    md.append(f"Machine: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}.\n")
+    stamps = [os.path.getmtime(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".json")]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(max(stamps))) if stamps else "?"
+    md.append(f"Machine: {cpu}, {os.cpu_count()} CPUs, Linux {platform.release()}. "
+              f"Run finished {when}.\n")
     if meta and meta["results"]:
         md.append(f"### Per-packet cost (BPF_PROG_TEST_RUN, {meta['runs']} runs x "
                   f"{meta['repeat']:,} packets)\n")

@@ -23,7 +23,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
-use crate::netns::ip;
+use crate::netns::{ip, run_in};
 
 /// The generator's end of the flood link (in the generator namespace).
 pub const GEN_IF: &str = "gen0";
@@ -556,46 +556,6 @@ impl Drop for FloodLink {
             .args(["netns", "del", &self.gen])
             .output();
     }
-}
-
-/// Runs `program args` in namespace `ns` (stdin from `input` when given), failing with its
-/// stderr; returns its stdout.
-pub fn run_in(
-    ns: &str,
-    program: &str,
-    args: &[&str],
-    input: Option<&[u8]>,
-) -> anyhow::Result<String> {
-    use std::io::Write as _;
-    use std::process::Stdio;
-    let mut c = Command::new("timeout");
-    c.args(["-k", "5", "30", "ip", "netns", "exec", ns, program])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-    let mut child = c.spawn().with_context(|| format!("running {program}"))?;
-    if let Some(input) = input {
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(input)
-            .with_context(|| format!("writing to {program}"))?;
-    }
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// One CPU's times from /proc/stat, in seconds.

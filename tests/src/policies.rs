@@ -60,6 +60,27 @@ protocol = "icmp"
 allow = ["192.0.2.0/25", "2001:db8:1::/112"]
 "#;
 
+/// A file of the side-by-side benchmark's policy, written for sipguard (`policy.toml`),
+/// iptables (`iptables.rules`) and nftables (`nftables.nft`), in `tests/bench/`.
+pub fn bench_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("bench")
+        .join(name)
+}
+
+/// Loads the benchmark's iptables rules into namespace `ns` (`iptables-legacy-restore`: the
+/// x_tables iptables of the seeds' guides).
+pub fn load_bench_iptables(ns: &str) -> anyhow::Result<()> {
+    let rules = std::fs::read(bench_file("iptables.rules"))?;
+    crate::netns::run_in(ns, "iptables-legacy-restore", &[], Some(&rules)).map(drop)
+}
+
+/// Loads the benchmark's nftables ruleset into namespace `ns` (`nft -f`).
+pub fn load_bench_nftables(ns: &str) -> anyhow::Result<()> {
+    let rules = std::fs::read(bench_file("nftables.nft"))?;
+    crate::netns::run_in(ns, "nft", &["-f", "-"], Some(&rules)).map(drop)
+}
+
 /// A file removed on drop (configs handed to the daemon).
 pub struct TempFile(pub std::path::PathBuf);
 

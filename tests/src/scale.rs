@@ -9,11 +9,10 @@ use std::{
     net::{IpAddr, SocketAddr},
     os::fd::{AsFd as _, AsRawFd as _},
     path::Path,
-    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use aya::maps::{HashMap, Map, MapData};
 use serde_json::json;
 use sipguard_common::{RateKey, SourceState};
@@ -21,7 +20,7 @@ use sipguard_common::{RateKey, SourceState};
 use crate::{
     daemon::Daemon,
     harness::Harness,
-    netns::{Lab, PBX_IF, PBX_V4},
+    netns::{run_in, Lab, PBX_IF, PBX_V4},
     packets::{frame, register, udp, Transport},
     policies::TempFile,
     traffic::{SteadyUdp, UdpCounter},
@@ -394,22 +393,11 @@ fn daemon_reload_under_traffic(
     }))
 }
 
-/// Runs `program args` in `ns` with `stdin` as its input; returns the seconds it took.
+/// Seconds `program args` takes in `ns`, reading `stdin`.
 fn timed_in(ns: &str, program: &str, args: &[&str], stdin: &str) -> anyhow::Result<f64> {
-    let file = TempFile::with_contents(stdin);
     let t = Instant::now();
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "timeout", "600", program])
-        .args(args)
-        .stdin(std::fs::File::open(&file.0)?)
-        .stdout(Stdio::null())
-        .output()
-        .with_context(|| format!("running {program}"))?;
-    let secs = t.elapsed().as_secs_f64();
-    if !out.status.success() {
-        bail!("{program}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(secs)
+    run_in(ns, program, args, Some(stdin.as_bytes()))?;
+    Ok(t.elapsed().as_secs_f64())
 }
 
 /// nftables: the same prefixes as an interval set (the nftables way), loaded with `nft -f`,

@@ -3,15 +3,13 @@
 //! the PBX namespace, passes SIP and RTP from the LAN, drops them from outside it, drops
 //! other ports, and lets a back-to-back REGISTER burst from one LAN source through up to its
 //! burst of 100 (plus the 10/s refill while it is sent), no further.
-use std::{
-    net::{IpAddr, SocketAddr},
-    path::PathBuf,
-};
+use std::net::{IpAddr, SocketAddr};
 
 use sipguard_tests::{
     daemon::Daemon,
-    flood::{register_payload, run_in},
+    flood::register_payload,
     netns::{Lab, PBX_IF, PBX_V4},
+    policies::{bench_file, load_bench_iptables, load_bench_nftables},
     privileged,
     traffic::{send_udp, UdpCounter},
 };
@@ -19,12 +17,6 @@ use sipguard_tests::{
 const LAN: &str = "192.0.2.10";
 const LAN_FLOODER: &str = "192.0.2.66";
 const OUTSIDE: &str = "198.51.100.7";
-
-fn bench_file(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("bench")
-        .join(name)
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -108,8 +100,7 @@ fn the_bench_policy_for_iptables_enforces_the_shared_policy() {
         return;
     }
     let lab = lab();
-    let rules = std::fs::read(bench_file("iptables.rules")).unwrap();
-    run_in(&lab.pbx, "iptables-legacy-restore", &[], Some(&rules)).unwrap();
+    load_bench_iptables(&lab.pbx).unwrap();
     assert_enforces_the_bench_policy(&lab, "iptables");
 }
 
@@ -119,7 +110,6 @@ fn the_bench_policy_for_nftables_enforces_the_shared_policy() {
         return;
     }
     let lab = lab();
-    let rules = std::fs::read(bench_file("nftables.nft")).unwrap();
-    run_in(&lab.pbx, "nft", &["-f", "-"], Some(&rules)).unwrap();
+    load_bench_nftables(&lab.pbx).unwrap();
     assert_enforces_the_bench_policy(&lab, "nftables");
 }

@@ -544,7 +544,7 @@ mod autoban_lab {
 mod bruteforce {
     use std::{
         io::{Read as _, Seek as _},
-        path::{Path, PathBuf},
+        path::Path,
         sync::atomic::{AtomicBool, Ordering},
         time::{Duration, Instant, SystemTime},
     };
@@ -553,6 +553,7 @@ mod bruteforce {
     use sipguard_tests::{
         daemon::Daemon,
         fail2ban::{self, Fail2ban, Thresholds},
+        policies::{bench_file, load_bench_iptables},
         voip::{VoipLab, ATTACKER, PBX_IF},
     };
 
@@ -581,11 +582,6 @@ mod bruteforce {
                 Defence::Fail2ban => "iptables+fail2ban",
             }
         }
-    }
-
-    /// The benchmark's policy files, in the source tree.
-    fn bench_dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("bench")
     }
 
     /// One line of Kamailio's log and when the tail saw it.
@@ -741,7 +737,7 @@ mod bruteforce {
     fn defend(defence: Defence, trials: usize) -> anyhow::Result<(Vec<Trial>, Option<String>)> {
         let mut lab = VoipLab::new().context("building the lab")?;
         lab.start_kamailio()?;
-        let policy = bench_dir().join("policy.toml");
+        let policy = bench_file("policy.toml");
         let policy = policy.to_str().context("policy path")?;
         // Declared after the lab: dropped (stopped) before the lab's namespaces go.
         let (daemon, f2b) = match defence {
@@ -755,17 +751,7 @@ mod bruteforce {
                 None,
             ),
             Defence::Fail2ban => {
-                let rules = std::fs::File::open(bench_dir().join("iptables.rules"))?;
-                let out = lab
-                    .command_for(&lab.pbx, 10, "iptables-legacy-restore")
-                    .stdin(rules)
-                    .output()
-                    .context("running iptables-legacy-restore (apt package iptables)")?;
-                anyhow::ensure!(
-                    out.status.success(),
-                    "iptables-legacy-restore: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                load_bench_iptables(&lab.pbx)?;
                 let log = lab.dir.join("kamailio.log");
                 (
                     None,
@@ -927,7 +913,6 @@ mod flood_capacity {
     use std::{
         collections::BTreeMap,
         net::Ipv4Addr,
-        path::PathBuf,
         sync::atomic::{AtomicBool, Ordering},
         time::Duration,
     };
@@ -936,9 +921,11 @@ mod flood_capacity {
     use sipguard_tests::{
         daemon::Daemon,
         flood::{
-            attach_xdp_drop, register_payload, run_in, udp_frame, CpuTimes, Flood, FloodLink,
-            Generator, FLOOD_IF, GEN_IF,
+            attach_xdp_drop, register_payload, udp_frame, CpuTimes, Flood, FloodLink, Generator,
+            FLOOD_IF, GEN_IF,
         },
+        netns::run_in,
+        policies::{bench_file, load_bench_iptables, load_bench_nftables},
         voip::{VoipLab, PBX, PBX_IF},
     };
 
@@ -946,12 +933,6 @@ mod flood_capacity {
     const CPU: usize = 1;
     const REGISTRATIONS: u32 = 20;
     const CALLS: u32 = 10;
-
-    fn bench_file(name: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("bench")
-            .join(name)
-    }
 
     /// A filter under test, set up in the PBX namespace; removed on drop.
     enum Filter<'a> {
@@ -1000,13 +981,11 @@ mod flood_capacity {
                     }
                 }
                 "iptables" => {
-                    let rules = std::fs::read(bench_file("iptables.rules"))?;
-                    run_in(ns, "iptables-legacy-restore", &[], Some(&rules))?;
+                    load_bench_iptables(ns)?;
                     Filter::Iptables { ns }
                 }
                 "nftables" => {
-                    let file = bench_file("nftables.nft");
-                    run_in(ns, "nft", &["-f", file.to_str().context("path")?], None)?;
+                    load_bench_nftables(ns)?;
                     Filter::Nftables { ns }
                 }
                 other => anyhow::bail!("unknown filter {other}"),

@@ -1472,6 +1472,62 @@ fn drop_samples_reach_the_json_log_bounded_per_second() {
     assert!(samples.len() as u64 + skipped <= 300);
 }
 
+/// A lab and a daemon on `config` that has banned 192.0.2.20 with the note "carried": what
+/// the map replacement tests restart.
+fn daemon_with_a_ban(port: u16, config: &TempFile) -> (Lab, Daemon) {
+    let lab = Lab::new(&[ALLOWED4, DENIED4, "192.0.2.20"]).unwrap();
+    let d = Daemon::start(&lab.pbx, PBX_IF, port, &["--config", config.as_str()]).unwrap();
+    run_ok(
+        &d,
+        &["ban", "192.0.2.20", "--for", "1h", "--reason", "carried"],
+    );
+    (lab, d)
+}
+
+/// Restarts the stopped `d` under steady traffic and checks that its maps were replaced
+/// without a gap: every allowed datagram arrived, no denied one passed, the log says `why`,
+/// the ban and its note were carried over and still drop, the old pins (`DIR-old_suffix`)
+/// are gone and XDP is attached.
+fn restart_replaces_the_maps_without_a_gap(lab: &Lab, d: &mut Daemon, why: &str, old_suffix: &str) {
+    let (sent, received) = under_steady_traffic(lab, || {
+        std::thread::sleep(Duration::from_millis(200));
+        d.spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&sent[&ip(ALLOWED4)]),
+        "every allowed datagram arrived across the replacement"
+    );
+    assert_eq!(
+        received.get(&ip(DENIED4)),
+        None,
+        "no denied datagram passed"
+    );
+    let log = d.log_text();
+    assert!(log.contains(why), "{log}");
+    let bans: serde_json::Value = serde_json::from_str(&run_ok(d, &["bans", "--json"])).unwrap();
+    assert_eq!(bans[0]["net"], "192.0.2.20/32", "{bans}");
+    assert_eq!(bans[0]["note"], "carried", "{bans}");
+    let old = d.pin_dir.with_file_name(format!(
+        "{}-{old_suffix}",
+        d.pin_dir.file_name().unwrap().to_string_lossy()
+    ));
+    assert!(!old.exists(), "the old maps were removed");
+    assert!(xdp_attached(lab));
+    // The banned address is still dropped by the new program.
+    let banned = UdpCounter::start(&lab.pbx, 10000).unwrap();
+    send_udp(
+        &lab.client,
+        ip("192.0.2.20"),
+        SocketAddr::new(ip(PBX_V4), 10000),
+        5,
+        b"rtp",
+    )
+    .unwrap();
+    assert_eq!(banned.finish().unwrap().get(&ip("192.0.2.20")), None);
+}
+
 #[test]
 fn a_new_tracked_sources_size_resizes_the_table_at_restart_without_a_gap_and_keeps_the_bans() {
     if !privileged(
@@ -1479,13 +1535,8 @@ fn a_new_tracked_sources_size_resizes_the_table_at_restart_without_a_gap_and_kee
     ) {
         return;
     }
-    let lab = Lab::new(&[ALLOWED4, DENIED4, "192.0.2.20"]).unwrap();
     let config = TempFile::with_contents(RELOAD_A);
-    let mut d = Daemon::start(&lab.pbx, PBX_IF, 9507, &["--config", config.as_str()]).unwrap();
-    run_ok(
-        &d,
-        &["ban", "192.0.2.20", "--for", "1h", "--reason", "carried"],
-    );
+    let (lab, mut d) = daemon_with_a_ban(9507, &config);
     let rates_size = |d: &Daemon| {
         aya::maps::MapData::from_pin(d.pin_dir.join("RATES"))
             .unwrap()
@@ -1508,33 +1559,13 @@ fn a_new_tracked_sources_size_resizes_the_table_at_restart_without_a_gap_and_kee
     );
     assert_eq!(rates_size(&d), 131072);
     d.stop().unwrap();
-    let (sent, received) = under_steady_traffic(&lab, || {
-        std::thread::sleep(Duration::from_millis(200));
-        d.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    });
-    assert_eq!(
-        received.get(&ip(ALLOWED4)),
-        Some(&sent[&ip(ALLOWED4)]),
-        "every allowed datagram arrived across the resize"
+    restart_replaces_the_maps_without_a_gap(
+        &lab,
+        &mut d,
+        "per-source table had another size",
+        "sources-131072",
     );
-    assert_eq!(
-        received.get(&ip(DENIED4)),
-        None,
-        "no denied datagram passed"
-    );
-    let log = d.log_text();
-    assert!(log.contains("per-source table had another size"), "{log}");
     assert_eq!(rates_size(&d), 262144);
-    let bans: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
-    assert_eq!(bans[0]["net"], "192.0.2.20/32", "{bans}");
-    assert_eq!(bans[0]["note"], "carried", "{bans}");
-    let old = d.pin_dir.with_file_name(format!(
-        "{}-sources-131072",
-        d.pin_dir.file_name().unwrap().to_string_lossy()
-    ));
-    assert!(!old.exists(), "the old maps were removed");
-    assert!(xdp_attached(&lab));
 }
 
 #[test]
@@ -1542,13 +1573,8 @@ fn a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans() {
     if !privileged("a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans") {
         return;
     }
-    let lab = Lab::new(&[ALLOWED4, DENIED4, "192.0.2.20"]).unwrap();
     let config = TempFile::with_contents(RELOAD_A);
-    let mut d = Daemon::start(&lab.pbx, PBX_IF, 9506, &["--config", config.as_str()]).unwrap();
-    run_ok(
-        &d,
-        &["ban", "192.0.2.20", "--for", "1h", "--reason", "carried"],
-    );
+    let (lab, mut d) = daemon_with_a_ban(9506, &config);
     d.stop().unwrap();
     // What an older sipguard left: pinned maps that say they have another layout.
     {
@@ -1558,41 +1584,5 @@ fn a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans() {
             Array::try_from(Map::from_map_data(data).unwrap()).unwrap();
         state.set(sipguard_common::STATE_LAYOUT, 999, 0).unwrap();
     }
-    let (sent, received) = under_steady_traffic(&lab, || {
-        std::thread::sleep(Duration::from_millis(200));
-        d.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-    });
-    assert_eq!(
-        received.get(&ip(ALLOWED4)),
-        Some(&sent[&ip(ALLOWED4)]),
-        "every allowed datagram arrived across the replacement"
-    );
-    assert_eq!(
-        received.get(&ip(DENIED4)),
-        None,
-        "no denied datagram passed"
-    );
-    let log = d.log_text();
-    assert!(log.contains("another layout"), "{log}");
-    let bans: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
-    assert_eq!(bans[0]["net"], "192.0.2.20/32", "{bans}");
-    assert_eq!(bans[0]["note"], "carried", "{bans}");
-    let old = d.pin_dir.with_file_name(format!(
-        "{}-layout-999",
-        d.pin_dir.file_name().unwrap().to_string_lossy()
-    ));
-    assert!(!old.exists(), "the old maps were removed");
-    assert!(xdp_attached(&lab));
-    // The banned address is still dropped by the new program.
-    let banned = UdpCounter::start(&lab.pbx, 10000).unwrap();
-    send_udp(
-        &lab.client,
-        ip("192.0.2.20"),
-        SocketAddr::new(ip(PBX_V4), 10000),
-        5,
-        b"rtp",
-    )
-    .unwrap();
-    assert_eq!(banned.finish().unwrap().get(&ip("192.0.2.20")), None);
+    restart_replaces_the_maps_without_a_gap(&lab, &mut d, "another layout", "layout-999");
 }

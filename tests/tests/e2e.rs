@@ -897,6 +897,25 @@ fn under_steady_traffic(
     (sent, media.finish().unwrap())
 }
 
+/// After [`under_steady_traffic`]: every datagram from the allowed source arrived and none
+/// from the denied one; `when` names the change the traffic ran across.
+fn assert_steady_traffic_held(
+    sent: &std::collections::BTreeMap<IpAddr, u64>,
+    received: &std::collections::BTreeMap<IpAddr, u64>,
+    when: &str,
+) {
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&sent[&ip(ALLOWED4)]),
+        "every allowed datagram arrived {when}"
+    );
+    assert_eq!(
+        received.get(&ip(DENIED4)),
+        None,
+        "no denied datagram passed {when}"
+    );
+}
+
 #[test]
 fn a_hundred_reloads_under_traffic_never_pass_a_denied_packet_nor_drop_an_allowed_one() {
     if !privileged(
@@ -919,16 +938,7 @@ fn a_hundred_reloads_under_traffic_never_pass_a_denied_packet_nor_drop_an_allowe
         }
     });
     assert!(sent[&ip(ALLOWED4)] > 100, "{sent:?}");
-    assert_eq!(
-        received.get(&ip(ALLOWED4)),
-        Some(&sent[&ip(ALLOWED4)]),
-        "every allowed datagram arrived"
-    );
-    assert_eq!(
-        received.get(&ip(DENIED4)),
-        None,
-        "no denied datagram passed"
-    );
+    assert_steady_traffic_held(&sent, &received, "across 100 reloads");
     assert_eq!(
         d.log_text().matches("policy reloaded").count(),
         100,
@@ -959,11 +969,10 @@ fn reload_of_a_broken_config_is_refused_by_name_and_the_old_policy_stays() {
     assert!(stderr.contains("the running policy stays"), "{stderr}");
     let (sent, received) =
         under_steady_traffic(&lab, || std::thread::sleep(Duration::from_millis(300)));
-    assert_eq!(received.get(&ip(ALLOWED4)), Some(&sent[&ip(ALLOWED4)]));
-    assert_eq!(
-        received.get(&ip(DENIED4)),
-        None,
-        "the old deny list still holds"
+    assert_steady_traffic_held(
+        &sent,
+        &received,
+        "after the refused reload (the old policy holds)",
     );
 }
 
@@ -1003,16 +1012,7 @@ fn kill_9_leaves_filtering_and_bans_in_force_and_a_restart_adopts_them() {
         d.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(200));
     });
-    assert_eq!(
-        received.get(&ip(ALLOWED4)),
-        Some(&sent[&ip(ALLOWED4)]),
-        "every allowed datagram arrived, before, during and after"
-    );
-    assert_eq!(
-        received.get(&ip(DENIED4)),
-        None,
-        "no denied datagram passed"
-    );
+    assert_steady_traffic_held(&sent, &received, "before, during and after");
     let log = d.log_text();
     assert!(
         log.matches("sipguard attached").count() == 2 && log.matches("\"adopted\"").count() == 2,
@@ -1494,16 +1494,7 @@ fn restart_replaces_the_maps_without_a_gap(lab: &Lab, d: &mut Daemon, why: &str,
         d.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(300));
     });
-    assert_eq!(
-        received.get(&ip(ALLOWED4)),
-        Some(&sent[&ip(ALLOWED4)]),
-        "every allowed datagram arrived across the replacement"
-    );
-    assert_eq!(
-        received.get(&ip(DENIED4)),
-        None,
-        "no denied datagram passed"
-    );
+    assert_steady_traffic_held(&sent, &received, "across the replacement");
     let log = d.log_text();
     assert!(log.contains(why), "{log}");
     let bans: serde_json::Value = serde_json::from_str(&run_ok(d, &["bans", "--json"])).unwrap();

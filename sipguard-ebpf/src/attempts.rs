@@ -13,7 +13,7 @@
 //! Only requests within their source's rate are read (the caller runs after the rate check):
 //! a flood costs its drop, not a header search per packet.
 
-use aya_ebpf::{bindings::xdp_md, helpers::bpf_ktime_get_coarse_ns, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
 use sipguard_common::{
     ua::{AUTHORIZ, CASE_BITS, PROXY_AU, THORIZAT},
     AuthFailures, Policy,
@@ -62,8 +62,7 @@ pub extern "C" fn sipguard_credential_attempt(
         return 0;
     }
     let key = source_key(hi, lo, prefix);
-    // Safety: helper without arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = crate::clock::now();
     let window = window_ms * 1_000_000;
     let pending = match AUTH_FAILS.get_ptr_mut(&key) {
         Some(st) => {

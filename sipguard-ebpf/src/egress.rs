@@ -9,7 +9,7 @@
 //! The program never drops or changes a packet (always `TC_ACT_OK`).
 use aya_ebpf::{
     bindings::TC_ACT_OK,
-    helpers::{bpf_ktime_get_coarse_ns, generated::bpf_skb_load_bytes},
+    helpers::generated::bpf_skb_load_bytes,
     macros::{classifier, map},
     maps::{LruHashMap, PerCpuArray},
     programs::TcContext,
@@ -120,8 +120,7 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
             }
         }
         Outcome::Failure => {
-            // Safety: helper without arguments.
-            let now = unsafe { bpf_ktime_get_coarse_ns() };
+            let now = crate::clock::now();
             let window = policy.autoban_window_ms as u64 * 1_000_000;
             let count = match AUTH_FAILS.get_ptr_mut(&key) {
                 Some(st) => {
@@ -244,8 +243,7 @@ pub extern "C" fn sipguard_cseq_method(len: u64) -> u64 {
                 return METHOD_OTHER;
             }
             if (w | 0x2020_2020) & 0xffff_ffff == u32::from_le_bytes(*b"cseq") as u64 {
-                // Safety: line + 4 + 40 stays inside the scratch.
-                return unsafe { method_after(bytes, line + 4) };
+                return sipguard_cseq_method_after(line as u64 + 4);
             }
         }
     }
@@ -262,13 +260,19 @@ unsafe fn read(bytes: *const u8, at: usize) -> u64 {
     unsafe { core::ptr::read_volatile(bytes.add(at) as *const u64) }
 }
 
-/// CSeq = "CSeq" HCOLON 1*DIGIT LWS Method: parses from just after the name.
-///
-/// # Safety
-/// `at + 40` must be inside the scratch.
-#[inline(always)]
-unsafe fn method_after(bytes: *const u8, at: usize) -> u64 {
-    let mut at = at;
+/// CSeq = "CSeq" HCOLON 1*DIGIT LWS Method: parses the scratch from `at`, just after the
+/// name. A global BPF function of its own: inlined into [`sipguard_cseq_method`]'s loop, its
+/// byte loop was walked again for every line start, which took kernels before 6.8 past the
+/// verifier's million instructions.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_cseq_method_after(at: u64) -> u64 {
+    let Some(scratch) = EGRESS_SCRATCH.get_ptr_mut(0) else {
+        return METHOD_OTHER;
+    };
+    let bytes = scratch as *const u8;
+    // The scratch holds HEAD_BYTES + 128: room for the 40 bytes read from here.
+    let mut at = (at as usize) & (HEAD_BYTES - 1);
     // Blanks, the colon, blanks, up to 10 digits, blanks: byte by byte, bounded.
     let mut seen_colon = false;
     let mut digits = 0;

@@ -20,6 +20,7 @@
 #![no_main]
 
 mod attempts;
+mod clock;
 mod egress;
 mod frag;
 mod parse;
@@ -28,12 +29,11 @@ mod ua;
 
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::bpf_ktime_get_coarse_ns,
     macros::{map, xdp},
     maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
-use parse::{Cursor, Packet, Parsed, Src, L4, TCP_ACK, TCP_SYN};
+use parse::{Cursor, Packet, Parsed, Proto, Src, TCP_ACK};
 use sipguard_common::{
     allow_scope, counter_index, epoch_scope, port_index, rate_class, rate_class_of, reason,
     service_index, sip, sip_counter_index, verdict, Ban, BanNoteKey, Counter, Event, IcmpClass,
@@ -234,20 +234,16 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     // is also counted by SIP class; keep where its payload is for the User-Agent check.
     // All fields are always set: an Option, or a later match on the enum, leaves registers
     // uninitialised on some path, which the verifier refuses to spill.
-    let (sip_class, payload) = match (pkt.l4, service_policy) {
-        (
-            L4::Udp {
-                payload,
-                payload_len,
-                ..
-            },
-            Some(s),
-        ) if s.flags & SERVICE_SIP != 0 => (
-            sip::classify(&parse::payload_head(ctx, payload, payload_len), payload_len),
+    let (sip_class, payload) = match service_policy {
+        Some(s) if pkt.l4.proto == Proto::Udp && s.flags & SERVICE_SIP != 0 => (
+            sip::classify(
+                &parse::payload_head(ctx, pkt.l4.payload, pkt.l4.payload_len),
+                pkt.l4.payload_len,
+            ),
             Payload {
                 readable: policy.flags & POLICY_SCANNERS != 0,
-                start: payload,
-                end: payload + payload_len,
+                start: pkt.l4.payload,
+                end: pkt.l4.payload + pkt.l4.payload_len,
             },
         ),
         _ => (
@@ -274,11 +270,14 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
         return Decision::drop(service, reason::DENIED, global_monitor).with_sip_class(sip_class);
     }
 
-    match pkt.l4 {
-        L4::Fragment => return frag::later(policy),
-        L4::Icmp(IcmpClass::Control) => return Decision::pass(SERVICE_NONE, reason::ICMP_CONTROL),
-        L4::Icmp(IcmpClass::EchoReply) => return Decision::pass(SERVICE_NONE, reason::REPLY),
-        _ => {}
+    if pkt.l4.proto == Proto::Fragment {
+        return frag::later(policy);
+    }
+    if pkt.l4.is_icmp(IcmpClass::Control) {
+        return Decision::pass(SERVICE_NONE, reason::ICMP_CONTROL);
+    }
+    if pkt.l4.is_icmp(IcmpClass::EchoReply) {
+        return Decision::pass(SERVICE_NONE, reason::REPLY);
     }
 
     let Some(s) = service_policy else {
@@ -289,12 +288,13 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
     }
     // SIP requests and new SIP-over-TCP connections: a token bucket per (source, class),
     // and for UDP requests the scanner fingerprints; trusted sources are exempt from both.
-    let syn =
-        matches!(pkt.l4, L4::Tcp { flags, .. } if flags & TCP_SYN != 0 && flags & TCP_ACK == 0);
-    let rate = match pkt.l4 {
-        L4::Tcp { .. } if syn => Some(rate_class::SYN),
-        L4::Icmp(IcmpClass::EchoRequest) => Some(rate_class::ECHO),
-        _ => rate_class_of(sip_class),
+    let syn = pkt.l4.is_syn();
+    let rate = if syn {
+        Some(rate_class::SYN)
+    } else if pkt.l4.is_icmp(IcmpClass::EchoRequest) {
+        Some(rate_class::ECHO)
+    } else {
+        rate_class_of(sip_class)
     };
     if let Some(class) = rate {
         let verdict = check_source(ctx, epoch, policy, s, &pkt.src, class, payload);
@@ -340,10 +340,11 @@ fn try_sipguard(ctx: &XdpContext) -> Decision {
 /// (transport, destination port) or ICMP echo request -> service id (0: none).
 #[inline(always)]
 fn service_of(epoch: u32, policy: &Policy, pkt: &Packet) -> u32 {
-    let service = match pkt.l4 {
-        L4::Udp { dport, .. } => port_service(port_index(epoch, PROTO_SLOT_UDP, dport)),
-        L4::Tcp { dport, .. } => port_service(port_index(epoch, PROTO_SLOT_TCP, dport)),
-        L4::Icmp(IcmpClass::EchoRequest) => policy.icmp_echo_service,
+    let l4 = &pkt.l4;
+    let service = match l4.proto {
+        Proto::Udp => port_service(port_index(epoch, PROTO_SLOT_UDP, l4.dport)),
+        Proto::Tcp => port_service(port_index(epoch, PROTO_SLOT_TCP, l4.dport)),
+        Proto::Icmp if l4.icmp == IcmpClass::EchoRequest => policy.icmp_echo_service,
         _ => SERVICE_NONE,
     };
     if service < MAX_SERVICES {
@@ -369,12 +370,13 @@ fn default_policy(policy: &Policy, pkt: &Packet, monitor: bool) -> Decision {
     if policy.flags & POLICY_DEFAULT_DROP == 0 {
         return Decision::pass(SERVICE_NONE, reason::DEFAULT);
     }
-    let reply = match pkt.l4 {
-        L4::Tcp { flags, .. } => flags & TCP_ACK != 0,
-        L4::Udp { dport, .. } => {
+    let l4 = &pkt.l4;
+    let reply = match l4.proto {
+        Proto::Tcp => l4.flags & TCP_ACK != 0,
+        Proto::Udp => {
             policy.reply_port_lo != 0
-                && dport >= policy.reply_port_lo
-                && dport <= policy.reply_port_hi
+                && l4.dport >= policy.reply_port_lo
+                && l4.dport <= policy.reply_port_hi
         }
         _ => false,
     };
@@ -406,8 +408,7 @@ fn is_banned(src: &Src, sip_service: bool) -> bool {
         return false;
     }
     if ban.expires_ns != 0 {
-        // Safety: helper without arguments.
-        let now = unsafe { bpf_ktime_get_coarse_ns() };
+        let now = crate::clock::now();
         if now >= ban.expires_ns {
             return false;
         }
@@ -544,8 +545,7 @@ fn rate_and_fingerprint(
         addr: rate_source(policy, src),
         class,
     };
-    // Safety: helper without arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = crate::clock::now();
     let recheck = policy.scanner_recheck_ms as u64 * 1_000_000;
     let Some(state) = RATES.get_ptr_mut(&key) else {
         let scanner = payload.readable() && ua::is_scanner(ctx, epoch, payload.start, payload.end);
@@ -621,8 +621,8 @@ fn within_budget(service: u32, s: &ServicePolicy) -> bool {
     let Some(tat) = SYN_BUDGET.get_ptr_mut(service) else {
         return true;
     };
-    // Safety: helper without arguments; map memory for this program run.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = crate::clock::now();
+    // Safety: map memory for this program run.
     let tat = unsafe { &mut *tat };
     let tolerance = interval * (s.syn_budget_burst.max(1) as u64 - 1);
     if *tat > now + tolerance {
@@ -732,8 +732,7 @@ pub extern "C" fn sipguard_ban_source(
     let reason = (seconds_reason >> 32) as u32;
     let scope = (scope_count & 0xffff_ffff) as u32;
     let count = (scope_count >> 32) as u32;
-    // Safety: helper without arguments.
-    let now = unsafe { bpf_ktime_get_coarse_ns() };
+    let now = crate::clock::now();
     let ban = Ban {
         expires_ns: now + seconds as u64 * 1_000_000_000,
         created_ns: now,

@@ -40,25 +40,64 @@ pub enum Src {
     V6([u8; 16]),
 }
 
-/// Transport layer as far as the filter needs it.
-#[derive(Clone, Copy)]
-pub enum L4 {
-    /// `payload`: offset of the UDP payload in the frame; `payload_len`: its length per the UDP
-    /// header, capped at the frame (small frames carry Ethernet padding after the payload).
-    Udp {
-        dport: u16,
-        payload: usize,
-        payload_len: usize,
-    },
-    Tcp {
-        dport: u16,
-        flags: u8,
-    },
-    Icmp(IcmpClass),
+/// Which transport a packet carries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    Udp,
+    Tcp,
+    Icmp,
     /// Non-first IP fragment: no transport header.
     Fragment,
     /// Any other IP protocol (GRE, ESP, SCTP, ...).
     Other,
+}
+
+/// Transport layer as far as the filter needs it.
+///
+/// A struct whose every field is set on every path, not an enum with fields: LLVM hoists
+/// reads of one variant's fields above the match that picks the variant, and where another
+/// variant was parsed, the stack slot read was never written. Kernels before 6.4 refuse any
+/// read of uninitialised stack, even one whose value goes unused.
+#[derive(Clone, Copy)]
+pub struct L4 {
+    pub proto: Proto,
+    /// ICMP and ICMPv6 only; `Other` elsewhere.
+    pub icmp: IcmpClass,
+    /// UDP and TCP; 0 elsewhere.
+    pub dport: u16,
+    /// TCP flags; 0 elsewhere.
+    pub flags: u8,
+    /// UDP only: offset of the payload in the frame.
+    pub payload: usize,
+    /// UDP only: the payload's length per the UDP header, capped at the frame (small frames
+    /// carry Ethernet padding after the payload).
+    pub payload_len: usize,
+}
+
+impl L4 {
+    #[inline(always)]
+    const fn bare(proto: Proto) -> Self {
+        Self {
+            proto,
+            icmp: IcmpClass::Other,
+            dport: 0,
+            flags: 0,
+            payload: 0,
+            payload_len: 0,
+        }
+    }
+
+    /// A TCP segment with SYN and without ACK: a new connection.
+    #[inline(always)]
+    pub fn is_syn(&self) -> bool {
+        self.proto == Proto::Tcp && self.flags & TCP_SYN != 0 && self.flags & TCP_ACK == 0
+    }
+
+    /// ICMP (either family) of this class.
+    #[inline(always)]
+    pub fn is_icmp(&self, class: IcmpClass) -> bool {
+        self.proto == Proto::Icmp && self.icmp == class
+    }
 }
 
 /// An IP packet reduced to what the pipeline decides on.
@@ -240,7 +279,7 @@ pub fn packet(c: &mut Cursor) -> Result<Parsed, u32> {
     let l4 = if first_fragment {
         transport(c, proto, matches!(src, Src::V6(_)))?
     } else {
-        L4::Fragment
+        L4::bare(Proto::Fragment)
     };
     Ok(Parsed::Ip(Packet { src, l4 }))
 }
@@ -349,7 +388,7 @@ fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
     Err(reason::MALFORMED_L3)
 }
 
-/// UDP, TCP, ICMP (IPv4) and ICMPv6 (IPv6); any other protocol is `L4::Other`.
+/// UDP, TCP, ICMP (IPv4) and ICMPv6 (IPv6); any other protocol is `Proto::Other`.
 #[inline(always)]
 fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
     match proto {
@@ -358,7 +397,7 @@ fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
             let payload = c.off + size_of::<UdpHdr>();
             let in_frame = (c.ctx.data_end() - c.ctx.data()).saturating_sub(payload);
             let declared = (u16::from_be(u.len) as usize).saturating_sub(size_of::<UdpHdr>());
-            Ok(L4::Udp {
+            Ok(L4 {
                 dport: u16::from_be(u.dport),
                 payload,
                 payload_len: if declared < in_frame {
@@ -366,6 +405,7 @@ fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
                 } else {
                     in_frame
                 },
+                ..L4::bare(Proto::Udp)
             })
         }
         IPPROTO_TCP => {
@@ -377,19 +417,26 @@ fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
             if t.doff >> 4 < 5 || invalid_flags {
                 return Err(reason::MALFORMED_L4);
             }
-            Ok(L4::Tcp {
+            Ok(L4 {
                 dport: u16::from_be(t.dport),
                 flags,
+                ..L4::bare(Proto::Tcp)
             })
         }
         IPPROTO_ICMP if !v6 => {
             let i: IcmpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
-            Ok(L4::Icmp(classify_icmp4(i.icmp_type)))
+            Ok(L4 {
+                icmp: classify_icmp4(i.icmp_type),
+                ..L4::bare(Proto::Icmp)
+            })
         }
         IPPROTO_ICMPV6 if v6 => {
             let i: IcmpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
-            Ok(L4::Icmp(classify_icmp6(i.icmp_type)))
+            Ok(L4 {
+                icmp: classify_icmp6(i.icmp_type),
+                ..L4::bare(Proto::Icmp)
+            })
         }
-        _ => Ok(L4::Other),
+        _ => Ok(L4::bare(Proto::Other)),
     }
 }

@@ -6,13 +6,13 @@
 //! The sampled packet is parsed again, in a global BPF function: the pipeline carries no
 //! address or port to here, and only a few packets a second pay for the second parse.
 use aya_ebpf::{
-    bindings::xdp_md, helpers::bpf_ktime_get_coarse_ns, macros::map, maps::PerCpuArray,
+    bindings::xdp_md, macros::map, maps::PerCpuArray,
     programs::XdpContext,
 };
 use sipguard_common::{Event, EVENT_DROP};
 
 use crate::{
-    parse::{self, Cursor, Parsed, Src, L4},
+    parse::{self, Cursor, Parsed, Proto, Src},
     Decision, EVENTS, POLICY, STATE,
 };
 
@@ -46,8 +46,7 @@ pub(crate) fn drop(ctx: &XdpContext, d: &Decision, verdict: u32) {
     // The clock costs as much as the rest of a drop: under a flood, once the second's samples
     // are out, it is read every 64th drop only (a new second is noticed 64 drops late).
     if st[2] < 64 || st[2] & 63 == 0 {
-        // Safety: helper without arguments.
-        let now = unsafe { bpf_ktime_get_coarse_ns() };
+        let now = crate::clock::now();
         if now.saturating_sub(st[0]) >= 1_000_000_000 {
             st[0] = now;
             st[1] = 0;
@@ -96,11 +95,11 @@ pub extern "C" fn sipguard_drop_sample(ctx: *mut xdp_md, what: u64, skipped: u64
                 event.addr = a;
             }
         }
-        let (protocol, dport) = match pkt.l4 {
-            L4::Udp { dport, .. } => (IPPROTO_UDP, dport),
-            L4::Tcp { dport, .. } => (IPPROTO_TCP, dport),
-            L4::Icmp(_) if v6 => (IPPROTO_ICMPV6, 0),
-            L4::Icmp(_) => (IPPROTO_ICMP, 0),
+        let (protocol, dport) = match pkt.l4.proto {
+            Proto::Udp => (IPPROTO_UDP, pkt.l4.dport),
+            Proto::Tcp => (IPPROTO_TCP, pkt.l4.dport),
+            Proto::Icmp if v6 => (IPPROTO_ICMPV6, 0),
+            Proto::Icmp => (IPPROTO_ICMP, 0),
             _ => (0, 0),
         };
         event.protocol = protocol;

@@ -13,8 +13,6 @@
 
 use aya_ebpf::{
     bindings::xdp_md,
-    cty::c_void,
-    helpers::generated::bpf_xdp_load_bytes,
     macros::map,
     maps::{Array, PerCpuArray},
     programs::XdpContext,
@@ -143,22 +141,29 @@ fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
         let w = unsafe { load(data + off) };
         return w & ((1u64 << (8 * (n & 7))) - 1);
     }
-    // The frame ends there too. A helper copies the 1 to 7 bytes: the verifier can't follow
-    // the pointer checks LLVM makes of a byte loop or of a load ending at `end`.
-    let mut buf = [0u8; 8];
-    // Safety: the helper checks the range against the frame; `buf` holds 8 bytes.
-    let copied = unsafe {
-        bpf_xdp_load_bytes(
-            ctx.ctx,
-            off as u32,
-            buf.as_mut_ptr() as *mut c_void,
-            (((n - 1) & 7) + 1) as u32,
-        )
-    };
-    if copied != 0 {
+    // The frame ends there too: load the frame's last 8 bytes and shift the wanted ones down.
+    // No byte loop (the verifier can't follow the pointer checks LLVM makes of one) and no
+    // `bpf_xdp_load_bytes` (Linux 5.18). The masks keep LLVM from folding `data + len` back
+    // into `data_end`, on which the verifier allows no arithmetic, and give the verifier the
+    // bound it wants of a packet offset (below 64 KiB, with the 8 bytes read).
+    // Exact: `off` is below 16 KiB, so the frame here is shorter than 16 KiB + 8.
+    let len = (data_end - data) & 0x7fff;
+    if len < 8 || off + n > len {
         return 0;
     }
-    u64::from_le_bytes(buf)
+    // Through memory: else LLVM checks `data + len` against `data_end` and loads at 8 below
+    // it, which the verifier can't prove is inside the packet.
+    let start = len - 8;
+    // Safety: a read of a local.
+    let last = data + (unsafe { core::ptr::read_volatile(&start) } & 0x7fff);
+    if last + 8 > data_end {
+        return 0;
+    }
+    // Safety: bounds checked above.
+    let w = unsafe { load(last) };
+    // `off + 8 > len >= off + n`: the wanted bytes start 1 to 7 bytes into the last word.
+    let skip = (off + 8 - len) & 7;
+    (w >> (8 * skip)) & ((1u64 << (8 * (n & 7))) - 1)
 }
 
 /// One 8-byte load at any address.

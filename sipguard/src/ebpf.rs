@@ -63,3 +63,10 @@ pub mod map {
         FRAGS,
     ];
 }
+
+/// Read-only globals in [`OBJECT`] that the loader sets before loading (the verifier prunes
+/// by their values: see `sipguard-ebpf/src/clock.rs`).
+pub mod global {
+    /// u32, 1 where the kernel has `bpf_ktime_get_coarse_ns`.
+    pub const COARSE_CLOCK: &str = "SIPGUARD_COARSE_CLOCK";
+}

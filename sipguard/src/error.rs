@@ -41,8 +41,14 @@ pub enum Error {
         source: aya::programs::ProgramError,
     },
 
-    #[error("the kernel refused the XDP program ({io_error}); the verifier's last lines:\n{verifier_tail}")]
+    /// The running kernel can't run sipguard: `missing` completes "Linux {release} ...".
+    #[error("Linux {release} {missing}; sipguard needs Linux 5.10 or later with BPF, XDP and cls_bpf")]
+    Kernel { release: String, missing: String },
+
+    #[error("Linux {release} refused the {program} program ({io_error}); the verifier's last lines:\n{verifier_tail}")]
     Verifier {
+        release: String,
+        program: &'static str,
         io_error: std::io::Error,
         verifier_tail: String,
     },

@@ -12,6 +12,7 @@ pub mod error;
 pub mod events;
 pub mod hostnet;
 pub mod install;
+pub mod kernel;
 pub mod loader;
 pub mod logwatch;
 pub mod maps;

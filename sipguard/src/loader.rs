@@ -8,7 +8,7 @@ use aya::{
     maps::{Array, Map, MapData},
     programs::{
         links::{FdLink, PinnedLink},
-        tc::SchedClassifierLink,
+        tc::{self, NlOptions, SchedClassifierLink, TcAttachOptions, TcHandle},
         xdp::XdpLink,
         ProgramError, SchedClassifier, TcAttachType, Xdp, XdpMode,
     },
@@ -18,6 +18,7 @@ use sipguard_common::{LAYOUT_VERSION, STATE_LAYOUT};
 
 use crate::{
     ebpf::{self, map},
+    kernel,
     maps::Maps,
     Error,
 };
@@ -41,6 +42,8 @@ pub struct Loaded {
     /// Set when the pinned maps had another layout: they were moved aside, and this build's
     /// maps start empty in the pin directory.
     pub migration: Option<Migration>,
+    /// What the kernel offers, as probed before loading.
+    pub features: kernel::Features,
     _lock: std::fs::File,
 }
 
@@ -223,6 +226,7 @@ fn set_aside(pin_dir: &Path, found: Mismatch, old_lock: std::fs::File) -> Result
 /// per-source table of `tracked_sources` entries (`[global] tracked_sources`). Fails when
 /// another sipguard holds the same pin directory.
 pub fn load(pin_dir: &Path, tracked_sources: u32) -> Result<Loaded> {
+    let features = kernel::probe()?;
     ensure_bpffs(pin_dir)?;
     let mut lock = lock_pin_dir(pin_dir)?;
     let mut migration = None;
@@ -232,16 +236,32 @@ pub fn load(pin_dir: &Path, tracked_sources: u32) -> Result<Loaded> {
             .map_err(Error::io(format!("creating {}", pin_dir.display())))?;
         lock = lock_pin_dir(pin_dir)?;
     }
+    let coarse_clock = u32::from(features.coarse_clock);
     let mut ebpf = EbpfLoader::new()
         .default_map_pin_directory(pin_dir)
         .map_max_entries(map::RATES, tracked_sources)
+        .override_global(ebpf::global::COARSE_CLOCK, &coarse_clock, true)
         .load(ebpf::OBJECT)
         .map_err(|e| Error::Load(Box::new(e)))?;
     let maps = Maps::from_ebpf(&mut ebpf)?;
-    let program = xdp_program(&mut ebpf)?;
-    let loaded_xdp = program.load();
-    let loaded_egress = loaded_xdp.and_then(|()| egress_program(&mut ebpf)?.load());
-    loaded_egress.map_err(|e| match e {
+    xdp_program(&mut ebpf)?
+        .load()
+        .map_err(|e| load_error("XDP", e))?;
+    egress_program(&mut ebpf)
+        .and_then(|p| p.load())
+        .map_err(|e| load_error("TC egress", e))?;
+    Ok(Loaded {
+        ebpf,
+        maps,
+        migration,
+        features,
+        _lock: lock,
+    })
+}
+
+/// A program load's failure: the verifier's refusal as its last lines, naming the kernel.
+fn load_error(program: &'static str, e: ProgramError) -> Error {
+    match e {
         ProgramError::LoadError {
             io_error,
             verifier_log,
@@ -254,18 +274,14 @@ pub fn load(pin_dir: &Path, tracked_sources: u32) -> Result<Loaded> {
             let lines: Vec<&str> = log.lines().collect();
             let tail = lines[lines.len().saturating_sub(20)..].join("\n");
             Error::Verifier {
+                release: kernel::release(),
+                program,
                 io_error,
                 verifier_tail: tail,
             }
         }
         other => Error::Load(Box::new(aya::EbpfError::ProgramError(other))),
-    })?;
-    Ok(Loaded {
-        ebpf,
-        maps,
-        migration,
-        _lock: lock,
-    })
+    }
 }
 
 fn egress_program(ebpf: &mut Ebpf) -> Result<&mut SchedClassifier, ProgramError> {
@@ -281,7 +297,7 @@ pub fn xdp_link_pin(pin_dir: &Path, iface: &str) -> PathBuf {
 }
 
 /// Where the egress program's link to `iface` is pinned (TCX only: a clsact filter has no
-/// link to pin).
+/// link to pin; see [`EGRESS_TC_HANDLE`]).
 pub fn egress_link_pin(pin_dir: &Path, iface: &str) -> PathBuf {
     pin_dir.join(format!("link_egress_{iface}"))
 }
@@ -391,12 +407,18 @@ where
     Ok(false)
 }
 
-/// Attaches the egress program (auto-ban from the PBX's answers) to `iface`: TCX on kernels
-/// from 6.6, with its link pinned (adopted like the XDP program's), else a clsact filter that
-/// lives as long as the daemon. Returns whether a pinned link was adopted.
+/// Attaches the egress program (auto-ban from the PBX's answers) to `iface`, and keeps it
+/// there when the daemon exits, like the XDP program. Returns whether the filter of an earlier
+/// daemon was adopted (its program swapped for this one's, with no gap).
+///
+/// With TCX (kernels from 6.6) the link is pinned and adopted like the XDP program's. Before
+/// that, the program goes into a cls_bpf filter on the clsact qdisc at a fixed priority and
+/// handle ([`EGRESS_TC_PRIORITY`], [`EGRESS_TC_HANDLE`]): netlink filters outlive the process
+/// that made them, and the next daemon finds the filter there and replaces its program in
+/// place (one netlink request, which cls_bpf applies atomically), so that there is never a
+/// second filter counting the same answers twice.
 pub fn attach_egress(loaded: &mut Loaded, pin_dir: &Path, iface: &str) -> Result<bool> {
-    use aya::util::KernelVersion;
-    let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
+    let tcx = loaded.features.tcx;
     let pin = egress_link_pin(pin_dir, iface);
     let old_pin = loaded
         .migration
@@ -404,24 +426,71 @@ pub fn attach_egress(loaded: &mut Loaded, pin_dir: &Path, iface: &str) -> Result
         .map(|m| egress_link_pin(&m.old_dir, iface));
     let program = egress_program(&mut loaded.ebpf)
         .map_err(|e| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))?;
-    if adopt(program, &pin, old_pin)? {
-        return Ok(true);
-    }
-    if !tcx {
-        // EEXIST when the qdisc is there already (another tool's, or ours from before).
-        let _ = aya::programs::tc::qdisc_add_clsact(iface);
-    }
-    let id = program
-        .attach(iface, TcAttachType::Egress)
-        .map_err(|source| Error::Attach {
-            iface: iface.to_owned(),
-            mode: "tc egress",
-            source,
-        })?;
+    let attach_error = |source| Error::Attach {
+        iface: iface.to_owned(),
+        mode: "tc egress",
+        source,
+    };
     if tcx {
+        if adopt(program, &pin, old_pin)? {
+            return Ok(true);
+        }
+        let id = program
+            .attach(iface, TcAttachType::Egress)
+            .map_err(attach_error)?;
         pin_link(program, id, &pin)?;
+        return Ok(false);
     }
-    Ok(false)
+    // EEXIST when the qdisc is there already (another tool's, or ours from before).
+    let _ = tc::qdisc_add_clsact(iface);
+    let ours = SchedClassifierLink::attached(
+        iface,
+        TcAttachType::Egress,
+        EGRESS_TC_PRIORITY,
+        EGRESS_TC_HANDLE,
+        None,
+    )
+    .map_err(Error::io(format!("finding {iface}")))?;
+    let (id, adopted) = match program.attach_to_link(ours) {
+        Ok(id) => (id, true),
+        // No filter there (the first start, or the interface was re-created).
+        Err(_) => {
+            let options = TcAttachOptions::Netlink(NlOptions {
+                priority: EGRESS_TC_PRIORITY,
+                handle: EGRESS_TC_HANDLE,
+                classid: None,
+            });
+            let id = program
+                .attach_with_options(iface, TcAttachType::Egress, options)
+                .map_err(attach_error)?;
+            (id, false)
+        }
+    };
+    // Dropping the link would delete the filter when the daemon exits: keep it in the kernel.
+    let link = program
+        .take_link(id)
+        .map_err(|e| Error::Load(Box::new(aya::EbpfError::ProgramError(e))))?;
+    std::mem::forget(link);
+    Ok(adopted)
+}
+
+/// Where sipguard's egress filter sits on the clsact qdisc on kernels without TCX: a
+/// priority and handle of its own, so that a restarted daemon finds it (`tc filter show dev
+/// IF egress` lists it as `sipguard_egress`).
+pub const EGRESS_TC_PRIORITY: u16 = 0x5167;
+pub const EGRESS_TC_HANDLE: TcHandle = TcHandle::new(0, 0x5167);
+
+/// Removes sipguard's clsact egress filter from `iface` (kernels without TCX). True when
+/// there was one.
+fn detach_egress_filter(iface: &str) -> Result<bool> {
+    match tc::qdisc_detach_program(iface, TcAttachType::Egress, ebpf::EGRESS_PROGRAM) {
+        Ok(()) => Ok(true),
+        Err(tc::TcError::IoError(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::Io {
+            what: format!("removing the egress filter from {iface}"),
+            source: std::io::Error::other(e),
+        }),
+    }
 }
 
 fn xdp_program(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
@@ -550,6 +619,9 @@ pub fn detach(pin_dir: &Path, iface: &str) -> Result<Vec<String>> {
             std::fs::remove_file(&pin).map_err(Error::io(format!("removing {}", pin.display())))?;
             removed.push(pin.display().to_string());
         }
+    }
+    if crate::loader::interface_index(iface).is_ok() && detach_egress_filter(iface)? {
+        removed.push(format!("the egress filter on {iface}"));
     }
     if removed.is_empty() {
         return Err(Error::Refused(format!(

@@ -1,0 +1,95 @@
+//! What the running kernel offers, probed before the programs are loaded.
+//!
+//! sipguard runs on every kernel from 5.10 on (Debian 11, Ubuntu 22.04, RHEL 9, Debian 12
+//! and 13, ...). Where a kernel lacks a facility, the loader picks the older equivalent with
+//! the same behaviour: a load-time constant the verifier prunes by (the clock), or another
+//! attach method (TC egress through a clsact qdisc and netlink where TCX is missing). What
+//! sipguard can't do without is checked here first, so that an unfit kernel is refused in one
+//! sentence naming it and what it lacks, not with a verifier log.
+use aya::{
+    maps::MapType,
+    programs::ProgramType,
+    sys::{is_helper_supported, is_map_supported, is_program_supported, BpfHelper},
+    util::KernelVersion,
+};
+
+use crate::error::Error;
+
+/// The oldest kernel sipguard is tested on (the kernel matrix boots Debian's 5.10).
+pub const OLDEST: (u8, u8) = (5, 10);
+
+/// What the loader adapts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Features {
+    /// `bpf_ktime_get_coarse_ns` (5.11): else the programs read `bpf_ktime_get_ns`.
+    pub coarse_clock: bool,
+    /// TCX (6.6): the egress program's link is pinned and adopted like the XDP one; else it
+    /// is a clsact filter, kept across daemon restarts by its netlink handle.
+    pub tcx: bool,
+}
+
+/// The running kernel's release (`uname -r`), for messages.
+pub fn release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|r| r.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
+
+/// Probes the kernel; fails with one sentence when it is older than [`OLDEST`] or lacks
+/// something sipguard needs.
+pub fn probe() -> Result<Features, Error> {
+    let unfit = |missing: String| Error::Kernel {
+        release: release(),
+        missing,
+    };
+    let version = KernelVersion::current().ok();
+    if let Some(v) = version {
+        if v < KernelVersion::new(OLDEST.0, OLDEST.1, 0) {
+            return Err(unfit(format!(
+                "is older than {}.{}, the oldest kernel sipguard supports (it needs XDP links, \
+                 ring buffers and BPF global functions)",
+                OLDEST.0, OLDEST.1
+            )));
+        }
+    }
+    let program = |t: ProgramType, what: &str| match is_program_supported(t) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(unfit(format!("has no {what} programs"))),
+        Err(e) => Err(unfit(format!("answers no BPF program load ({e}): is CONFIG_BPF_SYSCALL set?"))),
+    };
+    program(ProgramType::Xdp, "XDP")?;
+    program(ProgramType::SchedClassifier, "TC classifier (cls_bpf)")?;
+    for (map, what) in [
+        (MapType::RingBuf, "ring buffer maps (5.8)"),
+        (MapType::LpmTrie, "LPM trie maps"),
+        (MapType::LruHash, "LRU hash maps"),
+        (MapType::PerCpuArray, "per-CPU array maps"),
+    ] {
+        if !is_map_supported(map).unwrap_or(false) {
+            return Err(unfit(format!("has no {what}")));
+        }
+    }
+    let helper = |h| is_helper_supported(ProgramType::Xdp, h).unwrap_or(false);
+    if !helper(BpfHelper::BPF_FUNC_ringbuf_output) {
+        return Err(unfit("has no bpf_ringbuf_output helper (5.8)".to_owned()));
+    }
+    Ok(Features {
+        coarse_clock: helper(BpfHelper::BPF_FUNC_ktime_get_coarse_ns),
+        tcx: version.is_some_and(|v| v >= KernelVersion::new(6, 6, 0)),
+    })
+}
+
+impl Features {
+    /// What differs on this kernel from the newest, for `sipguard status` and the log; empty
+    /// when nothing does.
+    pub fn differences(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if !self.coarse_clock {
+            out.push("clock: bpf_ktime_get_ns (no coarse clock before 5.11)");
+        }
+        if !self.tcx {
+            out.push("egress: clsact filter via netlink (no TCX before 6.6)");
+        }
+        out
+    }
+}

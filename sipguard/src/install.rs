@@ -1,81 +1,202 @@
-//! `sipguard install --iface IF`: the binary, a config to start from, a systemd unit and the
-//! Grafana dashboard, under a root directory (`/` on a real host, a staging directory for
-//! packages and tests). An existing config is never overwritten.
+//! `sipguard install`: the binary, a config to start from, a systemd unit, the interface in
+//! `/etc/default/sipguard` and the Grafana dashboard, under a root directory (`/` on a real
+//! host, a staging directory for packages and tests). Two layouts share every text: a local
+//! install under /usr/local, and the Debian package's (`cargo xtask deb` stages it with
+//! `--layout debian`). An existing config is never overwritten.
 use std::path::{Path, PathBuf};
 
 use crate::{config::Config, Error};
 
-/// The unit, with `@BIN@`, `@CONFIG@` and `@IFACE@` to fill in.
+/// The unit, with `@BIN@`, `@CONFIG@` and `@DEFAULTS@` to fill in. The interface comes from
+/// the defaults file, so that one unit text serves both layouts and an admin changes the
+/// interface where Debian admins look for it.
 pub const UNIT_TEMPLATE: &str = include_str!("../deploy/sipguard.service");
+/// `/etc/default/sipguard`, with `@IFACE@` to fill in.
+pub const DEFAULTS_TEMPLATE: &str = include_str!("../deploy/sipguard.default");
 /// A Grafana dashboard for the exported metrics.
 pub const GRAFANA_DASHBOARD: &str = include_str!("../deploy/grafana-sipguard.json");
 /// The commented example with every section.
 pub const EXAMPLE_CONFIG: &str = include_str!("../examples/sipguard.toml");
 
-pub const BIN: &str = "/usr/local/sbin/sipguard";
+/// The policy file, in both layouts.
 pub const CONFIG: &str = "/etc/sipguard/sipguard.toml";
-pub const EXAMPLE: &str = "/etc/sipguard/sipguard.example.toml";
-pub const UNIT: &str = "/etc/systemd/system/sipguard.service";
-pub const DASHBOARD: &str = "/usr/local/share/sipguard/grafana-sipguard.json";
+/// The unit's environment file (`SIPGUARD_IFACE`, `SIPGUARD_OPTS`), in both layouts.
+pub const DEFAULTS: &str = "/etc/default/sipguard";
 
-/// The unit for `iface`.
-pub fn unit(iface: &str) -> String {
-    UNIT_TEMPLATE
-        .replace("@BIN@", BIN)
-        .replace("@CONFIG@", CONFIG)
-        .replace("@IFACE@", iface)
+/// Where the files go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub bin: &'static str,
+    pub unit: &'static str,
+    pub example: &'static str,
+    pub dashboard: &'static str,
 }
 
-/// Installs under `root`, copying the running binary `exe`. Returns one line per file: what
-/// was written or kept.
-pub fn install(root: &Path, iface: &str, exe: &Path) -> Result<Vec<String>, Error> {
-    if iface.is_empty()
-        || iface.len() > 15
-        || !iface
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
-    {
-        return Err(Error::Refused(format!(
-            "{iface:?} is not an interface name (at most 15 letters, digits, '.', '_', '-', '@')"
-        )));
-    }
-    let at = |path: &str| -> PathBuf { root.join(path.trim_start_matches('/')) };
-    let mut done = Vec::new();
-    let write = |path: &str, text: &str, done: &mut Vec<String>| -> Result<(), Error> {
-        let p = at(path);
-        if let Some(dir) = p.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(Error::io(format!("creating {}", dir.display())))?;
-        }
-        std::fs::write(&p, text).map_err(Error::io(format!("writing {}", p.display())))?;
-        done.push(format!("wrote {}", p.display()));
-        Ok(())
-    };
+/// `sipguard install` on a host: what the admin installs by hand lives under /usr/local and
+/// /etc/systemd/system, out of the package manager's way.
+pub const LOCAL: Layout = Layout {
+    bin: "/usr/local/sbin/sipguard",
+    unit: "/etc/systemd/system/sipguard.service",
+    example: "/etc/sipguard/sipguard.example.toml",
+    dashboard: "/usr/local/share/sipguard/grafana-sipguard.json",
+};
 
-    let bin = at(BIN);
-    if let Some(dir) = bin.parent() {
-        std::fs::create_dir_all(dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+/// The Debian package: the distribution's paths (the unit in /usr/lib so that an admin's
+/// override in /etc/systemd/system wins).
+pub const DEBIAN: Layout = Layout {
+    bin: "/usr/sbin/sipguard",
+    unit: "/usr/lib/systemd/system/sipguard.service",
+    example: "/usr/share/doc/sipguard/examples/sipguard.toml",
+    dashboard: "/usr/share/sipguard/grafana-sipguard.json",
+};
+
+/// The unit for `layout`.
+pub fn unit(layout: &Layout) -> String {
+    UNIT_TEMPLATE
+        .replace("@BIN@", layout.bin)
+        .replace("@CONFIG@", CONFIG)
+        .replace("@DEFAULTS@", DEFAULTS)
+}
+
+/// A fresh defaults file naming `iface` (empty: not configured yet).
+pub fn defaults(iface: &str) -> String {
+    DEFAULTS_TEMPLATE.replace("@IFACE@", iface)
+}
+
+/// `text` (a defaults file) with its `SIPGUARD_IFACE=` line set to `iface`, every other line
+/// (the admin's options and comments) kept.
+pub fn set_iface(text: &str, iface: &str) -> String {
+    let mut found = false;
+    let mut out: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("SIPGUARD_IFACE=") {
+                found = true;
+                format!("SIPGUARD_IFACE={iface}")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    if !found {
+        out.push(format!("SIPGUARD_IFACE={iface}"));
     }
-    if std::fs::canonicalize(exe).ok() != std::fs::canonicalize(&bin).ok() {
-        // Through a temporary name: a running daemon keeps its old binary until restarted.
+    out.join("\n") + "\n"
+}
+
+/// Refuses what is not an interface name: it lands in a shell-sourced file and a unit.
+pub fn check_iface_name(iface: &str) -> Result<(), Error> {
+    let ok = !iface.is_empty()
+        && iface.len() <= 15
+        && iface
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Refused(format!(
+            "{iface:?} is not an interface name (at most 15 letters, digits, '.', '_', '-', '@')"
+        )))
+    }
+}
+
+/// Writes files under a root, collecting one line per file.
+struct Writer<'a> {
+    root: &'a Path,
+    done: Vec<String>,
+}
+
+impl Writer<'_> {
+    fn at(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
+    fn parent_of(&self, p: &Path) -> Result<(), Error> {
+        match p.parent() {
+            Some(dir) => std::fs::create_dir_all(dir)
+                .map_err(Error::io(format!("creating {}", dir.display()))),
+            None => Ok(()),
+        }
+    }
+
+    fn write(&mut self, path: &str, text: &str) -> Result<(), Error> {
+        let p = self.at(path);
+        self.parent_of(&p)?;
+        std::fs::write(&p, text).map_err(Error::io(format!("writing {}", p.display())))?;
+        self.done.push(format!("wrote {}", p.display()));
+        Ok(())
+    }
+
+    /// Copies `exe` to `path` through a temporary name: a running daemon keeps its old binary
+    /// until restarted.
+    fn copy_binary(&mut self, exe: &Path, path: &str) -> Result<(), Error> {
+        let bin = self.at(path);
+        self.parent_of(&bin)?;
+        if std::fs::canonicalize(exe).ok() == std::fs::canonicalize(&bin).ok() {
+            return Ok(());
+        }
         let tmp = bin.with_extension("new");
         std::fs::copy(exe, &tmp).map_err(Error::io(format!("copying {}", exe.display())))?;
         std::fs::rename(&tmp, &bin).map_err(Error::io(format!("installing {}", bin.display())))?;
-        done.push(format!("wrote {}", bin.display()));
+        self.done.push(format!("wrote {}", bin.display()));
+        Ok(())
     }
 
-    let config = at(CONFIG);
-    if config.exists() {
-        // The admin's policy: validated, never replaced.
-        Config::from_file(&config)?;
-        done.push(format!("kept {} (valid)", config.display()));
-    } else {
-        write(CONFIG, crate::config::DEFAULT_CONFIG, &mut done)?;
+    /// The admin's policy is validated, never replaced.
+    fn config(&mut self) -> Result<(), Error> {
+        let config = self.at(CONFIG);
+        if config.exists() {
+            Config::from_file(&config)?;
+            self.done.push(format!("kept {} (valid)", config.display()));
+            Ok(())
+        } else {
+            self.write(CONFIG, crate::config::DEFAULT_CONFIG)
+        }
     }
-    write(EXAMPLE, EXAMPLE_CONFIG, &mut done)?;
-    write(UNIT, &unit(iface), &mut done)?;
-    write(DASHBOARD, GRAFANA_DASHBOARD, &mut done)?;
-    Ok(done)
+
+    /// The defaults file: `iface` set in it (the rest of an existing file kept), or without
+    /// `iface` an existing file kept and a missing one written unconfigured.
+    fn defaults(&mut self, iface: Option<&str>) -> Result<(), Error> {
+        let p = self.at(DEFAULTS);
+        let old = match std::fs::read_to_string(&p) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(format!("reading {}", p.display()))(e)),
+        };
+        match (old, iface) {
+            (None, iface) => self.write(DEFAULTS, &defaults(iface.unwrap_or(""))),
+            (Some(old), Some(iface)) => self.write(DEFAULTS, &set_iface(&old, iface)),
+            (Some(_), None) => {
+                self.done.push(format!("kept {}", p.display()));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Installs `layout` under `root`, copying the running binary `exe`; `iface` goes into the
+/// defaults file (a package leaves it out: the admin names the interface). Returns one line
+/// per file: what was written or kept.
+pub fn install(
+    root: &Path,
+    layout: &Layout,
+    iface: Option<&str>,
+    exe: &Path,
+) -> Result<Vec<String>, Error> {
+    if let Some(iface) = iface {
+        check_iface_name(iface)?;
+    }
+    let mut w = Writer {
+        root,
+        done: Vec::new(),
+    };
+    w.copy_binary(exe, layout.bin)?;
+    w.config()?;
+    w.defaults(iface)?;
+    w.write(layout.example, EXAMPLE_CONFIG)?;
+    w.write(layout.unit, &unit(layout))?;
+    w.write(layout.dashboard, GRAFANA_DASHBOARD)?;
+    Ok(w.done)
 }
 
 #[cfg(test)]
@@ -83,13 +204,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_unit_runs_the_installed_binary_on_the_interface_and_reloads_by_validating() {
-        let unit = unit("eth0");
-        assert!(unit.contains(
-            "ExecStart=/usr/local/sbin/sipguard run --iface eth0 --config /etc/sipguard/sipguard.toml"
-        ));
-        assert!(unit.contains("ExecReload=/usr/local/sbin/sipguard reload"));
-        assert!(!unit.contains('@'), "every placeholder filled:\n{unit}");
+    fn the_unit_runs_the_installed_binary_on_the_configured_interface_and_reloads_by_validating() {
+        for layout in [LOCAL, DEBIAN] {
+            let unit = unit(&layout);
+            assert!(unit.contains(&format!(
+                "ExecStart={} run --iface ${{SIPGUARD_IFACE}} --config /etc/sipguard/sipguard.toml",
+                layout.bin
+            )));
+            assert!(unit.contains("EnvironmentFile=/etc/default/sipguard\n"));
+            assert!(unit.contains(&format!("ExecReload={} reload", layout.bin)));
+            assert!(!unit.contains('@'), "every placeholder filled:\n{unit}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_file_names_the_interface_and_keeps_the_admins_options() {
+        assert!(defaults("").contains("\nSIPGUARD_IFACE=\n"));
+        let text = defaults("eth0");
+        assert!(text.contains("\nSIPGUARD_IFACE=eth0\n"));
+        let edited = text.replace("SIPGUARD_OPTS=\"\"", "SIPGUARD_OPTS=\"--watch\"");
+        let moved = set_iface(&edited, "ens3");
+        assert!(moved.contains("\nSIPGUARD_IFACE=ens3\n"));
+        assert!(moved.contains("SIPGUARD_OPTS=\"--watch\""));
+        assert_eq!(set_iface("", "eth1"), "SIPGUARD_IFACE=eth1\n");
     }
 
     #[test]
@@ -105,28 +242,62 @@ mod tests {
         assert!(doc["panels"].as_array().unwrap().len() >= 10);
     }
 
+    fn temp_root(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("sipguard-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        root
+    }
+
     #[test]
     fn install_writes_everything_and_keeps_an_existing_config() {
-        let root = std::env::temp_dir().join(format!("sipguard-install-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = temp_root("install");
         let exe = std::env::current_exe().unwrap();
-        let done = install(&root, "eth0", &exe).unwrap();
-        assert_eq!(done.len(), 5, "{done:?}");
-        for path in [BIN, CONFIG, EXAMPLE, UNIT, DASHBOARD] {
+        let done = install(&root, &LOCAL, Some("eth0"), &exe).unwrap();
+        assert_eq!(done.len(), 6, "{done:?}");
+        for path in [
+            LOCAL.bin,
+            CONFIG,
+            DEFAULTS,
+            LOCAL.example,
+            LOCAL.unit,
+            LOCAL.dashboard,
+        ] {
             assert!(root.join(&path[1..]).is_file(), "{path}");
         }
         let config = root.join(&CONFIG[1..]);
         std::fs::write(&config, "[global]\ndefault = \"pass\"\n").unwrap();
-        let done = install(&root, "eth0", &exe).unwrap();
+        let done = install(&root, &LOCAL, Some("eth1"), &exe).unwrap();
         assert!(done.iter().any(|l| l.starts_with("kept")), "{done:?}");
         assert_eq!(
             std::fs::read_to_string(&config).unwrap(),
             "[global]\ndefault = \"pass\"\n"
         );
+        let defaults = std::fs::read_to_string(root.join(&DEFAULTS[1..])).unwrap();
+        assert!(defaults.contains("\nSIPGUARD_IFACE=eth1\n"), "{defaults}");
         // A broken one is reported, not replaced.
         std::fs::write(&config, "[global]\ndefault = \"sometimes\"\n").unwrap();
-        assert!(install(&root, "eth0", &exe).is_err());
-        assert!(install(&root, "eth0; rm -rf /", &exe).is_err());
+        assert!(install(&root, &LOCAL, Some("eth0"), &exe).is_err());
+        assert!(install(&root, &LOCAL, Some("eth0; rm -rf /"), &exe).is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn the_debian_layout_leaves_the_interface_to_the_admin() {
+        let root = temp_root("debian");
+        let exe = std::env::current_exe().unwrap();
+        install(&root, &DEBIAN, None, &exe).unwrap();
+        for path in [
+            DEBIAN.bin,
+            CONFIG,
+            DEFAULTS,
+            DEBIAN.example,
+            DEBIAN.unit,
+            DEBIAN.dashboard,
+        ] {
+            assert!(root.join(&path[1..]).is_file(), "{path}");
+        }
+        let defaults = std::fs::read_to_string(root.join(&DEFAULTS[1..])).unwrap();
+        assert!(defaults.contains("\nSIPGUARD_IFACE=\n"), "{defaults}");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -55,15 +55,20 @@ enum Command {
         pin_path: PathBuf,
     },
     /// Install for systemd: the binary in /usr/local/sbin, a config to start from in
-    /// /etc/sipguard (an existing one is validated and kept), the unit for IFACE, and the
-    /// Grafana dashboard in /usr/local/share/sipguard. Then: systemctl daemon-reload &&
-    /// systemctl enable --now sipguard.
+    /// /etc/sipguard (an existing one is validated and kept), the unit, IFACE in
+    /// /etc/default/sipguard, and the Grafana dashboard in /usr/local/share/sipguard. Then:
+    /// systemctl daemon-reload && systemctl enable --now sipguard.
     Install {
-        #[arg(long)]
-        iface: String,
+        /// The interface to protect (required for a local install).
+        #[arg(long, required_unless_present = "layout")]
+        iface: Option<String>,
         /// Install under this directory instead of / (packaging, staging).
         #[arg(long, default_value = "/")]
         root: PathBuf,
+        /// The Debian package's paths (/usr/sbin, /usr/lib/systemd/system, /usr/share), for
+        /// staging a package under --root (`cargo xtask deb`).
+        #[arg(long, value_enum)]
+        layout: Option<InstallLayout>,
     },
     /// Remove the filter from an interface, with its pinned maps and bans when no other
     /// interface uses them. Refused while a daemon runs: stop it first.
@@ -130,6 +135,14 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum InstallLayout {
+    /// /usr/local and /etc/systemd/system (the default without --layout).
+    Local,
+    /// The Debian package's paths.
+    Debian,
+}
+
 #[derive(clap::Args)]
 struct RunArgs {
     /// Interface to protect (the PBX's NIC, or the perimeter box's outside NIC).
@@ -186,7 +199,11 @@ fn main() -> ExitCode {
         Command::Bans { json, pin_path } => list_bans(&pin_path, json),
         Command::Detach { iface, pin_path } => detach(&pin_path, &iface),
         Command::Reload { pin_path } => reload_daemon(&pin_path),
-        Command::Install { iface, root } => install(&root, &iface),
+        Command::Install {
+            iface,
+            root,
+            layout,
+        } => install(&root, iface.as_deref(), layout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -409,20 +426,31 @@ fn reload_daemon(pin_path: &Path) -> anyhow::Result<()> {
     )
 }
 
-fn install(root: &Path, iface: &str) -> anyhow::Result<()> {
+fn install(root: &Path, iface: Option<&str>, layout: Option<InstallLayout>) -> anyhow::Result<()> {
+    use sipguard::install::{self as inst, DEBIAN, LOCAL};
     if root == Path::new("/") && !loader::is_root() {
         return Err(Error::NotRoot {
             what: "sipguard install",
         }
         .into());
     }
+    let layout = match layout {
+        Some(InstallLayout::Debian) => &DEBIAN,
+        Some(InstallLayout::Local) | None => &LOCAL,
+    };
+    anyhow::ensure!(
+        iface.is_some() || layout == &DEBIAN,
+        "--iface: a local install needs the interface to protect"
+    );
     let exe = std::env::current_exe().context("finding this binary")?;
-    for line in sipguard::install::install(root, iface, &exe)? {
+    for line in inst::install(root, layout, iface, &exe)? {
         println!("{line}");
     }
     println!(
-        "next: edit {}, then `systemctl daemon-reload && systemctl enable --now sipguard`",
-        sipguard::install::CONFIG
+        "next: edit {} (and SIPGUARD_IFACE in {}), then `systemctl daemon-reload && systemctl \
+         enable --now sipguard`",
+        inst::CONFIG,
+        inst::DEFAULTS
     );
     Ok(())
 }
@@ -473,6 +501,13 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         .into());
     }
+    // Under systemd the name comes from /etc/default/sipguard, which a fresh package leaves
+    // empty: say where to set it.
+    anyhow::ensure!(
+        !args.iface.is_empty(),
+        "--iface is empty: name the interface to protect (for the service: SIPGUARD_IFACE in {})",
+        sipguard::install::DEFAULTS
+    );
     let config = load_config(args.config.as_deref(), args.monitor)?;
     loader::check_interface(&args.iface)?;
     let mut loaded = loader::load(&args.pin_path, config.global.tracked_sources)?;

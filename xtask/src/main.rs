@@ -2,6 +2,7 @@
 //! toolchain and test packages present (see `../shared/TOOLCHAIN.md`), then runs cargo and
 //! the built binaries with inherited stdio.
 
+mod deb;
 mod setup;
 
 use std::{
@@ -55,6 +56,8 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build release, then a Debian package: target/debian/sipguard_<version>_<arch>.deb.
+    Deb,
     /// Build a throwaway VoIP lab in network namespaces, run sipguard in it, play a scripted
     /// attack timeline and print what happened (`-- --short` for the quick version).
     Lab {
@@ -146,6 +149,12 @@ fn main() -> Result<()> {
             run(Command::new("/usr/bin/python3")
                 .arg(root.join("tests/bench/report.py"))
                 .arg(&out))?;
+        }
+        Task::Deb => {
+            setup::toolchain()?;
+            run(cargo(&root).args(["build", "--release", "-p", "sipguard"]))?;
+            let deb = deb::build(&root)?;
+            println!("xtask: wrote {}", deb.display());
         }
         Task::Lab { args } => {
             setup::toolchain()?;

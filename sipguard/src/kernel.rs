@@ -73,13 +73,42 @@ pub fn probe() -> Result<Features, Error> {
     if !helper(BpfHelper::BPF_FUNC_ringbuf_output) {
         return Err(unfit("has no bpf_ringbuf_output helper (5.8)".to_owned()));
     }
-    Ok(Features {
+    let probed = Features {
         coarse_clock: helper(BpfHelper::BPF_FUNC_ktime_get_coarse_ns),
         tcx: version.is_some_and(|v| v >= KernelVersion::new(6, 6, 0)),
-    })
+    };
+    match std::env::var(OVERRIDE_ENV) {
+        Ok(spec) => probed.overridden(&spec).map_err(|why| Error::Refused(format!("{OVERRIDE_ENV}: {why}"))),
+        Err(_) => Ok(probed),
+    }
 }
 
+/// For tests: `coarse_clock=0,tcx=0` (any subset) replaces what the probe found, so that the
+/// older variants run on a new kernel, and a variant the kernel lacks shows the verifier's
+/// refusal.
+pub const OVERRIDE_ENV: &str = "SIPGUARD_KERNEL_FEATURES";
+
 impl Features {
+    /// These features with `spec` (`name=0|1`, comma-separated) applied.
+    fn overridden(mut self, spec: &str) -> Result<Self, String> {
+        for item in spec.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (name, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("{item:?} is not name=0 or name=1"))?;
+            let value = match value {
+                "0" => false,
+                "1" => true,
+                other => return Err(format!("{name}: {other:?} is not 0 or 1")),
+            };
+            match name {
+                "coarse_clock" => self.coarse_clock = value,
+                "tcx" => self.tcx = value,
+                other => return Err(format!("no feature {other:?} (coarse_clock, tcx)")),
+            }
+        }
+        Ok(self)
+    }
+
     /// What differs on this kernel from the newest, for `sipguard status` and the log; empty
     /// when nothing does.
     pub fn differences(&self) -> Vec<&'static str> {
@@ -88,8 +117,60 @@ impl Features {
             out.push("clock: bpf_ktime_get_ns (no coarse clock before 5.11)");
         }
         if !self.tcx {
-            out.push("egress: clsact filter via netlink (no TCX before 6.6)");
+            out.push(
+                "egress: a clsact filter (no TCX before 6.6), kept when the daemon exits and \
+                 adopted in place by the next",
+            );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Features;
+
+    const ALL: Features = Features {
+        coarse_clock: true,
+        tcx: true,
+    };
+
+    #[test]
+    fn an_override_replaces_only_the_features_it_names() {
+        assert_eq!(
+            ALL.overridden("tcx=0").unwrap(),
+            Features {
+                coarse_clock: true,
+                tcx: false
+            }
+        );
+        assert_eq!(ALL.overridden(" coarse_clock=0 , tcx=1 ").unwrap().coarse_clock, false);
+        assert_eq!(ALL.overridden("").unwrap(), ALL);
+    }
+
+    #[test]
+    fn an_override_names_what_is_wrong() {
+        assert_eq!(
+            ALL.overridden("tcx").unwrap_err(),
+            "\"tcx\" is not name=0 or name=1"
+        );
+        assert_eq!(
+            ALL.overridden("tcx=yes").unwrap_err(),
+            "tcx: \"yes\" is not 0 or 1"
+        );
+        assert_eq!(
+            ALL.overridden("btf=1").unwrap_err(),
+            "no feature \"btf\" (coarse_clock, tcx)"
+        );
+    }
+
+    #[test]
+    fn the_newest_kernels_differ_in_nothing() {
+        assert!(ALL.differences().is_empty());
+        let old = Features {
+            coarse_clock: false,
+            tcx: false,
+        };
+        assert_eq!(old.differences().len(), 2);
     }
 }

@@ -555,6 +555,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     if !migrated {
         apply(&mut loaded, &args.pin_path, &config)?;
     }
+    for note in loaded.features.differences() {
+        tracing::info!(kernel = %sipguard::kernel::release(), "on this kernel: {note}");
+    }
     tracing::info!(
         iface = %args.iface,
         xdp_mode = mode,
@@ -563,6 +566,7 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         services = config.services.len(),
         policy_mode = ?config.global.mode,
         default = ?config.global.default_action,
+        kernel = %sipguard::kernel::release(),
         "sipguard attached"
     );
 

@@ -15,6 +15,11 @@ pub struct Status {
     pub interfaces: Vec<Attachment>,
     /// The daemon holding the pins (None: none runs; the filter stays as it was left).
     pub daemon_pid: Option<i32>,
+    /// The running kernel's release.
+    pub kernel: String,
+    /// How sipguard runs on it where that differs from the newest kernels (empty: it
+    /// doesn't), or why the probe failed.
+    pub kernel_notes: Vec<String>,
     pub configured: bool,
     pub epoch: u32,
     pub mode: &'static str,
@@ -80,6 +85,11 @@ impl Status {
                 })
                 .collect(),
             daemon_pid: crate::loader::daemon_pid(pin_dir),
+            kernel: crate::kernel::release(),
+            kernel_notes: match crate::kernel::probe() {
+                Ok(features) => features.differences().into_iter().map(String::from).collect(),
+                Err(e) => vec![e.to_string()],
+            },
             packets_per_second,
             rate_interval_s: interval.as_secs_f64(),
             configured: policy.flags & POLICY_CONFIGURED != 0,
@@ -131,6 +141,16 @@ impl Status {
             match self.daemon_pid {
                 Some(pid) => format!("running (pid {pid})"),
                 None => "not running (the filter keeps its last policy; bans still expire)".into(),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "kernel: {} ({})",
+            self.kernel,
+            if self.kernel_notes.is_empty() {
+                "every feature in its newest form".to_owned()
+            } else {
+                self.kernel_notes.join("; ")
             }
         );
         let _ = writeln!(

@@ -37,12 +37,25 @@ pub struct Daemon {
     /// `run` arguments after `--pin-path`, for [`Daemon::restart`].
     iface: String,
     extra: Vec<String>,
+    /// Environment of every start (e.g. `SIPGUARD_KERNEL_FEATURES`).
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
     /// Starts `sipguard run --iface IFACE` in `ns` with `extra` arguments and waits until its
     /// metrics endpoint answers (at most 20 s).
     pub fn start(ns: &str, iface: &str, metrics_port: u16, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_env(ns, iface, metrics_port, extra, &[])
+    }
+
+    /// [`Daemon::start`] with `env` set for this and every later start.
+    pub fn start_with_env(
+        ns: &str,
+        iface: &str,
+        metrics_port: u16,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let pin_dir = PathBuf::from("/sys/fs/bpf").join(crate::unique("sipguard-test-"));
         let metrics: SocketAddr = ([127, 0, 0, 1], metrics_port).into();
         let log = std::env::temp_dir().join(format!("{}.log", crate::unique("sipguard-daemon-")));
@@ -54,6 +67,10 @@ impl Daemon {
             log,
             iface: iface.to_owned(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn()?;
         Ok(d)
@@ -91,6 +108,7 @@ impl Daemon {
             .arg("--pin-path")
             .arg(&self.pin_dir)
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -135,6 +153,17 @@ impl Daemon {
             .arg(&self.pin_dir)
             .output()
             .context("running the sipguard CLI")
+    }
+
+    /// `sipguard ARGS --pin-path <this daemon's pins>` run inside the daemon's namespace
+    /// (for commands that name its interface, like `detach`).
+    pub fn cli_in_ns(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Lab::netns_command(&self.ns, binary())?
+            .args(args)
+            .arg("--pin-path")
+            .arg(&self.pin_dir)
+            .output()
+            .context("running the sipguard CLI in the daemon's namespace")
     }
 
     /// Sends `signal` to the daemon.

@@ -1577,3 +1577,214 @@ fn a_new_layout_replaces_maps_and_program_without_a_gap_and_keeps_the_bans() {
     }
     restart_replaces_the_maps_without_a_gap(&lab, &mut d, "another layout", "layout-999");
 }
+
+/// The `sipguard_egress` filters on the PBX's interface as `tc filter show` lists them.
+fn egress_filters(lab: &Lab) -> Vec<String> {
+    let out = Lab::command(&lab.pbx, "tc")
+        .args(["filter", "show", "dev", PBX_IF, "egress"])
+        .output()
+        .expect("running tc");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("sipguard_egress"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The program id in a `tc filter show` line (`... id 42 name ...`).
+fn filter_prog_id(line: &str) -> u32 {
+    let mut words = line.split_whitespace();
+    words
+        .find(|w| *w == "id")
+        .and_then(|_| words.next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no program id in {line:?}"))
+}
+
+#[test]
+fn without_tcx_the_egress_filter_outlives_the_daemon_and_a_restart_swaps_its_program_in_place() {
+    if !privileged(
+        "without_tcx_the_egress_filter_outlives_the_daemon_and_a_restart_swaps_its_program_in_place",
+    ) {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    // The kernels before 6.6 (5.10, 6.1) take this path by themselves; here it is forced, so
+    // that it also runs on the newest kernels, with the older clock too.
+    let env = [(sipguard::kernel::OVERRIDE_ENV, "tcx=0,coarse_clock=0")];
+    let mut d = Daemon::start_with_env(&lab.pbx, PBX_IF, 9499, &[], &env).unwrap();
+    let first = egress_filters(&lab);
+    assert_eq!(first.len(), 1, "one egress filter: {first:?}");
+    assert!(
+        first[0].contains("pref 20839") && first[0].contains("handle 0x5167"),
+        "at sipguard's own priority and handle: {first:?}"
+    );
+    d.kill9().unwrap();
+    assert_eq!(egress_filters(&lab), first, "the filter stays with no daemon");
+    d.spawn().unwrap();
+    let adopted = egress_filters(&lab);
+    assert_eq!(adopted.len(), 1, "still one filter, not a second one: {adopted:?}");
+    assert_ne!(
+        filter_prog_id(&adopted[0]),
+        filter_prog_id(&first[0]),
+        "the new daemon's program runs in the old filter"
+    );
+    let log = d.log_text();
+    // xdp_mode="adopted" and egress="adopted" (the log is coloured between key and value).
+    assert_eq!(log.matches("\"adopted\"").count(), 2, "{log}");
+    assert!(log.contains("on this kernel: egress: a clsact filter"), "{log}");
+    d.stop().unwrap();
+    assert_eq!(egress_filters(&lab), adopted, "SIGTERM leaves it too");
+    let out = d.cli_in_ns(&["detach", "--iface", PBX_IF]).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("removed the egress filter on pbx0"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(egress_filters(&lab), Vec::<String>::new(), "detach removes it");
+    assert!(!xdp_attached(&lab), "and the XDP program");
+}
+
+/// A PBX that answers every datagram on 5060 with `401 Unauthorized` to a REGISTER (CSeq
+/// taken from the request), counting requests per source. Bounded like every receiver.
+fn challenging_pbx(ns: &str) -> sipguard_tests::traffic::Receiver<std::collections::BTreeMap<IpAddr, u64>> {
+    use std::net::UdpSocket;
+    let bind = || {
+        let sock = UdpSocket::bind(("::", 5060))?;
+        sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+        Ok(sock)
+    };
+    let step = |sock: &UdpSocket, counts: &mut std::collections::BTreeMap<IpAddr, u64>| {
+        let mut buf = [0u8; 2048];
+        let Ok((n, from)) = sock.recv_from(&mut buf) else {
+            return;
+        };
+        let request = String::from_utf8_lossy(&buf[..n]);
+        let cseq = request
+            .lines()
+            .find_map(|l| l.strip_prefix("CSeq: "))
+            .unwrap_or("1 REGISTER");
+        let answer = format!(
+            "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-1\r\n\
+             CSeq: {cseq}\r\nWWW-Authenticate: Digest realm=\"pbx\", nonce=\"abc\"\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        let _ = sock.send_to(answer.as_bytes(), from);
+        let src = match from.ip() {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 => v4,
+        };
+        *counts.entry(src).or_insert(0) += 1;
+    };
+    sipguard_tests::traffic::Receiver::start(ns, bind, step).expect("the PBX's socket")
+}
+
+#[test]
+fn a_client_answered_401_past_the_threshold_is_banned_by_the_egress_program() {
+    if !privileged("a_client_answered_401_past_the_threshold_is_banned_by_the_egress_program") {
+        return;
+    }
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    let pbx = challenging_pbx(&lab.pbx);
+    // The built-in default: auto-ban after 5 failures, so the 6th 401 bans.
+    let d = Daemon::start(&lab.pbx, PBX_IF, 9500, &[]).unwrap();
+    let sip = SocketAddr::new(ip(PBX_V4), 5060);
+    in_client(&lab, |sock| {
+        for cseq in 1..=20 {
+            let register = format!(
+                "REGISTER sip:192.0.2.1 SIP/2.0\r\n\
+                 Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{cseq}\r\n\
+                 From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>\r\n\
+                 Call-ID: guess@192.0.2.10\r\nCSeq: {cseq} REGISTER\r\n\
+                 Authorization: Digest username=\"1001\", realm=\"pbx\", nonce=\"abc\", \
+                 uri=\"sip:192.0.2.1\", response=\"{cseq:032}\"\r\n\
+                 Content-Length: 0\r\n\r\n"
+            );
+            sock.send_to(register.as_bytes(), sip).unwrap();
+            // Room for the answer to leave through the egress program before the next guess.
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    });
+    let received = pbx.finish().unwrap();
+    assert_eq!(
+        received.get(&ip(ALLOWED4)),
+        Some(&6),
+        "five failures are allowed, the sixth answer bans, nothing after it reaches the PBX"
+    );
+    let row = wait_for_ban(&d, "192.0.2.10/32").expect("the guesser is banned");
+    assert_eq!(row["reason"], "auth_failures", "{row}");
+    let text = d.scrape().expect("metrics");
+    assert_eq!(
+        metric(
+            &text,
+            "sipguard_bans_created_total",
+            &[("reason", "auth_failures")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(packets(&text, "sip", "banned", "drop"), 14.0);
+}
+
+/// Runs `f` with a UDP socket bound to the client's allowed address in its namespace.
+fn in_client(lab: &Lab, f: impl FnOnce(&std::net::UdpSocket) + Send) {
+    netns::in_ns(&lab.client, || {
+        let sock = std::net::UdpSocket::bind(SocketAddr::new(ip(ALLOWED4), 0)).unwrap();
+        f(&sock);
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_variant_the_kernel_lacks_is_refused_by_its_verifier_in_one_sentence_naming_the_kernel() {
+    if !privileged(
+        "a_variant_the_kernel_lacks_is_refused_by_its_verifier_in_one_sentence_naming_the_kernel",
+    ) {
+        return;
+    }
+    use aya::{programs::ProgramType, sys::{is_helper_supported, BpfHelper}};
+    let lab = Lab::new(&[ALLOWED4]).unwrap();
+    let pin_dir = format!("/sys/fs/bpf/{}", sipguard_tests::unique("sipguard-test-"));
+    // The coarse clock forced on: kernels before 5.11 lack the helper, so their verifier
+    // refuses the program (the reliable way to provoke a refusal); newer kernels load it.
+    let log = std::env::temp_dir().join(format!("{}.log", sipguard_tests::unique("refusal-")));
+    let mut child = Lab::netns_command(&lab.pbx, binary())
+        .unwrap()
+        .args(["run", "--iface", PBX_IF, "--pin-path", &pin_dir])
+        .env(sipguard::kernel::OVERRIDE_ENV, "coarse_clock=1")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let exited = sipguard_tests::wait_until(Duration::from_secs(90), || {
+        child.try_wait().unwrap().is_some() || read_log().contains("sipguard attached")
+    }) && child.try_wait().unwrap().is_some();
+    let attached = xdp_attached(&lab);
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    let text = read_log();
+    let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_dir_all(&pin_dir);
+    let has_coarse =
+        is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_ktime_get_coarse_ns).unwrap();
+    if has_coarse {
+        assert!(!exited && attached, "a kernel with the helper loads it:\n{text}");
+        return;
+    }
+    assert!(exited && !status.success(), "refused, exit non-zero:\n{text}");
+    let release = sipguard::kernel::release();
+    assert!(
+        text.starts_with(&format!("error: Linux {release} refused the XDP program (")),
+        "{text}"
+    );
+    assert!(
+        text.contains("verifier's last lines") && text.contains("invalid func"),
+        "{text}"
+    );
+    assert!(!attached, "nothing attached after a refusal");
+}

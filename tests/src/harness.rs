@@ -1,6 +1,17 @@
 //! BPF_PROG_TEST_RUN harness: the real object, the real loader and map writer, a private pin
 //! directory, crafted packets in, verdict and counters out.
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+//!
+//! The programs are loaded once per test binary (per per-source table size, the one load-time
+//! parameter) and shared: under software emulation a load costs seconds of verifier time.
+//! Each [`Harness`] holds the shared object's lock, so tests on parallel threads take turns,
+//! and finds every map reset to what a fresh load gives ([`crate::reset`]).
+use std::{
+    collections::BTreeMap,
+    ops::{Deref, DerefMut},
+    path::PathBuf,
+    sync::{Mutex, MutexGuard, Once, PoisonError},
+    time::Duration,
+};
 
 use aya::programs::{TestRun, TestRunOptions};
 use sipguard::{
@@ -14,10 +25,21 @@ use sipguard::{
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
 
-/// The program loaded with its own pinned maps (removed on drop).
-pub struct Harness {
+/// The programs loaded with their own pinned maps: what a [`Harness`] derefs to.
+pub struct Fixture {
     pub loaded: Loaded,
     pin_dir: PathBuf,
+}
+
+/// A test's handle on a [`Fixture`] with `config` applied: the binary's shared one, locked
+/// for as long as the handle lives, or one of its own ([`Harness::standalone`]).
+pub struct Harness {
+    hold: Hold,
+}
+
+enum Hold {
+    Shared(MutexGuard<'static, Fixture>),
+    Own(Box<Fixture>),
 }
 
 /// Host facts used by the tests: the Linux default ephemeral range, no sessions.
@@ -28,14 +50,103 @@ pub fn test_host() -> HostFacts {
     }
 }
 
+/// The shared fixtures, by per-source table size; leaked, so their guards are `'static`.
+static SHARED: Mutex<BTreeMap<u32, &'static Mutex<Fixture>>> = Mutex::new(BTreeMap::new());
+/// Pin directories of the shared fixtures, removed at exit (statics are never dropped).
+static SHARED_PINS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// The per-source table size `config` asks for (the default when it doesn't parse: the test
+/// then sees the parse error from [`Fixture::apply`]).
+fn tracked_sources(config: &str) -> u32 {
+    Config::from_str(config, "test.toml").map_or(sipguard::config::DEFAULT_TRACKED_SOURCES, |c| {
+        c.global.tracked_sources
+    })
+}
+
+/// The binary's fixture for `tracked_sources`, loaded on first use, locked. A test that
+/// panicked while holding it poisoned the lock; that is harmless, the next holder resets
+/// every map anyway.
+fn shared(tracked_sources: u32) -> MutexGuard<'static, Fixture> {
+    let fixture: &'static Mutex<Fixture> = {
+        let mut all = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+        all.entry(tracked_sources).or_insert_with(|| {
+            let fixture = Fixture::load(tracked_sources);
+            remove_at_exit(fixture.pin_dir.clone());
+            Box::leak(Box::new(Mutex::new(fixture)))
+        })
+    };
+    fixture.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Records a shared fixture's pin directory for removal when the process exits.
+fn remove_at_exit(pin_dir: PathBuf) {
+    static REGISTER: Once = Once::new();
+    extern "C" fn remove_shared_pins() {
+        // try_lock: never wait at exit on a thread that died holding it.
+        if let Ok(dirs) = SHARED_PINS.try_lock() {
+            for dir in dirs.iter() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+    SHARED_PINS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(pin_dir);
+    // Safety: registers a plain function that only removes directories.
+    REGISTER.call_once(|| unsafe {
+        libc::atexit(remove_shared_pins);
+    });
+}
+
 impl Harness {
-    /// Loads the program and applies `config` (TOML).
+    /// The binary's shared programs, every map reset to what a fresh load gives, with
+    /// `config` (TOML) applied. Waits while another test holds them.
     pub fn with_config(config: &str) -> Self {
+        let mut fixture = shared(tracked_sources(config));
+        fixture.reset();
+        let mut h = Self {
+            hold: Hold::Shared(fixture),
+        };
+        h.apply(config);
+        h
+    }
+
+    /// Programs loaded for this handle alone, with `config` applied: for the benchmark, which
+    /// keeps several policies loaded side by side. Removed with their pins on drop.
+    pub fn standalone(config: &str) -> Self {
+        let mut h = Self {
+            hold: Hold::Own(Box::new(Fixture::load(tracked_sources(config)))),
+        };
+        h.apply(config);
+        h
+    }
+}
+
+impl Deref for Harness {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        match &self.hold {
+            Hold::Shared(guard) => guard,
+            Hold::Own(fixture) => fixture,
+        }
+    }
+}
+
+impl DerefMut for Harness {
+    fn deref_mut(&mut self) -> &mut Fixture {
+        match &mut self.hold {
+            Hold::Shared(guard) => guard,
+            Hold::Own(fixture) => fixture,
+        }
+    }
+}
+
+impl Fixture {
+    /// Loads the XDP, egress and no-op programs with a per-source table of `tracked_sources`
+    /// entries, their maps pinned in a directory of their own.
+    fn load(tracked_sources: u32) -> Self {
         let pin_dir = PathBuf::from("/sys/fs/bpf").join(crate::unique("sipguard-test-"));
-        let tracked_sources = Config::from_str(config, "test.toml")
-            .map_or(sipguard::config::DEFAULT_TRACKED_SOURCES, |c| {
-                c.global.tracked_sources
-            });
         let mut loaded = loader::load(&pin_dir, tracked_sources)
             .unwrap_or_else(|e| panic!("loading the program: {e}"));
         let noop: &mut aya::programs::Xdp = loaded
@@ -45,9 +156,17 @@ impl Harness {
             .try_into()
             .expect("an XDP program");
         noop.load().expect("loading the no-op program");
-        let mut h = Self { loaded, pin_dir };
-        h.apply(config);
-        h
+        Self { loaded, pin_dir }
+    }
+
+    /// Brings every map back to what a fresh load gives (see [`crate::reset`]).
+    pub fn reset(&mut self) {
+        crate::reset::reset(&mut self.loaded, &self.pin_dir);
+    }
+
+    /// Every map's contents (see [`crate::reset::snapshot`]).
+    pub fn snapshot(&mut self) -> Vec<(String, Vec<crate::reset::Entry>)> {
+        crate::reset::snapshot(&mut self.loaded, &self.pin_dir)
     }
 
     /// Applies another policy (a reload).
@@ -189,7 +308,8 @@ impl Harness {
     }
 }
 
-impl Drop for Harness {
+/// Only standalone fixtures are dropped; the shared ones' pins go at exit.
+impl Drop for Fixture {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.pin_dir);
     }

@@ -9,6 +9,7 @@ pub mod harness;
 pub mod netns;
 pub mod packets;
 pub mod policies;
+pub mod reset;
 pub mod scale;
 pub mod scenario;
 pub mod traffic;

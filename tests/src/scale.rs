@@ -222,7 +222,7 @@ pub fn run(args: &Args) -> anyhow::Result<serde_json::Value> {
         let deny: Vec<String> = set_a[..s.deny].to_vec();
         let policy = policy_with(&deny, s.tracked, &remote);
         let t = Instant::now();
-        let mut h = Harness::with_config(&policy);
+        let mut h = Harness::standalone(&policy);
         let load_s = t.elapsed().as_secs_f64();
         let t = Instant::now();
         fill_sources(&h, s.filled.saturating_sub(1))?;

@@ -1,9 +1,11 @@
 //! Flood limits in the XDP program (BPF_PROG_TEST_RUN): new TCP connections per source and per
 //! service, ICMP echo requests per source; what the network needs is never limited.
+use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
-    harness::{Harness, XDP_PASS},
-    packets::{frame, Transport},
+    harness::{Harness, XDP_DROP, XDP_PASS},
+    packets::{self, frame, Transport},
     privileged,
+    reset::{resettable_maps, Entry},
 };
 
 const POLICY: &str = r#"
@@ -122,4 +124,142 @@ fn monitor_mode_counts_a_flood_as_would_drop() {
     }
     assert_eq!(h.count("ssh", "flood", "would_drop"), 3);
     assert_eq!(h.count("ssh", "flood", "drop"), 0);
+}
+
+/// Every kind of state the programs keep, for the reset test: SIP with a rate limit, scanner
+/// bans and auto-ban, SSH with SYN limits, deny and trusted entries in both families.
+const EVERYTHING: &str = r#"
+[global]
+default = "drop"
+deny = ["198.51.100.0/24", "2001:db8:bad::/48"]
+trusted = ["192.0.2.200", "2001:db8:1::200"]
+
+[[service]]
+name = "sip"
+protocol = "udp"
+ports = [5060]
+allow = ["192.0.2.0/24", "2001:db8:1::/64"]
+sip = true
+[service.limits]
+register = { rate = 1, burst = 2 }
+
+[[service]]
+name = "ssh"
+protocol = "tcp"
+ports = [22]
+allow = ["any"]
+[service.limits]
+syn = { rate = 1, burst = 3 }
+syn_budget = { rate = 1, burst = 5 }
+
+[scanners]
+recheck = "0"
+ban = "1h"
+
+[autoban]
+failures = 3
+window = "1m"
+ban = "1h"
+"#;
+
+/// Maps the programs use as per-packet scratch space: what a packet leaves in them depends on
+/// the path it took, so the test doesn't require a mark there (the reset still zeroes them).
+const SCRATCH: [&str; 3] = ["EGRESS_SCRATCH", "FRAG_SCRATCH", "UA_SCRATCH"];
+
+/// Leaves a mark in every map: counters, SIP counters, rate state, the SYN budget, a
+/// scanner ban with its event, a drop sample, auth failures, a fragment's verdict, a manual
+/// IPv6 ban with a note, and a second policy in the other epoch.
+fn dirty_everything(h: &mut Harness) {
+    let register = b"REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
+    for _ in 0..4 {
+        h.run(&packets::sip("192.0.2.10", register));
+    }
+    h.run(&packets::udp("192.0.2.10", 9));
+    for i in 1..=8 {
+        h.run(&syn(&format!("192.0.2.{i}")));
+    }
+    let scanner = b"OPTIONS sip:100@192.0.2.1 SIP/2.0\r\nUser-Agent: friendly-scanner\r\n\r\n";
+    assert_eq!(h.run(&packets::sip("192.0.2.66", scanner)), XDP_DROP);
+    for _ in 0..2 {
+        h.run_egress(&packets::from_pbx(
+            "192.0.2.77",
+            &packets::response(401, "REGISTER", 0),
+        ));
+    }
+    h.run(&packets::as_ipv4_later_fragment(
+        &packets::udp("192.0.2.11", 5060),
+        0,
+    ));
+    let ban = Ban {
+        expires_ns: 0,
+        created_ns: sipguard::maps::ban_clock_ns(),
+        hits: 0,
+        reason: BAN_REASON_MANUAL,
+        scope: BAN_SCOPE_ALL,
+    };
+    let net = "2001:db8:2::/48".parse().expect("a test prefix");
+    h.loaded
+        .maps
+        .ban_with_note(net, ban, "a note")
+        .expect("writing a ban");
+    h.apply(&EVERYTHING.replace("2001:db8:1::/64", "2001:db8:3::/64"));
+}
+
+/// The entries of `map` in `snapshot`.
+fn entries<'a>(snapshot: &'a [(String, Vec<Entry>)], map: &str) -> &'a [Entry] {
+    snapshot
+        .iter()
+        .find(|(name, _)| name == map)
+        .map(|(_, e)| e.as_slice())
+        .unwrap_or_else(|| panic!("{map} in the snapshot"))
+}
+
+/// The one-load-per-binary harness hands each test maps indistinguishable from a fresh
+/// load's: a test dirties every map, and the next handle finds them exactly as a program
+/// loaded just for it, with the same policy, has them.
+#[test]
+fn the_next_harness_finds_every_map_as_a_fresh_load_leaves_it() {
+    if !privileged("the_next_harness_finds_every_map_as_a_fresh_load_leaves_it") {
+        return;
+    }
+    let mut fresh = Harness::standalone(EVERYTHING);
+    let fresh = fresh.snapshot();
+    let mut h = Harness::with_config(EVERYTHING);
+    dirty_everything(&mut h);
+    let dirty = h.snapshot();
+    for map in resettable_maps() {
+        if !SCRATCH.contains(&map) {
+            assert_ne!(
+                entries(&dirty, map),
+                entries(&fresh, map),
+                "no mark left in {map}"
+            );
+        }
+    }
+    drop(h);
+    let mut h = Harness::with_config(EVERYTHING);
+    assert_eq!(h.total(), 0, "counters: {:?}", h.counters());
+    assert_eq!(h.sip_total(), 0);
+    assert!(h.bans().is_empty(), "bans: {:?}", h.bans());
+    assert_eq!(h.ban_count("scanner"), 0);
+    assert_eq!(h.loaded.maps.generation().expect("reading STATE"), 1);
+    let reset = h.snapshot();
+    for map in [
+        "RATES",
+        "EVENTS",
+        "AUTH_FAILS",
+        "FRAGS",
+        "SYN_BUDGET",
+        "BAN_NOTES",
+    ] {
+        assert!(
+            entries(&reset, map).is_empty(),
+            "{map}: {:?}",
+            entries(&reset, map)
+        );
+    }
+    for (map, entries) in &reset {
+        assert_eq!(entries, self::entries(&fresh, map), "{map} after the reset");
+    }
+    assert_eq!(reset.len(), fresh.len(), "the same maps");
 }

@@ -98,7 +98,7 @@ fn main() -> anyhow::Result<()> {
         )
         // ICMP is CRAFTED's last service: this line lands in its table.
         + "limits = { echo = { rate = 0, burst = 1 } }\n";
-    let mut h = Harness::with_config(&crafted);
+    let mut h = Harness::standalone(&crafted);
     h.loaded.maps.ban(
         "192.0.2.66/32".parse().unwrap(),
         Ban {
@@ -190,7 +190,7 @@ fn main() -> anyhow::Result<()> {
         "{:<50} {:>8} {:>6} {:>6} {:>8} {:>8} {:>8}",
         "path", "median", "floor", "net", "min", "max", "verdict"
     );
-    let default_policy = Harness::with_config(sipguard::config::DEFAULT_CONFIG);
+    let default_policy = Harness::standalone(sipguard::config::DEFAULT_CONFIG);
     let default_paths: Vec<(&str, Vec<u8>)> = vec![
         ("default_policy_rtp_pass_v4", udp("198.51.100.20", 15000)),
         (
@@ -213,7 +213,7 @@ fn main() -> anyhow::Result<()> {
     ];
     // A limit no run of a million repeats can reach: the bucket is read and moved on every
     // packet, but never empty.
-    let rate_policy = Harness::with_config(
+    let rate_policy = Harness::standalone(
         "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\n\
          sip = true\n[service.limits]\nregister = { rate = 1000000, burst = 1000000 }\n\
          [[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\"any\"]\n",
@@ -241,8 +241,8 @@ fn main() -> anyhow::Result<()> {
              other = {{ rate = 0, burst = 1 }}\n[scanners]\nrecheck = \"{recheck}\"\n"
         )
     };
-    let read_every = Harness::with_config(&scanner_policy("0"));
-    let remembered = Harness::with_config(&scanner_policy("1s"));
+    let read_every = Harness::standalone(&scanner_policy("0"));
+    let remembered = Harness::standalone(&scanner_policy("1s"));
     let scanner_end = packets::register_1400_ending_with("User-Agent: friendly-scanner\r\n\r\n");
     let honest_end =
         packets::register_1400_ending_with("User-Agent: Yealink SIP-T46S 66.86.0.15\r\n\r\n");
@@ -263,7 +263,7 @@ Content-Length: 0\r\n\r\n"
     // Auto-ban's second signal: a REGISTER with credentials is searched for its
     // Authorization line and counted on every packet. The source is trusted so that a million
     // repeats measure the search and the count, not a ban (its count starts over past 1000).
-    let credentials = Harness::with_config(
+    let credentials = Harness::standalone(
         "[global]\ntrusted = [\"198.51.100.20\"]\n[[service]]\nname = \"sip\"\n\
          protocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\nsip = true\n\
          [service.limits]\nregister = { rate = 0, burst = 1 }\n[scanners]\nenabled = false\n\

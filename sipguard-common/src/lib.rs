@@ -392,11 +392,11 @@ pub const fn epoch_scope(epoch: u32) -> [u8; 4] {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ban {
-    /// CLOCK_MONOTONIC_COARSE nanoseconds at which the ban ends; 0 = never. The coarse clock
-    /// (`bpf_ktime_get_coarse_ns`, jiffy resolution) is the cheap one in the kernel, and
-    /// bans are measured in seconds.
+    /// CLOCK_MONOTONIC nanoseconds at which the ban ends; 0 = never. The programs read it
+    /// coarse (`bpf_ktime_get_coarse_ns`, jiffy resolution, the cheap one) where the kernel
+    /// has that (5.11), and bans are measured in seconds.
     pub expires_ns: u64,
-    /// CLOCK_MONOTONIC_COARSE nanoseconds at which the ban was set.
+    /// CLOCK_MONOTONIC nanoseconds at which the ban was set.
     pub created_ns: u64,
     /// Packets dropped because of this ban (updated atomically by the XDP program).
     pub hits: u64,

@@ -1,9 +1,9 @@
 //! The programs' clock, chosen at load time.
 //!
-//! `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC_COARSE, the clock the daemon writes ban expiry
-//! in) costs a few nanoseconds and exists from Linux 5.11. On 5.10 the loader clears
-//! [`SIPGUARD_COARSE_CLOCK`] and the programs read `bpf_ktime_get_ns` (CLOCK_MONOTONIC, the
-//! same clock at full resolution: the two differ by less than a tick). The flag is a
+//! `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC_COARSE) costs a few nanoseconds and exists from
+//! Linux 5.11. On 5.10 the loader clears [`SIPGUARD_COARSE_CLOCK`] and the programs read
+//! `bpf_ktime_get_ns` (CLOCK_MONOTONIC, the clock the daemon writes ban expiry in). The two
+//! are one clock at two resolutions: the coarse one is up to a tick behind. The flag is a
 //! read-only global that the loader sets before loading: the verifier knows its value, walks
 //! only the branch it selects and removes the other, so a kernel never sees a call to a helper
 //! it lacks.

@@ -896,11 +896,13 @@ fn remove_where<K: aya::Pod + Copy>(
     Ok(())
 }
 
-/// CLOCK_MONOTONIC_COARSE in nanoseconds: the clock ban expiry uses in the kernel
-/// (`bpf_ktime_get_coarse_ns`).
+/// CLOCK_MONOTONIC in nanoseconds: the clock of ban expiry. The programs read the same clock
+/// (`bpf_ktime_get_ns` before 5.11) or its coarse form (`bpf_ktime_get_coarse_ns`, up to a
+/// tick behind): never ahead of this one, so a ban the daemon sees as expired is expired for
+/// the programs within a tick, and one the programs set never looks older than it is.
 pub fn ban_clock_ns() -> u64 {
-    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
-        .expect("CLOCK_MONOTONIC_COARSE is always available on Linux");
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available on Linux");
     ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 

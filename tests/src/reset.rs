@@ -195,7 +195,17 @@ fn fill_array(data: &MapData, info: &MapInfo, fresh: &[u8]) -> io::Result<()> {
     let mut attr = batch_attr(data, n as u32);
     attr.batch.keys = keys.as_ptr() as u64;
     attr.batch.values = values.as_ptr() as u64;
-    sys_bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr)?;
+    if let Err(e) = sys_bpf(bpf_cmd::BPF_MAP_UPDATE_BATCH, &mut attr) {
+        if !batch_unsupported(&e) {
+            return Err(e);
+        }
+        for (key, value) in keys.iter().zip(values.chunks(stride)) {
+            let mut attr = elem_attr(data, &key.to_ne_bytes());
+            attr.__bindgen_anon_2.__bindgen_anon_1.value = value.as_ptr() as u64;
+            sys_bpf(bpf_cmd::BPF_MAP_UPDATE_ELEM, &mut attr)?;
+        }
+        return Ok(());
+    }
     // Safety: the kernel wrote `count` back into the batch member it was given.
     let done = unsafe { attr.batch.count } as usize;
     if done != n {
@@ -215,13 +225,21 @@ fn read_array(data: &MapData, info: &MapInfo) -> io::Result<Vec<Entry>> {
     attr.batch.keys = keys.as_mut_ptr() as u64;
     attr.batch.values = values.as_mut_ptr() as u64;
     attr.batch.out_batch = &mut out_batch as *mut u32 as u64;
-    match sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_BATCH, &mut attr) {
+    let read = match sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_BATCH, &mut attr) {
+        Err(e) if batch_unsupported(&e) => {
+            for (i, value) in values.chunks_mut(stride).enumerate() {
+                keys[i] = i as u32;
+                let mut attr = elem_attr(data, &keys[i].to_ne_bytes());
+                attr.__bindgen_anon_2.__bindgen_anon_1.value = value.as_mut_ptr() as u64;
+                sys_bpf(bpf_cmd::BPF_MAP_LOOKUP_ELEM, &mut attr)?;
+            }
+            n
+        }
         // ENOENT: the batch reached the end of the map.
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
-        _ => {}
-    }
-    // Safety: the kernel wrote `count` back into the batch member it was given.
-    let read = unsafe { attr.batch.count } as usize;
+        // Safety: the kernel wrote `count` back into the batch member it was given.
+        _ => (unsafe { attr.batch.count }) as usize,
+    };
     Ok(keys[..read]
         .iter()
         .zip(values.chunks(stride))
@@ -315,6 +333,12 @@ fn ring_position(data: &MapData, page: usize) -> io::Result<u64> {
         libc::munmap(ptr, size);
         Ok(pos)
     }
+}
+
+/// Kernels before 5.13 have no batch operations on per-CPU arrays (ENOTSUPP, 524): one
+/// element at a time there.
+fn batch_unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(524) | Some(libc::EINVAL))
 }
 
 fn elem_attr(data: &MapData, key: &[u8]) -> bpf_attr {

@@ -174,11 +174,12 @@ pub fn run(root: &Path, series: &[&'static Series], timeout: Duration) -> Result
         }
         .run(&binaries)?;
         println!(
-            "xtask: kernel {} took {} s",
+            "xtask: kernel {} took {} s: {} passed, {} failed",
             kernel.version,
-            start.elapsed().as_secs()
+            start.elapsed().as_secs(),
+            outcome.totals.passed,
+            outcome.totals.failed
         );
-        outcome.print();
         outcomes.push(outcome);
     }
     Ok(outcomes)

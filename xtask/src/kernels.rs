@@ -147,35 +147,46 @@ fn prepare(apt: &AptState, cache: &Path, label: &'static str, package: &str) -> 
     Ok(kernel)
 }
 
-/// The `.deb` of `package` in `debs`, downloaded if it is not there yet.
+/// The `.deb` of `package` in `debs`, downloaded if it is not there yet: into a scratch
+/// directory first, so that an interrupted download leaves no truncated `.deb` behind.
 fn download(apt: &AptState, debs: &Path, package: &str) -> Result<PathBuf> {
-    let find = || -> Result<Option<PathBuf>> {
-        let prefix = format!("{package}_");
-        Ok(fs::read_dir(debs)
-            .with_context(|| format!("reading {}", debs.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name().is_some_and(|n| {
-                    let n = n.to_string_lossy();
-                    n.starts_with(&prefix) && n.ends_with(".deb")
-                })
-            }))
-    };
-    fs::create_dir_all(debs).with_context(|| format!("creating {}", debs.display()))?;
-    if let Some(deb) = find()? {
+    let scratch = debs.join("partial");
+    if scratch.exists() {
+        fs::remove_dir_all(&scratch).with_context(|| format!("removing {}", scratch.display()))?;
+    }
+    fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    if let Some(deb) = find_deb(debs, package)? {
         return Ok(deb);
     }
     println!("xtask: downloading {package}");
     run(apt
         .command("apt-get")
         .args(["-q", "download", package])
-        .current_dir(debs))?;
-    find()?.with_context(|| {
+        .current_dir(&scratch))?;
+    let fetched = find_deb(&scratch, package)?.with_context(|| {
         format!(
             "apt-get download left no {package}_*.deb in {}",
-            debs.display()
+            scratch.display()
         )
-    })
+    })?;
+    let deb = debs.join(fetched.file_name().context("a .deb without a file name")?);
+    fs::rename(&fetched, &deb)
+        .with_context(|| format!("moving {} to {}", fetched.display(), deb.display()))?;
+    Ok(deb)
+}
+
+/// The `PACKAGE_*.deb` file in `dir`, if any.
+fn find_deb(dir: &Path, package: &str) -> Result<Option<PathBuf>> {
+    let prefix = format!("{package}_");
+    Ok(fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with(&prefix) && n.ends_with(".deb")
+            })
+        }))
 }
 
 /// `dpkg -x deb tree`, into an empty `tree`.
@@ -185,7 +196,12 @@ fn unpack(deb: &Path, tree: &Path) -> Result<()> {
         fs::remove_dir_all(tree).with_context(|| format!("removing {}", tree.display()))?;
     }
     fs::create_dir_all(tree).with_context(|| format!("creating {}", tree.display()))?;
-    run(Command::new("dpkg").arg("-x").arg(deb).arg(tree))
+    let unpacked = run(Command::new("dpkg").arg("-x").arg(deb).arg(tree));
+    if unpacked.is_err() {
+        // A damaged download: fetch it again next time.
+        let _ = fs::remove_file(deb);
+    }
+    unpacked
 }
 
 /// Copies the modules of `version` from the unpacked `tree` (`lib/modules` or

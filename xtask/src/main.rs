@@ -132,13 +132,9 @@ fn main() -> Result<()> {
             }
             let timeout = std::time::Duration::from_secs(guest_timeout);
             let guests = matrix::run(&root, &selection.guests, timeout)?;
-            if !guests.is_empty() {
-                println!();
-                for g in &guests {
-                    ok &= g.totals.failed == 0;
-                    totals.add(&g.totals);
-                    g.print();
-                }
+            ok &= matrix::print_summary(selection.host.then_some(&totals), &guests);
+            for g in &guests {
+                totals.add(&g.totals);
             }
             // One closing line over the host's test binaries (cargo prints one per binary,
             // the last ones being empty doc-test runs) and every guest.

@@ -118,7 +118,7 @@ impl Outcome {
     }
 
     /// `kernel VERSION: N passed, M failed`, then one `FAILED [VERSION] name` line each.
-    pub fn print(&self) {
+    fn print(&self) {
         println!(
             "kernel {}: {} passed, {} failed",
             self.kernel, self.totals.passed, self.totals.failed
@@ -185,6 +185,29 @@ pub fn run(root: &Path, series: &[&'static Series], timeout: Duration) -> Result
     Ok(outcomes)
 }
 
+/// Prints the host's count (when it ran) and each guest's [`Outcome`]; returns whether
+/// every guest passed.
+pub fn print_summary(host: Option<&Totals>, guests: &[Outcome]) -> bool {
+    if guests.is_empty() {
+        return true;
+    }
+    println!();
+    if let Some(host) = host {
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        println!(
+            "kernel {} (host): {} passed, {} failed",
+            release.trim(),
+            host.passed,
+            host.failed
+        );
+    }
+    for g in guests {
+        g.print();
+    }
+    guests.iter().all(|g| g.totals.failed == 0)
+}
+
+/// The series' labels, for messages.
 fn labels(series: &[&Series]) -> String {
     series
         .iter()
@@ -335,7 +358,7 @@ impl Guest<'_> {
             q(&results.join("tests.log")),
             sh_quote(&format!("{path}:/usr/sbin:/sbin")),
             q(&self.root.join("target/release/sipguard")),
-            sh_quote(&self.kernel.version),
+            sh_quote(self.kernel.label),
         );
         if let Some(ci) = std::env::var_os("CI") {
             s += &format!("export CI={}\n", sh_quote(&ci.to_string_lossy()));

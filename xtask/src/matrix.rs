@@ -47,6 +47,18 @@ const E2E_TESTS: &[&str] = &[
 /// The longest one test binary may run inside a guest.
 const BINARY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// The guest script's `cleanup`, run after each binary: what a crashed or failed test left
+/// behind goes, as on the host before a run (a failed load's pinned maps would otherwise
+/// stay in the guest's memory and add up to an out-of-memory kill).
+const CLEANUP_SH: &str = r#"cleanup() {
+  rm -rf /sys/fs/bpf/sipguard-test-*
+  for ns in $(ip netns list | awk '/^sgt-/ {print $1}'); do
+    ip netns pids "$ns" | xargs -r kill -KILL
+    ip netns delete "$ns"
+  done
+}
+"#;
+
 /// Marks the guest script's own lines in the test log.
 const MARK: &str = "::sipguard-matrix::";
 
@@ -342,8 +354,28 @@ impl Guest<'_> {
     }
 
     /// The shell script the guest runs: prepare bpffs and loopback, then each binary with
-    /// its output and exit status appended to `tests.log`.
+    /// its output and exit status appended to `tests.log`, cleaning up after each.
     fn script(&self, results: &Path, binaries: &[Binary]) -> String {
+        let limit = BINARY_TIMEOUT.min(self.timeout).as_secs();
+        let mut s = self.prelude(results);
+        for b in binaries {
+            let args: Vec<String> = b.args.iter().map(|a| sh_quote(a)).collect();
+            s += &format!(
+                "echo \"{MARK} start {name}\"\n\
+                 timeout -k 10 {limit} {} {} --test-threads=1\n\
+                 echo \"{MARK} end {name} $?\"\n\
+                 cleanup\n",
+                sh_quote(&b.exe.to_string_lossy()),
+                args.join(" "),
+                name = b.name,
+            );
+        }
+        s + &format!("echo \"{MARK} done\"\n")
+    }
+
+    /// The script's start: output into `tests.log`, bpffs, loopback, the tests' environment,
+    /// the tests package's directory (where cargo test runs them) and [`CLEANUP_SH`].
+    fn prelude(&self, results: &Path) -> String {
         let q = |p: &Path| sh_quote(&p.to_string_lossy());
         let path = std::env::var("PATH").unwrap_or_default();
         let mut s = format!(
@@ -363,39 +395,32 @@ impl Guest<'_> {
         if let Some(ci) = std::env::var_os("CI") {
             s += &format!("export CI={}\n", sh_quote(&ci.to_string_lossy()));
         }
-        // Where cargo test would run them: the tests package's directory.
-        s += &format!("cd {}\n", q(&self.root.join("tests")));
-        let limit = BINARY_TIMEOUT.min(self.timeout).as_secs();
-        for b in binaries {
-            let args: Vec<String> = b.args.iter().map(|a| sh_quote(a)).collect();
-            s += &format!(
-                "echo \"{MARK} start {name}\"\n\
-                 timeout -k 10 {limit} {} {} --test-threads=1\n\
-                 echo \"{MARK} end {name} $?\"\n",
-                q(&b.exe),
-                args.join(" "),
-                name = b.name,
-            );
-        }
-        s + &format!("echo \"{MARK} done\"\n")
+        s + &format!("cd {}\n{CLEANUP_SH}", q(&self.root.join("tests")))
     }
 
     /// Runs vng until the guest powers off or `timeout` passes (then kills it); prints the
     /// test log as it grows. Returns whether it timed out.
     fn boot(&self, results: &Path, script: &Path) -> Result<bool> {
         let mut cmd = Command::new(self.vng);
-        cmd.args(["--disable-kvm", "--disable-microvm", "-v", "-r"])
-            .arg(&self.kernel.vmlinuz)
-            .args(["--memory", "3G", "--cpus", "2", "--rwdir"])
-            .arg(results)
-            .args(["--", "sh"])
-            .arg(script)
-            .current_dir(self.root)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            // Its own process group, so that a timeout kills qemu too.
-            .process_group(0);
+        // 9p is what boots here (virtiofsd fails and vng falls back after ~3 s).
+        cmd.args([
+            "--disable-kvm",
+            "--disable-microvm",
+            "--force-9p",
+            "-v",
+            "-r",
+        ])
+        .arg(&self.kernel.vmlinuz)
+        .args(["--memory", "3G", "--cpus", "2", "--rwdir"])
+        .arg(results)
+        .args(["--", "sh"])
+        .arg(script)
+        .current_dir(self.root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own process group, so that a timeout kills qemu too.
+        .process_group(0);
         let mut child = cmd
             .spawn()
             .with_context(|| format!("could not start {}", self.vng.display()))?;
@@ -507,7 +532,8 @@ fn parse_log(kernel: &str, log: &str) -> Outcome {
             let (name, code) = rest.rsplit_once(' ').unwrap_or((rest, ""));
             if let Some((_, false)) = current.take() {
                 let why = match code {
-                    "124" | "137" => "timed out".to_owned(),
+                    "124" => "timed out".to_owned(),
+                    "137" => "killed: out of memory or timed out, see console.log".to_owned(),
                     _ => format!("exit status {code}"),
                 };
                 binary_failed(&mut out, format!("{name}: no test result ({why})"));
@@ -565,7 +591,7 @@ mod tests {
              test banned_source_drops ... FAILED\ntest allowed_passes ... ok\n\nfailures:\n\n\
              ---- banned_source_drops stdout ----\npanicked\n\nfailures:\n    banned_source_drops\n\n\
              test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out\n\
-             {MARK} end xdp_verdicts 101\n{MARK} start floods\n{MARK} end floods 124\n\
+             {MARK} end xdp_verdicts 101\n{MARK} start floods\n{MARK} end floods 124\n{MARK} start sip_rates\n{MARK} end sip_rates 137\n\
              {MARK} start e2e\ntest result: ok. 4 passed; 0 failed; 0 ignored; 0 measured; 24 filtered out\n\
              {MARK} end e2e 0\n{MARK} start autoban\nrunning 19 tests\n"
         );
@@ -574,7 +600,7 @@ mod tests {
             out.totals,
             Totals {
                 passed: 5,
-                failed: 3
+                failed: 4
             }
         );
         assert_eq!(
@@ -582,6 +608,7 @@ mod tests {
             [
                 "xdp_verdicts::banned_source_drops",
                 "floods: no test result (timed out)",
+                "sip_rates: no test result (killed: out of memory or timed out, see console.log)",
                 "autoban: the guest stopped while it ran"
             ]
         );

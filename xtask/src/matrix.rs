@@ -149,22 +149,7 @@ pub fn run(root: &Path, series: &[&'static Series], timeout: Duration) -> Result
         return Ok(Vec::new());
     }
     if !setup::is_root() {
-        if std::env::var_os("CI").is_none() {
-            println!(
-                "xtask: skipping the kernel matrix ({}): it needs root",
-                labels(series)
-            );
-            return Ok(Vec::new());
-        }
-        return Ok(series
-            .iter()
-            .map(|s| {
-                Outcome::failed(
-                    s.label,
-                    "the kernel matrix needs root and CI must run it".into(),
-                )
-            })
-            .collect());
+        return Ok(without_root(series));
     }
     let vng = setup::matrix_deps()?;
     let kernels = match kernels::fetch(series) {
@@ -198,6 +183,22 @@ pub fn run(root: &Path, series: &[&'static Series], timeout: Duration) -> Result
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Without root the guests can't run: skipped with a note, or under CI one failure each.
+fn without_root(series: &[&'static Series]) -> Vec<Outcome> {
+    if std::env::var_os("CI").is_none() {
+        println!(
+            "xtask: skipping the kernel matrix ({}): it needs root",
+            labels(series)
+        );
+        return Vec::new();
+    }
+    let why = "the kernel matrix needs root and CI must run it";
+    series
+        .iter()
+        .map(|s| Outcome::failed(s.label, why.into()))
+        .collect()
 }
 
 /// Prints the host's count (when it ran) and each guest's [`Outcome`]; returns whether

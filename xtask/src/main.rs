@@ -3,6 +3,8 @@
 //! the built binaries with inherited stdio.
 
 mod deb;
+mod kernels;
+mod matrix;
 mod setup;
 
 use std::{
@@ -42,8 +44,16 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Setup with test deps, remove stale test leftovers, then `cargo test --release ARGS`.
+    /// Setup with test deps, remove stale test leftovers, then `cargo test --release ARGS` on
+    /// the host and the BPF and e2e test binaries in Debian's 5.10, 6.1 and 6.12 under qemu.
     Test {
+        /// Kernels to test on, comma-separated: host (the machine's own: `cargo test`), 5.10,
+        /// 6.1, 6.12, or all (the default).
+        #[arg(long, value_name = "LIST")]
+        kernels: Option<String>,
+        /// Seconds one qemu guest may take before it is killed and its kernel failed.
+        #[arg(long, value_name = "SECS", default_value_t = 3600)]
+        guest_timeout: u64,
         /// Extra `cargo test` arguments, e.g. `-- -p sipguard-tests -- --nocapture`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -99,29 +109,46 @@ fn main() -> Result<()> {
             };
             return Err(err).context("starting sipguard");
         }
-        Task::Test { args } => {
+        Task::Test {
+            kernels,
+            guest_timeout,
+            args,
+        } => {
+            let selection = matrix::Selection::parse(kernels.as_deref())?;
             setup::toolchain()?;
             setup::test_deps()?;
             if setup::is_root() {
                 setup::remove_stale_test_leftovers()?;
             }
             run(cargo(&root).args(["build", "--release", "-p", "sipguard"]))?;
-            let (status, totals) = cargo_test(
-                cargo(&root)
-                    .args(["test", "--release"])
-                    .args(&args)
-                    .env("SIPGUARD_TEST_BIN", root.join("target/release/sipguard")),
-            )?;
-            // One closing line over every test binary (cargo prints one per binary, the last
-            // ones being empty doc-test runs).
+            let mut totals = Totals::default();
+            let mut ok = true;
+            if selection.host {
+                let (status, host) = cargo_test(
+                    cargo(&root)
+                        .args(["test", "--release"])
+                        .args(&args)
+                        .env("SIPGUARD_TEST_BIN", root.join("target/release/sipguard")),
+                )?;
+                ok &= status.success();
+                totals.add(&host);
+            }
+            let timeout = std::time::Duration::from_secs(guest_timeout);
+            let guests = matrix::run(&root, &selection.guests, timeout)?;
+            ok &= matrix::print_summary(selection.host.then_some(&totals), &guests);
+            for g in &guests {
+                totals.add(&g.totals);
+            }
+            // One closing line over the host's test binaries (cargo prints one per binary,
+            // the last ones being empty doc-test runs) and every guest.
             println!(
                 "\ntests: {} passed, {} failed",
                 totals.passed, totals.failed
             );
-            if status.success() && totals.passed == 0 {
+            if ok && totals.passed == 0 {
                 bail!("no test ran");
             }
-            std::process::exit(status.code().unwrap_or(1));
+            std::process::exit(if ok && totals.failed == 0 { 0 } else { 1 });
         }
         Task::Bench { args } => {
             setup::toolchain()?;
@@ -233,6 +260,12 @@ struct Totals {
 }
 
 impl Totals {
+    /// Adds another run's counts.
+    fn add(&mut self, other: &Totals) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+    }
+
     /// Adds the counts of one `test result: ok. 3 passed; 1 failed; ...` line.
     fn add_line(&mut self, line: &str) {
         let Some(rest) = line.trim().strip_prefix("test result: ") else {
@@ -304,7 +337,7 @@ mod tests {
     fn args(line: &str) -> Vec<String> {
         match Cli::parse_from(line.split_whitespace()).task {
             Task::Run { args }
-            | Task::Test { args }
+            | Task::Test { args, .. }
             | Task::Bench { args }
             | Task::Lab { args } => args,
             _ => unreachable!(),
@@ -323,5 +356,17 @@ mod tests {
         );
         assert_eq!(args("xtask test verdicts"), ["verdicts"]);
         assert!(args("xtask bench").is_empty());
+        assert_eq!(args("xtask test --kernels host,6.1 -- -p x"), ["-p", "x"]);
+    }
+
+    #[test]
+    fn test_takes_a_kernel_list() {
+        let Task::Test { kernels, args, .. } =
+            Cli::parse_from("xtask test --kernels 5.10 verdicts".split_whitespace()).task
+        else {
+            unreachable!()
+        };
+        assert_eq!(kernels.as_deref(), Some("5.10"));
+        assert_eq!(args, ["verdicts"]);
     }
 }

@@ -39,6 +39,13 @@ const BENCH_APT_PACKAGES: &[&str] = &["iptables", "nftables", "fail2ban", "pytho
 /// The real-tools tests' attacker: svmap, svwar, svcrack (the version they were written for).
 const PYPI_PACKAGES: &[&str] = &["sipvicious==0.3.8"];
 
+/// Debian packages the kernel matrix needs: qemu (TCG), depmod for the Debian kernels'
+/// modules, and the static busybox virtme-ng puts in its initramfs.
+const MATRIX_APT_PACKAGES: &[&str] = &["qemu-system-x86", "kmod", "busybox-static"];
+
+/// PyPI packages the kernel matrix needs: virtme-ng's `vng` boots the kernels.
+const MATRIX_PYPI_PACKAGES: &[&str] = &["virtme-ng==1.42"];
+
 /// bpf-linker release built against nightly's LLVM (the version verified in TOOLCHAIN.md).
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
@@ -90,7 +97,7 @@ pub fn is_root() -> bool {
 }
 
 /// Stdout of `cmd`, which must succeed.
-fn output(cmd: &mut Command) -> Result<String> {
+pub fn output(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .stderr(Stdio::inherit())
         .output()
@@ -227,25 +234,17 @@ pub fn bench_deps() -> Result<()> {
     apt_install(&missing)
 }
 
-/// Debian and PyPI packages the tests need, and bpffs on /sys/fs/bpf.
-pub fn test_deps() -> Result<()> {
-    let pip = || {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "pip"])
-            .env("PIP_BREAK_SYSTEM_PACKAGES", "1");
-        cmd
-    };
-    let mut missing: Vec<&str> = APT_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| !installed(p))
-        .collect();
-    if !PYPI_PACKAGES.is_empty() && !succeeds(pip().arg("--version")) && !installed("python3-pip") {
-        missing.push("python3-pip");
-    }
-    apt_install(&missing)?;
+/// `python3 -m pip`, allowed to install next to Debian's packages.
+fn pip() -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.args(["-m", "pip"])
+        .env("PIP_BREAK_SYSTEM_PACKAGES", "1");
+    cmd
+}
 
-    let missing: Vec<&str> = PYPI_PACKAGES
+/// Installs those of `packages` (`name==version`) that pip doesn't show in that version.
+fn pip_install_missing(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| {
@@ -259,12 +258,50 @@ pub fn test_deps() -> Result<()> {
         println!("xtask: installing PyPI packages: {}", missing.join(" "));
         run(pip().args(["install", "-q"]).args(&missing))?;
     }
+    Ok(())
+}
 
+/// Those of `apt` that are not installed, plus python3-pip when `pypi` needs it and pip is
+/// missing.
+fn missing_apt(apt: &[&'static str], pypi: &[&str]) -> Vec<&'static str> {
+    let mut missing: Vec<&str> = apt.iter().copied().filter(|p| !installed(p)).collect();
+    if !pypi.is_empty() && !succeeds(pip().arg("--version")) && !installed("python3-pip") {
+        missing.push("python3-pip");
+    }
+    missing
+}
+
+/// Debian and PyPI packages the tests need, and bpffs on /sys/fs/bpf.
+pub fn test_deps() -> Result<()> {
+    apt_install(&missing_apt(APT_PACKAGES, PYPI_PACKAGES))?;
+    pip_install_missing(PYPI_PACKAGES)?;
     if is_root() && !bpffs_mounted() {
         println!("xtask: mounting bpffs on /sys/fs/bpf");
         run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))?;
     }
     Ok(())
+}
+
+/// What booting other kernels under qemu needs (see `kernels.rs`): qemu, kmod, a static
+/// busybox and virtme-ng. Returns the path of virtme-ng's `vng`.
+pub fn matrix_deps() -> Result<PathBuf> {
+    apt_install(&missing_apt(MATRIX_APT_PACKAGES, MATRIX_PYPI_PACKAGES))?;
+    pip_install_missing(MATRIX_PYPI_PACKAGES)?;
+    vng()
+}
+
+/// virtme-ng's `vng` script: in the scripts directory of the python3 pip installs for
+/// (pyenv's shims are not on every PATH), else the first on PATH.
+fn vng() -> Result<PathBuf> {
+    let scripts = output(Command::new("python3").args([
+        "-c",
+        "import sysconfig; print(sysconfig.get_path('scripts'))",
+    ]))?;
+    let beside_python = Path::new(scripts.trim()).join("vng");
+    if beside_python.is_file() {
+        return Ok(beside_python);
+    }
+    find_on_path("vng").context("virtme-ng is installed but its `vng` script was not found")
 }
 
 fn bpffs_mounted() -> bool {

@@ -42,7 +42,16 @@ const E2E_TESTS: &[&str] = &[
     "a_manual_ban_drops_a_source_until_unbanned",
     "kill_9_leaves_filtering_and_bans_in_force_and_a_restart_adopts_them",
     "status_shows_the_interface_the_daemon_and_current_rates",
+    "a_client_answered_401_past_the_threshold_is_banned_by_the_egress_program",
+    "without_tcx_the_egress_filter_outlives_the_daemon_and_a_restart_swaps_its_program_in_place",
+    "a_variant_the_kernel_lacks_is_refused_by_its_verifier_in_one_sentence_naming_the_kernel",
 ];
+
+/// The Debian package's test (`tests/tests/deb.rs`, ignored on the host: it runs `dpkg -i`),
+/// run in the guest of [`DEB_KERNEL`], the Debian 12 kernel, on the guest's throwaway overlays.
+const DEB_TEST: &str =
+    "the_package_installs_filters_with_its_config_survives_an_upgrade_and_purges_to_nothing";
+const DEB_KERNEL: &str = "6.1";
 
 /// The longest one test binary may run inside a guest.
 const BINARY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -162,7 +171,7 @@ pub fn run(root: &Path, series: &[&'static Series], timeout: Duration) -> Result
                 .collect());
         }
     };
-    let binaries = guest_binaries(root)?;
+    let binaries = guest_binaries(root, series)?;
     let mut outcomes = Vec::new();
     for kernel in &kernels {
         let start = Instant::now();
@@ -232,16 +241,20 @@ fn labels(series: &[&Series]) -> String {
         .join(", ")
 }
 
-/// One test binary to run in the guests: its name, executable and `libtest` filter args.
+/// One test binary to run in the guests: its name, executable, `libtest` filter args, extra
+/// environment, and the one kernel it runs on (`None`: every kernel).
 struct Binary {
     name: String,
     exe: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
+    kernel: Option<&'static str>,
 }
 
 /// The matrix's test binaries (built if needed), with the e2e subset checked against the
-/// binary's `--list`.
-fn guest_binaries(root: &Path) -> Result<Vec<Binary>> {
+/// binary's `--list`; with [`DEB_KERNEL`] among `series`, the Debian package (built here) and
+/// its test.
+fn guest_binaries(root: &Path, series: &[&'static Series]) -> Result<Vec<Binary>> {
     let exes = test_executables(root)?;
     let exe = |name: &str| {
         exes.get(name)
@@ -255,6 +268,8 @@ fn guest_binaries(root: &Path) -> Result<Vec<Binary>> {
                 name: name.to_string(),
                 exe: exe(name)?,
                 args: Vec::new(),
+                env: Vec::new(),
+                kernel: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -266,7 +281,24 @@ fn guest_binaries(root: &Path) -> Result<Vec<Binary>> {
         name: "e2e".into(),
         exe: e2e,
         args,
+        env: Vec::new(),
+        kernel: None,
     });
+    if series.iter().any(|s| s.label == DEB_KERNEL) {
+        let deb = exe("deb")?;
+        check_listed(&deb, &[DEB_TEST])?;
+        let package = crate::deb::build(root)?;
+        binaries.push(Binary {
+            name: "deb".into(),
+            exe: deb,
+            args: vec!["--ignored".into(), "--exact".into(), DEB_TEST.into()],
+            env: vec![
+                ("SIPGUARD_GUEST".into(), "1".into()),
+                ("SIPGUARD_DEB".into(), package.to_string_lossy().into_owned()),
+            ],
+            kernel: Some(DEB_KERNEL),
+        });
+    }
     Ok(binaries)
 }
 
@@ -307,7 +339,7 @@ fn check_listed(exe: &Path, tests: &[&str]) -> Result<()> {
         .collect();
     if !missing.is_empty() {
         bail!(
-            "the kernel matrix's e2e tests (E2E_TESTS in xtask/src/matrix.rs) are not in {}: {}",
+            "tests the kernel matrix runs (E2E_TESTS, DEB_TEST in xtask/src/matrix.rs) are not in {}: {}",
             exe.display(),
             missing.join(", ")
         );
@@ -363,12 +395,21 @@ impl Guest<'_> {
         let limit = BINARY_TIMEOUT.min(self.timeout).as_secs();
         let mut s = self.prelude(results);
         for b in binaries {
+            if b.kernel.is_some_and(|k| k != self.kernel.label) {
+                continue;
+            }
             let args: Vec<String> = b.args.iter().map(|a| sh_quote(a)).collect();
+            let env: Vec<String> = b
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", sh_quote(v)))
+                .collect();
             s += &format!(
                 "echo \"{MARK} start {name}\"\n\
-                 timeout -k 10 {limit} {} {} --test-threads=1\n\
+                 timeout -k 10 {limit} env {} {} {} --test-threads=1\n\
                  echo \"{MARK} end {name} $?\"\n\
                  cleanup\n",
+                env.join(" "),
                 sh_quote(&b.exe.to_string_lossy()),
                 args.join(" "),
                 name = b.name,

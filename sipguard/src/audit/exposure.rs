@@ -90,8 +90,29 @@ pub fn audit(config: &Config, listeners: &[Listener], sip_ports: &BTreeSet<u16>,
             .iter()
             .find(|(p, port, _, _)| *p == l.proto && *port == l.port);
         if let Some(&(_, port, what, severity)) = admin {
-            let Exposure::Open { service, why } = &exposure else {
-                continue;
+            let (service, why) = match &exposure {
+                Exposure::Open { service, why } => (service, why),
+                Exposure::Restricted { service, allow } => {
+                    out.push(Finding::new(
+                        Severity::Info,
+                        "socket.admin-restricted",
+                        loc,
+                        format!(
+                            "{what} listens on {}; the policy's service {service:?} lets only {} \
+                             reach it",
+                            l.addr,
+                            if allow.is_empty() {
+                                "nobody".to_owned()
+                            } else {
+                                allow.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                            }
+                        ),
+                        "nothing to do if those are your networks; bind it to 127.0.0.1 if only \
+                         this host uses it",
+                    ));
+                    continue;
+                }
+                Exposure::Dropped => continue,
             };
             out.push(Finding::new(
                 severity,
@@ -188,7 +209,11 @@ mod tests {
             listener(Proto::Udp, "0.0.0.0", 5060),
             listener(Proto::Tcp, "127.0.0.1", 8021),
         ];
-        assert!(run(&c, &l).is_empty());
+        assert_eq!(
+            run(&c, &l),
+            [("tcp 0.0.0.0:5038".into(), Severity::Info)],
+            "AMI is restricted to private ranges; MySQL and TFTP are dropped"
+        );
         assert_eq!(
             run(&c, &[listener(Proto::Udp, "0.0.0.0", 5160)]),
             [("udp 0.0.0.0:5160".into(), Severity::Low)]

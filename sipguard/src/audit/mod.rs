@@ -295,8 +295,12 @@ pub fn audit(opts: &Options) -> Result<Report, AuditError> {
             listeners.len()
         ));
     }
-    findings.sort_by(|a, b| {
-        (a.severity, a.location.to_string()).cmp(&(b.severity, b.location.to_string()))
+    findings.sort_by_key(|f| {
+        let (place, line) = match &f.location {
+            Location::File { path, line } => (path.display().to_string(), line.unwrap_or(0)),
+            Location::Socket(s) => (s.clone(), 0),
+        };
+        (f.severity, place, line)
     });
     findings.dedup();
     Ok(Report { findings, scope })

@@ -286,7 +286,10 @@ impl CompiledPolicy {
         if s.flags & SERVICE_MONITOR != 0 {
             return Exposure::Open {
                 service: Some(s.name.clone()),
-                why: format!("service {:?} is in monitor mode: nothing is dropped", s.name),
+                why: format!(
+                    "service {:?} is in monitor mode: nothing is dropped",
+                    s.name
+                ),
             };
         }
         let any = (v4 && s.flags & SERVICE_ALLOW_ANY_V4 != 0)
@@ -503,18 +506,39 @@ mod tests {
             p.exposure(PROTO_SLOT_TCP, 5038, true, true),
             Exposure::Restricted { ref service, .. } if service == "ami"
         ));
-        assert_eq!(p.exposure(PROTO_SLOT_TCP, 3306, true, true), Exposure::Dropped);
-        assert_eq!(p.exposure(PROTO_SLOT_TCP, 40000, true, true), Exposure::Dropped);
-        assert!(open(&p.exposure(PROTO_SLOT_UDP, 40000, true, true)), "reply ports pass");
+        assert_eq!(
+            p.exposure(PROTO_SLOT_TCP, 3306, true, true),
+            Exposure::Dropped
+        );
+        assert_eq!(
+            p.exposure(PROTO_SLOT_TCP, 40000, true, true),
+            Exposure::Dropped
+        );
+        assert!(
+            open(&p.exposure(PROTO_SLOT_UDP, 40000, true, true)),
+            "reply ports pass"
+        );
         let c = config(
             "[global]\ndefault = \"pass\"\n[[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\"any6\"]\nmode = \"monitor\"\n[[service]]\nname = \"web\"\nprotocol = \"tcp\"\nports = [80]\nallow = [\"any6\"]\n",
         );
         let p = CompiledPolicy::compile(&c, &host);
-        assert!(open(&p.exposure(PROTO_SLOT_TCP, 3306, true, false)), "default pass");
-        assert!(open(&p.exposure(PROTO_SLOT_TCP, 22, true, false)), "service monitor");
-        assert!(!open(&p.exposure(PROTO_SLOT_TCP, 80, true, false)), "any6 on an IPv4 socket");
+        assert!(
+            open(&p.exposure(PROTO_SLOT_TCP, 3306, true, false)),
+            "default pass"
+        );
+        assert!(
+            open(&p.exposure(PROTO_SLOT_TCP, 22, true, false)),
+            "service monitor"
+        );
+        assert!(
+            !open(&p.exposure(PROTO_SLOT_TCP, 80, true, false)),
+            "any6 on an IPv4 socket"
+        );
         assert!(open(&p.exposure(PROTO_SLOT_TCP, 80, false, true)));
         let p = CompiledPolicy::compile(&config("[global]\nmode = \"monitor\"\n"), &host);
-        assert!(open(&p.exposure(PROTO_SLOT_TCP, 3306, true, true)), "global monitor");
+        assert!(
+            open(&p.exposure(PROTO_SLOT_TCP, 3306, true, true)),
+            "global monitor"
+        );
     }
 }

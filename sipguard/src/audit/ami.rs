@@ -84,7 +84,11 @@ pub fn rules(conf: &Conf, out: &mut Vec<Finding>) {
             (None, true) => continue,
         };
         out.push(Finding::new(
-            if everywhere { Severity::High } else { Severity::Low },
+            if everywhere {
+                Severity::High
+            } else {
+                Severity::Low
+            },
             "ami.permit",
             loc,
             format!(

@@ -282,10 +282,7 @@ impl Parser {
                 .map(|p| p.display().to_string())
                 .collect();
             if let Some(loc) = from {
-                self.problem(
-                    loc.clone(),
-                    format!("include loop: {}", chain.join(" -> ")),
-                );
+                self.problem(loc.clone(), format!("include loop: {}", chain.join(" -> ")));
             }
             return;
         }
@@ -626,10 +623,8 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "sipguard-asterisk-{}-{name}",
-            std::process::id()
-        ));
+        let d =
+            std::env::temp_dir().join(format!("sipguard-asterisk-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -676,7 +671,10 @@ mod tests {
 
     #[test]
     fn append_sections_continue_the_earlier_one() {
-        let c = parse_str("[201]\ntype=friend\n[201](+)\npermit=10.0.0.0/8\n", "sip.conf");
+        let c = parse_str(
+            "[201]\ntype=friend\n[201](+)\npermit=10.0.0.0/8\n",
+            "sip.conf",
+        );
         assert_eq!(c.sections.len(), 1);
         assert!(c.effective(&c.sections[0]).has("permit"));
     }
@@ -732,12 +730,23 @@ mod tests {
     fn include_loops_and_missing_includes_are_problems() {
         let d = tmp("loop");
         std::fs::write(d.join("a.conf"), "[x]\n#include b.conf\n#include a.conf\n").unwrap();
-        std::fs::write(d.join("b.conf"), "y=1\n#include a.conf\n#include gone.conf\n").unwrap();
+        std::fs::write(
+            d.join("b.conf"),
+            "y=1\n#include a.conf\n#include gone.conf\n",
+        )
+        .unwrap();
         let c = load(&d.join("a.conf"), &d).unwrap();
         let what: Vec<String> = c
             .problems
             .iter()
-            .map(|p| format!("{}:{} {}", p.loc.file.file_name().unwrap().to_string_lossy(), p.loc.line, p.what))
+            .map(|p| {
+                format!(
+                    "{}:{} {}",
+                    p.loc.file.file_name().unwrap().to_string_lossy(),
+                    p.loc.line,
+                    p.what
+                )
+            })
             .collect();
         assert_eq!(what.len(), 3, "{what:?}");
         assert!(what[0].starts_with("b.conf:2 include loop"), "{what:?}");

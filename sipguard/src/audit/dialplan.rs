@@ -60,9 +60,11 @@ impl Dialplan {
     /// The chain of contexts from `context` to one that dials out, if there is one.
     pub fn outbound_path(&self, context: &str) -> Option<Vec<String>> {
         if !self.loaded {
-            return KNOWN_OUTBOUND
-                .contains(&context)
-                .then(|| vec![context.to_owned()]);
+            return KNOWN_OUTBOUND.contains(&context).then(|| {
+                vec![format!(
+                    "{context}: FreePBX's phone context; no extensions.conf read"
+                )]
+            });
         }
         let mut seen = BTreeSet::new();
         let mut path = Vec::new();
@@ -129,7 +131,11 @@ mod tests {
         );
         assert_eq!(d.outbound_path("from-sip-external"), None);
         assert!(d.outbound_path("trunkout").is_some());
-        assert_eq!(d.outbound_path("phones"), None, "dialling a phone is not a trunk");
+        assert_eq!(
+            d.outbound_path("phones"),
+            None,
+            "dialling a phone is not a trunk"
+        );
     }
 
     #[test]

@@ -18,11 +18,21 @@ use crate::{
 
 /// Admin services nobody outside should reach: (protocol, port, what, severity when open).
 pub const ADMIN_SERVICES: &[(Proto, u16, &str, Severity)] = &[
-    (Proto::Tcp, 5038, "AMI (Asterisk Manager Interface)", Severity::High),
+    (
+        Proto::Tcp,
+        5038,
+        "AMI (Asterisk Manager Interface)",
+        Severity::High,
+    ),
     (Proto::Tcp, 3306, "MySQL/MariaDB", Severity::High),
     (Proto::Tcp, 5432, "PostgreSQL", Severity::High),
     (Proto::Tcp, 21, "FTP", Severity::High),
-    (Proto::Udp, 69, "TFTP (phone provisioning files hold SIP secrets)", Severity::High),
+    (
+        Proto::Udp,
+        69,
+        "TFTP (phone provisioning files hold SIP secrets)",
+        Severity::High,
+    ),
     (Proto::Tcp, 23, "telnet", Severity::High),
     (Proto::Tcp, 8021, "FreeSWITCH event socket", Severity::High),
     (Proto::Tcp, 6379, "Redis", Severity::High),
@@ -54,7 +64,10 @@ pub fn sip_ports(paths: &Paths) -> BTreeSet<u16> {
     };
     if let Some(c) = asterisk::load(&paths.asterisk.join("sip.conf"), &paths.root) {
         let g = c.merged("general");
-        ports.extend(g.value("bindport").and_then(|p| p.trim().parse::<u16>().ok()));
+        ports.extend(
+            g.value("bindport")
+                .and_then(|p| p.trim().parse::<u16>().ok()),
+        );
         for k in ["udpbindaddr", "tcpbindaddr", "tlsbindaddr"] {
             ports.extend(g.value(k).and_then(port_of));
         }
@@ -62,7 +75,9 @@ pub fn sip_ports(paths: &Paths) -> BTreeSet<u16> {
     if let Some(c) = asterisk::load(&paths.asterisk.join("pjsip.conf"), &paths.root) {
         for s in c.objects() {
             let e = c.effective(s);
-            if e.value("type").is_some_and(|t| t.eq_ignore_ascii_case("transport")) {
+            if e.value("type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("transport"))
+            {
                 ports.extend(e.value("bind").and_then(port_of));
             }
         }
@@ -70,7 +85,12 @@ pub fn sip_ports(paths: &Paths) -> BTreeSet<u16> {
     ports
 }
 
-pub fn audit(config: &Config, listeners: &[Listener], sip_ports: &BTreeSet<u16>, out: &mut Vec<Finding>) {
+pub fn audit(
+    config: &Config,
+    listeners: &[Listener],
+    sip_ports: &BTreeSet<u16>,
+    out: &mut Vec<Finding>,
+) {
     let policy = CompiledPolicy::compile(config, &crate::hostnet::host_facts());
     let is_sip_service = |name: &str| {
         policy
@@ -90,10 +110,11 @@ pub fn audit(config: &Config, listeners: &[Listener], sip_ports: &BTreeSet<u16>,
             .iter()
             .find(|(p, port, _, _)| *p == l.proto && *port == l.port);
         if let Some(&(_, port, what, severity)) = admin {
-            let (service, why) = match &exposure {
-                Exposure::Open { service, why } => (service, why),
-                Exposure::Restricted { service, allow } => {
-                    out.push(Finding::new(
+            let (service, why) =
+                match &exposure {
+                    Exposure::Open { service, why } => (service, why),
+                    Exposure::Restricted { service, allow } => {
+                        out.push(Finding::new(
                         Severity::Info,
                         "socket.admin-restricted",
                         loc,
@@ -110,10 +131,10 @@ pub fn audit(config: &Config, listeners: &[Listener], sip_ports: &BTreeSet<u16>,
                         "nothing to do if those are your networks; bind it to 127.0.0.1 if only \
                          this host uses it",
                     ));
-                    continue;
-                }
-                Exposure::Dropped => continue,
-            };
+                        continue;
+                    }
+                    Exposure::Dropped => continue,
+                };
             out.push(Finding::new(
                 severity,
                 "socket.admin-open",
@@ -196,7 +217,9 @@ mod tests {
         let mut out = Vec::new();
         let sip: BTreeSet<u16> = DEFAULT_SIP_PORTS.iter().copied().collect();
         audit(config, listeners, &sip, &mut out);
-        out.into_iter().map(|f| (f.location.to_string(), f.severity)).collect()
+        out.into_iter()
+            .map(|f| (f.location.to_string(), f.severity))
+            .collect()
     }
 
     #[test]

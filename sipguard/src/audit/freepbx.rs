@@ -10,7 +10,10 @@ const KEYS: &[(&str, &str)] = &[
     ("AMPDBPASS", "MySQL password of FreePBX's database user"),
     ("CDRDBPASS", "MySQL password of the CDR database user"),
     ("AMPMGRPASS", "AMI secret FreePBX logs in with"),
-    ("ARI_ADMIN_PASSWORD", "ARI (recordings interface) admin password"),
+    (
+        "ARI_ADMIN_PASSWORD",
+        "ARI (recordings interface) admin password",
+    ),
     ("FOPPASSWORD", "Flash Operator Panel password"),
 ];
 
@@ -76,7 +79,11 @@ pub fn rules(path: &Path, text: &str, out: &mut Vec<Finding>) {
             .any(|w| matches!(w, super::secrets::Weakness::KnownDefault(_)));
         check_secret(
             out,
-            if default { Severity::High } else { Severity::Medium },
+            if default {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
             "freepbx.password",
             Location::file(path, line),
             &format!("{key} ({what})"),

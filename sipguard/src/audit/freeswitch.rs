@@ -17,7 +17,10 @@ pub struct Var {
 pub fn audit(paths: &Paths, out: &mut Vec<Finding>) -> Vec<String> {
     let mut dirs = vec![paths.freeswitch.clone()];
     dirs.push(paths.root.join("usr/local/freeswitch/conf"));
-    let Some(dir) = dirs.into_iter().find(|d| d.join("vars.xml").exists() || d.join("directory").is_dir()) else {
+    let Some(dir) = dirs
+        .into_iter()
+        .find(|d| d.join("vars.xml").exists() || d.join("directory").is_dir())
+    else {
         return Vec::new();
     };
     let mut files = Vec::new();
@@ -68,7 +71,11 @@ fn read(path: &Path, files: &mut Vec<String>, out: &mut Vec<Finding>) -> Option<
                 .filter(|&&b| b == b'\n')
                 .count()
                 + 1;
-            out.push(parse_finding(path, line, "not UTF-8 text (binary data?)".into()));
+            out.push(parse_finding(
+                path,
+                line,
+                "not UTF-8 text (binary data?)".into(),
+            ));
             None
         }
     }
@@ -85,7 +92,11 @@ fn parse_finding(path: &Path, line: usize, what: String) -> Finding {
     )
 }
 
-fn parse<'a>(path: &Path, text: &'a str, out: &mut Vec<Finding>) -> Option<roxmltree::Document<'a>> {
+fn parse<'a>(
+    path: &Path,
+    text: &'a str,
+    out: &mut Vec<Finding>,
+) -> Option<roxmltree::Document<'a>> {
     match roxmltree::Document::parse(text) {
         Ok(d) => Some(d),
         Err(e) => {
@@ -105,7 +116,10 @@ fn parse_vars(path: &Path, text: &str, out: &mut Vec<Finding>) -> BTreeMap<Strin
     let Some(doc) = parse(path, text, out) else {
         return vars;
     };
-    for n in doc.descendants().filter(|n| n.has_tag_name("X-PRE-PROCESS")) {
+    for n in doc
+        .descendants()
+        .filter(|n| n.has_tag_name("X-PRE-PROCESS"))
+    {
         if n.attribute("cmd") != Some("set") {
             continue;
         }
@@ -135,7 +149,12 @@ fn expand(value: &str, vars: &BTreeMap<String, Var>) -> Option<(String, Option<S
 }
 
 /// `<user id="1000"><params><param name="password" value="..."/>`.
-pub fn directory_file(path: &Path, text: &str, vars: &BTreeMap<String, Var>, out: &mut Vec<Finding>) {
+pub fn directory_file(
+    path: &Path,
+    text: &str,
+    vars: &BTreeMap<String, Var>,
+    out: &mut Vec<Finding>,
+) {
     let Some(doc) = parse(path, text, out) else {
         return;
     };
@@ -185,7 +204,11 @@ fn event_socket(path: &Path, text: &str, vars: &BTreeMap<String, Var>, out: &mut
         };
         check_secret(
             out,
-            if local { Severity::Medium } else { Severity::High },
+            if local {
+                Severity::Medium
+            } else {
+                Severity::High
+            },
             "freeswitch.event-socket",
             Location::file(path, line_of(&doc, pw)),
             &format!("event socket password (listen-ip {ip}: full control of FreeSWITCH)"),
@@ -223,7 +246,12 @@ mod tests {
     #[test]
     fn broken_xml_is_a_finding_with_its_line() {
         let mut out = Vec::new();
-        directory_file(Path::new("x.xml"), "<include>\n<user id=\"1\">\n<params>\n</include>\n", &BTreeMap::new(), &mut out);
+        directory_file(
+            Path::new("x.xml"),
+            "<include>\n<user id=\"1\">\n<params>\n</include>\n",
+            &BTreeMap::new(),
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].check, "freeswitch.parse");
         assert_eq!(out[0].location.to_string(), "x.xml:4");

@@ -68,7 +68,10 @@ pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {
                     Severity::Medium,
                     "iax.plaintext",
                     at(e),
-                    format!("auth={} on [{name}]: the secret crosses the network in clear text", e.value),
+                    format!(
+                        "auth={} on [{name}]: the secret crosses the network in clear text",
+                        e.value
+                    ),
                     "use auth=md5 (or rsa with inkeys=)",
                 ));
             }
@@ -81,7 +84,11 @@ pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {
             let context = eff.value("context").unwrap_or("default");
             let guest = name.eq_ignore_ascii_case("guest");
             out.push(Finding::new(
-                if guest { Severity::Medium } else { Severity::High },
+                if guest {
+                    Severity::Medium
+                } else {
+                    Severity::High
+                },
                 "iax.no-secret",
                 at_section(s),
                 format!(

@@ -239,7 +239,12 @@ impl Report {
             if group.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "\n{} ({})", sev.to_string().to_uppercase(), group.len());
+            let _ = writeln!(
+                out,
+                "\n{} ({})",
+                sev.to_string().to_uppercase(),
+                group.len()
+            );
             for f in group {
                 let _ = writeln!(out, "  {}  [{}]", f.location, f.check);
                 let _ = writeln!(out, "      {}", f.what);
@@ -284,10 +289,8 @@ pub fn audit(opts: &Options) -> Result<Report, AuditError> {
 
     if opts.sockets {
         let (config, source) = policy_config(opts)?;
-        let listeners = sockets::read_host().map_err(|(path, source)| AuditError::Read {
-            path,
-            source,
-        })?;
+        let listeners =
+            sockets::read_host().map_err(|(path, source)| AuditError::Read { path, source })?;
         let sip_ports = exposure::sip_ports(&paths);
         exposure::audit(&config, &listeners, &sip_ports, &mut findings);
         scope.push(format!(
@@ -439,7 +442,13 @@ mod tests {
             scope: vec![],
         };
         let t = r.to_text();
-        assert!(t.starts_with("sipguard audit: 1 high, 0 medium, 1 low"), "{t}");
-        assert!(t.find("HIGH (1)").unwrap() < t.find("LOW (1)").unwrap(), "{t}");
+        assert!(
+            t.starts_with("sipguard audit: 1 high, 0 medium, 1 low"),
+            "{t}"
+        );
+        assert!(
+            t.find("HIGH (1)").unwrap() < t.find("LOW (1)").unwrap(),
+            "{t}"
+        );
     }
 }

@@ -65,7 +65,7 @@ fn of_type<'a>(conf: &'a Conf, kind: &str) -> BTreeMap<&'a str, (&'a Section, Ef
             let eff = conf.effective(s);
             eff.value("type")
                 .is_some_and(|t| t.eq_ignore_ascii_case(kind))
-                .then(|| (s.name.as_str(), (s, eff)))
+                .then_some((s.name.as_str(), (s, eff)))
         })
         .collect()
 }
@@ -106,7 +106,10 @@ pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {
         users.extend(eff.value("username"));
         users.extend(inbound.iter().copied());
         let (severity, whose) = if inbound.is_empty() && !endpoints.is_empty() {
-            (Severity::Medium, format!("password of outbound auth [{name}]"))
+            (
+                Severity::Medium,
+                format!("password of outbound auth [{name}]"),
+            )
         } else {
             (Severity::High, format!("password of auth [{name}]"))
         };
@@ -150,9 +153,16 @@ pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {
                     && !ae.has("contact")
             })
         });
-        let acl = ["acl", "deny", "permit", "contact_acl", "contact_deny", "contact_permit"]
-            .iter()
-            .any(|k| eff.has(k));
+        let acl = [
+            "acl",
+            "deny",
+            "permit",
+            "contact_acl",
+            "contact_deny",
+            "contact_permit",
+        ]
+        .iter()
+        .any(|k| eff.has(k));
         if registers && has_auth && !acl && !global_acl {
             out.push(Finding::new(
                 Severity::Medium,
@@ -184,7 +194,13 @@ pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {
     }
 }
 
-fn guest(section: &Section, context: &str, dialplan: &Dialplan, check: &'static str, out: &mut Vec<Finding>) {
+fn guest(
+    section: &Section,
+    context: &str,
+    dialplan: &Dialplan,
+    check: &'static str,
+    out: &mut Vec<Finding>,
+) {
     out.push(Finding::new(
         Severity::Medium,
         check,
@@ -215,7 +231,13 @@ fn guest(section: &Section, context: &str, dialplan: &Dialplan, check: &'static 
 
 /// `type=wizard` (pjsip_wizard.conf): `inbound_auth/password`, `outbound_auth/password`,
 /// `accepts_registrations`, `sends_registrations`, `endpoint/...` options.
-fn wizard(name: &str, section: &Section, eff: &Effective<'_>, dialplan: &Dialplan, out: &mut Vec<Finding>) {
+fn wizard(
+    name: &str,
+    section: &Section,
+    eff: &Effective<'_>,
+    dialplan: &Dialplan,
+    out: &mut Vec<Finding>,
+) {
     let users: Vec<&str> = [name]
         .into_iter()
         .chain(eff.value("inbound_auth/username"))
@@ -261,9 +283,16 @@ fn wizard(name: &str, section: &Section, eff: &Effective<'_>, dialplan: &Dialpla
             "set accepts_auth=yes with inbound_auth/password, or remote_hosts= for a trunk",
         ));
     }
-    let acl = ["endpoint/acl", "endpoint/deny", "endpoint/permit", "endpoint/contact_deny", "endpoint/contact_permit", "endpoint/contact_acl"]
-        .iter()
-        .any(|k| eff.has(k));
+    let acl = [
+        "endpoint/acl",
+        "endpoint/deny",
+        "endpoint/permit",
+        "endpoint/contact_deny",
+        "endpoint/contact_permit",
+        "endpoint/contact_acl",
+    ]
+    .iter()
+    .any(|k| eff.has(k));
     if accepts_reg && !acl {
         out.push(Finding::new(
             Severity::Medium,
@@ -296,7 +325,9 @@ mod tests {
     }
 
     fn checks(f: &[Finding]) -> Vec<(&'static str, String)> {
-        f.iter().map(|f| (f.check, f.location.to_string())).collect()
+        f.iter()
+            .map(|f| (f.check, f.location.to_string()))
+            .collect()
     }
 
     const STRONG: &str = "Vq7#mZp2!xLr9@Tb";

@@ -69,7 +69,10 @@ pub enum Weakness {
     AllDigits,
     Short(usize),
     /// zxcvbn's score (0..=4) and its warning, if any.
-    Guessable { score: u8, warning: Option<String> },
+    Guessable {
+        score: u8,
+        warning: Option<String>,
+    },
     /// A product's shipped default (what says whose).
     KnownDefault(&'static str),
 }
@@ -124,7 +127,7 @@ pub fn weaknesses(secret: &Secret, users: &[&str]) -> Vec<Weakness> {
         .map(|u| u.trim().to_lowercase())
         .filter(|u| !u.is_empty())
         .collect();
-    if users.iter().any(|u| *u == lower) {
+    if users.contains(&lower) {
         out.push(Weakness::EqualsUser);
     } else if users
         .iter()

@@ -4,7 +4,10 @@
 //! trunks registering with a password.
 use super::{
     asterisk::{self, Conf, Effective, Section},
-    at, at_section, check_secret, dialplan::Dialplan, parse_findings, secrets::Secret,
+    at, at_section, check_secret,
+    dialplan::Dialplan,
+    parse_findings,
+    secrets::Secret,
     Finding, Location, Paths, Severity,
 };
 
@@ -44,7 +47,8 @@ pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {
     let peers: Vec<&Section> = conf
         .objects()
         .filter(|s| {
-            !s.name.eq_ignore_ascii_case("general") && !s.name.eq_ignore_ascii_case("authentication")
+            !s.name.eq_ignore_ascii_case("general")
+                && !s.name.eq_ignore_ascii_case("authentication")
         })
         .collect();
     let general_loc = conf
@@ -177,7 +181,11 @@ fn peer_rules(peer: &Section, eff: &Effective<'_>, kind: &str, out: &mut Vec<Fin
                     "insecure={} on [{name}], which is not a trunk (host=dynamic): INVITEs \
                      {}are accepted without a password",
                     e.value,
-                    if kind == "friend" { "to a type=friend " } else { "" }
+                    if kind == "friend" {
+                        "to a type=friend "
+                    } else {
+                        ""
+                    }
                 ),
                 "remove insecure= from phones; it is for trunks with a static host= only",
             ));
@@ -192,7 +200,11 @@ fn peer_rules(peer: &Section, eff: &Effective<'_>, kind: &str, out: &mut Vec<Fin
             format!(
                 "{kind} [{name}] ({}) has no permit/deny or acl: it can register and call \
                  from any address",
-                if dynamic { "host=dynamic" } else { "type=friend" }
+                if dynamic {
+                    "host=dynamic"
+                } else {
+                    "type=friend"
+                }
             ),
             "add deny=0.0.0.0/0.0.0.0 and permit=<the phone's network>/<mask> (FreePBX: the \
              extension's Permit/Deny fields)",
@@ -208,7 +220,10 @@ pub fn register_line(e: &asterisk::Entry, tech: &'static str, out: &mut Vec<Find
     } else {
         "iax.register"
     };
-    let v = e.value.split_once("://").map_or(e.value.as_str(), |(_, r)| r);
+    let v = e
+        .value
+        .split_once("://")
+        .map_or(e.value.as_str(), |(_, r)| r);
     let v = v.split_once('?').map_or(v, |(_, r)| r);
     let Some(at_pos) = v.rfind('@') else {
         return;
@@ -216,10 +231,7 @@ pub fn register_line(e: &asterisk::Entry, tech: &'static str, out: &mut Vec<Find
     let userpart = &v[..at_pos];
     let mut fields = userpart.splitn(3, ':');
     let user = fields.next().unwrap_or("");
-    let host = v[at_pos + 1..]
-        .split([':', '/', '~'])
-        .next()
-        .unwrap_or("");
+    let host = v[at_pos + 1..].split([':', '/', '~']).next().unwrap_or("");
     out.push(Finding::new(
         Severity::Low,
         check,
@@ -254,7 +266,9 @@ mod tests {
     }
 
     fn checks(f: &[Finding]) -> Vec<(&'static str, String)> {
-        f.iter().map(|f| (f.check, f.location.to_string())).collect()
+        f.iter()
+            .map(|f| (f.check, f.location.to_string()))
+            .collect()
     }
 
     #[test]
@@ -310,13 +324,15 @@ mod tests {
 
     #[test]
     fn a_dynamic_friend_without_a_secret_is_high() {
-        let f = run("[general]\nallowguest=no\n[202]\ntype=friend\nhost=dynamic\npermit=10.0.0.0/8\n");
+        let f =
+            run("[general]\nallowguest=no\n[202]\ntype=friend\nhost=dynamic\npermit=10.0.0.0/8\n");
         assert_eq!(checks(&f), [("sip.no-secret", "sip.conf:3".into())]);
     }
 
     #[test]
     fn register_lines_suggest_ip_auth_and_judge_their_secret() {
-        let f = run("[general]\nallowguest=no\nregister => 5551234:5551234@sip.example.net/5551234\n");
+        let f =
+            run("[general]\nallowguest=no\nregister => 5551234:5551234@sip.example.net/5551234\n");
         assert_eq!(f.len(), 2, "{f:?}");
         assert_eq!(f[0].severity, Severity::Low);
         assert_eq!(f[1].severity, Severity::Medium);

@@ -46,7 +46,14 @@ pub fn audit(paths: &Paths, out: &mut Vec<Finding>) -> Vec<String> {
 pub fn parse_str(text: &str, name: &str) -> SshdConfig {
     let mut cfg = SshdConfig::default();
     let mut current = None;
-    lines(text, Path::new(name), Path::new("/nonexistent"), &mut cfg, &mut Vec::new(), &mut current);
+    lines(
+        text,
+        Path::new(name),
+        Path::new("/nonexistent"),
+        &mut cfg,
+        &mut Vec::new(),
+        &mut current,
+    );
     cfg
 }
 
@@ -61,7 +68,10 @@ fn read(
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&canonical) {
         if let Some(l) = from {
-            cfg.problems.push((l.clone(), format!("Include loop: {} is already being read", path.display())));
+            cfg.problems.push((
+                l.clone(),
+                format!("Include loop: {} is already being read", path.display()),
+            ));
         }
         return;
     }
@@ -70,7 +80,14 @@ fn read(
     };
     stack.push(canonical);
     let saved = *current;
-    lines(&String::from_utf8_lossy(&bytes), path, root, cfg, stack, current);
+    lines(
+        &String::from_utf8_lossy(&bytes),
+        path,
+        root,
+        cfg,
+        stack,
+        current,
+    );
     // A Match block in an included file ends with that file.
     if from.is_some() {
         *current = saved;
@@ -92,7 +109,12 @@ fn lines(
             continue;
         }
         let (key, value) = match l.find(|c: char| c.is_whitespace() || c == '=') {
-            Some(p) => (&l[..p], l[p..].trim_start_matches(|c: char| c.is_whitespace() || c == '=').trim()),
+            Some(p) => (
+                &l[..p],
+                l[p..]
+                    .trim_start_matches(|c: char| c.is_whitespace() || c == '=')
+                    .trim(),
+            ),
             None => (l, ""),
         };
         let key = key.to_ascii_lowercase();
@@ -109,7 +131,10 @@ fn lines(
                     } else {
                         root.join("etc/ssh").join(pattern)
                     };
-                    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
                     let dir = p.parent().unwrap_or(Path::new("/")).to_path_buf();
                     let mut files: Vec<PathBuf> = if name.contains(['*', '?', '[']) {
                         std::fs::read_dir(&dir)
@@ -152,22 +177,30 @@ const FIX: &str = "set `PermitRootLogin prohibit-password` (or `no`) and log in 
 
 pub fn rules(cfg: &SshdConfig, out: &mut Vec<Finding>) {
     for (loc, what) in &cfg.problems {
-        out.push(Finding::new(Severity::Medium, "sshd.parse", loc.clone(), what.clone(), "remove the Include that loops"));
+        out.push(Finding::new(
+            Severity::Medium,
+            "sshd.parse",
+            loc.clone(),
+            what.clone(),
+            "remove the Include that loops",
+        ));
     }
     let password = cfg.global("passwordauthentication");
     let password_on = password.is_none_or(|l| yes(&l.value));
     match cfg.global("permitrootlogin") {
-        Some(l) if yes(&l.value) && password_on => out.push(Finding::new(
-            Severity::High,
-            "sshd.root-password",
-            l.loc.clone(),
-            format!(
+        Some(l) if yes(&l.value) && password_on => {
+            out.push(Finding::new(
+                Severity::High,
+                "sshd.root-password",
+                l.loc.clone(),
+                format!(
                 "PermitRootLogin yes with password authentication on{}: root's password can be \
                  guessed from anywhere sshd is reachable",
                 if password.is_none() { " (PasswordAuthentication's default)" } else { "" }
             ),
-            FIX,
-        )),
+                FIX,
+            ))
+        }
         Some(l) if yes(&l.value) => out.push(Finding::new(
             Severity::Low,
             "sshd.root-login",
@@ -206,7 +239,11 @@ pub fn rules(cfg: &SshdConfig, out: &mut Vec<Finding>) {
         }
         let all = cond.trim().eq_ignore_ascii_case("all");
         out.push(Finding::new(
-            if all { Severity::High } else { Severity::Medium },
+            if all {
+                Severity::High
+            } else {
+                Severity::Medium
+            },
             "sshd.root-password",
             l.loc.clone(),
             format!(
@@ -252,7 +289,11 @@ mod tests {
     fn absent_with_password_authentication_yes_is_medium() {
         assert_eq!(
             run("PasswordAuthentication yes\n"),
-            [("sshd.root-password", "sshd_config:1".into(), Severity::Medium)]
+            [(
+                "sshd.root-password",
+                "sshd_config:1".into(),
+                Severity::Medium
+            )]
         );
         assert!(run("UsePAM yes\n").is_empty());
     }
@@ -260,10 +301,19 @@ mod tests {
     #[test]
     fn match_blocks_apply_to_their_connections_only() {
         let f = run("PermitRootLogin no\nMatch Address 10.0.0.0/8\n  PermitRootLogin yes\nMatch all\n  X11Forwarding no\n");
-        assert_eq!(f, [("sshd.root-password", "sshd_config:3".into(), Severity::Medium)]);
+        assert_eq!(
+            f,
+            [(
+                "sshd.root-password",
+                "sshd_config:3".into(),
+                Severity::Medium
+            )]
+        );
         let f = run("PermitRootLogin no\nMatch all\n  PermitRootLogin yes\n");
         assert_eq!(f[0].2, Severity::High);
         // A keyword after a Match line belongs to the block, not to the global settings.
-        assert!(run("Match User backup\n  PasswordAuthentication no\nPermitRootLogin yes\n").is_empty());
+        assert!(
+            run("Match User backup\n  PasswordAuthentication no\nPermitRootLogin yes\n").is_empty()
+        );
     }
 }

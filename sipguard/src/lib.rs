@@ -3,7 +3,9 @@
 //! The library holds everything the `sipguard` binary, the tests and the benchmarks share:
 //! the config parser ([`config`]), its translation into map contents ([`policy`]), the map
 //! writer ([`maps`]), loading and attaching the XDP program ([`loader`]), the Prometheus
-//! exporter ([`metrics`]), the status report ([`status`]) and ban management ([`bans`]).
+//! exporter ([`metrics`]), the status report ([`status`]), ban management ([`bans`]) and the
+//! PBX configuration audit ([`audit`]).
+pub mod audit;
 pub mod bans;
 pub mod config;
 pub mod diff;

@@ -125,6 +125,27 @@ enum Command {
         #[arg(long, default_value = DEFAULT_PIN_PATH)]
         pin_path: PathBuf,
     },
+    /// Audit the PBX's configuration (Asterisk/FreePBX, FreeSWITCH, sshd) and the host's
+    /// listening sockets against the sipguard policy. Exit 0 with no high finding, 1 with
+    /// any; secrets are masked.
+    Audit {
+        /// Audit a copied tree (its etc/asterisk, etc/freeswitch, etc/ssh) instead of /.
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Print the findings as a JSON array.
+        #[arg(long)]
+        json: bool,
+        /// Judge sockets by this policy file (default: the running daemon's, else the
+        /// built-in default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Don't read the host's listening sockets (auditing a backup).
+        #[arg(long)]
+        no_sockets: bool,
+        /// The daemon whose running policy judges the sockets.
+        #[arg(long, default_value = DEFAULT_PIN_PATH)]
+        pin_path: PathBuf,
+    },
     /// List bans: address, reason, time left, packets dropped.
     Bans {
         /// Print JSON instead of a table.
@@ -171,6 +192,22 @@ struct RunArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Audit {
+        root,
+        json,
+        config,
+        no_sockets,
+        pin_path,
+    } = cli.command
+    {
+        let opts = sipguard::audit::Options {
+            root,
+            config,
+            pin_path,
+            sockets: !no_sockets,
+        };
+        return ExitCode::from(sipguard::audit::run(&opts, json));
+    }
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Run(args) => run(args),
@@ -197,6 +234,7 @@ fn main() -> ExitCode {
         } => ban(&pin_path, &net, duration.as_deref(), &reason, scope),
         Command::Unban { net, pin_path } => unban(&pin_path, &net),
         Command::Bans { json, pin_path } => list_bans(&pin_path, json),
+        Command::Audit { .. } => unreachable!("handled above"),
         Command::Detach { iface, pin_path } => detach(&pin_path, &iface),
         Command::Reload { pin_path } => reload_daemon(&pin_path),
         Command::Install {

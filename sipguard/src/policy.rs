@@ -249,6 +249,76 @@ impl CompiledPolicy {
     pub fn fits(&self) -> bool {
         self.services.len() < MAX_SERVICES as usize
     }
+
+    /// How the data plane treats a new connection (TCP SYN) or datagram to `port` on
+    /// transport `slot` (`PROTO_SLOT_TCP`/`PROTO_SLOT_UDP`) from a source it knows nothing
+    /// about (not denied, banned or trusted), for a socket reachable over IPv4 (`v4`), IPv6
+    /// (`v6`) or both: steps 5 and 6 of the verdict path plus the monitor modes. Used by
+    /// `sipguard audit` to tell which listening sockets the policy leaves open to the world.
+    pub fn exposure(&self, slot: u32, port: u16, v4: bool, v6: bool) -> Exposure {
+        let service = self.services.iter().find(|s| s.serves(slot, port));
+        if self.flags & POLICY_MONITOR != 0 {
+            return Exposure::Open {
+                service: service.map(|s| s.name.clone()),
+                why: "the policy is in monitor mode: nothing is dropped".into(),
+            };
+        }
+        let Some(s) = service else {
+            if self.flags & POLICY_DEFAULT_DROP == 0 {
+                return Exposure::Open {
+                    service: None,
+                    why: "no service covers it and the default is pass".into(),
+                };
+            }
+            if slot == PROTO_SLOT_UDP
+                && self
+                    .reply_ports
+                    .is_some_and(|(lo, hi)| lo <= port && port <= hi)
+            {
+                return Exposure::Open {
+                    service: None,
+                    why: "it is in the UDP reply-port range, which passes under default drop"
+                        .into(),
+                };
+            }
+            return Exposure::Dropped;
+        };
+        if s.flags & SERVICE_MONITOR != 0 {
+            return Exposure::Open {
+                service: Some(s.name.clone()),
+                why: format!(
+                    "service {:?} is in monitor mode: nothing is dropped",
+                    s.name
+                ),
+            };
+        }
+        let any = (v4 && s.flags & SERVICE_ALLOW_ANY_V4 != 0)
+            || (v6 && s.flags & SERVICE_ALLOW_ANY_V6 != 0);
+        if any {
+            return Exposure::Open {
+                service: Some(s.name.clone()),
+                why: format!("service {:?} allows any source", s.name),
+            };
+        }
+        Exposure::Restricted {
+            service: s.name.clone(),
+            allow: s.allow.clone(),
+        }
+    }
+}
+
+/// Who reaches a port under a policy: see [`CompiledPolicy::exposure`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exposure {
+    /// Any source reaches it; `service` is the one covering the port, if any.
+    Open {
+        service: Option<String>,
+        why: String,
+    },
+    /// Only the service's allow list reaches it.
+    Restricted { service: String, allow: Vec<IpNet> },
+    /// No service covers it and the default drops it.
+    Dropped,
 }
 
 /// GCRA's emission interval for a limit: nanoseconds between requests at the sustained rate
@@ -421,5 +491,54 @@ mod tests {
         // sshd on 2222, which is no service: the session's packets pass as replies
         let host = admin_host(vec![("203.0.113.9".parse().unwrap(), 2222)]);
         assert!(CompiledPolicy::compile(&c, &host).notes.is_empty());
+    }
+
+    #[test]
+    fn exposure_follows_services_default_reply_ports_and_monitor() {
+        let host = HostFacts {
+            local_port_range: Some((32768, 60999)),
+            admin_sessions: vec![],
+        };
+        let p = CompiledPolicy::compile(&Config::builtin_default(), &host);
+        let open = |e: &Exposure| matches!(e, Exposure::Open { .. });
+        assert!(open(&p.exposure(PROTO_SLOT_UDP, 5060, true, true)));
+        assert!(matches!(
+            p.exposure(PROTO_SLOT_TCP, 5038, true, true),
+            Exposure::Restricted { ref service, .. } if service == "ami"
+        ));
+        assert_eq!(
+            p.exposure(PROTO_SLOT_TCP, 3306, true, true),
+            Exposure::Dropped
+        );
+        assert_eq!(
+            p.exposure(PROTO_SLOT_TCP, 40000, true, true),
+            Exposure::Dropped
+        );
+        assert!(
+            open(&p.exposure(PROTO_SLOT_UDP, 40000, true, true)),
+            "reply ports pass"
+        );
+        let c = config(
+            "[global]\ndefault = \"pass\"\n[[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\"any6\"]\nmode = \"monitor\"\n[[service]]\nname = \"web\"\nprotocol = \"tcp\"\nports = [80]\nallow = [\"any6\"]\n",
+        );
+        let p = CompiledPolicy::compile(&c, &host);
+        assert!(
+            open(&p.exposure(PROTO_SLOT_TCP, 3306, true, false)),
+            "default pass"
+        );
+        assert!(
+            open(&p.exposure(PROTO_SLOT_TCP, 22, true, false)),
+            "service monitor"
+        );
+        assert!(
+            !open(&p.exposure(PROTO_SLOT_TCP, 80, true, false)),
+            "any6 on an IPv4 socket"
+        );
+        assert!(open(&p.exposure(PROTO_SLOT_TCP, 80, false, true)));
+        let p = CompiledPolicy::compile(&config("[global]\nmode = \"monitor\"\n"), &host);
+        assert!(
+            open(&p.exposure(PROTO_SLOT_TCP, 3306, true, true)),
+            "global monitor"
+        );
     }
 }

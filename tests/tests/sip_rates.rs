@@ -171,16 +171,18 @@ fn monitor_mode_counts_rate_limited_as_would_drop() {
 fn the_bucket_refills_at_the_configured_rate() {
     let fast = POLICY.replace(
         "register = { rate = 1, burst = 3 }",
-        "register = { rate = 100, burst = 1 }",
+        "register = { rate = 10, burst = 1 }",
     );
     let Some(h) = harness("the_bucket_refills_at_the_configured_rate", &fast) else {
         return;
     };
+    // 10/s: one token every 100 ms, far more than a test run takes even under emulation.
     assert_eq!(h.run(&register(PHONE)), XDP_PASS);
     assert_eq!(h.run(&register(PHONE)), XDP_DROP);
-    // 100/s: one token every 10 ms; the coarse clock ticks every few ms
-    std::thread::sleep(Duration::from_millis(60));
+    // The coarse clock ticks every few ms: 250 ms hold two tokens' time, and burst 1 keeps one.
+    std::thread::sleep(Duration::from_millis(250));
     assert_eq!(h.run(&register(PHONE)), XDP_PASS);
+    assert_eq!(h.run(&register(PHONE)), XDP_DROP);
 }
 
 #[test]

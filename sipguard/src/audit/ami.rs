@@ -2,27 +2,16 @@
 //! `manager_custom.conf` through its includes): enabled on all addresses, users that log in
 //! from anywhere (`permit=0.0.0.0/0.0.0.0` or no ACL), default and weak secrets.
 use super::{
-    asterisk::{self, Conf},
-    at, at_section, check_secret, parse_findings,
+    asterisk::Conf,
+    at, at_section, audit_module, check_secret,
     secrets::Secret,
     Finding, Location, Paths, Severity,
 };
 
+/// Audits AMI's `manager.conf` (or FreePBX's split files); returns the files read.
 pub fn audit(paths: &Paths, out: &mut Vec<Finding>) -> Vec<String> {
-    let mut files = Vec::new();
-    let confs: Vec<Conf> = match asterisk::load(&paths.asterisk.join("manager.conf"), &paths.root) {
-        Some(c) => vec![c],
-        None => ["manager_additional.conf", "manager_custom.conf"]
-            .iter()
-            .filter_map(|f| asterisk::load(&paths.asterisk.join(f), &paths.root))
-            .collect(),
-    };
-    for conf in &confs {
-        parse_findings(conf, "ami.parse", out);
-        rules(conf, out);
-        files.extend(conf.files.iter().map(|f| f.display().to_string()));
-    }
-    files
+    const FREEPBX_FILES: &[&str] = &["manager_additional.conf", "manager_custom.conf"];
+    audit_module(paths, "manager.conf", FREEPBX_FILES, "ami.parse", out, rules)
 }
 
 fn is_any(net: &str) -> bool {
@@ -110,7 +99,7 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> Vec<(&'static str, String, Severity)> {
-        let conf = asterisk::parse_str(text, "manager.conf");
+        let conf = crate::audit::asterisk::parse_str(text, "manager.conf");
         let mut out = Vec::new();
         rules(&conf, &mut out);
         out.into_iter()

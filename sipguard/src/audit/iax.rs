@@ -2,10 +2,10 @@
 //! `iax_custom.conf`): the same secret checks as chan_sip, plaintext auth, dynamic peers
 //! without `permit`/`deny`, a guest user reaching outbound routes, password registrations.
 use super::{
-    asterisk::{self, Conf},
+    asterisk::Conf,
     at, at_section, check_secret,
     dialplan::Dialplan,
-    parse_findings,
+    audit_module,
     secrets::Secret,
     sip::register_line,
     Finding, Paths, Severity,
@@ -19,20 +19,9 @@ const FREEPBX_FILES: &[&str] = &[
 ];
 
 pub fn audit(paths: &Paths, dialplan: &Dialplan, out: &mut Vec<Finding>) -> Vec<String> {
-    let confs: Vec<Conf> = match asterisk::load(&paths.asterisk.join("iax.conf"), &paths.root) {
-        Some(c) => vec![c],
-        None => FREEPBX_FILES
-            .iter()
-            .filter_map(|f| asterisk::load(&paths.asterisk.join(f), &paths.root))
-            .collect(),
-    };
-    let mut files = Vec::new();
-    for conf in &confs {
-        parse_findings(conf, "iax.parse", out);
-        rules(conf, dialplan, out);
-        files.extend(conf.files.iter().map(|f| f.display().to_string()));
-    }
-    files
+    audit_module(paths, "iax.conf", FREEPBX_FILES, "iax.parse", out, |conf, out| {
+        rules(conf, dialplan, out)
+    })
 }
 
 pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {
@@ -130,7 +119,7 @@ mod tests {
     use super::*;
 
     fn run(text: &str) -> Vec<(&'static str, String, Severity)> {
-        let conf = asterisk::parse_str(text, "iax.conf");
+        let conf = crate::audit::asterisk::parse_str(text, "iax.conf");
         let mut out = Vec::new();
         rules(&conf, &Dialplan::default(), &mut out);
         out.into_iter()

@@ -344,6 +344,35 @@ pub fn run(opts: &Options, json: bool) -> u8 {
     }
 }
 
+/// Audits one Asterisk module's configuration: `main` (with what it includes) under the
+/// config directory or, where there is none, FreePBX's split `freepbx` files read on their
+/// own. Each parsed file set gets its parse problems as findings under `parse_check`, then is
+/// judged by `rules`. Returns the files read.
+pub fn audit_module(
+    paths: &Paths,
+    main: &str,
+    freepbx: &[&str],
+    parse_check: &'static str,
+    out: &mut Vec<Finding>,
+    mut rules: impl FnMut(&asterisk::Conf, &mut Vec<Finding>),
+) -> Vec<String> {
+    let confs: Vec<asterisk::Conf> = match asterisk::load(&paths.asterisk.join(main), &paths.root)
+    {
+        Some(c) => vec![c],
+        None => freepbx
+            .iter()
+            .filter_map(|f| asterisk::load(&paths.asterisk.join(f), &paths.root))
+            .collect(),
+    };
+    let mut files = Vec::new();
+    for conf in &confs {
+        parse_findings(conf, parse_check, out);
+        rules(conf, out);
+        files.extend(conf.files.iter().map(|f| f.display().to_string()));
+    }
+    files
+}
+
 /// One medium finding per [`asterisk::Problem`] of `conf`.
 pub fn parse_findings(conf: &asterisk::Conf, check: &'static str, out: &mut Vec<Finding>) {
     for p in &conf.problems {

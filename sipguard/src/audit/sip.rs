@@ -6,7 +6,7 @@ use super::{
     asterisk::{self, Conf, Effective, Section},
     at, at_section, check_secret,
     dialplan::Dialplan,
-    parse_findings,
+    audit_module,
     secrets::Secret,
     Finding, Location, Paths, Severity,
 };
@@ -24,21 +24,9 @@ const FREEPBX_FILES: &[&str] = &[
 
 /// Audits the chan_sip files under `paths`; returns the files read.
 pub fn audit(paths: &Paths, dialplan: &Dialplan, out: &mut Vec<Finding>) -> Vec<String> {
-    let main = paths.asterisk.join("sip.conf");
-    let confs: Vec<Conf> = match asterisk::load(&main, &paths.root) {
-        Some(c) => vec![c],
-        None => FREEPBX_FILES
-            .iter()
-            .filter_map(|f| asterisk::load(&paths.asterisk.join(f), &paths.root))
-            .collect(),
-    };
-    let mut files = Vec::new();
-    for conf in &confs {
-        parse_findings(conf, "sip.parse", out);
-        rules(conf, dialplan, out);
-        files.extend(conf.files.iter().map(|f| f.display().to_string()));
-    }
-    files
+    audit_module(paths, "sip.conf", FREEPBX_FILES, "sip.parse", out, |conf, out| {
+        rules(conf, dialplan, out)
+    })
 }
 
 /// The chan_sip rules over one parsed `sip.conf`.

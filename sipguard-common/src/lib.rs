@@ -392,11 +392,11 @@ pub const fn epoch_scope(epoch: u32) -> [u8; 4] {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Ban {
-    /// CLOCK_MONOTONIC nanoseconds at which the ban ends; 0 = never. The programs read it
-    /// coarse (`bpf_ktime_get_coarse_ns`, jiffy resolution, the cheap one) where the kernel
-    /// has that (5.11), and bans are measured in seconds.
+    /// Nanoseconds on the programs' clock at which the ban ends; 0 = never. The clock is
+    /// CLOCK_MONOTONIC_COARSE (`bpf_ktime_get_coarse_ns`, jiffy resolution, the cheap one)
+    /// where the kernel has it (5.11), else CLOCK_MONOTONIC; bans are measured in seconds.
     pub expires_ns: u64,
-    /// CLOCK_MONOTONIC nanoseconds at which the ban was set.
+    /// Nanoseconds on the same clock at which the ban was set.
     pub created_ns: u64,
     /// Packets dropped because of this ban (updated atomically by the XDP program).
     pub hits: u64,

@@ -2,8 +2,9 @@
 //!
 //! `bpf_ktime_get_coarse_ns` (CLOCK_MONOTONIC_COARSE) costs a few nanoseconds and exists from
 //! Linux 5.11. On 5.10 the loader clears [`SIPGUARD_COARSE_CLOCK`] and the programs read
-//! `bpf_ktime_get_ns` (CLOCK_MONOTONIC, the clock the daemon writes ban expiry in). The two
-//! are one clock at two resolutions: the coarse one is up to a tick behind. The flag is a
+//! `bpf_ktime_get_ns` (CLOCK_MONOTONIC). The two are one clock at two resolutions (the coarse
+//! one up to a tick behind); the daemon writes ban expiry on whichever the programs read
+//! (`sipguard::maps::ban_clock_ns`). The flag is a
 //! read-only global that the loader sets before loading: the verifier knows its value, walks
 //! only the branch it selects and removes the other, so a kernel never sees a call to a helper
 //! it lacks.

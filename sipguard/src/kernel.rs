@@ -77,10 +77,33 @@ pub fn probe() -> Result<Features, Error> {
         coarse_clock: helper(BpfHelper::BPF_FUNC_ktime_get_coarse_ns),
         tcx: version.is_some_and(|v| v >= KernelVersion::new(6, 6, 0)),
     };
+    with_override(probed).map_err(|why| Error::Refused(format!("{OVERRIDE_ENV}: {why}")))
+}
+
+/// `features` with [`OVERRIDE_ENV`] applied, when it is set.
+fn with_override(features: Features) -> Result<Features, String> {
     match std::env::var(OVERRIDE_ENV) {
-        Ok(spec) => probed.overridden(&spec).map_err(|why| Error::Refused(format!("{OVERRIDE_ENV}: {why}"))),
-        Err(_) => Ok(probed),
+        Ok(spec) => features.overridden(&spec),
+        Err(_) => Ok(features),
     }
+}
+
+/// Whether the programs read the coarse clock on this kernel, decided as [`probe`] decides
+/// it (once per process): the daemon and the CLI then write and judge ban expiry on the very
+/// clock the programs compare it with. Without the privileges to probe, by version (5.11).
+pub fn coarse_clock() -> bool {
+    static COARSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *COARSE.get_or_init(|| {
+        let detected = is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_ktime_get_coarse_ns)
+            .unwrap_or_else(|_| {
+                KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(5, 11, 0))
+            });
+        let features = Features {
+            coarse_clock: detected,
+            tcx: false,
+        };
+        with_override(features).map_or(detected, |f| f.coarse_clock)
+    })
 }
 
 /// For tests: `coarse_clock=0,tcx=0` (any subset) replaces what the probe found, so that the

@@ -896,13 +896,16 @@ fn remove_where<K: aya::Pod + Copy>(
     Ok(())
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the clock of ban expiry. The programs read the same clock
-/// (`bpf_ktime_get_ns` before 5.11) or its coarse form (`bpf_ktime_get_coarse_ns`, up to a
-/// tick behind): never ahead of this one, so a ban the daemon sees as expired is expired for
-/// the programs within a tick, and one the programs set never looks older than it is.
+/// The clock of ban expiry, in nanoseconds: the one the programs read on this kernel,
+/// CLOCK_MONOTONIC_COARSE (`bpf_ktime_get_coarse_ns`, from 5.11) or CLOCK_MONOTONIC
+/// (`bpf_ktime_get_ns`), so that a ban the daemon sees as expired is expired for the programs.
 pub fn ban_clock_ns() -> u64 {
-    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .expect("CLOCK_MONOTONIC is always available on Linux");
+    let clock = if crate::kernel::coarse_clock() {
+        nix::time::ClockId::CLOCK_MONOTONIC_COARSE
+    } else {
+        nix::time::ClockId::CLOCK_MONOTONIC
+    };
+    let ts = nix::time::clock_gettime(clock).expect("both monotonic clocks exist on Linux");
     ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 

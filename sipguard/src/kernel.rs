@@ -74,7 +74,7 @@ pub fn probe() -> Result<Features, Error> {
         return Err(unfit("has no bpf_ringbuf_output helper (5.8)".to_owned()));
     }
     let probed = Features {
-        coarse_clock: helper(BpfHelper::BPF_FUNC_ktime_get_coarse_ns),
+        coarse_clock: detect_coarse_clock(),
         tcx: version.is_some_and(|v| v >= KernelVersion::new(6, 6, 0)),
     };
     with_override(probed).map_err(|why| Error::Refused(format!("{OVERRIDE_ENV}: {why}")))
@@ -88,16 +88,20 @@ fn with_override(features: Features) -> Result<Features, String> {
     }
 }
 
+/// Whether the kernel has `bpf_ktime_get_coarse_ns` for XDP: probed, or without the
+/// privileges to probe, by version (5.11).
+fn detect_coarse_clock() -> bool {
+    is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_ktime_get_coarse_ns)
+        .unwrap_or_else(|_| KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(5, 11, 0)))
+}
+
 /// Whether the programs read the coarse clock on this kernel, decided as [`probe`] decides
 /// it (once per process): the daemon and the CLI then write and judge ban expiry on the very
-/// clock the programs compare it with. Without the privileges to probe, by version (5.11).
+/// clock the programs compare it with.
 pub fn coarse_clock() -> bool {
     static COARSE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *COARSE.get_or_init(|| {
-        let detected = is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_ktime_get_coarse_ns)
-            .unwrap_or_else(|_| {
-                KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(5, 11, 0))
-            });
+        let detected = detect_coarse_clock();
         let features = Features {
             coarse_clock: detected,
             tcx: false,

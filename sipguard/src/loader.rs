@@ -620,7 +620,7 @@ pub fn detach(pin_dir: &Path, iface: &str) -> Result<Vec<String>> {
             removed.push(pin.display().to_string());
         }
     }
-    if crate::loader::interface_index(iface).is_ok() && detach_egress_filter(iface)? {
+    if interface_index(iface).is_ok() && detach_egress_filter(iface)? {
         removed.push(format!("the egress filter on {iface}"));
     }
     if removed.is_empty() {

@@ -14,7 +14,7 @@ use std::{
 use crate::netns::{in_ns, spawn_in_ns};
 
 /// IPv4-mapped sources (dual-stack sockets) as plain IPv4.
-fn canonical(addr: IpAddr) -> IpAddr {
+pub fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()

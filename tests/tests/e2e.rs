@@ -1675,11 +1675,9 @@ fn challenging_pbx(ns: &str) -> sipguard_tests::traffic::Receiver<std::collectio
              Content-Length: 0\r\n\r\n"
         );
         let _ = sock.send_to(answer.as_bytes(), from);
-        let src = match from.ip() {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-            v4 => v4,
-        };
-        *counts.entry(src).or_insert(0) += 1;
+        *counts
+            .entry(sipguard_tests::traffic::canonical(from.ip()))
+            .or_insert(0) += 1;
     };
     sipguard_tests::traffic::Receiver::start(ns, bind, step).expect("the PBX's socket")
 }

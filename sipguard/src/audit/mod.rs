@@ -373,6 +373,14 @@ pub fn audit_module(
     files
 }
 
+/// For the rules' unit tests: each finding as (check, location).
+#[cfg(test)]
+pub(crate) fn checks(f: &[Finding]) -> Vec<(&'static str, String)> {
+    f.iter()
+        .map(|f| (f.check, f.location.to_string()))
+        .collect()
+}
+
 /// One medium finding per [`asterisk::Problem`] of `conf`.
 pub fn parse_findings(conf: &asterisk::Conf, check: &'static str, out: &mut Vec<Finding>) {
     for p in &conf.problems {

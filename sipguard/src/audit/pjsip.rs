@@ -324,11 +324,7 @@ mod tests {
         out
     }
 
-    fn checks(f: &[Finding]) -> Vec<(&'static str, String)> {
-        f.iter()
-            .map(|f| (f.check, f.location.to_string()))
-            .collect()
-    }
+    use crate::audit::checks;
 
     const STRONG: &str = "Vq7#mZp2!xLr9@Tb";
 

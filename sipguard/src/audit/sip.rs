@@ -253,11 +253,7 @@ mod tests {
         out
     }
 
-    fn checks(f: &[Finding]) -> Vec<(&'static str, String)> {
-        f.iter()
-            .map(|f| (f.check, f.location.to_string()))
-            .collect()
-    }
+    use crate::audit::checks;
 
     #[test]
     fn allowguest_yes_and_alwaysauthreject_no_are_high_at_their_lines() {

@@ -4,6 +4,7 @@
 
 mod deb;
 mod kernels;
+mod lint;
 mod matrix;
 mod setup;
 
@@ -66,6 +67,9 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// rustfmt --check, clippy with warnings denied (user-space crates, then the eBPF crate on
+    /// its target) and the layer check of the sipguard crate; CI runs it before the tests.
+    Lint,
     /// Build release, then a Debian package: target/debian/sipguard_<version>_<arch>.deb.
     Deb,
     /// Build a throwaway VoIP lab in network namespaces, run sipguard in it, play a scripted
@@ -176,6 +180,11 @@ fn main() -> Result<()> {
             run(Command::new("/usr/bin/python3")
                 .arg(root.join("tests/bench/report.py"))
                 .arg(&out))?;
+        }
+        Task::Lint => {
+            setup::toolchain()?;
+            setup::lint_components()?;
+            lint::all(&root)?;
         }
         Task::Deb => {
             setup::toolchain()?;

@@ -147,6 +147,22 @@ pub fn toolchain() -> Result<()> {
     Ok(())
 }
 
+/// rustfmt and clippy for both toolchains: `cargo xtask lint` formats with nightly's rustfmt
+/// (rustfmt.toml's import options are unstable) and lints the eBPF crate with nightly's clippy.
+pub fn lint_components() -> Result<()> {
+    for toolchain in ["stable", "nightly"] {
+        let installed =
+            output(rustup().args(["component", "list", "--toolchain", toolchain, "--installed"]))?;
+        for component in ["rustfmt", "clippy"] {
+            if !installed.lines().any(|l| l.starts_with(component)) {
+                println!("xtask: installing {component} for {toolchain}");
+                run(rustup().args(["component", "add", component, "--toolchain", toolchain]))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Builds bpf-linker against nightly rustc's own libLLVM, per TOOLCHAIN.md: symlinks to that
 /// library in a stable prefix (the binary's RUNPATH), then `cargo +nightly install`.
 fn build_bpf_linker() -> Result<()> {

@@ -74,14 +74,14 @@ fn read(path: &Path, files: &mut Vec<String>, out: &mut Vec<Finding>) -> Option<
             out.push(parse_finding(
                 path,
                 line,
-                "not UTF-8 text (binary data?)".into(),
+                "not UTF-8 text (binary data?)",
             ));
             None
         }
     }
 }
 
-fn parse_finding(path: &Path, line: usize, what: String) -> Finding {
+fn parse_finding(path: &Path, line: usize, what: &str) -> Finding {
     Finding::new(
         Severity::Medium,
         "freeswitch.parse",
@@ -100,7 +100,7 @@ fn parse<'a>(
     match roxmltree::Document::parse(text) {
         Ok(d) => Some(d),
         Err(e) => {
-            out.push(parse_finding(path, e.pos().row as usize, e.to_string()));
+            out.push(parse_finding(path, e.pos().row as usize, &e.to_string()));
             None
         }
     }

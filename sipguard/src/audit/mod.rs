@@ -406,7 +406,6 @@ pub fn at_section(s: &asterisk::Section) -> Location {
 }
 
 /// Judges a secret found at `loc`; pushes one finding with every weakness, if any.
-#[allow(clippy::too_many_arguments)]
 pub fn check_secret(
     out: &mut Vec<Finding>,
     severity: Severity,

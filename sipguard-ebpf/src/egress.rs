@@ -7,49 +7,31 @@
 //! Outcomes, not volume: an honest phone gets one challenge, answers it and gets a 200, which
 //! clears its count, however often it registers. A password guesser collects a 401 per guess.
 //! The program never drops or changes a packet (always `TC_ACT_OK`).
-use aya_ebpf::{
-    bindings::TC_ACT_OK,
-    helpers::generated::bpf_skb_load_bytes,
-    macros::{classifier, map},
-    maps::{LruHashMap, PerCpuArray},
-    programs::TcContext,
-};
+use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
-    port_index, service_index, ua::LF, AuthFailures, AUTH_FAILS_MAX_ENTRIES,
-    BAN_REASON_AUTH_FAILURES, MAX_SERVICES, POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR,
-    PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP, STATE_ACTIVE_EPOCH,
+    port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES, MAX_SERVICES,
+    POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, PROTO_SLOT_UDP, SERVICE_ENABLED,
+    SERVICE_SIP,
 };
 
 use crate::{
-    ban_source, is_trusted, parse::Src, rate_source, POLICY, PORT_SERVICE, SERVICES, STATE,
+    ban::ban_source,
+    clock,
+    maps::{self, AUTH_FAILS, EGRESS_HEAD_BYTES, EGRESS_SCRATCH, PORT_SERVICE, SERVICES},
+    net::{
+        ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_TYPE_OFFSET, IPPROTO_UDP,
+        MAX_VLAN_TAGS, VLAN_HLEN,
+    },
+    parse::Src,
+    source,
 };
 
-/// Failures per client (IPv4 as ::ffff:a.b.c.d, IPv6 cut to the rate prefix), and the
-/// requests with credentials the XDP program saw from it (`attempts`).
-#[map]
-pub(crate) static AUTH_FAILS: LruHashMap<[u8; 16], AuthFailures> =
-    LruHashMap::pinned(AUTH_FAILS_MAX_ENTRIES, 0);
-
 /// Bytes of a response searched for its CSeq.
-const HEAD_BYTES: usize = 2048;
-/// Per-CPU copy of a response's first [`HEAD_BYTES`], with room for reads past a line start.
-#[map]
-static EGRESS_SCRATCH: PerCpuArray<[u64; HEAD_BYTES / 8 + 16]> =
-    PerCpuArray::with_max_entries(1, 0);
-
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const IPPROTO_UDP: u8 = 17;
+const HEAD_BYTES: usize = EGRESS_HEAD_BYTES;
 
 const METHOD_OTHER: u64 = 0;
 const METHOD_REGISTER: u64 = 1;
 const METHOD_INVITE: u64 = 2;
-
-#[classifier]
-pub fn sipguard_egress(ctx: TcContext) -> i32 {
-    let _ = try_egress(&ctx);
-    TC_ACT_OK
-}
 
 enum Outcome {
     /// 2xx to REGISTER or INVITE: the client is who it says; both counts clear.
@@ -61,10 +43,13 @@ enum Outcome {
     Failure,
 }
 
+/// Reads one outgoing packet; counts or clears its client's failures if it is a SIP response
+/// of interest, and bans the client past the threshold. `None`: nothing to do.
 #[inline(always)]
-fn try_egress(ctx: &TcContext) -> Option<()> {
-    let epoch = *STATE.get(STATE_ACTIVE_EPOCH)? & 1;
-    let policy = *POLICY.get(epoch)?;
+pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
+    let (epoch, policy) = maps::active()?;
+    // A copy on the stack, as before the accessor existed.
+    let policy = *policy;
     if policy.flags & POLICY_AUTOBAN == 0 {
         return None;
     }
@@ -74,7 +59,7 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
     }
     let scratch = EGRESS_SCRATCH.get_ptr_mut(0)?;
     let n = len.min(HEAD_BYTES);
-    // Safety: `n` is 1..=HEAD_BYTES, the scratch holds more; the helper checks the packet.
+    // SAFETY: `n` is 1..=HEAD_BYTES, the scratch holds more; the helper checks the packet.
     let copied = unsafe {
         bpf_skb_load_bytes(
             ctx.skb.skb as *const _,
@@ -86,7 +71,7 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
     if copied != 0 {
         return None;
     }
-    // Safety: the scratch is 8-aligned and longer than 16 bytes.
+    // SAFETY: the scratch is 8-aligned and longer than 16 bytes.
     let (w0, w1) = unsafe { ((*scratch)[0], (*scratch)[1]) };
     if w0 != u64::from_le_bytes(*b"SIP/2.0 ") {
         return None;
@@ -106,7 +91,7 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
     if !matches!(method, METHOD_REGISTER | METHOD_INVITE) {
         return None;
     }
-    let key = rate_source(&policy, &client);
+    let key = source::rate_key(&policy, &client);
     match outcome {
         Outcome::Success => {
             let _ = AUTH_FAILS.remove(&key);
@@ -114,17 +99,17 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
         Outcome::Progress => {
             if method == METHOD_INVITE {
                 if let Some(st) = AUTH_FAILS.get_ptr_mut(&key) {
-                    // Safety: map memory for this program run.
+                    // SAFETY: map memory for this program run.
                     unsafe { (*st).pending = 0 };
                 }
             }
         }
         Outcome::Failure => {
-            let now = crate::clock::now();
+            let now = clock::now();
             let window = policy.autoban_window_ms as u64 * 1_000_000;
             let count = match AUTH_FAILS.get_ptr_mut(&key) {
                 Some(st) => {
-                    // Safety: map memory for this program run.
+                    // SAFETY: map memory for this program run.
                     let st = unsafe { &mut *st };
                     if st.count != 0 && now.saturating_sub(st.window_start_ns) <= window {
                         st.count += 1;
@@ -147,7 +132,8 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
             };
             if count > policy.autoban_failures {
                 let _ = AUTH_FAILS.remove(&key);
-                let trusted = policy.flags & POLICY_HAS_TRUSTED != 0 && is_trusted(epoch, &client);
+                let trusted =
+                    policy.flags & POLICY_HAS_TRUSTED != 0 && source::is_trusted(epoch, &client);
                 if !trusted && policy.flags & POLICY_MONITOR == 0 {
                     ban_source(
                         &policy,
@@ -169,13 +155,13 @@ fn try_egress(ctx: &TcContext) -> Option<()> {
 /// extension headers (the host's own responses carry none); no IPv4 fragments.
 #[inline(always)]
 fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usize)> {
-    let mut off = 12;
+    let mut off = ETH_TYPE_OFFSET;
     let mut ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
-    for _ in 0..2 {
-        if ethertype != 0x8100 && ethertype != 0x88A8 {
+    for _ in 0..MAX_VLAN_TAGS {
+        if ethertype != ETH_P_8021Q && ethertype != ETH_P_8021AD {
             break;
         }
-        off += 4;
+        off += VLAN_HLEN;
         ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
     }
     off += 2;
@@ -226,7 +212,7 @@ pub extern "C" fn sipguard_cseq_method(len: u64) -> u64 {
         if 8 * i + 8 > len {
             break;
         }
-        // Safety: i < HEAD_BYTES / 8, inside the scratch.
+        // SAFETY: i < HEAD_BYTES / 8, inside the scratch.
         let mut feeds = sipguard_common::ua::zero_bytes(unsafe { (*scratch)[i] } ^ LF);
         for _ in 0..3 {
             if feeds == 0 {
@@ -235,7 +221,7 @@ pub extern "C" fn sipguard_cseq_method(len: u64) -> u64 {
             let line =
                 (8 * i + sipguard_common::ua::lowest_byte(feeds) as usize + 1) & (HEAD_BYTES - 1);
             feeds &= feeds - 1;
-            // Safety: line < HEAD_BYTES; the scratch has 128 bytes more.
+            // SAFETY: line < HEAD_BYTES; the scratch has 128 bytes more.
             let w = unsafe { read(bytes, line) };
             let first = w as u8;
             if first == b'\r' || first == b'\n' {
@@ -277,7 +263,7 @@ pub extern "C" fn sipguard_cseq_method_after(at: u64) -> u64 {
     let mut seen_colon = false;
     let mut digits = 0;
     for _ in 0..24 {
-        // Safety: at most at + 24, inside the scratch.
+        // SAFETY: at most at + 24, inside the scratch.
         let b = unsafe { *bytes.add(at) };
         match b {
             b' ' | b'\t' => {}
@@ -290,8 +276,9 @@ pub extern "C" fn sipguard_cseq_method_after(at: u64) -> u64 {
     if !seen_colon || digits == 0 {
         return METHOD_OTHER;
     }
-    // Safety: at <= start + 24; 16 more bytes are inside the scratch.
+    // SAFETY: at <= start + 24; 16 more bytes are inside the scratch.
     let w = unsafe { read(bytes, at) };
+    // SAFETY: as above.
     let next = unsafe { *bytes.add(at + 8) };
     if w == u64::from_le_bytes(*b"REGISTER") && matches!(next, b'\r' | b'\n' | b' ' | b'\t') {
         return METHOD_REGISTER;

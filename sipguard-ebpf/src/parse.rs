@@ -6,32 +6,19 @@ use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
 
-use crate::frag;
 use sipguard_common::{classify_icmp4, classify_icmp6, reason, sip, IcmpClass};
 
-const ETH_HLEN: usize = 14;
-const ETH_P_IP: u16 = 0x0800;
-const ETH_P_IPV6: u16 = 0x86DD;
-const ETH_P_8021Q: u16 = 0x8100;
-const ETH_P_8021AD: u16 = 0x88A8;
-const MAX_VLAN_TAGS: usize = 2;
+use crate::{
+    ingress::frag,
+    net::{
+        ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6,
+        IPPROTO_TCP, IPPROTO_UDP, IPV6_AH, IPV6_DSTOPTS, IPV6_FRAGMENT, IPV6_HOPOPTS,
+        IPV6_ROUTING, MAX_VLAN_TAGS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, VLAN_HLEN,
+    },
+};
 
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ICMPV6: u8 = 58;
-const IPV6_HOPOPTS: u8 = 0;
-const IPV6_ROUTING: u8 = 43;
-const IPV6_FRAGMENT: u8 = 44;
-const IPV6_AH: u8 = 51;
-const IPV6_DSTOPTS: u8 = 60;
 /// Extension headers skipped before giving up (a legitimate packet carries two or three).
 const MAX_IPV6_EXT_HDRS: usize = 6;
-
-pub const TCP_FIN: u8 = 0x01;
-pub const TCP_SYN: u8 = 0x02;
-pub const TCP_RST: u8 = 0x04;
-pub const TCP_ACK: u8 = 0x10;
 
 /// Source address of a packet.
 #[derive(Clone, Copy)]
@@ -137,7 +124,7 @@ impl<'a> Cursor<'a> {
         if start + self.off + size_of::<T>() > end {
             return None;
         }
-        // Safety: the bounds check above keeps the read inside the packet; see above for
+        // SAFETY: the bounds check above keeps the read inside the packet; see above for
         // alignment.
         Some(unsafe { core::ptr::read((start + self.off) as *const T) })
     }
@@ -251,7 +238,7 @@ pub fn payload_head(ctx: &XdpContext, off: usize, len: usize) -> [u8; sip::HEAD_
     let mut head = [0u8; sip::HEAD_LEN];
     if len >= sip::HEAD_LEN {
         if let Some(words) = c.read::<[u16; sip::HEAD_LEN / 2]>() {
-            // Safety: same size; bytes stay in wire order.
+            // SAFETY: same size; bytes stay in wire order.
             head = unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(words) };
         }
     } else if len <= 4 {
@@ -260,7 +247,7 @@ pub fn payload_head(ctx: &XdpContext, off: usize, len: usize) -> [u8; sip::HEAD_
             if i >= len || start + off + i + 1 > end {
                 break;
             }
-            // Safety: bounds checked on the line above.
+            // SAFETY: bounds checked on the line above.
             *b = unsafe { *((start + off + i) as *const u8) };
         }
     }
@@ -296,7 +283,7 @@ fn ethernet(c: &mut Cursor) -> Result<u16, u32> {
         }
         let tag: VlanTag = c.read().ok_or(reason::MALFORMED_L2)?;
         ethertype = u16::from_be(tag.ethertype);
-        c.off += 4;
+        c.off += VLAN_HLEN;
     }
     // A third tag: refuse rather than pass the frame as non-IP.
     if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
@@ -319,7 +306,7 @@ fn ipv4(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
     let frag_off = u16::from_be(h.frag_off);
     let fragment_offset = frag_off & 0x1fff;
     c.off += ihl;
-    // Safety: [u16; 2] and [u8; 4] have the same size; bytes stay in network order.
+    // SAFETY: [u16; 2] and [u8; 4] have the same size; bytes stay in network order.
     let src: [u8; 4] = unsafe { core::mem::transmute(h.saddr) };
     let mut word = 0;
     if frag_off & 0x3fff != 0 {
@@ -348,7 +335,7 @@ fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
     if h.version_tc >> 4 != 6 {
         return Err(reason::MALFORMED_L3);
     }
-    // Safety: [u16; 8] and [u8; 16] have the same size; bytes stay in network order.
+    // SAFETY: [u16; 8] and [u8; 16] have the same size; bytes stay in network order.
     let saddr = unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(h.saddr) };
     let src = Src::V6(saddr);
     let mut next = h.next;

@@ -5,33 +5,20 @@
 //!
 //! The sampled packet is parsed again, in a global BPF function: the pipeline carries no
 //! address or port to here, and only a few packets a second pay for the second parse.
-use aya_ebpf::{
-    bindings::xdp_md, macros::map, maps::PerCpuArray,
-    programs::XdpContext,
-};
-use sipguard_common::{Event, EVENT_DROP};
+use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
+use sipguard_common::{packed::DropWhat, Event, EVENT_DROP};
 
 use crate::{
+    clock,
+    maps::{self, EVENTS, SAMPLES},
+    net::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP},
     parse::{self, Cursor, Parsed, Proto, Src},
-    Decision, EVENTS, POLICY, STATE,
 };
-
-/// Per CPU: [start of the current second, samples sent in it, drops skipped since the last].
-#[map]
-static SAMPLES: PerCpuArray<[u64; 3]> = PerCpuArray::with_max_entries(1, 0);
-
-const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const IPPROTO_ICMPV6: u8 = 58;
 
 /// Called for every drop (and would_drop) with its verdict; sends a sample within the budget.
 #[inline(always)]
-pub(crate) fn drop(ctx: &XdpContext, d: &Decision, verdict: u32) {
-    let Some(epoch) = STATE.get(sipguard_common::STATE_ACTIVE_EPOCH) else {
-        return;
-    };
-    let Some(policy) = POLICY.get(*epoch & 1) else {
+pub(crate) fn drop(ctx: &XdpContext, service: u32, reason: u32, verdict: u32) {
+    let Some((_, policy)) = maps::active() else {
         return;
     };
     let budget = policy.drop_samples as u64;
@@ -41,42 +28,44 @@ pub(crate) fn drop(ctx: &XdpContext, d: &Decision, verdict: u32) {
     let Some(st) = SAMPLES.get_ptr_mut(0) else {
         return;
     };
-    // Safety: per-CPU map memory.
+    // SAFETY: per-CPU map memory.
     let st = unsafe { &mut *st };
     // The clock costs as much as the rest of a drop: under a flood, once the second's samples
     // are out, it is read every 64th drop only (a new second is noticed 64 drops late).
-    if st[2] < 64 || st[2] & 63 == 0 {
-        let now = crate::clock::now();
-        if now.saturating_sub(st[0]) >= 1_000_000_000 {
-            st[0] = now;
-            st[1] = 0;
+    if st.skipped < 64 || st.skipped & 63 == 0 {
+        let now = clock::now();
+        if now.saturating_sub(st.second_start_ns) >= 1_000_000_000 {
+            st.second_start_ns = now;
+            st.sent = 0;
         }
     }
-    if st[1] >= budget {
-        st[2] += 1;
+    if st.sent >= budget {
+        st.skipped += 1;
         return;
     }
-    st[1] += 1;
-    let skipped = st[2];
-    st[2] = 0;
-    sipguard_drop_sample(
-        ctx.ctx,
-        d.service as u64 | (d.reason as u64) << 16 | (verdict as u64) << 32,
-        skipped,
-    );
+    st.sent += 1;
+    let skipped = st.skipped;
+    st.skipped = 0;
+    let what = DropWhat {
+        service,
+        reason,
+        verdict,
+    };
+    sipguard_drop_sample(ctx.ctx, what.pack(), skipped);
 }
 
-/// Parses the packet again and sends the sample. `what`: service | reason << 16 | verdict <<
-/// 32. Returns 1 when the record was sent.
+/// Parses the packet again and sends the sample. `what`: a packed [`DropWhat`]. Returns 1
+/// when the record was sent.
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn sipguard_drop_sample(ctx: *mut xdp_md, what: u64, skipped: u64) -> u64 {
     let ctx = XdpContext::new(ctx);
+    let what = DropWhat::unpack(what);
     let mut event = Event {
         kind: EVENT_DROP,
-        reason: ((what >> 16) & 0xffff) as u32,
-        verdict: ((what >> 32) & 0xff) as u8,
-        service: (what & 0xffff) as u16,
+        reason: what.reason,
+        verdict: what.verdict as u8,
+        service: what.service as u16,
         count: skipped.min(u32::MAX as u64) as u32,
         ..Event::default()
     };

@@ -11,33 +11,15 @@
 //! [`SCAN_LIMIT`] bytes, or at the end of the payload. RFC 3261 gives User-Agent no compact
 //! form, so there is none to match.
 
-use aya_ebpf::{
-    bindings::xdp_md,
-    macros::map,
-    maps::{Array, PerCpuArray},
-    programs::XdpContext,
-};
-use sipguard_common::{
-    ua::{
-        anchor_hash, bytes_below, lower_ascii, lowest_byte, zero_bytes, Scanners, UaPattern,
-        CASE_BITS, CR, LF, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN, SCAN_LIMIT, SCRATCH_WORDS,
-        USER_AGE, WINDOW,
-    },
-    EPOCHS,
+use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
+use sipguard_common::ua::{
+    anchor_hash, bytes_below, lower_ascii, lowest_byte, zero_bytes, Scanners, UaPattern,
+    CASE_BITS, CR, LF, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN, SCAN_LIMIT, SCRATCH_WORDS,
+    USER_AGE, WINDOW,
 };
 
-/// The scanner patterns of each policy epoch.
-#[map]
-static SCANNERS: Array<Scanners> = Array::pinned(EPOCHS, 0);
+use crate::maps::{SCANNERS, UA_SCRATCH, UA_SCRATCH_WORDS as SCRATCH_MAP_WORDS};
 
-/// Per-CPU scratch: the value, lower-cased and cut at the end of its line, zero-padded.
-/// Only the first [`SCRATCH_WORDS`] are ever written; the rest stay zero. They exist because
-/// the verifier can't see that a candidate start is below 64 (LLVM drops the mask that would
-/// tell it, knowing better), only below 256: reads up to there must stay inside the value.
-#[map]
-pub(crate) static UA_SCRATCH: PerCpuArray<[u64; SCRATCH_MAP_WORDS]> =
-    PerCpuArray::with_max_entries(1, 0);
-const SCRATCH_MAP_WORDS: usize = (256 + PATTERN_MAX + 8) / 8 + 1;
 /// The last scratch word passes a value between phases through memory (see [`forget`]).
 const HANDOFF: usize = SCRATCH_MAP_WORDS - 1;
 
@@ -74,7 +56,7 @@ pub extern "C" fn sipguard_scanner_user_agent(
     let Some(scratch) = UA_SCRATCH.get_ptr_mut(0) else {
         return 0;
     };
-    // Safety: a per-CPU map value, used by this program run only.
+    // SAFETY: a per-CPU map value, used by this program run only.
     let scratch = unsafe { &mut *scratch };
     let words = scratch.as_mut_ptr();
     // Offsets above 16 KiB don't occur; the mask gives the verifier the bound it needs.
@@ -111,7 +93,7 @@ pub(crate) fn forget_offset(scratch: *mut u64, off: usize) -> usize {
 /// the caller re-checks the range the verifier then needs.
 #[inline(always)]
 fn forget(scratch: *mut u64, x: u64) -> u64 {
-    // Safety: `scratch` is the per-CPU map value; HANDOFF is inside it.
+    // SAFETY: `scratch` is the per-CPU map value; HANDOFF is inside it.
     unsafe {
         let slot = scratch.add(HANDOFF);
         core::ptr::write_volatile(slot, x);
@@ -128,7 +110,7 @@ fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
         if data + off + 8 > data_end {
             return 0;
         }
-        // Safety: bounds checked above.
+        // SAFETY: bounds checked above.
         return unsafe { load(data + off) };
     }
     if off >= end {
@@ -137,7 +119,7 @@ fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
     // The tail, 1 to 7 bytes before `end`.
     let n = end - off;
     if data + off + 8 <= data_end {
-        // Safety: bounds checked above.
+        // SAFETY: bounds checked above.
         let w = unsafe { load(data + off) };
         return w & ((1u64 << (8 * (n & 7))) - 1);
     }
@@ -154,12 +136,12 @@ fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
     // Through memory: else LLVM checks `data + len` against `data_end` and loads at 8 below
     // it, which the verifier can't prove is inside the packet.
     let start = len - 8;
-    // Safety: a read of a local.
+    // SAFETY: a read of a local.
     let last = data + (unsafe { core::ptr::read_volatile(&start) } & 0x7fff);
     if last + 8 > data_end {
         return 0;
     }
-    // Safety: bounds checked above.
+    // SAFETY: bounds checked above.
     let w = unsafe { load(last) };
     // `off + 8 > len >= off + n`: the wanted bytes start 1 to 7 bytes into the last word.
     let skip = (off + 8 - len) & 7;
@@ -204,7 +186,7 @@ pub(crate) fn whole_word(ctx: &XdpContext, off: usize) -> u64 {
     if at + 8 > ctx.data_end() {
         return 0;
     }
-    // Safety: bounds checked above.
+    // SAFETY: bounds checked above.
     unsafe { load(at) }
 }
 
@@ -319,11 +301,11 @@ fn matches(table: &Scanners, scratch: &mut [u64; SCRATCH_MAP_WORDS]) -> bool {
     let words = scratch.as_mut_ptr();
     let bytes = words as *const u8;
     let mut candidates = 0u64;
-    // Safety: word 0 of the scratch.
+    // SAFETY: word 0 of the scratch.
     let mut anchor = unsafe { *words } as u32;
     for at in 0..=(WINDOW - PATTERN_MIN) {
         if at > 0 {
-            // Safety: at + 3 < WINDOW <= the scratch's size.
+            // SAFETY: at + 3 < WINDOW <= the scratch's size.
             let next = unsafe { *bytes.add(at + 3) } as u32;
             anchor = (anchor >> 8) | (next << 24);
         }
@@ -344,7 +326,7 @@ fn matches(table: &Scanners, scratch: &mut [u64; SCRATCH_MAP_WORDS]) -> bool {
         let low = candidates & candidates.wrapping_neg();
         candidates &= candidates - 1;
         let at = (popcount(low - 1) & 63) as usize;
-        // Safety: at + 4 <= 259, inside the scratch.
+        // SAFETY: at + 4 <= 259, inside the scratch.
         let anchor = unsafe { core::ptr::read_unaligned(bytes.add(at) as *const u32) };
         let Some(&slot) = table.slots.get(anchor_hash(anchor) as usize) else {
             return false;
@@ -396,7 +378,7 @@ fn rest_matches(pattern: &UaPattern, bytes: *const u8, at: usize) -> bool {
         } else {
             (1u64 << (8 * n)) - 1
         };
-        // Safety: `from + 8 <= PATTERN_MAX`, and `at + from + 8 <= WINDOW - PATTERN_MIN +
+        // SAFETY: `from + 8 <= PATTERN_MAX`, and `at + from + 8 <= WINDOW - PATTERN_MIN +
         // PATTERN_MAX + 8`, inside the scratch.
         let (v, p) = unsafe {
             (

@@ -15,11 +15,18 @@
 
 use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
 use sipguard_common::{
+    packed::{AttemptLimits, Span},
+    source_key,
     ua::{AUTHORIZ, CASE_BITS, PROXY_AU, THORIZAT},
     AuthFailures, Policy,
 };
 
-use crate::{egress::AUTH_FAILS, parse::Src, source_key, source_words, ua};
+use crate::{
+    clock,
+    maps::{AUTH_FAILS, UA_SCRATCH},
+    parse::Src,
+    source, ua,
+};
 
 /// Counts a request with credentials from `src` (UDP payload `[start, end)`); true when the
 /// source now has more than the policy's `autoban_attempts` unanswered within the window
@@ -32,22 +39,25 @@ pub(crate) fn over_limit(
     start: usize,
     end: usize,
 ) -> bool {
-    let (hi, lo, prefix) = source_words(policy, src);
+    let words = source::words(policy, src);
     // BPF calls take five arguments: offsets and limits go two to a word (attempts are at
     // most 1000, a prefix at most 128).
-    sipguard_credential_attempt(
-        ctx.ctx,
-        hi,
-        lo,
-        start as u64 | (end as u64) << 32,
-        policy.autoban_attempts as u64 | prefix << 16 | (policy.autoban_window_ms as u64) << 32,
-    ) != 0
+    let span = Span {
+        start: start as u64,
+        end: end as u64,
+    };
+    let limits = AttemptLimits {
+        attempts: policy.autoban_attempts as u64,
+        prefix: words.prefix,
+        window_ms: policy.autoban_window_ms as u64,
+    };
+    sipguard_credential_attempt(ctx.ctx, words.hi, words.lo, span.pack(), limits.pack()) != 0
 }
 
-/// [`over_limit`] as a global BPF function (the source in two words, see [`source_words`];
-/// `span`: payload start | end << 32; `limits`: attempts | prefix << 16 | window in ms << 32):
-/// its map work and locals stay off the XDP program's stack, which the verifier adds to the
-/// deepest call's (512 bytes in all).
+/// [`over_limit`] as a global BPF function (the source in two words, see
+/// [`SourceWords`](sipguard_common::SourceWords); `span`: a packed [`Span`]; `limits`: packed
+/// [`AttemptLimits`]): its map work and locals stay off the XDP program's stack, which the
+/// verifier adds to the deepest call's (512 bytes in all).
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn sipguard_credential_attempt(
@@ -57,16 +67,21 @@ pub extern "C" fn sipguard_credential_attempt(
     span: u64,
     limits: u64,
 ) -> u64 {
-    let (attempts, prefix, window_ms) = (limits & 0xffff, (limits >> 16) & 0xff, limits >> 32);
-    if sipguard_credentials(ctx, span & 0xffff_ffff, span >> 32) == 0 {
+    let AttemptLimits {
+        attempts,
+        prefix,
+        window_ms,
+    } = AttemptLimits::unpack(limits);
+    let span = Span::unpack(span);
+    if sipguard_credentials(ctx, span.start, span.end) == 0 {
         return 0;
     }
     let key = source_key(hi, lo, prefix);
-    let now = crate::clock::now();
+    let now = clock::now();
     let window = window_ms * 1_000_000;
     let pending = match AUTH_FAILS.get_ptr_mut(&key) {
         Some(st) => {
-            // Safety: map memory for this program run; two CPUs racing on one source may
+            // SAFETY: map memory for this program run; two CPUs racing on one source may
             // lose one count, the next request counts again.
             let st = unsafe { &mut *st };
             if st.pending != 0 && now.saturating_sub(st.pending_start_ns) <= window {
@@ -111,7 +126,7 @@ pub extern "C" fn sipguard_credentials(ctx: *mut xdp_md, start: u64, end: u64) -
     let Some(line) = found else {
         return 0;
     };
-    let Some(scratch) = ua::UA_SCRATCH.get_ptr_mut(0) else {
+    let Some(scratch) = UA_SCRATCH.get_ptr_mut(0) else {
         return 0;
     };
     // The search can end in hundreds of places, each known exactly to the verifier: through

@@ -6,59 +6,26 @@
 //! What parsing learns of a fragment goes through a per-CPU scratch, not through the packet
 //! struct: a value that stays live across the whole pipeline would have the verifier walk the
 //! pipeline once per parse path, past its million instructions.
-use aya_ebpf::{
-    macros::map,
-    maps::{LruHashMap, PerCpuArray},
-};
 use sipguard_common::{
-    reason, Policy, FRAG_MAX_ENTRIES, POLICY_DEFAULT_DROP, POLICY_MONITOR, SERVICE_NONE,
+    reason, FragKey, FragVerdict, Policy, POLICY_DEFAULT_DROP, POLICY_MONITOR, SERVICE_NONE,
 };
 
-use crate::Decision;
+use super::decision::Decision;
+use crate::maps::{FRAGS, FRAG_SCRATCH};
 
-/// `Scratch::word`: the packet is a fragment (the low 32 bits are its identification).
+/// `FragNote::word`: the packet is a fragment (the low 32 bits are its identification).
 pub const FRAGMENT: u64 = 1 << 32;
 /// More fragments follow this one.
 pub const MORE: u64 = 1 << 33;
 /// Not the first fragment.
 pub const LATER: u64 = 1 << 34;
 
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Scratch {
-    /// 0: the current packet is not a fragment.
-    word: u64,
-    /// Its source, IPv4 as ::ffff:a.b.c.d.
-    addr: [u8; 16],
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Key {
-    addr: [u8; 16],
-    id: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Verdict {
-    service: u32,
-    /// 1: the first fragment was dropped (not merely counted as would_drop).
-    dropped: u32,
-}
-
-#[map]
-static FRAG_SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
-/// First-fragment verdicts by (source, identification).
-#[map]
-static FRAGS: LruHashMap<Key, Verdict> = LruHashMap::pinned(FRAG_MAX_ENTRIES, 0);
-
 /// Called by the parser for a fragment only; [`remember`] clears the word after the verdict,
 /// so a packet that is no fragment finds 0 and costs no write here.
 #[inline(always)]
 pub fn note(word: u64, addr: &[u8; 16]) {
     if let Some(s) = FRAG_SCRATCH.get_ptr_mut(0) {
-        // Safety: per-CPU map memory, this program run only.
+        // SAFETY: per-CPU map memory, this program run only.
         unsafe {
             core::ptr::write_volatile(&mut (*s).word, word);
             (*s).addr = *addr;
@@ -67,13 +34,13 @@ pub fn note(word: u64, addr: &[u8; 16]) {
 }
 
 #[inline(always)]
-fn current() -> Option<(u64, Key)> {
+fn current() -> Option<(u64, FragKey)> {
     let s = FRAG_SCRATCH.get_ptr(0)?;
-    // Safety: per-CPU map memory, written by `note` in this program run.
+    // SAFETY: per-CPU map memory, written by `note` in this program run.
     let (word, addr) = unsafe { (core::ptr::read_volatile(&(*s).word), (*s).addr) };
     Some((
         word,
-        Key {
+        FragKey {
             addr,
             id: word as u32,
         },
@@ -91,25 +58,26 @@ pub fn remember(d: &Decision) {
         return;
     }
     if let Some(s) = FRAG_SCRATCH.get_ptr_mut(0) {
-        // Safety: per-CPU map memory, this program run only.
+        // SAFETY: per-CPU map memory, this program run only.
         unsafe { core::ptr::write_volatile(&mut (*s).word, 0) };
     }
     if word & (FRAGMENT | MORE | LATER) != FRAGMENT | MORE {
         return;
     }
-    let verdict = Verdict {
+    let verdict = FragVerdict {
         service: d.service,
         dropped: (d.drop && !d.monitor) as u32,
     };
     let _ = FRAGS.insert(&key, &verdict, 0);
 }
 
-/// The verdict on a later fragment, counted as `fragment` under its first fragment's service.
+/// Step: a later fragment gets its first fragment's verdict, counted as `fragment` under
+/// that service; one whose first was never seen follows the default policy.
 #[inline(always)]
 pub fn later(policy: &Policy) -> Decision {
     let monitor = policy.flags & POLICY_MONITOR != 0;
     let remembered = current().and_then(|(_, key)| {
-        // Safety: the value is copied out at once.
+        // SAFETY: the value is copied out at once.
         unsafe { FRAGS.get(&key) }.copied()
     });
     match remembered {

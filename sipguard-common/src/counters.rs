@@ -1,0 +1,62 @@
+//! The per-CPU counter arrays: by (service, reason, verdict) for every packet, by (service,
+//! SIP class, verdict) for the packets of SIP services, and the programs' bans by reason.
+//!
+//! The index functions are the only way into the flat arrays, on both sides: the XDP program
+//! counts with them, the daemon sums the CPUs' values with them.
+
+use crate::{layout::MAX_SERVICES, sip, verdict};
+
+/// Per-CPU packet and byte counter.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counter {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Entries of the per-CPU `COUNTERS` array: service x reason x verdict.
+pub const COUNTER_ENTRIES: u32 = MAX_SERVICES * verdict::reason::COUNT * verdict::COUNT;
+
+/// Index into the `COUNTERS` array.
+#[inline(always)]
+pub const fn counter_index(service: u32, reason: u32, verdict: u32) -> u32 {
+    (service * verdict::reason::COUNT + reason) * verdict::COUNT + verdict
+}
+
+/// Entries of the per-CPU `SIP_COUNTERS` array: service x SIP class x verdict.
+pub const SIP_COUNTER_ENTRIES: u32 = MAX_SERVICES * sip::class::COUNT * verdict::COUNT;
+
+/// Index into the `SIP_COUNTERS` array.
+#[inline(always)]
+pub const fn sip_counter_index(service: u32, class: u32, verdict: u32) -> u32 {
+    (service * sip::class::COUNT + class) * verdict::COUNT + verdict
+}
+
+/// Slots of the per-CPU ban counter (`BAN_COUNTERS`), by `BAN_REASON_*`.
+pub const BAN_COUNTER_ENTRIES: u32 = 8;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{bans::BAN_REASON_NAMES, verdict::reason};
+
+    #[test]
+    fn counter_indexes_are_unique_and_in_range() {
+        let last = counter_index(MAX_SERVICES - 1, reason::COUNT - 1, verdict::COUNT - 1);
+        assert_eq!(last, COUNTER_ENTRIES - 1);
+        assert_ne!(counter_index(1, 0, 0), counter_index(0, 1, 0));
+        assert_ne!(counter_index(0, 1, 0), counter_index(0, 0, 1));
+    }
+
+    #[test]
+    fn sip_counter_indexes_are_unique_and_in_range() {
+        let last = sip_counter_index(MAX_SERVICES - 1, sip::class::COUNT - 1, verdict::COUNT - 1);
+        assert_eq!(last, SIP_COUNTER_ENTRIES - 1);
+        assert_eq!(sip::CLASS_NAMES.len() as u32, sip::class::GARBAGE + 1);
+    }
+
+    #[test]
+    fn every_ban_reason_has_a_counter_slot() {
+        assert!(BAN_REASON_NAMES.len() as u32 <= BAN_COUNTER_ENTRIES);
+    }
+}

@@ -1,0 +1,86 @@
+//! The shape of the maps: how many epochs, services, ports and entries each map holds, where
+//! each value of the `STATE` array lives, and the index functions of the flat arrays.
+//!
+//! Both sides size their maps from these numbers (the eBPF crate declares the maps with them,
+//! the daemon checks a policy against them and walks the arrays with them), so a capacity is
+//! written once. [`LAYOUT_VERSION`] names the whole set: a daemon refuses pinned maps of another
+//! layout.
+
+/// Number of policy slots (double buffering).
+pub const EPOCHS: u32 = 2;
+/// Service ids are 1..MAX_SERVICES; 0 means "no service matched".
+pub const MAX_SERVICES: u32 = 32;
+pub const SERVICE_NONE: u32 = 0;
+
+/// Transport slots of the port -> service table.
+pub const PROTO_SLOT_UDP: u32 = 0;
+pub const PROTO_SLOT_TCP: u32 = 1;
+pub const PROTO_SLOTS: u32 = 2;
+pub const PORTS: u32 = 65536;
+/// Entries of the `PORT_SERVICE` array: epoch x transport x port.
+pub const PORT_MAP_ENTRIES: u32 = EPOCHS * PROTO_SLOTS * PORTS;
+
+/// Capacity of the LPM tries. Allow/deny lists are written only by the daemon and are never
+/// evicted; the capacity is per map, shared by both epochs.
+pub const ALLOW_MAX_ENTRIES: u32 = 65536;
+pub const DENY_MAX_ENTRIES: u32 = 262144;
+pub const BAN_MAX_ENTRIES: u32 = 65536;
+/// Capacity of the trusted-source tries (both epochs).
+pub const TRUSTED_MAX_ENTRIES: u32 = 8192;
+/// Sources tracked for rate limiting. LRU: a spoofed-source flood churns it, but allow
+/// lists, bans and trusted lists live in other maps that traffic cannot evict.
+pub const RATE_MAX_ENTRIES: u32 = 131072;
+/// Datagrams whose first fragment's verdict is kept for their later fragments.
+pub const FRAG_MAX_ENTRIES: u32 = 16384;
+/// Clients tracked for auto-ban.
+pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;
+
+/// Index of the active epoch in the `STATE` array: its low bit; the value counts the policies
+/// applied (the programs read `& 1`).
+pub const STATE_ACTIVE_EPOCH: u32 = 0;
+/// Index of the map layout version in the `STATE` array, written by the daemon that created
+/// the pinned maps. A daemon refuses to adopt pinned maps of another layout.
+pub const STATE_LAYOUT: u32 = 1;
+/// Index of the "bans may exist" flag in the `STATE` array. The ban tries are searched only
+/// when it is non-zero: a trie lookup costs ~10 ns even when the trie is empty. Whoever
+/// inserts a ban sets the flag *after* the insert; whoever clears it (when every ban is gone)
+/// clears it first and re-checks the tries afterwards, setting it again if a ban appeared.
+pub const STATE_BANS_PRESENT: u32 = 2;
+pub const STATE_ENTRIES: u32 = 3;
+/// Bump whenever a map's key, value or size changes.
+pub const LAYOUT_VERSION: u32 = 11;
+
+/// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
+/// `sipguard status` and the metrics exporter, never by the XDP program.
+pub const SERVICE_NAME_LEN: usize = 32;
+
+/// Index into the `PORT_SERVICE` array.
+#[inline(always)]
+pub const fn port_index(epoch: u32, proto_slot: u32, port: u16) -> u32 {
+    (epoch * PROTO_SLOTS + proto_slot) * PORTS + port as u32
+}
+
+/// Index into the `SERVICES` array.
+#[inline(always)]
+pub const fn service_index(epoch: u32, service: u32) -> u32 {
+    epoch * MAX_SERVICES + service
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_indexes_cover_both_epochs_and_transports() {
+        assert_eq!(port_index(0, PROTO_SLOT_UDP, 0), 0);
+        assert_eq!(port_index(0, PROTO_SLOT_TCP, 0), PORTS);
+        assert_eq!(port_index(1, PROTO_SLOT_UDP, 0), 2 * PORTS);
+        assert_eq!(port_index(1, PROTO_SLOT_TCP, 65535), PORT_MAP_ENTRIES - 1);
+    }
+
+    #[test]
+    fn service_indexes_keep_the_epochs_apart() {
+        assert_eq!(service_index(0, MAX_SERVICES - 1) + 1, service_index(1, 0));
+        assert_eq!(service_index(EPOCHS - 1, MAX_SERVICES - 1), EPOCHS * MAX_SERVICES - 1);
+    }
+}

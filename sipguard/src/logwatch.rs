@@ -1,23 +1,11 @@
 //! Bans from log files: what the wire can't show (TLS, SSH, the web GUI, a PBX's own
-//! verdicts). Each `[[logwatch]]` follows one file across rotation, matches its new lines
-//! against patterns that capture the offending address as `host`, and bans an address that
-//! matches more than `failures` times within `window` — never the host's own addresses,
-//! loopback, or a trusted one, whatever a log line says.
-use std::{
-    collections::{HashMap, VecDeque},
-    fs::File,
-    io::{Read as _, Seek as _, SeekFrom},
-    net::IpAddr,
-    os::unix::fs::MetadataExt as _,
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+//! verdicts). Each `[[logwatch]]` names a file and patterns that capture the offending
+//! address as `host`; this module holds the pure part (the built-in pattern sets, compiling
+//! a pattern, finding the address a line blames, the validated `[[logwatch]]`). The daemon
+//! side that follows the files and bans is [`crate::control::logwatch`].
+use std::{net::IpAddr, path::PathBuf, time::Duration};
 
-use ipnet::IpNet;
 use regex::Regex;
-use sipguard_common::{Ban, BAN_REASON_LOG, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
-
-use crate::maps::{ban_clock_ns, Maps};
 
 /// `(?P<host>...)` for an IPv4 or IPv6 address, with an optional `[...]` around IPv6.
 const HOST: &str = r"\[?(?P<host>[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:\.\d{1,3}){0,3}|\d{1,3}(?:\.\d{1,3}){3})\]?";
@@ -97,187 +85,6 @@ impl PartialEq for Watch {
 
 impl Eq for Watch {}
 
-/// Matches per address within the window.
-#[derive(Default)]
-pub struct Tally {
-    seen: HashMap<IpAddr, VecDeque<Instant>>,
-}
-
-impl Tally {
-    /// Records a match; returns the matches of `addr` within `window` of `now`.
-    pub fn record(&mut self, addr: IpAddr, now: Instant, window: Duration) -> usize {
-        let q = self.seen.entry(addr).or_default();
-        q.push_back(now);
-        while q.front().is_some_and(|&t| now.duration_since(t) > window) {
-            q.pop_front();
-        }
-        q.len()
-    }
-
-    pub fn forget(&mut self, addr: &IpAddr) {
-        self.seen.remove(addr);
-    }
-}
-
-/// Follows a file: new bytes since the last read; starts at the end (old lines are history,
-/// not evidence), and starts over at the beginning when the file was rotated (another inode)
-/// or truncated.
-pub struct Follower {
-    path: PathBuf,
-    file: Option<(File, u64)>,
-    offset: u64,
-    partial: String,
-}
-
-impl Follower {
-    pub fn new(path: &Path) -> Self {
-        let mut f = Self {
-            path: path.to_owned(),
-            file: None,
-            offset: 0,
-            partial: String::new(),
-        };
-        if let Ok(file) = File::open(path) {
-            if let Ok(meta) = file.metadata() {
-                f.offset = meta.len();
-                f.file = Some((file, meta.ino()));
-            }
-        }
-        f
-    }
-
-    /// Complete lines written since the last call.
-    pub fn read_lines(&mut self) -> Vec<String> {
-        let Ok(meta) = std::fs::metadata(&self.path) else {
-            return Vec::new();
-        };
-        let rotated = match &self.file {
-            Some((_, ino)) => *ino != meta.ino() || meta.len() < self.offset,
-            None => true,
-        };
-        if rotated {
-            let Ok(file) = File::open(&self.path) else {
-                return Vec::new();
-            };
-            self.file = Some((file, meta.ino()));
-            self.offset = 0;
-            self.partial.clear();
-        }
-        let Some((file, _)) = self.file.as_mut() else {
-            return Vec::new();
-        };
-        let mut buf = Vec::new();
-        if file.seek(SeekFrom::Start(self.offset)).is_err()
-            || file.take(16 << 20).read_to_end(&mut buf).is_err()
-        {
-            return Vec::new();
-        }
-        self.offset += buf.len() as u64;
-        self.partial.push_str(&String::from_utf8_lossy(&buf));
-        let mut lines: Vec<String> = self.partial.split('\n').map(str::to_owned).collect();
-        self.partial = lines.pop().unwrap_or_default();
-        lines
-    }
-}
-
-/// Whether an address may be banned: not loopback, unspecified, one of the host's own, or
-/// inside a trusted prefix.
-pub fn bannable(addr: IpAddr, own: &[IpAddr], trusted: &[IpNet]) -> bool {
-    !(addr.is_loopback()
-        || addr.is_unspecified()
-        || own.contains(&addr)
-        || trusted.iter().any(|t| t.contains(&addr)))
-}
-
-/// The host's own addresses in this network namespace.
-pub fn own_addresses() -> Vec<IpAddr> {
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-        return Vec::new();
-    };
-    addrs
-        .filter_map(|a| a.address)
-        .filter_map(|s| {
-            if let Some(v4) = s.as_sockaddr_in() {
-                Some(IpAddr::V4(v4.ip()))
-            } else {
-                s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
-            }
-        })
-        .collect()
-}
-
-/// Follows every watch until the process ends, banning through the pinned maps.
-pub async fn run(watches: Vec<Watch>, pin_path: PathBuf) {
-    if watches.is_empty() {
-        return;
-    }
-    let own = own_addresses();
-    let mut followers: Vec<(Watch, Follower, Tally)> = watches
-        .into_iter()
-        .map(|w| {
-            let f = Follower::new(&w.path);
-            (w, f, Tally::default())
-        })
-        .collect();
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
-    loop {
-        tick.tick().await;
-        for (watch, follower, tally) in &mut followers {
-            let lines = follower.read_lines();
-            if lines.is_empty() {
-                continue;
-            }
-            let mut maps = match Maps::open_pinned(&pin_path) {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!("log bans: opening the maps: {e}");
-                    continue;
-                }
-            };
-            let trusted = maps.trusted().unwrap_or_default();
-            let now = Instant::now();
-            for line in lines {
-                let Some(addr) = host_of(&line, &watch.rules) else {
-                    continue;
-                };
-                if !bannable(addr, &own, &trusted) {
-                    continue;
-                }
-                let count = tally.record(addr, now, watch.window);
-                if count as u32 <= watch.failures {
-                    continue;
-                }
-                tally.forget(&addr);
-                let clock = ban_clock_ns();
-                let ban = Ban {
-                    expires_ns: clock + watch.ban.as_nanos() as u64,
-                    created_ns: clock,
-                    hits: 0,
-                    reason: BAN_REASON_LOG,
-                    scope: if watch.sip_only {
-                        BAN_SCOPE_SIP
-                    } else {
-                        BAN_SCOPE_ALL
-                    },
-                };
-                let net = IpNet::from(addr);
-                let note = format!("{} matches in {}", count, watch.path.display());
-                match maps.ban_with_note(net, ban, &note) {
-                    Ok(()) => tracing::warn!(
-                        %net,
-                        reason = "log",
-                        failures = count,
-                        seconds = watch.ban.as_secs(),
-                        file = %watch.path.display(),
-                        "banned"
-                    ),
-                    Err(e) => tracing::warn!(%net, "log ban failed: {e}"),
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,57 +157,8 @@ mod tests {
     }
 
     #[test]
-    fn own_loopback_and_trusted_addresses_are_never_bannable() {
-        let own: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
-        let trusted: Vec<IpNet> = vec!["198.51.100.0/24".parse().unwrap()];
-        for a in ["192.0.2.1", "127.0.0.1", "::1", "198.51.100.9", "0.0.0.0"] {
-            assert!(!bannable(a.parse().unwrap(), &own, &trusted), "{a}");
-        }
-        assert!(bannable("203.0.113.9".parse().unwrap(), &own, &trusted));
-    }
-
-    #[test]
     fn a_pattern_without_host_is_refused() {
         assert!(compile("Failed password").is_err());
         assert!(compile("from <HOST>").is_ok());
-    }
-
-    #[test]
-    fn the_tally_counts_within_the_window() {
-        let mut t = Tally::default();
-        let a: IpAddr = "203.0.113.9".parse().unwrap();
-        let t0 = Instant::now();
-        assert_eq!(t.record(a, t0, Duration::from_secs(10)), 1);
-        assert_eq!(
-            t.record(a, t0 + Duration::from_secs(5), Duration::from_secs(10)),
-            2
-        );
-        assert_eq!(
-            t.record(a, t0 + Duration::from_secs(16), Duration::from_secs(10)),
-            1
-        );
-    }
-
-    #[test]
-    fn the_follower_reads_new_lines_and_survives_rotation() {
-        let dir = std::env::temp_dir().join(format!("sipguard-follow-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("log");
-        std::fs::write(&path, "old line\n").unwrap();
-        let mut f = Follower::new(&path);
-        assert!(f.read_lines().is_empty(), "history is not evidence");
-        use std::io::Write as _;
-        let mut w = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .unwrap();
-        write!(w, "one\ntw").unwrap();
-        assert_eq!(f.read_lines(), ["one"]);
-        writeln!(w, "o").unwrap();
-        assert_eq!(f.read_lines(), ["two"]);
-        std::fs::rename(&path, dir.join("log.1")).unwrap();
-        std::fs::write(&path, "after rotation\n").unwrap();
-        assert_eq!(f.read_lines(), ["after rotation"]);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

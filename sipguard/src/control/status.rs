@@ -4,9 +4,13 @@ use std::{fmt::Write as _, path::Path, time::Duration};
 use serde::Serialize;
 use sipguard_common::{POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR};
 
+use super::ControlError;
 use crate::{
-    maps::{CounterRow, Fill, Maps, SipCounterRow},
-    Error,
+    dataplane::{
+        kernel, pin_dir,
+        maps::{CounterRow, Fill, Maps, SipCounterRow},
+    },
+    host::iface,
 };
 
 #[derive(Debug, Serialize)]
@@ -46,7 +50,7 @@ pub struct Attachment {
 impl Status {
     /// Reads the maps in `pin_dir`; counters twice, `interval` apart, for their rates
     /// (`interval` zero: once, rates 0).
-    pub fn read(maps: &Maps, pin_dir: &Path, interval: Duration) -> Result<Self, Error> {
+    pub fn read(maps: &Maps, pin_dir: &Path, interval: Duration) -> Result<Self, ControlError> {
         let policy = maps.active_policy()?;
         let first = maps.counters()?;
         let counters = if interval.is_zero() {
@@ -73,10 +77,10 @@ impl Status {
             .collect();
         let sip = maps.sip_counters()?;
         Ok(Self {
-            interfaces: crate::loader::pinned_interfaces(pin_dir)
+            interfaces: pin_dir::pinned_interfaces(pin_dir)
                 .into_iter()
                 .map(|iface| {
-                    let mode = crate::loader::xdp_mode(&iface);
+                    let mode = iface::xdp_mode(&iface);
                     Attachment {
                         xdp_attached: mode.map(|m| m.is_some()),
                         xdp_mode: mode.flatten(),
@@ -84,9 +88,9 @@ impl Status {
                     }
                 })
                 .collect(),
-            daemon_pid: crate::loader::daemon_pid(pin_dir),
-            kernel: crate::kernel::release(),
-            kernel_notes: match crate::kernel::probe() {
+            daemon_pid: pin_dir::daemon_pid(pin_dir),
+            kernel: kernel::release(),
+            kernel_notes: match kernel::probe() {
                 Ok(features) => features.differences().into_iter().map(String::from).collect(),
                 Err(e) => vec![e.to_string()],
             },

@@ -13,7 +13,7 @@ use aya::{
     util::KernelVersion,
 };
 
-use crate::error::Error;
+use super::DataplaneError;
 
 /// The oldest kernel sipguard is tested on (the kernel matrix boots Debian's 5.10).
 pub const OLDEST: (u8, u8) = (5, 10);
@@ -37,8 +37,8 @@ pub fn release() -> String {
 
 /// Probes the kernel; fails with one sentence when it is older than [`OLDEST`] or lacks
 /// something sipguard needs.
-pub fn probe() -> Result<Features, Error> {
-    let unfit = |missing: String| Error::Kernel {
+pub fn probe() -> Result<Features, DataplaneError> {
+    let unfit = |missing: String| DataplaneError::Kernel {
         release: release(),
         missing,
     };
@@ -77,7 +77,10 @@ pub fn probe() -> Result<Features, Error> {
         coarse_clock: detect_coarse_clock(),
         tcx: version.is_some_and(|v| v >= KernelVersion::new(6, 6, 0)),
     };
-    with_override(probed).map_err(|why| Error::Refused(format!("{OVERRIDE_ENV}: {why}")))
+    with_override(probed).map_err(|why| DataplaneError::Override {
+        var: OVERRIDE_ENV,
+        why,
+    })
 }
 
 /// `features` with [`OVERRIDE_ENV`] applied, when it is set.

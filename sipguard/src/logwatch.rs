@@ -1,8 +1,8 @@
 //! Bans from log files: what the wire can't show (TLS, SSH, the web GUI, a PBX's own
-//! verdicts). Each `[[logwatch]]` names a file and patterns that capture the offending
-//! address as `host`; this module holds the pure part (the built-in pattern sets, compiling
-//! a pattern, finding the address a line blames, the validated `[[logwatch]]`). The daemon
-//! side that follows the files and bans is [`crate::control::logwatch`].
+//! verdicts). Each `[[logwatch]]` follows one file across rotation, matches its new lines
+//! against patterns that capture the offending address as `host`, and bans an address that
+//! matches more than `failures` times within `window` — never the host's own addresses,
+//! loopback, or a trusted one, whatever a log line says.
 use std::{net::IpAddr, path::PathBuf, time::Duration};
 
 use regex::Regex;

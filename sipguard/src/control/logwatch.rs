@@ -25,13 +25,13 @@ use crate::{
 
 /// Matches per address within the window.
 #[derive(Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     seen: HashMap<IpAddr, VecDeque<Instant>>,
 }
 
 impl Tally {
     /// Records a match; returns the matches of `addr` within `window` of `now`.
-    pub fn record(&mut self, addr: IpAddr, now: Instant, window: Duration) -> usize {
+    pub(crate) fn record(&mut self, addr: IpAddr, now: Instant, window: Duration) -> usize {
         let q = self.seen.entry(addr).or_default();
         q.push_back(now);
         while q.front().is_some_and(|&t| now.duration_since(t) > window) {
@@ -40,7 +40,7 @@ impl Tally {
         q.len()
     }
 
-    pub fn forget(&mut self, addr: &IpAddr) {
+    pub(crate) fn forget(&mut self, addr: &IpAddr) {
         self.seen.remove(addr);
     }
 }
@@ -48,7 +48,7 @@ impl Tally {
 /// Follows a file: new bytes since the last read; starts at the end (old lines are history,
 /// not evidence), and starts over at the beginning when the file was rotated (another inode)
 /// or truncated.
-pub struct Follower {
+pub(crate) struct Follower {
     path: PathBuf,
     file: Option<(File, u64)>,
     offset: u64,
@@ -56,7 +56,7 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new(path: &Path) -> Self {
+    pub(crate) fn new(path: &Path) -> Self {
         let mut f = Self {
             path: path.to_owned(),
             file: None,
@@ -74,7 +74,7 @@ impl Follower {
 
     /// Complete lines written since the last call; an error when the file can't be read
     /// now (gone, no permission, ...), after which the next call tries again.
-    pub fn read_lines(&mut self) -> io::Result<Vec<String>> {
+    pub(crate) fn read_lines(&mut self) -> io::Result<Vec<String>> {
         let meta = std::fs::metadata(&self.path)?;
         let rotated = match &self.file {
             Some((_, ino)) => *ino != meta.ino() || meta.len() < self.offset,
@@ -133,7 +133,7 @@ impl Reported {
 
 /// Whether an address may be banned: not loopback, unspecified, one of the host's own, or
 /// inside a trusted prefix.
-pub fn bannable(addr: IpAddr, own: &[IpAddr], trusted: &[IpNet]) -> bool {
+pub(crate) fn bannable(addr: IpAddr, own: &[IpAddr], trusted: &[IpNet]) -> bool {
     !(addr.is_loopback()
         || addr.is_unspecified()
         || own.contains(&addr)
@@ -141,7 +141,7 @@ pub fn bannable(addr: IpAddr, own: &[IpAddr], trusted: &[IpNet]) -> bool {
 }
 
 /// The host's own addresses in this network namespace.
-pub fn own_addresses() -> Vec<IpAddr> {
+pub(crate) fn own_addresses() -> Vec<IpAddr> {
     let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
         return Vec::new();
     };
@@ -277,7 +277,10 @@ mod tests {
         let path = dir.join("log");
         std::fs::write(&path, "old line\n").unwrap();
         let mut f = Follower::new(&path);
-        assert!(f.read_lines().unwrap().is_empty(), "history is not evidence");
+        assert!(
+            f.read_lines().unwrap().is_empty(),
+            "history is not evidence"
+        );
         use std::io::Write as _;
         let mut w = std::fs::OpenOptions::new()
             .append(true)
@@ -315,7 +318,11 @@ mod tests {
         assert_eq!(r.note(false), Change::Same);
         assert_eq!(r.note(true), Change::Recovered);
         assert_eq!(r.note(true), Change::Same);
-        assert_eq!(r.note(false), Change::Failing, "a new outage is reported again");
+        assert_eq!(
+            r.note(false),
+            Change::Failing,
+            "a new outage is reported again"
+        );
         let mut at_start = Reported::default();
         assert_eq!(at_start.note(false), Change::Failing);
     }

@@ -7,8 +7,9 @@ use sipguard_common::{POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR};
 use super::ControlError;
 use crate::{
     dataplane::{
-        kernel, pin_dir,
+        kernel,
         maps::{CounterRow, Fill, Maps, SipCounterRow},
+        pin_dir,
     },
     host::iface,
 };
@@ -91,7 +92,11 @@ impl Status {
             daemon_pid: pin_dir::daemon_pid(pin_dir),
             kernel: kernel::release(),
             kernel_notes: match kernel::probe() {
-                Ok(features) => features.differences().into_iter().map(String::from).collect(),
+                Ok(features) => features
+                    .differences()
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
                 Err(e) => vec![e.to_string()],
             },
             packets_per_second,

@@ -166,7 +166,7 @@ pub const EGRESS_TC_HANDLE: TcHandle = TcHandle::new(0, 0x5167);
 /// programs leave the interface with their last pin) and its clsact egress filter. Returns
 /// what was removed (empty: nothing of sipguard's was there). The caller holds the pin
 /// directory's lock, so that no daemon re-attaches meanwhile.
-pub fn detach(pin_dir: &Path, iface: &str) -> Result<Vec<String>> {
+pub(crate) fn detach(pin_dir: &Path, iface: &str) -> Result<Vec<String>> {
     let mut removed = Vec::new();
     for pin in [
         xdp_link_pin(pin_dir, iface),

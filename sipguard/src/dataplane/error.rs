@@ -15,7 +15,9 @@ pub enum DataplaneError {
     Host(#[from] HostError),
 
     /// The running kernel can't run sipguard: `missing` completes "Linux {release} ...".
-    #[error("Linux {release} {missing}; sipguard needs Linux 5.10 or later with BPF, XDP and cls_bpf")]
+    #[error(
+        "Linux {release} {missing}; sipguard needs Linux 5.10 or later with BPF, XDP and cls_bpf"
+    )]
     Kernel { release: String, missing: String },
 
     /// The kernel-feature override (`SIPGUARD_KERNEL_FEATURES`) can't be read.

@@ -55,7 +55,9 @@ pub fn probe() -> Result<Features, DataplaneError> {
     let program = |t: ProgramType, what: &str| match is_program_supported(t) {
         Ok(true) => Ok(()),
         Ok(false) => Err(unfit(format!("has no {what} programs"))),
-        Err(e) => Err(unfit(format!("answers no BPF program load ({e}): is CONFIG_BPF_SYSCALL set?"))),
+        Err(e) => Err(unfit(format!(
+            "answers no BPF program load ({e}): is CONFIG_BPF_SYSCALL set?"
+        ))),
     };
     program(ProgramType::Xdp, "XDP")?;
     program(ProgramType::SchedClassifier, "TC classifier (cls_bpf)")?;
@@ -94,8 +96,9 @@ fn with_override(features: Features) -> Result<Features, String> {
 /// Whether the kernel has `bpf_ktime_get_coarse_ns` for XDP: probed, or without the
 /// privileges to probe, by version (5.11).
 fn detect_coarse_clock() -> bool {
-    is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_ktime_get_coarse_ns)
-        .unwrap_or_else(|_| KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(5, 11, 0)))
+    is_helper_supported(ProgramType::Xdp, BpfHelper::BPF_FUNC_ktime_get_coarse_ns).unwrap_or_else(
+        |_| KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(5, 11, 0)),
+    )
 }
 
 /// Whether the programs read the coarse clock on this kernel, decided as [`probe`] decides
@@ -174,7 +177,11 @@ mod tests {
                 tcx: false
             }
         );
-        assert_eq!(ALL.overridden(" coarse_clock=0 , tcx=1 ").unwrap().coarse_clock, false);
+        assert!(
+            !ALL.overridden(" coarse_clock=0 , tcx=1 ")
+                .unwrap()
+                .coarse_clock
+        );
         assert_eq!(ALL.overridden("").unwrap(), ALL);
     }
 

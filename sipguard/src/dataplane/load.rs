@@ -52,8 +52,10 @@ pub fn load(pin_dir: &Path, tracked_sources: u32) -> Result<Loaded> {
     let mut migration = None;
     if let Some(found) = pin_dir::mismatch(pin_dir, tracked_sources) {
         migration = Some(pin_dir::set_aside(pin_dir, found, lock)?);
-        std::fs::create_dir_all(pin_dir)
-            .map_err(DataplaneError::io(format!("creating {}", pin_dir.display())))?;
+        std::fs::create_dir_all(pin_dir).map_err(DataplaneError::io(format!(
+            "creating {}",
+            pin_dir.display()
+        )))?;
         lock = pin_dir::lock(pin_dir)?;
     }
     let coarse_clock = u32::from(features.coarse_clock);

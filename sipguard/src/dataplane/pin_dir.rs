@@ -33,8 +33,10 @@ pub fn ensure_bpffs(pin_dir: &Path) -> Result<()> {
             source: e.into(),
         })?;
     }
-    std::fs::create_dir_all(pin_dir)
-        .map_err(DataplaneError::io(format!("creating {}", pin_dir.display())))?;
+    std::fs::create_dir_all(pin_dir).map_err(DataplaneError::io(format!(
+        "creating {}",
+        pin_dir.display()
+    )))?;
     Ok(())
 }
 
@@ -125,7 +127,7 @@ pub fn pinned_interfaces(pin_dir: &Path) -> Vec<String> {
 }
 
 /// Whether any interface's link is still pinned in `pin_dir`.
-pub fn has_links(pin_dir: &Path) -> Result<bool> {
+pub(crate) fn has_links(pin_dir: &Path) -> Result<bool> {
     Ok(std::fs::read_dir(pin_dir)
         .map_err(DataplaneError::io(format!("reading {}", pin_dir.display())))?
         .filter_map(|e| e.ok())
@@ -133,9 +135,11 @@ pub fn has_links(pin_dir: &Path) -> Result<bool> {
 }
 
 /// Removes `pin_dir` with every map (and so every ban and counter) pinned in it.
-pub fn remove(pin_dir: &Path) -> Result<()> {
-    std::fs::remove_dir_all(pin_dir)
-        .map_err(DataplaneError::io(format!("removing {}", pin_dir.display())))
+pub(crate) fn remove(pin_dir: &Path) -> Result<()> {
+    std::fs::remove_dir_all(pin_dir).map_err(DataplaneError::io(format!(
+        "removing {}",
+        pin_dir.display()
+    )))
 }
 
 /// Pinned maps of another layout, moved aside by [`super::load`]: the old program keeps
@@ -155,8 +159,10 @@ pub struct Migration {
 impl Migration {
     /// Removes the old maps and pins (the links now also live in the new directory).
     pub fn finish(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.old_dir)
-            .map_err(DataplaneError::io(format!("removing {}", self.old_dir.display())))
+        std::fs::remove_dir_all(&self.old_dir).map_err(DataplaneError::io(format!(
+            "removing {}",
+            self.old_dir.display()
+        )))
     }
 }
 

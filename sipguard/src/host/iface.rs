@@ -107,13 +107,12 @@ mod tests {
         let doc = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
         assert_eq!(mode_of(&doc(r#"[{"ifname":"eth0"}]"#)), None);
         assert_eq!(
-            mode_of(&doc(r#"[{"ifname":"eth0","xdp":{"mode":2,"prog":{"id":7}}}]"#)),
+            mode_of(&doc(
+                r#"[{"ifname":"eth0","xdp":{"mode":2,"prog":{"id":7}}}]"#
+            )),
             Some("skb")
         );
-        assert_eq!(
-            mode_of(&doc(r#"[{"xdp":{"mode":1}}]"#)),
-            Some("native")
-        );
+        assert_eq!(mode_of(&doc(r#"[{"xdp":{"mode":1}}]"#)), Some("native"));
         assert_eq!(mode_of(&doc(r#"[{"xdp":{}}]"#)), Some("attached"));
     }
 

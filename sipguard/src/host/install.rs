@@ -138,7 +138,8 @@ impl Writer<'_> {
         }
         let tmp = bin.with_extension("new");
         std::fs::copy(exe, &tmp).map_err(HostError::io(format!("copying {}", exe.display())))?;
-        std::fs::rename(&tmp, &bin).map_err(HostError::io(format!("installing {}", bin.display())))?;
+        std::fs::rename(&tmp, &bin)
+            .map_err(HostError::io(format!("installing {}", bin.display())))?;
         self.done.push(format!("wrote {}", bin.display()));
         Ok(())
     }

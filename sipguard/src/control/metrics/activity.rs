@@ -73,10 +73,18 @@ mod tests {
         let mut a = Activity::new("eth0");
         a.observe(BTreeMap::from([("allowed", 5)]), Some(true), t(1));
         assert!(a.last_match.is_empty(), "the first sample only primes");
-        a.observe(BTreeMap::from([("allowed", 5), ("banned", 1)]), Some(true), t(2));
+        a.observe(
+            BTreeMap::from([("allowed", 5), ("banned", 1)]),
+            Some(true),
+            t(2),
+        );
         assert_eq!(a.last_match.get("banned"), Some(&t(2)));
         assert_eq!(a.last_match.get("allowed"), None);
-        a.observe(BTreeMap::from([("allowed", 6), ("banned", 1)]), Some(false), t(3));
+        a.observe(
+            BTreeMap::from([("allowed", 6), ("banned", 1)]),
+            Some(false),
+            t(3),
+        );
         assert_eq!(a.last_match.get("allowed"), Some(&t(3)));
         assert_eq!(a.last_match.get("banned"), Some(&t(2)));
         assert_eq!(a.attached, Some(false));

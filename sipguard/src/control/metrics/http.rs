@@ -20,7 +20,9 @@ use crate::{control::ControlError, dataplane::Maps};
 pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ControlError> {
     let what = || format!("binding the metrics listener on {addr}");
     let listener = std::net::TcpListener::bind(addr).map_err(ControlError::io(what()))?;
-    listener.set_nonblocking(true).map_err(ControlError::io(what()))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(ControlError::io(what()))?;
     Ok(listener)
 }
 

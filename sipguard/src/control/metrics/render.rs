@@ -20,16 +20,14 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
             "Packets judged by the XDP program, by service, reason and verdict",
         ),
         &labels,
-    )
-    ?;
+    )?;
     let bytes = IntCounterVec::new(
         Opts::new(
             "sipguard_bytes_total",
             "Bytes judged by the XDP program, by service, reason and verdict",
         ),
         &labels,
-    )
-    ?;
+    )?;
     for row in maps.counters()? {
         let l = [row.service.as_str(), row.reason, row.verdict];
         packets.with_label_values(&l).inc_by(row.packets);
@@ -42,8 +40,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
             "UDP datagrams to SIP services, by service, SIP class and verdict",
         ),
         &["service", "class", "verdict"],
-    )
-    ?;
+    )?;
     for row in maps.sip_counters()? {
         sip_packets
             .with_label_values(&[row.service.as_str(), row.class, row.verdict])
@@ -65,13 +62,11 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
     let entries = IntGaugeVec::new(
         Opts::new("sipguard_map_entries", "Entries in use per BPF map"),
         &["map"],
-    )
-    ?;
+    )?;
     let capacity = IntGaugeVec::new(
         Opts::new("sipguard_map_capacity", "Capacity per BPF map"),
         &["map"],
-    )
-    ?;
+    )?;
     for f in maps.fill()? {
         entries.with_label_values(&[f.map]).set(f.entries as i64);
         capacity.with_label_values(&[f.map]).set(f.capacity as i64);
@@ -80,22 +75,19 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
     let build = IntGaugeVec::new(
         Opts::new("sipguard_build_info", "sipguard version; always 1"),
         &["version"],
-    )
-    ?;
+    )?;
     build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
     let policy = maps.active_policy()?;
     let monitor = IntGauge::new(
         "sipguard_monitor_mode",
         "1 when the global mode is monitor (drops are counted as would_drop and passed)",
-    )
-    ?;
+    )?;
     monitor.set(i64::from(policy.flags & POLICY_MONITOR != 0));
     let default_drop = IntGauge::new(
         "sipguard_default_drop",
         "1 when traffic matching no service is dropped",
-    )
-    ?;
+    )?;
     default_drop.set(i64::from(policy.flags & POLICY_DEFAULT_DROP != 0));
 
     let last_match = prometheus::GaugeVec::new(
@@ -105,16 +97,14 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
              second by the daemon; absent until the first change it sees)",
         ),
         &["reason"],
-    )
-    ?;
+    )?;
     let attached = IntGaugeVec::new(
         Opts::new(
             "sipguard_attached",
             "1 when the XDP program is attached to the protected interface",
         ),
         &["iface"],
-    )
-    ?;
+    )?;
     if let Some(a) = activity {
         for (reason, at) in &a.last_match {
             let secs = at
@@ -147,4 +137,3 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
     // The text format is UTF-8 (the encoder writes only strings).
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
-

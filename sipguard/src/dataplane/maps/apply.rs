@@ -8,19 +8,15 @@
 use aya::maps::{lpm_trie::Key, LpmTrie, MapData, MapError};
 use ipnet::IpNet;
 use sipguard_common::{
-    allow_scope, epoch_scope, port_index, service_index, Policy, ScopedV4, ScopedV6,
-    ServicePolicy, ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, LAYOUT_VERSION, MAX_SERVICES,
-    POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, PORTS, PROTO_SLOTS, SCOPE_BITS,
-    SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_LAYOUT, TRUSTED_MAX_ENTRIES,
+    allow_scope, epoch_scope, port_index, service_index, Policy, ScopedV4, ScopedV6, ServicePolicy,
+    ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4,
+    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, PORTS, PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN,
+    STATE_ACTIVE_EPOCH, STATE_LAYOUT, TRUSTED_MAX_ENTRIES,
 };
 
 use super::{fixed_str, Maps, Result};
 use crate::{
-    dataplane::{
-        error::CapacityKind,
-        object::map,
-        DataplaneError,
-    },
+    dataplane::{error::CapacityKind, object::map, DataplaneError},
     policy::CompiledPolicy,
 };
 

@@ -128,7 +128,8 @@ const PROGRAM_BAN_REASONS: [u32; 3] = [
 impl Maps {
     /// Every counter with traffic, summed over CPUs, labelled with the active epoch's names.
     pub fn counters(&self) -> Result<Vec<CounterRow>> {
-        let rows = self.sum_counters(&self.counters, map::COUNTERS, &REASON_NAMES, counter_index)?;
+        let rows =
+            self.sum_counters(&self.counters, map::COUNTERS, &REASON_NAMES, counter_index)?;
         Ok(rows.into_iter().map(CounterRow::from).collect())
     }
 

@@ -12,9 +12,9 @@ use aya::{
 };
 use ipnet::IpNet;
 use sipguard_common::{
-    epoch_scope, service_index, ua::Scanners, Ban, BanNoteKey, Counter, Policy, ScopedV4,
-    ScopedV6, ServicePolicy, BAN_NOTE_LEN, MAX_SERVICES, SCOPE_BITS, SERVICE_NAME_LEN,
-    STATE_ACTIVE_EPOCH, STATE_LAYOUT,
+    epoch_scope, service_index, ua::Scanners, Ban, BanNoteKey, Counter, Policy, ScopedV4, ScopedV6,
+    ServicePolicy, BAN_NOTE_LEN, MAX_SERVICES, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH,
+    STATE_LAYOUT,
 };
 
 use super::{object::map, DataplaneError};

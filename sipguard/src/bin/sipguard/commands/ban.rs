@@ -91,8 +91,14 @@ mod tests {
 
     #[test]
     fn an_address_is_a_host_prefix_and_host_bits_are_refused() {
-        assert_eq!(parse_net("203.0.113.7").unwrap().to_string(), "203.0.113.7/32");
-        assert_eq!(parse_net("2001:db8::/48").unwrap().to_string(), "2001:db8::/48");
+        assert_eq!(
+            parse_net("203.0.113.7").unwrap().to_string(),
+            "203.0.113.7/32"
+        );
+        assert_eq!(
+            parse_net("2001:db8::/48").unwrap().to_string(),
+            "2001:db8::/48"
+        );
         assert_eq!(
             parse_net("10.1.2.3/8").unwrap_err().to_string(),
             "10.1.2.3/8: host bits set (did you mean 10.0.0.0/8?)"

@@ -156,4 +156,26 @@ mod tests {
     fn an_empty_list_says_so() {
         assert_eq!(to_text(&[]), "no bans\n");
     }
+
+    #[test]
+    fn a_ban_row_shows_its_time_left_or_that_it_is_permanent() {
+        let row = |expires_in_s, expired| BanRow {
+            net: "203.0.113.7/32".into(),
+            reason: "manual".into(),
+            note: Some("scanner".into()),
+            scope: "all",
+            expires_in_s,
+            expired,
+            hits: 3,
+        };
+        let text = to_text(&[row(Some(125), false), row(None, false), row(Some(0), true)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("address"), "{text}");
+        assert!(
+            lines[1].contains(" 2m05s ") && lines[1].ends_with("  scanner"),
+            "{text}"
+        );
+        assert!(lines[2].contains(" permanent "), "{text}");
+        assert!(lines[3].contains(" expired "), "{text}");
+    }
 }

@@ -228,3 +228,71 @@ impl Status {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Status {
+        Status {
+            interfaces: vec![Attachment {
+                iface: "eth0".into(),
+                xdp_attached: Some(true),
+                xdp_mode: Some("native"),
+            }],
+            daemon_pid: None,
+            kernel: "6.12.0".into(),
+            kernel_notes: Vec::new(),
+            configured: true,
+            epoch: 1,
+            mode: "enforce",
+            default_policy: "drop",
+            services: vec!["sip".into(), "ssh".into()],
+            counters: vec![CounterRow {
+                service: "sip".into(),
+                reason: "allowed",
+                verdict: "pass",
+                packets: 10,
+                bytes: 1000,
+            }],
+            packets_per_second: vec![2.0],
+            rate_interval_s: 1.0,
+            sip: Vec::new(),
+            bans: 0,
+            maps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_report_names_the_attachment_daemon_kernel_and_policy() {
+        let text = status().to_text();
+        assert!(
+            text.starts_with("interface eth0: XDP attached (native)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("daemon: not running (the filter keeps its last policy"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kernel: 6.12.0 (every feature in its newest form)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("policy: loaded (mode enforce, default drop), services: sip, ssh"),
+            "{text}"
+        );
+        assert!(text.contains("PKT/S"), "{text}");
+    }
+
+    #[test]
+    fn without_a_rate_interval_the_rate_column_is_empty() {
+        let mut s = status();
+        s.rate_interval_s = 0.0;
+        s.counters.clear();
+        s.packets_per_second.clear();
+        let text = s.to_text();
+        assert!(!text.contains("PKT/S"), "{text}");
+        assert!(text.contains("(no packets seen yet)"), "{text}");
+    }
+}

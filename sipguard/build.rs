@@ -1,6 +1,6 @@
 //! Builds the XDP program (`sipguard-ebpf`) for bpfel-unknown-none with the nightly toolchain and
-//! bpf-linker (aya-template's shape); `src/ebpf.rs` embeds the object. `cargo xtask setup`
-//! installs both.
+//! bpf-linker (aya-template's shape); `src/dataplane/object.rs` embeds the object. `cargo xtask
+//! setup` installs both.
 use std::path::PathBuf;
 
 use aya_build::{Package, Toolchain};

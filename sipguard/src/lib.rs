@@ -1,26 +1,38 @@
 //! sipguard: an XDP firewall for VoIP phone systems.
 //!
-//! The library holds everything the `sipguard` binary, the tests and the benchmarks share:
-//! the config parser ([`config`]), its translation into map contents ([`policy`]), the map
-//! writer ([`maps`]), loading and attaching the XDP program ([`loader`]), the Prometheus
-//! exporter ([`metrics`]), the status report ([`status`]), ban management ([`bans`]) and the
-//! PBX configuration audit ([`audit`]).
+//! The library holds everything the `sipguard` binary, the tests and the benchmarks share,
+//! in layers; each names only the layers before it:
+//!
+//! ```text
+//! sipguard-common ← config ← policy ← dataplane ← control ← bin
+//!                      ↖ host ↙            (audit: beside control)
+//! ```
+//!
+//! * [`config`]: the TOML policy file, parsed and validated (errors name file, line, field
+//!   and value), and the built-in default.
+//! * [`policy`]: a validated config compiled for this host into what the maps hold.
+//! * [`host`]: the machine apart from BPF: its interfaces, the effective user, installing
+//!   onto it. It names only `config`; `dataplane` and `control` use it.
+//! * [`dataplane`]: everything that makes bpf() or netlink calls: the kernel probe, loading,
+//!   the pin directory, attaching, the map reader and writer, the ban clock.
+//! * [`control`]: the long-running daemon (lifecycle, events, metrics, log watch) and the
+//!   admin operations on a running filter (bans, status, detach, the applied record).
+//! * [`audit`]: `sipguard audit`, the PBX configuration checker; it judges sockets by the
+//!   policy's exposure and reads the applied record, so it sits beside `control`.
+//! * the binary (`src/bin/sipguard`): arguments, logging, one file per subcommand.
+//!
+//! Each layer has its own error ([`config::ConfigError`], [`host::HostError`],
+//! [`dataplane::DataplaneError`], [`control::ControlError`]); [`Error`] only wraps them.
 pub mod audit;
-pub mod bans;
 pub mod config;
+pub mod control;
+pub mod dataplane;
 pub mod diff;
-pub mod ebpf;
 pub mod error;
-pub mod events;
+pub mod host;
 pub mod hostnet;
-pub mod install;
-pub mod kernel;
-pub mod loader;
 pub mod logwatch;
-pub mod maps;
-pub mod metrics;
 pub mod policy;
-pub mod status;
 
 pub use error::Error;
 

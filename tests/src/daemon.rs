@@ -209,7 +209,7 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
         let _ = std::fs::remove_dir_all(&self.pin_dir);
-        let _ = std::fs::remove_file(sipguard::diff::record_path(&self.pin_dir));
+        let _ = std::fs::remove_file(sipguard::control::applied::record_path(&self.pin_dir));
         let _ = std::fs::remove_file(&self.log);
     }
 }

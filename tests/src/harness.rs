@@ -16,8 +16,7 @@ use std::{
 use aya::programs::{TestRun, TestRunOptions};
 use sipguard::{
     config::Config,
-    loader::{self, Loaded},
-    maps::counter_map,
+    dataplane::{self, maps::counter_map, Loaded},
     policy::{CompiledPolicy, HostFacts},
 };
 
@@ -147,11 +146,11 @@ impl Fixture {
     /// entries, their maps pinned in a directory of their own.
     fn load(tracked_sources: u32) -> Self {
         let pin_dir = PathBuf::from("/sys/fs/bpf").join(crate::unique("sipguard-test-"));
-        let mut loaded = loader::load(&pin_dir, tracked_sources)
+        let mut loaded = dataplane::load(&pin_dir, tracked_sources)
             .unwrap_or_else(|e| panic!("loading the program: {e}"));
         let noop: &mut aya::programs::Xdp = loaded
             .ebpf
-            .program_mut(sipguard::ebpf::NOOP_PROGRAM)
+            .program_mut(sipguard::dataplane::object::NOOP_PROGRAM)
             .expect("no-op program in the object")
             .try_into()
             .expect("an XDP program");
@@ -202,7 +201,7 @@ impl Fixture {
         let program: &aya::programs::SchedClassifier = self
             .loaded
             .ebpf
-            .program(sipguard::ebpf::EGRESS_PROGRAM)
+            .program(sipguard::dataplane::object::EGRESS_PROGRAM)
             .expect("egress program in the object")
             .try_into()
             .expect("a TC program");
@@ -222,7 +221,7 @@ impl Fixture {
         let program: &aya::programs::Xdp = self
             .loaded
             .ebpf
-            .program(sipguard::ebpf::NOOP_PROGRAM)
+            .program(sipguard::dataplane::object::NOOP_PROGRAM)
             .expect("no-op program in the object")
             .try_into()
             .expect("an XDP program");
@@ -239,7 +238,7 @@ impl Fixture {
     /// Forgets every source's rate state (the `RATES` LRU map), as if no request was seen.
     pub fn clear_rate_state(&self) {
         use aya::maps::{HashMap, Map, MapData};
-        let data = MapData::from_pin(self.pin_dir.join(sipguard::ebpf::map::RATES))
+        let data = MapData::from_pin(self.pin_dir.join(sipguard::dataplane::object::map::RATES))
             .expect("pinned RATES map");
         let mut rates: HashMap<MapData, sipguard_common::RateKey, sipguard_common::SourceState> =
             HashMap::try_from(Map::LruHashMap(data)).expect("an LRU hash map");

@@ -18,7 +18,7 @@ pub mod voip;
 /// Whether privileged tests can run here. Root: yes. Not root: they are skipped with a note,
 /// except under CI (`CI` set), where a privileged test that cannot run is a failure.
 pub fn privileged(test: &str) -> bool {
-    if sipguard::loader::is_root() {
+    if sipguard::host::is_root() {
         return true;
     }
     if std::env::var_os("CI").is_some() {

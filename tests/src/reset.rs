@@ -29,12 +29,12 @@ use aya_obj::{
     maps::PinningType,
     EbpfSectionKind,
 };
-use sipguard::loader::Loaded;
+use sipguard::dataplane::Loaded;
 
 /// What a map is in the object: enough to find it after a load and to know its fresh value.
 struct Spec {
     name: String,
-    /// Pinned by name: the loader's [`Maps`](sipguard::maps::Maps) took it out of the object,
+    /// Pinned by name: the loader's [`Maps`](sipguard::dataplane::Maps) took it out of the object,
     /// so it is reached through the pin directory.
     pinned: bool,
     section: EbpfSectionKind,
@@ -44,7 +44,7 @@ struct Spec {
 
 /// Every map of the embedded object, parsed once per process.
 static SPECS: LazyLock<Vec<Spec>> = LazyLock::new(|| {
-    let object = aya_obj::Object::parse(sipguard::ebpf::OBJECT).expect("parsing the BPF object");
+    let object = aya_obj::Object::parse(sipguard::dataplane::object::OBJECT).expect("parsing the BPF object");
     let mut specs: Vec<Spec> = object
         .maps
         .iter()

@@ -126,10 +126,10 @@ pub fn map_memory(dir: &Path) -> anyhow::Result<Vec<(String, u64)>> {
 /// Fills the per-source table with `n` synthetic sources (one rate bucket each), as a
 /// spoofed-source flood or a very large phone estate would.
 fn fill_sources(h: &Harness, n: u32) -> anyhow::Result<()> {
-    let data = MapData::from_pin(h.pin_dir().join(sipguard::ebpf::map::RATES))?;
+    let data = MapData::from_pin(h.pin_dir().join(sipguard::dataplane::object::map::RATES))?;
     let mut rates: HashMap<MapData, RateKey, SourceState> =
         HashMap::try_from(Map::LruHashMap(data))?;
-    let now = sipguard::maps::ban_clock_ns();
+    let now = sipguard::dataplane::clock::ban_clock_ns();
     for i in 0..n {
         let mut addr = [0u8; 16];
         // 2001:db8:5ca1:e::/64-style keys, distinct per i; the program never sends them.

@@ -289,7 +289,7 @@ fn the_package_installs_filters_with_its_config_survives_an_upgrade_and_purges_t
          run it in a throwaway guest with SIPGUARD_GUEST=1 (README, Tests)"
     );
     assert!(
-        sipguard::loader::is_root(),
+        sipguard::host::is_root(),
         "needs root (dpkg, XDP, namespaces)"
     );
     assert!(

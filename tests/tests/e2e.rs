@@ -1251,7 +1251,7 @@ fn a_real_prometheus_server_scrapes_the_drop_counters() {
         "the attached gauge reaches Prometheus too"
     );
     // Every metric the shipped Grafana dashboard queries is one the daemon exports.
-    let dashboard = sipguard::install::GRAFANA_DASHBOARD;
+    let dashboard = sipguard::host::install::GRAFANA_DASHBOARD;
     let mut names: Vec<&str> = dashboard
         .match_indices("sipguard_")
         .map(|(at, _)| {
@@ -1611,7 +1611,7 @@ fn without_tcx_the_egress_filter_outlives_the_daemon_and_a_restart_swaps_its_pro
     let lab = Lab::new(&[ALLOWED4]).unwrap();
     // The kernels before 6.6 (5.10, 6.1) take this path by themselves; here it is forced, so
     // that it also runs on the newest kernels, with the older clock too.
-    let env = [(sipguard::kernel::OVERRIDE_ENV, "tcx=0,coarse_clock=0")];
+    let env = [(sipguard::dataplane::kernel::OVERRIDE_ENV, "tcx=0,coarse_clock=0")];
     let mut d = Daemon::start_with_env(&lab.pbx, PBX_IF, 9499, &[], &env).unwrap();
     let first = egress_filters(&lab);
     assert_eq!(first.len(), 1, "one egress filter: {first:?}");
@@ -1753,7 +1753,7 @@ fn a_variant_the_kernel_lacks_is_refused_by_its_verifier_in_one_sentence_naming_
     let mut child = Lab::netns_command(&lab.pbx, binary())
         .unwrap()
         .args(["run", "--iface", PBX_IF, "--pin-path", &pin_dir])
-        .env(sipguard::kernel::OVERRIDE_ENV, "coarse_clock=1")
+        .env(sipguard::dataplane::kernel::OVERRIDE_ENV, "coarse_clock=1")
         .stdin(std::process::Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
@@ -1775,7 +1775,7 @@ fn a_variant_the_kernel_lacks_is_refused_by_its_verifier_in_one_sentence_naming_
         return;
     }
     assert!(exited && !status.success(), "refused, exit non-zero:\n{text}");
-    let release = sipguard::kernel::release();
+    let release = sipguard::dataplane::kernel::release();
     assert!(
         text.starts_with(&format!("error: Linux {release} refused the XDP program (")),
         "{text}"

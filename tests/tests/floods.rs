@@ -192,7 +192,7 @@ fn dirty_everything(h: &mut Harness) {
     ));
     let ban = Ban {
         expires_ns: 0,
-        created_ns: sipguard::maps::ban_clock_ns(),
+        created_ns: sipguard::dataplane::clock::ban_clock_ns(),
         hits: 0,
         reason: BAN_REASON_MANUAL,
         scope: BAN_SCOPE_ALL,

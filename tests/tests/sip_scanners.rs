@@ -365,7 +365,7 @@ fn a_scanner_is_banned_for_the_configured_time() {
     let Some(h) = harness("a_scanner_is_banned_for_the_configured_time", &policy) else {
         return;
     };
-    let before = sipguard::maps::ban_clock_ns();
+    let before = sipguard::dataplane::clock::ban_clock_ns();
     assert_eq!(h.run(&sip(ATTACKER, SVMAP_OPTIONS.as_bytes())), XDP_DROP);
     let bans = h.bans();
     assert_eq!(bans.len(), 1, "{bans:?}");
@@ -374,7 +374,7 @@ fn a_scanner_is_banned_for_the_configured_time() {
     assert_eq!(ban.reason, BAN_REASON_SCANNER);
     let hour = 3_600_000_000_000u64;
     assert!(ban.expires_ns >= before + hour - 1_000_000_000);
-    assert!(ban.expires_ns <= sipguard::maps::ban_clock_ns() + hour);
+    assert!(ban.expires_ns <= sipguard::dataplane::clock::ban_clock_ns() + hour);
     // From now on everything from that source is dropped, RTP included.
     let rtp = frame(
         ATTACKER,

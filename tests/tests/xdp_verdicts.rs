@@ -1,7 +1,7 @@
 //! Tier 2: the real XDP program under BPF_PROG_TEST_RUN. Each test builds packets, sets the
 //! maps through the daemon's own map writer, runs, and asserts the verdict and the counters.
 use ipnet::IpNet;
-use sipguard::maps::ban_clock_ns;
+use sipguard::dataplane::clock::ban_clock_ns;
 use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
 use sipguard_tests::{
     harness::{Harness, XDP_DROP, XDP_PASS},

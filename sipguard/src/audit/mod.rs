@@ -316,7 +316,7 @@ fn policy_config(opts: &Options) -> Result<(Config, String), AuditError> {
         let source = c.source.clone();
         return Ok((c, source));
     }
-    match crate::diff::running(&opts.pin_path) {
+    match crate::control::applied::running(&opts.pin_path) {
         Ok(c) => Ok((c, "the running daemon".into())),
         Err(_) => Ok((
             Config::builtin_default(),

@@ -4,7 +4,7 @@
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context as _;
-use sipguard::maps::ban_clock_ns;
+use sipguard::dataplane::clock::ban_clock_ns;
 use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
     harness::Harness,
@@ -76,7 +76,7 @@ fn args() -> anyhow::Result<Args> {
 
 fn main() -> anyhow::Result<()> {
     let args = args()?;
-    if !sipguard::loader::is_root() {
+    if !sipguard::host::is_root() {
         anyhow::bail!("the benchmark loads BPF programs: run it as root");
     }
     // The tests' policy (allow lists, a deny list in both families, default drop) plus one ban:

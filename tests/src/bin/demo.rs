@@ -20,7 +20,7 @@ const STRANGER: &str = "192.0.2.200";
 const ATTACKER: &str = "192.0.2.250";
 
 fn main() -> anyhow::Result<()> {
-    if !sipguard::loader::is_root() {
+    if !sipguard::host::is_root() {
         anyhow::bail!("the demo creates network namespaces and attaches XDP: run it as root");
     }
     let ip = |s: &str| -> IpAddr { s.parse().expect("demo address") };

@@ -33,7 +33,7 @@ fn main() -> anyhow::Result<()> {
         .position(|a| a == "--json")
         .and_then(|i| args.get(i + 1))
         .cloned();
-    if !sipguard::loader::is_root() {
+    if !sipguard::host::is_root() {
         anyhow::bail!("the lab builds network namespaces and loads BPF programs: run it as root");
     }
     // Ctrl-C ends the timeline after the phase that is playing (its tools get the signal too),

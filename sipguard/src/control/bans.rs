@@ -1,14 +1,15 @@
 //! Ban management for the CLI: `sipguard ban`, `unban`, `bans`, over the pinned maps.
+//!
+//! The map writer ([`crate::dataplane::maps`]) bans whatever it is given; the promise that a
+//! trusted address is never locked out by an admin's ban is kept here.
 use std::{fmt::Write as _, time::Duration};
 
 use ipnet::IpNet;
 use serde::Serialize;
 use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_REASON_NAMES, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
 
-use crate::{
-    maps::{ban_clock_ns, Maps},
-    Error,
-};
+use super::{ControlError, Refusal};
+use crate::dataplane::{clock::ban_clock_ns, maps::Expiry, Maps};
 
 /// What a ban covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -41,21 +42,19 @@ pub fn ban(
     duration: Option<Duration>,
     note: &str,
     scope: Scope,
-) -> Result<(), Error> {
+) -> Result<(), ControlError> {
     let net = net.trunc();
     if let Some(t) = maps
         .trusted()?
         .into_iter()
         .find(|t| t.contains(&net) || net.contains(t))
     {
-        return Err(Error::Refused(format!(
-            "refusing to ban {net}: it overlaps {t}, which the running policy trusts \
-             ([global] trusted)"
-        )));
+        return Err(Refusal::BanTrusted { net, trusted: t }.into());
     }
     let now = ban_clock_ns();
+    let expiry = duration.map_or(Expiry::Never, |d| Expiry::At(now + d.as_nanos() as u64));
     let ban = Ban {
-        expires_ns: duration.map_or(0, |d| now + d.as_nanos() as u64),
+        expires_ns: expiry.as_ns(),
         created_ns: now,
         hits: 0,
         reason: BAN_REASON_MANUAL,
@@ -64,11 +63,11 @@ pub fn ban(
             Scope::Sip => BAN_SCOPE_SIP,
         },
     };
-    maps.ban_with_note(net, ban, note)
+    Ok(maps.ban_with_note(net, ban, note)?)
 }
 
 /// Every ban, longest time left first.
-pub fn list(maps: &Maps) -> Result<Vec<BanRow>, Error> {
+pub fn list(maps: &Maps) -> Result<Vec<BanRow>, ControlError> {
     let now = ban_clock_ns();
     let mut rows: Vec<BanRow> = maps
         .bans()?
@@ -91,8 +90,11 @@ fn row(maps: &Maps, net: IpNet, b: &Ban, now: u64) -> BanRow {
         } else {
             "all"
         },
-        expires_in_s: (b.expires_ns != 0).then(|| b.expires_ns.saturating_sub(now) / 1_000_000_000),
-        expired: b.expires_ns != 0 && b.expires_ns <= now,
+        expires_in_s: match Expiry::from_ns(b.expires_ns) {
+            Expiry::Never => None,
+            Expiry::At(ns) => Some(ns.saturating_sub(now) / 1_000_000_000),
+        },
+        expired: Expiry::from_ns(b.expires_ns).has_passed(now),
         hits: b.hits,
     }
 }
@@ -153,5 +155,27 @@ mod tests {
     #[test]
     fn an_empty_list_says_so() {
         assert_eq!(to_text(&[]), "no bans\n");
+    }
+
+    #[test]
+    fn a_ban_row_shows_its_time_left_or_that_it_is_permanent() {
+        let row = |expires_in_s, expired| BanRow {
+            net: "203.0.113.7/32".into(),
+            reason: "manual".into(),
+            note: Some("scanner".into()),
+            scope: "all",
+            expires_in_s,
+            expired,
+            hits: 3,
+        };
+        let text = to_text(&[row(Some(125), false), row(None, false), row(Some(0), true)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("address"), "{text}");
+        assert!(
+            lines[1].contains(" 2m05s ") && lines[1].ends_with("  scanner"),
+            "{text}"
+        );
+        assert!(lines[2].contains(" permanent "), "{text}");
+        assert!(lines[3].contains(" expired "), "{text}");
     }
 }

@@ -4,9 +4,14 @@ use std::{fmt::Write as _, path::Path, time::Duration};
 use serde::Serialize;
 use sipguard_common::{POLICY_CONFIGURED, POLICY_DEFAULT_DROP, POLICY_MONITOR};
 
+use super::ControlError;
 use crate::{
-    maps::{CounterRow, Fill, Maps, SipCounterRow},
-    Error,
+    dataplane::{
+        kernel,
+        maps::{CounterRow, Fill, Maps, SipCounterRow},
+        pin_dir,
+    },
+    host::iface,
 };
 
 #[derive(Debug, Serialize)]
@@ -46,7 +51,7 @@ pub struct Attachment {
 impl Status {
     /// Reads the maps in `pin_dir`; counters twice, `interval` apart, for their rates
     /// (`interval` zero: once, rates 0).
-    pub fn read(maps: &Maps, pin_dir: &Path, interval: Duration) -> Result<Self, Error> {
+    pub fn read(maps: &Maps, pin_dir: &Path, interval: Duration) -> Result<Self, ControlError> {
         let policy = maps.active_policy()?;
         let first = maps.counters()?;
         let counters = if interval.is_zero() {
@@ -73,10 +78,10 @@ impl Status {
             .collect();
         let sip = maps.sip_counters()?;
         Ok(Self {
-            interfaces: crate::loader::pinned_interfaces(pin_dir)
+            interfaces: pin_dir::pinned_interfaces(pin_dir)
                 .into_iter()
                 .map(|iface| {
-                    let mode = crate::loader::xdp_mode(&iface);
+                    let mode = iface::xdp_mode(&iface);
                     Attachment {
                         xdp_attached: mode.map(|m| m.is_some()),
                         xdp_mode: mode.flatten(),
@@ -84,10 +89,14 @@ impl Status {
                     }
                 })
                 .collect(),
-            daemon_pid: crate::loader::daemon_pid(pin_dir),
-            kernel: crate::kernel::release(),
-            kernel_notes: match crate::kernel::probe() {
-                Ok(features) => features.differences().into_iter().map(String::from).collect(),
+            daemon_pid: pin_dir::daemon_pid(pin_dir),
+            kernel: kernel::release(),
+            kernel_notes: match kernel::probe() {
+                Ok(features) => features
+                    .differences()
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
                 Err(e) => vec![e.to_string()],
             },
             packets_per_second,
@@ -217,5 +226,73 @@ impl Status {
             let _ = writeln!(out, "{:<16} {:>10} {:>10}", m.map, m.entries, m.capacity);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status() -> Status {
+        Status {
+            interfaces: vec![Attachment {
+                iface: "eth0".into(),
+                xdp_attached: Some(true),
+                xdp_mode: Some("native"),
+            }],
+            daemon_pid: None,
+            kernel: "6.12.0".into(),
+            kernel_notes: Vec::new(),
+            configured: true,
+            epoch: 1,
+            mode: "enforce",
+            default_policy: "drop",
+            services: vec!["sip".into(), "ssh".into()],
+            counters: vec![CounterRow {
+                service: "sip".into(),
+                reason: "allowed",
+                verdict: "pass",
+                packets: 10,
+                bytes: 1000,
+            }],
+            packets_per_second: vec![2.0],
+            rate_interval_s: 1.0,
+            sip: Vec::new(),
+            bans: 0,
+            maps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_report_names_the_attachment_daemon_kernel_and_policy() {
+        let text = status().to_text();
+        assert!(
+            text.starts_with("interface eth0: XDP attached (native)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("daemon: not running (the filter keeps its last policy"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kernel: 6.12.0 (every feature in its newest form)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("policy: loaded (mode enforce, default drop), services: sip, ssh"),
+            "{text}"
+        );
+        assert!(text.contains("PKT/S"), "{text}");
+    }
+
+    #[test]
+    fn without_a_rate_interval_the_rate_column_is_empty() {
+        let mut s = status();
+        s.rate_interval_s = 0.0;
+        s.counters.clear();
+        s.packets_per_second.clear();
+        let text = s.to_text();
+        assert!(!text.contains("PKT/S"), "{text}");
+        assert!(text.contains("(no packets seen yet)"), "{text}");
     }
 }

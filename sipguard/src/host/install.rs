@@ -5,18 +5,19 @@
 //! `--layout debian`). An existing config is never overwritten.
 use std::path::{Path, PathBuf};
 
-use crate::{config::Config, Error};
+use super::HostError;
+use crate::config::Config;
 
 /// The unit, with `@BIN@`, `@CONFIG@` and `@DEFAULTS@` to fill in. The interface comes from
 /// the defaults file, so that one unit text serves both layouts and an admin changes the
 /// interface where Debian admins look for it.
-pub const UNIT_TEMPLATE: &str = include_str!("../deploy/sipguard.service");
+pub const UNIT_TEMPLATE: &str = include_str!("../../deploy/sipguard.service");
 /// `/etc/default/sipguard`, with `@IFACE@` to fill in.
-pub const DEFAULTS_TEMPLATE: &str = include_str!("../deploy/sipguard.default");
+pub const DEFAULTS_TEMPLATE: &str = include_str!("../../deploy/sipguard.default");
 /// A Grafana dashboard for the exported metrics.
-pub const GRAFANA_DASHBOARD: &str = include_str!("../deploy/grafana-sipguard.json");
+pub const GRAFANA_DASHBOARD: &str = include_str!("../../deploy/grafana-sipguard.json");
 /// The commented example with every section.
-pub const EXAMPLE_CONFIG: &str = include_str!("../examples/sipguard.toml");
+pub const EXAMPLE_CONFIG: &str = include_str!("../../examples/sipguard.toml");
 
 /// The policy file, in both layouts.
 pub const CONFIG: &str = "/etc/sipguard/sipguard.toml";
@@ -85,7 +86,7 @@ pub fn set_iface(text: &str, iface: &str) -> String {
 }
 
 /// Refuses what is not an interface name: it lands in a shell-sourced file and a unit.
-pub fn check_iface_name(iface: &str) -> Result<(), Error> {
+pub fn check_iface_name(iface: &str) -> Result<(), HostError> {
     let ok = !iface.is_empty()
         && iface.len() <= 15
         && iface
@@ -94,9 +95,9 @@ pub fn check_iface_name(iface: &str) -> Result<(), Error> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Refused(format!(
-            "{iface:?} is not an interface name (at most 15 letters, digits, '.', '_', '-', '@')"
-        )))
+        Err(HostError::NotAnInterfaceName {
+            iface: iface.to_owned(),
+        })
     }
 }
 
@@ -111,39 +112,40 @@ impl Writer<'_> {
         self.root.join(path.trim_start_matches('/'))
     }
 
-    fn parent_of(&self, p: &Path) -> Result<(), Error> {
+    fn parent_of(&self, p: &Path) -> Result<(), HostError> {
         match p.parent() {
             Some(dir) => std::fs::create_dir_all(dir)
-                .map_err(Error::io(format!("creating {}", dir.display()))),
+                .map_err(HostError::io(format!("creating {}", dir.display()))),
             None => Ok(()),
         }
     }
 
-    fn write(&mut self, path: &str, text: &str) -> Result<(), Error> {
+    fn write(&mut self, path: &str, text: &str) -> Result<(), HostError> {
         let p = self.at(path);
         self.parent_of(&p)?;
-        std::fs::write(&p, text).map_err(Error::io(format!("writing {}", p.display())))?;
+        std::fs::write(&p, text).map_err(HostError::io(format!("writing {}", p.display())))?;
         self.done.push(format!("wrote {}", p.display()));
         Ok(())
     }
 
     /// Copies `exe` to `path` through a temporary name: a running daemon keeps its old binary
     /// until restarted.
-    fn copy_binary(&mut self, exe: &Path, path: &str) -> Result<(), Error> {
+    fn copy_binary(&mut self, exe: &Path, path: &str) -> Result<(), HostError> {
         let bin = self.at(path);
         self.parent_of(&bin)?;
         if std::fs::canonicalize(exe).ok() == std::fs::canonicalize(&bin).ok() {
             return Ok(());
         }
         let tmp = bin.with_extension("new");
-        std::fs::copy(exe, &tmp).map_err(Error::io(format!("copying {}", exe.display())))?;
-        std::fs::rename(&tmp, &bin).map_err(Error::io(format!("installing {}", bin.display())))?;
+        std::fs::copy(exe, &tmp).map_err(HostError::io(format!("copying {}", exe.display())))?;
+        std::fs::rename(&tmp, &bin)
+            .map_err(HostError::io(format!("installing {}", bin.display())))?;
         self.done.push(format!("wrote {}", bin.display()));
         Ok(())
     }
 
     /// The admin's policy is validated, never replaced.
-    fn config(&mut self) -> Result<(), Error> {
+    fn config(&mut self) -> Result<(), HostError> {
         let config = self.at(CONFIG);
         if config.exists() {
             Config::from_file(&config)?;
@@ -156,12 +158,12 @@ impl Writer<'_> {
 
     /// The defaults file: `iface` set in it (the rest of an existing file kept), or without
     /// `iface` an existing file kept and a missing one written unconfigured.
-    fn defaults(&mut self, iface: Option<&str>) -> Result<(), Error> {
+    fn defaults(&mut self, iface: Option<&str>) -> Result<(), HostError> {
         let p = self.at(DEFAULTS);
         let old = match std::fs::read_to_string(&p) {
             Ok(text) => Some(text),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(format!("reading {}", p.display()))(e)),
+            Err(e) => return Err(HostError::io(format!("reading {}", p.display()))(e)),
         };
         match (old, iface) {
             (None, iface) => self.write(DEFAULTS, &defaults(iface.unwrap_or(""))),
@@ -182,7 +184,7 @@ pub fn install(
     layout: &Layout,
     iface: Option<&str>,
     exe: &Path,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<String>, HostError> {
     if let Some(iface) = iface {
         check_iface_name(iface)?;
     }

@@ -24,7 +24,7 @@ pub fn decode(bytes: &[u8]) -> Option<Event> {
     if bytes.len() < std::mem::size_of::<Event>() {
         return None;
     }
-    // Safety: Event is plain old data and the record is at least that long.
+    // SAFETY: Event is plain old data and the record is at least that long.
     Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr() as *const Event) })
 }
 
@@ -169,6 +169,8 @@ mod tests {
             ..Event::default()
         };
         e.addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        // SAFETY: Event is plain old data (a repr(C) struct of integers and byte arrays) and
+        // the array has exactly its size.
         let bytes: [u8; std::mem::size_of::<Event>()] = unsafe { std::mem::transmute(e) };
         let back = decode(&bytes).unwrap();
         assert_eq!(banned_net(&back).unwrap().to_string(), "2001:db8::/64");

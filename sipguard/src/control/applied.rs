@@ -1,0 +1,64 @@
+//! The applied-policy record: the text of the policy the daemon last applied, kept in
+//! `/run/sipguard` so that `sipguard check --diff` and `sipguard audit` can compare against
+//! what runs, which the maps alone can't tell (they hold compiled bytes, not the config).
+use std::path::{Path, PathBuf};
+
+use super::{ControlError, Refusal};
+use crate::config::Config;
+
+/// Where the records live (a tmpfs: the record goes with the boot, as the daemon does).
+const RUN_DIR: &str = "/run/sipguard";
+
+/// Where the daemon using `pin_dir` records the policy it applied: under /run/sipguard, named
+/// after the pin directory (one daemon per pin directory).
+pub fn record_path(pin_dir: &Path) -> PathBuf {
+    let name: String = pin_dir
+        .to_string_lossy()
+        .trim_matches('/')
+        .chars()
+        .map(|c| if c == '/' { '-' } else { c })
+        .collect();
+    Path::new(RUN_DIR).join(format!("{name}.applied.toml"))
+}
+
+/// Records `config` as the running policy of the daemon using `pin_dir` (written to a
+/// temporary file and renamed, so a reader never sees half of it).
+pub fn record(pin_dir: &Path, config: &Config) -> Result<(), ControlError> {
+    let path = record_path(pin_dir);
+    std::fs::create_dir_all(RUN_DIR).map_err(ControlError::io(format!("creating {RUN_DIR}")))?;
+    let tmp = path.with_extension("tmp");
+    let header = format!("# applied by sipguard from {}\n", config.source);
+    std::fs::write(&tmp, header + &config.text)
+        .map_err(ControlError::io(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, &path).map_err(ControlError::io(format!("writing {}", path.display())))
+}
+
+/// The running policy of the daemon using `pin_dir`, as it recorded it.
+pub fn running(pin_dir: &Path) -> Result<Config, ControlError> {
+    let path = record_path(pin_dir);
+    let text = std::fs::read_to_string(&path).map_err(|error| Refusal::NoRunningPolicy {
+        path: path.clone(),
+        pin_dir: pin_dir.to_owned(),
+        error,
+    })?;
+    Ok(Config::from_str(&text, &path.display().to_string())?)
+}
+
+/// Forgets the record of the daemon using `pin_dir` (its maps are gone). Best effort: a
+/// record left behind only makes `check --diff` compare against a policy no longer running.
+pub fn forget(pin_dir: &Path) {
+    let _ = std::fs::remove_file(record_path(pin_dir));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_path_is_named_after_the_pin_directory() {
+        assert_eq!(
+            record_path(Path::new("/sys/fs/bpf/sipguard")),
+            PathBuf::from("/run/sipguard/sys-fs-bpf-sipguard.applied.toml")
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Every metric in the Prometheus text format, rendered from the maps at scrape time.
+//!
+//! A fresh registry per scrape: the counters are the kernel's, so each scrape reads them
+//! whole instead of keeping a copy in sync.
+use std::time::SystemTime;
+
+use prometheus::{Encoder as _, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use sipguard_common::{POLICY_DEFAULT_DROP, POLICY_MONITOR};
+
+use super::Activity;
+use crate::{control::ControlError, dataplane::Maps};
+
+/// Renders every metric in the Prometheus text format.
+pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, ControlError> {
+    let registry = Registry::new();
+    let labels = ["service", "reason", "verdict"];
+    let packets = IntCounterVec::new(
+        Opts::new(
+            "sipguard_packets_total",
+            "Packets judged by the XDP program, by service, reason and verdict",
+        ),
+        &labels,
+    )?;
+    let bytes = IntCounterVec::new(
+        Opts::new(
+            "sipguard_bytes_total",
+            "Bytes judged by the XDP program, by service, reason and verdict",
+        ),
+        &labels,
+    )?;
+    for row in maps.counters()? {
+        let l = [row.service.as_str(), row.reason, row.verdict];
+        packets.with_label_values(&l).inc_by(row.packets);
+        bytes.with_label_values(&l).inc_by(row.bytes);
+    }
+
+    let sip_packets = IntCounterVec::new(
+        Opts::new(
+            "sipguard_sip_packets_total",
+            "UDP datagrams to SIP services, by service, SIP class and verdict",
+        ),
+        &["service", "class", "verdict"],
+    )?;
+    for row in maps.sip_counters()? {
+        sip_packets
+            .with_label_values(&[row.service.as_str(), row.class, row.verdict])
+            .inc_by(row.packets);
+    }
+
+    let bans = IntCounterVec::new(
+        Opts::new(
+            "sipguard_bans_created_total",
+            "Bans the data plane made on its own, by reason (scanner, auth_failures, auth_attempts)",
+        ),
+        &["reason"],
+    )
+    ?;
+    for (reason, n) in maps.ban_counts()? {
+        bans.with_label_values(&[reason]).inc_by(n);
+    }
+
+    let entries = IntGaugeVec::new(
+        Opts::new("sipguard_map_entries", "Entries in use per BPF map"),
+        &["map"],
+    )?;
+    let capacity = IntGaugeVec::new(
+        Opts::new("sipguard_map_capacity", "Capacity per BPF map"),
+        &["map"],
+    )?;
+    for f in maps.fill()? {
+        entries.with_label_values(&[f.map]).set(f.entries as i64);
+        capacity.with_label_values(&[f.map]).set(f.capacity as i64);
+    }
+
+    let build = IntGaugeVec::new(
+        Opts::new("sipguard_build_info", "sipguard version; always 1"),
+        &["version"],
+    )?;
+    build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+
+    let policy = maps.active_policy()?;
+    let monitor = IntGauge::new(
+        "sipguard_monitor_mode",
+        "1 when the global mode is monitor (drops are counted as would_drop and passed)",
+    )?;
+    monitor.set(i64::from(policy.flags & POLICY_MONITOR != 0));
+    let default_drop = IntGauge::new(
+        "sipguard_default_drop",
+        "1 when traffic matching no service is dropped",
+    )?;
+    default_drop.set(i64::from(policy.flags & POLICY_DEFAULT_DROP != 0));
+
+    let last_match = prometheus::GaugeVec::new(
+        Opts::new(
+            "sipguard_last_match_timestamp_seconds",
+            "Unix time at which packets with this reason were last counted (sampled every \
+             second by the daemon; absent until the first change it sees)",
+        ),
+        &["reason"],
+    )?;
+    let attached = IntGaugeVec::new(
+        Opts::new(
+            "sipguard_attached",
+            "1 when the XDP program is attached to the protected interface",
+        ),
+        &["iface"],
+    )?;
+    if let Some(a) = activity {
+        for (reason, at) in &a.last_match {
+            let secs = at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            last_match.with_label_values(&[reason]).set(secs);
+        }
+        if let Some(on) = a.attached {
+            attached.with_label_values(&[&a.iface]).set(i64::from(on));
+        }
+    }
+
+    for c in [
+        Box::new(packets) as Box<dyn prometheus::core::Collector>,
+        Box::new(last_match),
+        Box::new(attached),
+        Box::new(bytes),
+        Box::new(sip_packets),
+        Box::new(bans),
+        Box::new(entries),
+        Box::new(capacity),
+        Box::new(build),
+        Box::new(monitor),
+        Box::new(default_drop),
+    ] {
+        registry.register(c)?;
+    }
+    let mut out = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut out)?;
+    // The text format is UTF-8 (the encoder writes only strings).
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}

@@ -12,13 +12,13 @@ pub mod diff;
 pub mod ebpf;
 pub mod error;
 pub mod events;
-pub mod hostnet;
 pub mod install;
 pub mod kernel;
 pub mod loader;
 pub mod logwatch;
 pub mod maps;
 pub mod metrics;
+pub mod parse;
 pub mod policy;
 pub mod status;
 

@@ -1,21 +1,20 @@
 //! The `sipguard` daemon and CLI.
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::ExitCode,
 };
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use ipnet::IpNet;
 use sipguard::{
     bans,
     config::{Config, Mode, DEFAULT_CONFIG},
-    events, hostnet,
+    events,
     loader::{self, AttachMode, Loaded},
     maps::Maps,
     metrics,
-    policy::CompiledPolicy,
+    policy::{CompiledPolicy, HostFacts},
     status::Status,
     Error, DEFAULT_PIN_PATH,
 };
@@ -285,7 +284,7 @@ fn check(path: &Path, diff_against: Option<&Path>) -> anyhow::Result<()> {
     );
     if let Some(pin_path) = diff_against {
         let running = sipguard::diff::running(pin_path)?;
-        let changes = sipguard::diff::diff(&running, &config);
+        let changes = sipguard::config::diff::diff(&running, &config);
         if changes.is_empty() {
             println!("no change against the running policy");
         } else {
@@ -299,7 +298,7 @@ fn check(path: &Path, diff_against: Option<&Path>) -> anyhow::Result<()> {
 }
 
 fn status(pin_path: &Path, json: bool, interval: &str) -> anyhow::Result<()> {
-    let interval = sipguard::config::parse_duration(interval)
+    let interval = sipguard::parse::duration(interval)
         .map_err(|e| anyhow::anyhow!("--interval {interval:?}: {e}"))?;
     let maps = Maps::open_pinned(pin_path)?;
     let status = Status::read(&maps, pin_path, interval)?;
@@ -309,20 +308,6 @@ fn status(pin_path: &Path, json: bool, interval: &str) -> anyhow::Result<()> {
         print!("{}", status.to_text());
     }
     Ok(())
-}
-
-fn parse_net(text: &str) -> anyhow::Result<IpNet> {
-    let net = match text.parse::<IpNet>() {
-        Ok(n) => n,
-        Err(_) => IpNet::from(
-            text.parse::<IpAddr>()
-                .with_context(|| format!("{text:?} is not an address or CIDR"))?,
-        ),
-    };
-    if net.trunc() != net {
-        anyhow::bail!("{text}: host bits set (did you mean {}?)", net.trunc());
-    }
-    Ok(net)
 }
 
 fn ban(
@@ -338,10 +323,10 @@ fn ban(
         }
         .into());
     }
-    let net = parse_net(net)?;
+    let net = sipguard::parse::exact_net(net)?;
     let duration = duration
         .map(|d| {
-            sipguard::config::parse_duration(d)
+            sipguard::parse::duration(d)
                 .map_err(|e| anyhow::anyhow!("--for {d:?}: {e}"))
                 .and_then(|d| {
                     if d.is_zero() {
@@ -367,7 +352,7 @@ fn unban(pin_path: &Path, net: &str) -> anyhow::Result<()> {
         }
         .into());
     }
-    let net = parse_net(net)?;
+    let net = sipguard::parse::exact_net(net)?;
     let mut maps = Maps::open_pinned(pin_path)?;
     if !maps.unban(net)? {
         let listed: Vec<String> = maps
@@ -521,7 +506,7 @@ fn list_bans(pin_path: &Path, json: bool) -> anyhow::Result<()> {
 /// Compiles `config` for this host, makes it the active policy, and records it as the
 /// running policy (for `sipguard check --diff`).
 fn apply(loaded: &mut Loaded, pin_path: &Path, config: &Config) -> Result<u32, Error> {
-    let policy = CompiledPolicy::compile(config, &hostnet::host_facts());
+    let policy = CompiledPolicy::compile(config, &HostFacts::read());
     for note in &policy.notes {
         tracing::warn!("{note}");
     }

@@ -83,8 +83,8 @@ fn global_items(g: &Global, out: &mut BTreeMap<String, String>) {
 }
 
 fn service_line(s: &Service) -> String {
-    let protocols: Vec<String> = s.protocols.iter().map(|p| p.to_string()).collect();
-    let ports: Vec<String> = s.ports.iter().map(|r| r.to_string()).collect();
+    let protocols: Vec<String> = s.protocols.iter().map(ToString::to_string).collect();
+    let ports: Vec<String> = s.ports.iter().map(ToString::to_string).collect();
     let mut line = format!("{} {}", protocols.join(","), ports.join(","));
     if let Some(mode) = s.mode {
         line += &format!(" mode={mode}");

@@ -2,8 +2,8 @@
 //!
 //! A policy is a TOML file with an optional `[global]` table and any number of `[[service]]`
 //! tables (see `examples/sipguard.toml` and the built-in [`DEFAULT_CONFIG`]). Parsing happens
-//! in two steps: serde turns the text into the raw structs of [`raw`], which keep the byte
-//! span of every value (`toml::Spanned`), then [`validate`] checks them into the types below.
+//! in two steps: serde turns the text into the raw structs of `raw.rs`, which keep the byte
+//! span of every value (`toml::Spanned`), then `validate/` checks them into the types below.
 //! A config that fails validation never reaches the BPF maps, so everything the data plane
 //! relies on is checked here, and every error ([`ConfigError`]) names the file, line, column,
 //! field and offending value.
@@ -15,9 +15,10 @@
 //! | file | job |
 //! |---|---|
 //! | `mod.rs` | the validated types, [`DEFAULT_CONFIG`], [`Config::from_file`]/[`Config::from_str`] |
-//! | [`raw`] | the serde structs, with spans |
-//! | [`validate`] | the rules, one file per section |
-//! | [`locate`] | naming the field of a TOML syntax or type error |
+//! | `raw.rs` | the serde structs, with spans |
+//! | `validate/` | the rules, one file per section |
+//! | `locate.rs` | naming the field of a TOML syntax or type error |
+//! | `error.rs` | [`ConfigError`] |
 //! | [`limits`] | capacities (from the map sizes) and numeric bounds |
 //! | [`log_rules`] | what a `[[logwatch]]` pattern means; the built-in sets |
 //! | [`diff`] | `sipguard check --diff` |
@@ -26,7 +27,7 @@
 //! # Adding a config key
 //!
 //! 1. `raw.rs`: the field on its `Raw*` struct, as `Option<Spanned<_>>` (a new table also
-//!    needs its struct name in the list of [`locate`], and a case in its `describe`).
+//!    needs its struct name in `locate.rs`'s list, and a case in its `describe`).
 //! 2. `mod.rs`: the field on the validated type, documented, and its default in that type's
 //!    `Default` impl (the only place defaults are written).
 //! 3. `validate/<section>.rs`: the check, starting from the default, with an error naming
@@ -39,7 +40,11 @@
 //!    compiler insists).
 //! 6. `tests/<section>.rs`: the value, the default and the error; then
 //!    `examples/sipguard.toml` and the README's config reference.
-use std::{fmt, path::Path, path::PathBuf, time::Duration};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use ipnet::IpNet;
 use regex::Regex;

@@ -2,7 +2,7 @@
 //!
 //! [`CompiledPolicy::compile`] is where a policy becomes what the data plane reads: the
 //! per-epoch global settings as the very `sipguard_common::Policy` value the map writer
-//! stores ([`settings`]), one `ServicePolicy` per service with its ports and allow list
+//! stores (`settings.rs`), one `ServicePolicy` per service with its ports and allow list
 //! ([`service`]), the deny and trusted lists and the scanner table. The map writer adds only
 //! what depends on the maps' state: the service slots and the `POLICY_HAS_*` flags of the
 //! lists it wrote.
@@ -16,9 +16,9 @@ use sipguard_common::{ua::Scanners, Policy, MAX_SERVICES, PROTO_SLOT_TCP};
 
 use crate::config::Config;
 
-pub mod exposure;
-pub mod host_facts;
-pub mod service;
+mod exposure;
+mod host_facts;
+mod service;
 mod settings;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,9 @@
 //! data plane's global numbers. Each key left out keeps [`Global::default`].
 use std::collections::HashSet;
 
+use ipnet::IpNet;
+use toml::Spanned;
+
 use super::{parse_mode, Validator};
 use crate::{
     config::{
@@ -49,56 +52,8 @@ impl Validator<'_> {
                 }
             };
         }
-        let mut seen = HashSet::new();
-        for entry in &g.deny {
-            let net = match parse::list_entry(entry.get_ref()) {
-                Ok(ListEntry::Prefix(n)) => n,
-                Ok(ListEntry::Any4 | ListEntry::Any6 | ListEntry::Any) => {
-                    return Err(self.at_value(
-                        &entry.span(),
-                        field("deny"),
-                        "the `any` keywords are only valid in `allow`; deny takes CIDRs and \
-                         addresses",
-                    ))
-                }
-                Err(e) => return Err(self.at_value(&entry.span(), field("deny"), e)),
-            };
-            if seen.insert(net) {
-                if global.deny.len() == MAX_DENY_ENTRIES {
-                    return Err(self.at_value(
-                        &entry.span(),
-                        field("deny"),
-                        format!("too many deny entries: at most {MAX_DENY_ENTRIES}"),
-                    ));
-                }
-                global.deny.push(net);
-            }
-        }
-        for entry in &g.trusted {
-            match parse::list_entry(entry.get_ref()) {
-                Ok(ListEntry::Prefix(n)) => {
-                    if !global.trusted.contains(&n) {
-                        global.trusted.push(n);
-                    }
-                }
-                Ok(ListEntry::Any4 | ListEntry::Any6 | ListEntry::Any) => {
-                    return Err(self.at_value(
-                        &entry.span(),
-                        field("trusted"),
-                        "trusting everyone turns rate limits off: list the trunks' and \
-                         office's addresses instead",
-                    ))
-                }
-                Err(e) => return Err(self.at_value(&entry.span(), field("trusted"), e)),
-            }
-        }
-        if global.trusted.len() > MAX_TRUSTED_ENTRIES {
-            return Err(self.at_value(
-                &g.trusted[MAX_TRUSTED_ENTRIES].span(),
-                field("trusted"),
-                format!("too many trusted entries: at most {MAX_TRUSTED_ENTRIES}"),
-            ));
-        }
+        global.deny = self.deny(&g.deny)?;
+        global.trusted = self.trusted(&g.trusted)?;
         if let Some(p) = &g.rate_ipv6_prefix {
             global.rate_ipv6_prefix = match u8::try_from(*p.get_ref()) {
                 Ok(len @ 1..=128) => len,
@@ -140,5 +95,69 @@ impl Validator<'_> {
             };
         }
         Ok(global)
+    }
+
+    /// `deny`: prefixes only, normalized, without duplicates, in file order.
+    fn deny(&self, raw: &[Spanned<String>]) -> Result<Vec<IpNet>, ConfigError> {
+        let field = || "[global] field `deny`".to_owned();
+        let mut deny = Vec::new();
+        let mut seen = HashSet::new();
+        for entry in raw {
+            let net = match parse::list_entry(entry.get_ref()) {
+                Ok(ListEntry::Prefix(n)) => n,
+                Ok(ListEntry::Any4 | ListEntry::Any6 | ListEntry::Any) => {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        field(),
+                        "the `any` keywords are only valid in `allow`; deny takes CIDRs and \
+                         addresses",
+                    ))
+                }
+                Err(e) => return Err(self.at_value(&entry.span(), field(), e)),
+            };
+            if seen.insert(net) {
+                if deny.len() == MAX_DENY_ENTRIES {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        field(),
+                        format!("too many deny entries: at most {MAX_DENY_ENTRIES}"),
+                    ));
+                }
+                deny.push(net);
+            }
+        }
+        Ok(deny)
+    }
+
+    /// `trusted`: prefixes only (trusting `any` would turn the limits off), without duplicates.
+    fn trusted(&self, raw: &[Spanned<String>]) -> Result<Vec<IpNet>, ConfigError> {
+        let field = || "[global] field `trusted`".to_owned();
+        let mut trusted = Vec::new();
+        for entry in raw {
+            match parse::list_entry(entry.get_ref()) {
+                Ok(ListEntry::Prefix(n)) => {
+                    if !trusted.contains(&n) {
+                        trusted.push(n);
+                    }
+                }
+                Ok(ListEntry::Any4 | ListEntry::Any6 | ListEntry::Any) => {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        field(),
+                        "trusting everyone turns rate limits off: list the trunks' and \
+                         office's addresses instead",
+                    ))
+                }
+                Err(e) => return Err(self.at_value(&entry.span(), field(), e)),
+            }
+        }
+        if trusted.len() > MAX_TRUSTED_ENTRIES {
+            return Err(self.at_value(
+                &raw[MAX_TRUSTED_ENTRIES].span(),
+                field(),
+                format!("too many trusted entries: at most {MAX_TRUSTED_ENTRIES}"),
+            ));
+        }
+        Ok(trusted)
     }
 }

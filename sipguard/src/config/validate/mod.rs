@@ -6,7 +6,9 @@
 //! shows the value as written.
 use std::ops::Range;
 
-use super::{locate, raw::RawConfig, AutobanPolicy, Config, ConfigError, Mode, ScannerPolicy};
+use super::{
+    locate, raw::RawConfig, AutobanPolicy, Config, ConfigError, Global, Mode, ScannerPolicy,
+};
 
 mod autoban;
 mod global;
@@ -34,7 +36,7 @@ impl Validator<'_> {
     pub(super) fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let global = match raw.global {
             Some(g) => self.global(g)?,
-            None => Default::default(),
+            None => Global::default(),
         };
         let services = self.services(&raw.service)?;
         let scanners = match raw.scanners {

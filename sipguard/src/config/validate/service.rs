@@ -322,7 +322,7 @@ impl Validator<'_> {
     }
 }
 
-/// How errors name a service's field: `service "sip" field `ports``.
+/// How errors name a service's field: `service "sip" field` and the field in backticks.
 pub(super) fn svc_field(name: &str, field: &str) -> String {
     format!("service {name:?} field `{field}`")
 }

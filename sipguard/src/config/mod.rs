@@ -146,7 +146,7 @@ pub struct Global {
     pub trusted: Vec<IpNet>,
     /// IPv6 sources share one rate bucket per prefix of this length.
     pub rate_ipv6_prefix: u8,
-    /// Dropped packets logged as samples, per second and CPU at most (default 1; 0: none).
+    /// Dropped packets logged as samples, per second and CPU at most (0: none).
     pub drop_samples: u32,
     /// Capacity of the per-source table (rate buckets, scanner verdicts): sources beyond it
     /// evict the least recently seen. Fixed when the maps are created: a change takes effect

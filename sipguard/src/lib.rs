@@ -27,11 +27,9 @@ pub mod audit;
 pub mod config;
 pub mod control;
 pub mod dataplane;
-pub mod diff;
 pub mod error;
 pub mod host;
-pub mod hostnet;
-pub mod logwatch;
+pub mod parse;
 pub mod policy;
 
 pub use error::Error;

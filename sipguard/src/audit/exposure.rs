@@ -91,7 +91,7 @@ pub fn audit(
     sip_ports: &BTreeSet<u16>,
     out: &mut Vec<Finding>,
 ) {
-    let policy = CompiledPolicy::compile(config, &crate::hostnet::host_facts());
+    let policy = CompiledPolicy::compile(config, &crate::policy::HostFacts::read());
     let is_sip_service = |name: &str| {
         policy
             .services
@@ -186,7 +186,7 @@ pub fn audit(
         } else if let Exposure::Open { service: None, why } = &exposure {
             let reply = l.proto == Proto::Udp
                 && policy
-                    .reply_ports
+                    .reply_ports()
                     .is_some_and(|(lo, hi)| lo <= l.port && l.port <= hi);
             if !reply {
                 out.push(Finding::new(

@@ -25,7 +25,7 @@ use crate::{
         Loaded, Maps,
     },
     host::iface,
-    policy::CompiledPolicy,
+    policy::{CompiledPolicy, HostFacts},
 };
 
 type Result<T, E = ControlError> = std::result::Result<T, E>;
@@ -252,7 +252,7 @@ impl Daemon {
 /// Compiles `config` for this host, writes it into the maps and records it (see
 /// [`Daemon::apply`]).
 fn apply(loaded: &mut Loaded, pin_path: &Path, config: &Config) -> Result<u32> {
-    let policy = CompiledPolicy::compile(config, &crate::hostnet::host_facts());
+    let policy = CompiledPolicy::compile(config, &HostFacts::read());
     for note in &policy.notes {
         tracing::warn!("{note}");
     }

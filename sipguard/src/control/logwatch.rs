@@ -1,5 +1,5 @@
 //! The daemon's log watch: follows each `[[logwatch]]` file across rotation, matches its new
-//! lines (the patterns are [`crate::logwatch`]'s), and bans through the pinned maps an
+//! lines (the patterns are [`crate::config::log_rules`]'s), and bans through the pinned maps an
 //! address that matches more than `failures` times within `window` — never the host's own
 //! addresses, loopback, or a trusted one, whatever a log line says.
 //!
@@ -19,8 +19,8 @@ use ipnet::IpNet;
 use sipguard_common::{Ban, BAN_REASON_LOG, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
 
 use crate::{
+    config::{log_rules::host_of, LogWatch},
     dataplane::{clock::ban_clock_ns, Maps},
-    logwatch::{host_of, Watch},
 };
 
 /// Matches per address within the window.
@@ -158,12 +158,12 @@ pub(crate) fn own_addresses() -> Vec<IpAddr> {
 }
 
 /// Follows every watch until the process ends, banning through the pinned maps.
-pub async fn run(watches: Vec<Watch>, pin_path: PathBuf) {
+pub async fn run(watches: Vec<LogWatch>, pin_path: PathBuf) {
     if watches.is_empty() {
         return;
     }
     let own = own_addresses();
-    let mut followers: Vec<(Watch, Follower, Tally, Reported)> = watches
+    let mut followers: Vec<(LogWatch, Follower, Tally, Reported)> = watches
         .into_iter()
         .map(|w| {
             let f = Follower::new(&w.path);

@@ -152,41 +152,26 @@ impl Maps {
     }
 }
 
-/// The `POLICY` value of an epoch: the compiled globals, with the flags and the ICMP echo
-/// service that depend on what was written into this epoch's lists and slots.
+/// The `POLICY` value of an epoch: the settings as `compile` built them, plus what only the
+/// writer knows: which lists got entries in this epoch, and the icmp service's slot.
 fn settings(policy: &CompiledPolicy, slots: &[u32], deny_v4: bool, deny_v6: bool) -> Policy {
-    let mut flags = policy.flags;
+    let mut value = policy.settings;
     if !policy.trusted.is_empty() {
-        flags |= POLICY_HAS_TRUSTED;
+        value.flags |= POLICY_HAS_TRUSTED;
     }
     if deny_v4 {
-        flags |= POLICY_HAS_DENY_V4;
+        value.flags |= POLICY_HAS_DENY_V4;
     }
     if deny_v6 {
-        flags |= POLICY_HAS_DENY_V6;
+        value.flags |= POLICY_HAS_DENY_V6;
     }
-    let (reply_port_lo, reply_port_hi) = policy.reply_ports.unwrap_or((0, 0));
-    let icmp_echo_service = policy
+    value.icmp_echo_service = policy
         .services
         .iter()
         .zip(slots)
         .find(|(s, _)| s.icmp)
         .map_or(0, |(_, &slot)| slot);
-    Policy {
-        flags,
-        icmp_echo_service,
-        reply_port_lo,
-        reply_port_hi,
-        rate_v6_prefix: policy.rate_v6_prefix,
-        scanner_recheck_ms: policy.scanner_recheck_ms,
-        scanner_ban_s: policy.scanner_ban_s,
-        autoban_failures: policy.autoban_failures,
-        autoban_window_ms: policy.autoban_window_ms,
-        autoban_ban_s: policy.autoban_ban_s,
-        autoban_scope: policy.autoban_scope,
-        autoban_attempts: policy.autoban_attempts,
-        drop_samples: policy.drop_samples,
-    }
+    value
 }
 
 /// Where the services of a new policy go, by [`assign_slots`].

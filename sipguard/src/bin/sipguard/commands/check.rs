@@ -15,7 +15,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
     );
     if args.diff {
         let running = applied::running(&args.pin_path)?;
-        let changes = sipguard::diff::diff(&running, &config);
+        let changes = sipguard::config::diff::diff(&running, &config);
         if changes.is_empty() {
             println!("no change against the running policy");
         } else {

@@ -5,7 +5,7 @@ use crate::args::StatusArgs;
 
 pub fn run(args: &StatusArgs) -> anyhow::Result<()> {
     let interval = &args.interval;
-    let interval = sipguard::config::parse_duration(interval)
+    let interval = sipguard::parse::duration(interval)
         .map_err(|e| anyhow::anyhow!("--interval {interval:?}: {e}"))?;
     let maps = Maps::open_pinned(&args.pin_path)?;
     let status = Status::read(&maps, &args.pin_path, interval)?;

@@ -1,37 +1,19 @@
-//! `sipguard check --config FILE --diff`: what applying FILE would change against the policy
-//! the daemon runs. The daemon records the text of every policy it applies (see [`record`]);
-//! both are parsed and compared item by item: global settings, each deny and trusted prefix,
-//! each service's shape and each of its allow entries, the scanner, auto-ban and log-watch
-//! settings.
+//! `sipguard check --config FILE --diff`: what applying FILE would change against the running
+//! policy, item by item: global settings, each deny and trusted prefix, each service's shape,
+//! limits and allow entries, the scanner, auto-ban and log-watch settings.
+//!
+//! Both sides are validated [`Config`]s (the daemon records the text of the policy it applied;
+//! reading that record is the control layer's job). Items are rendered from the types' own
+//! `Display` impls where they have one. The `[global]` items come from an exhaustive
+//! destructuring of [`Global`], so a new global key does not compile until it is listed here.
 use std::collections::BTreeMap;
 
-use crate::config::{Config, Service};
+use super::{Config, Global, LogWatch, Service};
 
 /// The policy as named items: key -> a one-line description.
 fn items(c: &Config) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let g = &c.global;
-    out.insert("global mode".into(), format!("{:?}", g.mode).to_lowercase());
-    out.insert(
-        "global default".into(),
-        format!("{:?}", g.default_action).to_lowercase(),
-    );
-    out.insert("global reply_ports".into(), format!("{:?}", g.reply_ports));
-    out.insert(
-        "global rate_ipv6_prefix".into(),
-        g.rate_ipv6_prefix.to_string(),
-    );
-    out.insert("global drop_samples".into(), g.drop_samples.to_string());
-    out.insert(
-        "global tracked_sources".into(),
-        format!("{} (takes effect at the next start)", g.tracked_sources),
-    );
-    for net in &g.deny {
-        out.insert(format!("deny {net}"), String::new());
-    }
-    for net in &g.trusted {
-        out.insert(format!("trusted {net}"), String::new());
-    }
+    global_items(&c.global, &mut out);
     for s in &c.services {
         out.insert(format!("service {}", s.name), service_line(s));
         if s.allow_any_v4 {
@@ -62,36 +44,72 @@ fn items(c: &Config) -> BTreeMap<String, String> {
     out.insert("scanners".into(), format!("{:?}", c.scanners));
     out.insert("autoban".into(), format!("{:?}", c.autoban));
     for w in &c.logwatch {
-        out.insert(format!("logwatch {}", w.path.display()), format!("{w:?}"));
+        out.insert(format!("logwatch {}", w.path.display()), logwatch_line(w));
     }
     out
 }
 
+/// One item per `[global]` key, one per deny and trusted prefix.
+fn global_items(g: &Global, out: &mut BTreeMap<String, String>) {
+    let Global {
+        mode,
+        default_action,
+        reply_ports,
+        deny,
+        trusted,
+        rate_ipv6_prefix,
+        drop_samples,
+        tracked_sources,
+    } = g;
+    for (key, value) in [
+        ("mode", mode.to_string()),
+        ("default", default_action.to_string()),
+        ("reply_ports", format!("{reply_ports:?}")),
+        ("rate_ipv6_prefix", rate_ipv6_prefix.to_string()),
+        ("drop_samples", drop_samples.to_string()),
+        (
+            "tracked_sources",
+            format!("{tracked_sources} (takes effect at the next start)"),
+        ),
+    ] {
+        out.insert(format!("global {key}"), value);
+    }
+    for net in deny {
+        out.insert(format!("deny {net}"), String::new());
+    }
+    for net in trusted {
+        out.insert(format!("trusted {net}"), String::new());
+    }
+}
+
 fn service_line(s: &Service) -> String {
-    let protocols: Vec<String> = s
-        .protocols
-        .iter()
-        .map(|p| format!("{p:?}").to_lowercase())
-        .collect();
-    let ports: Vec<String> = s
-        .ports
-        .iter()
-        .map(|r| {
-            if r.lo == r.hi {
-                r.lo.to_string()
-            } else {
-                format!("{}-{}", r.lo, r.hi)
-            }
-        })
-        .collect();
+    let protocols: Vec<String> = s.protocols.iter().map(ToString::to_string).collect();
+    let ports: Vec<String> = s.ports.iter().map(ToString::to_string).collect();
     let mut line = format!("{} {}", protocols.join(","), ports.join(","));
     if let Some(mode) = s.mode {
-        line += &format!(" mode={}", format!("{mode:?}").to_lowercase());
+        line += &format!(" mode={mode}");
     }
     if s.sip {
         line += " sip";
     }
     line.trim().to_owned()
+}
+
+/// A `[[logwatch]]` in the form `check --diff` has always shown (the layout of the former
+/// `logwatch::Watch`'s `Debug`).
+fn logwatch_line(w: &LogWatch) -> String {
+    let LogWatch {
+        path,
+        rules,
+        failures,
+        window,
+        ban,
+        sip_only,
+    } = w;
+    format!(
+        "Watch {{ path: {path:?}, rules: {rules:?}, failures: {failures:?}, window: {window:?}, \
+         ban: {ban:?}, sip_only: {sip_only:?} }}"
+    )
 }
 
 /// What changes from `old` to `new`, one line each: `+ item` added, `- item` removed,
@@ -191,5 +209,64 @@ mod tests {
             d.contains(&"+ service ssh allow any IPv4".to_owned()),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn every_global_key_is_an_item_in_the_form_shown_before() {
+        let new = "[global]\nmode = \"monitor\"\ndefault = \"pass\"\nreply_ports = \"1000-2000\"\n\
+                   rate_ipv6_prefix = 48\ndrop_samples = 0\ntracked_sources = 2048\n";
+        assert_eq!(
+            diff(&config(""), &config(new)),
+            vec![
+                "~ global default: drop -> pass",
+                "~ global drop_samples: 1 -> 0",
+                "~ global mode: enforce -> monitor",
+                "~ global rate_ipv6_prefix: 64 -> 48",
+                "~ global reply_ports: Auto -> Range(PortRange { lo: 1000, hi: 2000 })",
+                "~ global tracked_sources: 131072 (takes effect at the next start) -> 2048 \
+                 (takes effect at the next start)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_changed_logwatch_shows_its_settings_as_before() {
+        /// The former `logwatch::Watch`, whose derived `Debug` the diff showed.
+        #[derive(Debug)]
+        #[allow(dead_code, reason = "only its derived Debug is read")]
+        struct Watch<'a> {
+            path: &'a std::path::PathBuf,
+            rules: &'a Vec<regex::Regex>,
+            failures: u32,
+            window: std::time::Duration,
+            ban: std::time::Duration,
+            sip_only: bool,
+        }
+        let before = |w: &LogWatch| {
+            format!(
+                "{:?}",
+                Watch {
+                    path: &w.path,
+                    rules: &w.rules,
+                    failures: w.failures,
+                    window: w.window,
+                    ban: w.ban,
+                    sip_only: w.sip_only,
+                }
+            )
+        };
+        let old = config("[[logwatch]]\npath = \"/var/log/x\"\npatterns = [\"sshd\"]\n");
+        let new = config(
+            "[[logwatch]]\npath = \"/var/log/x\"\npatterns = [\"sshd\"]\nfailures = 3\nscope = \"sip\"\n",
+        );
+        assert_eq!(
+            diff(&old, &new),
+            vec![format!(
+                "~ logwatch /var/log/x: {} -> {}",
+                before(&old.logwatch[0]),
+                before(&new.logwatch[0])
+            )]
+        );
+        assert!(before(&new.logwatch[0]).contains("failures: 3, window: 600s"));
     }
 }

@@ -1,9 +1,12 @@
-//! Bans from log files: what the wire can't show (TLS, SSH, the web GUI, a PBX's own
-//! verdicts). Each `[[logwatch]]` follows one file across rotation, matches its new lines
-//! against patterns that capture the offending address as `host`, and bans an address that
-//! matches more than `failures` times within `window` — never the host's own addresses,
-//! loopback, or a trusted one, whatever a log line says.
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+//! The log patterns of `[[logwatch]]`: what `patterns = ["asterisk", "... <HOST> ..."]` means.
+//!
+//! A pattern is a regex in which `<HOST>` stands for the offending address (fail2ban's
+//! convention), or the name of a built-in set written for a PBX's or sshd's own log lines.
+//! Validation compiles them ([`compile`]) so that `sipguard check` refuses a pattern that can't
+//! blame anyone; the log follower then asks [`host_of`] which address a new line blames. Pure
+//! code over `regex`: it belongs to the config language, so it lives below everything that
+//! runs it.
+use std::net::IpAddr;
 
 use regex::Regex;
 
@@ -55,36 +58,6 @@ pub fn host_of(line: &str, rules: &[Regex]) -> Option<IpAddr> {
         text.trim_matches(|c| c == '[' || c == ']').parse().ok()
     })
 }
-
-/// One `[[logwatch]]`.
-#[derive(Clone, Debug)]
-pub struct Watch {
-    pub path: PathBuf,
-    pub rules: Vec<Regex>,
-    pub failures: u32,
-    pub window: Duration,
-    pub ban: Duration,
-    pub sip_only: bool,
-}
-
-impl PartialEq for Watch {
-    fn eq(&self, other: &Self) -> bool {
-        self.path == other.path
-            && self.failures == other.failures
-            && self.window == other.window
-            && self.ban == other.ban
-            && self.sip_only == other.sip_only
-            && self.rules.len() == other.rules.len()
-            && self
-                .rules
-                .iter()
-                .zip(&other.rules)
-                .all(|(a, b)| a.as_str() == b.as_str())
-    }
-}
-
-impl Eq for Watch {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +133,15 @@ mod tests {
     fn a_pattern_without_host_is_refused() {
         assert!(compile("Failed password").is_err());
         assert!(compile("from <HOST>").is_ok());
+    }
+
+    #[test]
+    fn builtin_sets_compile() {
+        for set in ["asterisk", "kamailio", "sshd"] {
+            for pattern in builtin(set).unwrap() {
+                assert!(compile(pattern).is_ok(), "{set}: {pattern}");
+            }
+        }
+        assert!(builtin("postfix").is_none());
     }
 }

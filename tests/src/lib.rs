@@ -3,6 +3,7 @@
 //! namespaces joined by veth.
 pub mod daemon;
 pub mod fail2ban;
+pub mod fixture;
 pub mod flood;
 pub mod guesser;
 pub mod harness;
@@ -14,19 +15,10 @@ pub mod scale;
 pub mod scenario;
 pub mod traffic;
 pub mod voip;
+pub mod wait;
 
-/// Whether privileged tests can run here. Root: yes. Not root: they are skipped with a note,
-/// except under CI (`CI` set), where a privileged test that cannot run is a failure.
-pub fn privileged(test: &str) -> bool {
-    if sipguard::loader::is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: needs root (BPF, XDP, network namespaces) and CI must run it");
-    }
-    eprintln!("skipping {test}: needs root (run `sudo -E cargo xtask test`)");
-    false
-}
+pub use fixture::privileged;
+pub use wait::{wait_every, wait_until, Deadline};
 
 /// A name unique to this process and call, for pin directories and namespaces.
 pub fn unique(prefix: &str) -> String {
@@ -37,18 +29,4 @@ pub fn unique(prefix: &str) -> String {
         std::process::id() % 100_000,
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Polls `done` every 50 ms until it holds or `timeout` passes; whether it held.
-pub fn wait_until(timeout: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if done() {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }

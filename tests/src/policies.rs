@@ -1,64 +1,15 @@
-//! Policies shared by the tests, the benchmark and the demo.
+//! Policies shared by the tests, the benchmark and the demo. Every test policy is a file in
+//! `tests/policies/` (included at build time), so that a ruleset is read as TOML and written
+//! once; those used by one test module only are included by that module.
 
 /// For crafted packets (BPF_PROG_TEST_RUN tests and the benchmark): allow lists on SIP, SSH
 /// and ICMP, RTP open to all, a deny list in both families, default drop.
-pub const CRAFTED: &str = r#"
-[global]
-default = "drop"
-reply_ports = "auto"
-deny = ["198.51.100.0/24", "2001:db8:bad::/48"]
-
-[[service]]
-name = "sip"
-protocol = ["udp", "tcp"]
-ports = [5060]
-allow = ["192.0.2.0/25", "2001:db8:1::/64"]
-sip = true
-
-[[service]]
-name = "rtp"
-protocol = "udp"
-ports = ["10000-20000"]
-allow = ["any"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["192.0.2.0/25"]
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["192.0.2.0/25", "2001:db8:1::/64"]
-"#;
+pub const CRAFTED: &str = include_str!("../policies/crafted.toml");
 
 /// For the namespace lab (end-to-end tests and the demo), where every test address sits on
 /// the veth's 192.0.2.0/24 and 2001:db8:1::/64: the first half of the /24 and the first /112
 /// are the office, the rest is unknown, and one address of each family is denied outright.
-pub const LAB: &str = r#"
-[global]
-default = "drop"
-deny = ["192.0.2.250/32", "2001:db8:1::bad/128"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-sip = true
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["192.0.2.0/25", "2001:db8:1::/112"]
-"#;
+pub const LAB: &str = include_str!("../policies/lab.toml");
 
 /// A file of the side-by-side benchmark's policy, written for sipguard (`policy.toml`),
 /// iptables (`iptables.rules`) and nftables (`nftables.nft`), in `tests/bench/`.

@@ -9,23 +9,7 @@ use sipguard_tests::{
 
 const TC_ACT_OK: i32 = 0;
 
-const POLICY: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.200"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["any"]
-sip = true
-
-[autoban]
-failures = 3
-window = "1m"
-ban = "1h"
-"#;
+const POLICY: &str = include_str!("../policies/autoban.toml");
 
 const GUESSER: &str = "192.0.2.66";
 const PHONE: &str = "192.0.2.10";
@@ -145,24 +129,7 @@ bpf_test! {
 // The second signal: requests carrying credentials, counted by the XDP program, cleared by
 // the PBX's 2xx (INVITE: or 18x) on the egress side.
 
-const ATTEMPTS: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.200"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["any"]
-sip = true
-
-[autoban]
-failures = 100
-attempts = 3
-window = "1m"
-ban = "1h"
-"#;
+const ATTEMPTS: &str = include_str!("../policies/autoban_attempts.toml");
 
 /// A REGISTER with `header` (`Authorization: Digest ...` or anything else) after `pad`
 /// bytes of other headers.

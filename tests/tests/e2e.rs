@@ -786,43 +786,9 @@ privileged_test! {
 
 /// Media open to the office, one address denied: the two policies the reload test alternates
 /// differ in every list and in their services, but agree on those two verdicts.
-const RELOAD_A: &str = r#"
-[global]
-default = "drop"
-deny = ["192.0.2.250/32"]
+const RELOAD_A: &str = include_str!("../policies/reload_a.toml");
 
-[[service]]
-name = "media"
-protocol = "udp"
-ports = ["10000-20000"]
-allow = ["192.0.2.0/25"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["any"]
-sip = true
-"#;
-
-const RELOAD_B: &str = r#"
-[global]
-default = "drop"
-deny = ["198.51.100.0/24", "192.0.2.250/32", "2001:db8:bad::/48"]
-trusted = ["192.0.2.5"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["192.0.2.0/25"]
-
-[[service]]
-name = "media"
-protocol = "udp"
-ports = ["10000-12000", "12001-20000"]
-allow = ["192.0.2.0/26", "192.0.2.64/26", "2001:db8:1::/112"]
-"#;
+const RELOAD_B: &str = include_str!("../policies/reload_b.toml");
 
 /// Datagrams to 192.0.2.1:10000 from the office (allowed) and from the denied address,
 /// every millisecond, while `change` runs; returns (sent, received) per source.

@@ -9,27 +9,7 @@ use sipguard_tests::{
     reset::{resettable_maps, Entry},
 };
 
-const POLICY: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.200"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["any"]
-[service.limits]
-syn = { rate = 1, burst = 3 }
-syn_budget = { rate = 1, burst = 5 }
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["any"]
-[service.limits]
-echo = { rate = 1, burst = 2 }
-"#;
+const POLICY: &str = include_str!("../policies/floods.toml");
 
 fn syn(src: &str) -> Vec<u8> {
     frame(src, Transport::TcpSyn { dport: 22 }, &[])
@@ -105,39 +85,7 @@ bpf_test! {
 
 /// Every kind of state the programs keep, for the reset test: SIP with a rate limit, scanner
 /// bans and auto-ban, SSH with SYN limits, deny and trusted entries in both families.
-const EVERYTHING: &str = r#"
-[global]
-default = "drop"
-deny = ["198.51.100.0/24", "2001:db8:bad::/48"]
-trusted = ["192.0.2.200", "2001:db8:1::200"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["192.0.2.0/24", "2001:db8:1::/64"]
-sip = true
-[service.limits]
-register = { rate = 1, burst = 2 }
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["any"]
-[service.limits]
-syn = { rate = 1, burst = 3 }
-syn_budget = { rate = 1, burst = 5 }
-
-[scanners]
-recheck = "0"
-ban = "1h"
-
-[autoban]
-failures = 3
-window = "1m"
-ban = "1h"
-"#;
+const EVERYTHING: &str = include_str!("../policies/floods_everything.toml");
 
 /// Maps the programs use as per-packet scratch space: what a packet leaves in them depends on
 /// the path it took, so the test doesn't require a mark there (the reset still zeroes them).

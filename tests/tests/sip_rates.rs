@@ -8,25 +8,7 @@ use sipguard_tests::{
     bpf_test,
 };
 
-const POLICY: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.128/25", "2001:db8:7::/48"]
-rate_ipv6_prefix = 64
-
-[[service]]
-name = "sip"
-protocol = ["udp", "tcp"]
-ports = [5060]
-allow = ["any"]
-sip = true
-
-[service.limits]
-register = { rate = 1, burst = 3 }
-invite = { rate = 1, burst = 2 }
-other = { rate = 1, burst = 2 }
-syn = { rate = 1, burst = 2 }
-"#;
+const POLICY: &str = include_str!("../policies/sip_rates.toml");
 
 const PHONE: &str = "192.0.2.10";
 const OTHER_PHONE: &str = "192.0.2.11";

@@ -10,32 +10,7 @@ use sipguard_tests::{
 };
 
 /// Scanners read on every request (recheck 0), limits far away.
-const POLICY: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.128/25"]
-
-[[service]]
-name = "sip"
-protocol = ["udp", "tcp"]
-ports = [5060]
-allow = ["any"]
-sip = true
-
-[service.limits]
-register = { rate = 1000, burst = 1000 }
-invite = { rate = 1000, burst = 1000 }
-other = { rate = 1000, burst = 1000 }
-
-[[service]]
-name = "rtp"
-protocol = "udp"
-ports = ["10000-20000"]
-allow = ["any"]
-
-[scanners]
-recheck = "0"
-"#;
+const POLICY: &str = include_str!("../policies/sip_scanners.toml");
 
 const PHONE: &str = "192.0.2.10";
 const ATTACKER: &str = "192.0.2.66";

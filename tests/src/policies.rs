@@ -11,6 +11,37 @@ pub const CRAFTED: &str = include_str!("../policies/crafted.toml");
 /// are the office, the rest is unknown, and one address of each family is denied outright.
 pub const LAB: &str = include_str!("../policies/lab.toml");
 
+/// `base` (TOML) edited as a value: parsed, changed by `change`, written back. For policies
+/// derived from another (the benchmark's variants of [`CRAFTED`] and the bench policy), so
+/// that a variant can't silently miss its edit the way a text replacement would.
+pub fn edit(base: &str, change: impl FnOnce(&mut toml::Table)) -> anyhow::Result<String> {
+    let mut table: toml::Table = base.parse()?;
+    change(&mut table);
+    Ok(toml::to_string(&table)?)
+}
+
+/// The `[[service]]` named `name` of a parsed policy.
+pub fn service<'a>(policy: &'a mut toml::Table, name: &str) -> anyhow::Result<&'a mut toml::Table> {
+    policy
+        .get_mut("service")
+        .and_then(toml::Value::as_array_mut)
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_table_mut)
+        .find(|s| s.get("name").and_then(toml::Value::as_str) == Some(name))
+        .ok_or_else(|| anyhow::anyhow!("the policy has no service {name:?}"))
+}
+
+/// A table of `key = value` pairs, for edits.
+pub fn table<const N: usize>(pairs: [(&str, toml::Value); N]) -> toml::Value {
+    toml::Value::Table(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+}
+
+/// `{ rate = RATE, burst = BURST }`, a limit of a service's `limits`.
+pub fn limit(rate: i64, burst: i64) -> toml::Value {
+    table([("rate", rate.into()), ("burst", burst.into())])
+}
+
 /// A file of the side-by-side benchmark's policy, written for sipguard (`policy.toml`),
 /// iptables (`iptables.rules`) and nftables (`nftables.nft`), in `tests/bench/`.
 pub fn bench_file(name: &str) -> std::path::PathBuf {
@@ -50,5 +81,38 @@ impl TempFile {
 impl Drop for TempFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_edit_changes_the_named_service_and_keeps_the_rest() {
+        let edited = edit(CRAFTED, |p| {
+            service(p, "ssh")
+                .unwrap()
+                .insert("limits".into(), table([("syn", limit(0, 1))]));
+        })
+        .unwrap();
+        let mut expected: toml::Table = CRAFTED.parse().unwrap();
+        let ssh = service(&mut expected, "ssh").unwrap();
+        ssh.insert("limits".into(), toml::Value::Table(Default::default()));
+        ssh["limits"]
+            .as_table_mut()
+            .unwrap()
+            .insert("syn".into(), limit(0, 1));
+        assert_eq!(edited.parse::<toml::Table>().unwrap(), expected);
+        let config = sipguard::config::Config::from_str(&edited, "edited.toml");
+        assert!(config.is_ok(), "{:?}", config.err().map(|e| e.to_string()));
+    }
+
+    #[test]
+    fn a_missing_service_is_an_error_not_a_silent_no_op() {
+        let mut p: toml::Table = CRAFTED.parse().unwrap();
+        assert!(service(&mut p, "sip").is_ok());
+        let e = service(&mut p, "iax").unwrap_err();
+        assert_eq!(e.to_string(), "the policy has no service \"iax\"");
     }
 }

@@ -182,7 +182,10 @@ impl Daemon {
     /// Waits until the daemon's log contains `text` (at most `timeout`).
     pub fn wait_for_log(&self, text: &str, timeout: Duration) -> bool {
         let what = format!("{text:?} in sipguard's log");
-        wait_until(timeout, &what, || self.log_text().contains(text).then_some(())).is_ok()
+        wait_until(timeout, &what, || {
+            self.log_text().contains(text).then_some(())
+        })
+        .is_ok()
     }
 
     /// SIGTERM and wait (10 s, then SIGKILL).
@@ -190,9 +193,11 @@ impl Daemon {
         let mut child = self.child.take().context("already stopped")?;
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let exited = wait_until(Duration::from_secs(10), "sipguard exiting on SIGTERM", || {
-            child.try_wait().transpose()
-        });
+        let exited = wait_until(
+            Duration::from_secs(10),
+            "sipguard exiting on SIGTERM",
+            || child.try_wait().transpose(),
+        );
         match exited {
             Ok(status) => Ok(status?),
             Err(_) => {

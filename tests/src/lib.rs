@@ -1,6 +1,10 @@
 //! Shared pieces of sipguard's privileged tests, benchmark and demo: packet builders, a
 //! BPF_PROG_TEST_RUN harness around the real loader and map writer, and throwaway network
 //! namespaces joined by veth.
+//!
+//! A test starts through [`fixture`] ([`bpf_test!`] for "the program loaded with this
+//! policy", [`privileged_test!`] for the rest that needs root) and waits through [`wait`];
+//! its policies are files in `tests/policies/` ([`policies`]).
 pub mod daemon;
 pub mod fail2ban;
 pub mod fixture;

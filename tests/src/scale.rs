@@ -451,7 +451,10 @@ mod tests {
     /// The text patch `policy_with` applied before it edited a value.
     fn patched(deny: &[String], tracked: u32, extra_sip_allow: &[&str]) -> String {
         let list: String = deny.iter().map(|p| format!("\"{p}\",\n")).collect();
-        let allow: String = extra_sip_allow.iter().map(|a| format!(", \"{a}\"")).collect();
+        let allow: String = extra_sip_allow
+            .iter()
+            .map(|a| format!(", \"{a}\""))
+            .collect();
         BENCH_POLICY
             .replacen(
                 "[global]\n",

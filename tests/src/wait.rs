@@ -77,10 +77,15 @@ mod tests {
     #[test]
     fn a_probe_is_polled_until_it_yields() {
         let calls = Cell::new(0);
-        let v = wait_every(Duration::from_secs(5), Duration::ZERO, "the third call", || {
-            calls.set(calls.get() + 1);
-            (calls.get() == 3).then_some("third")
-        })
+        let v = wait_every(
+            Duration::from_secs(5),
+            Duration::ZERO,
+            "the third call",
+            || {
+                calls.set(calls.get() + 1);
+                (calls.get() == 3).then_some("third")
+            },
+        )
         .unwrap();
         assert_eq!((v, calls.get()), ("third", 3));
     }
@@ -88,8 +93,10 @@ mod tests {
     #[test]
     fn a_wait_that_runs_out_names_what_it_waited_for() {
         let started = Instant::now();
-        let e = wait_until(Duration::from_millis(120), "the daemon's metrics", || None::<()>)
-            .unwrap_err();
+        let e = wait_until(Duration::from_millis(120), "the daemon's metrics", || {
+            None::<()>
+        })
+        .unwrap_err();
         assert!(started.elapsed() >= Duration::from_millis(120));
         assert!(started.elapsed() < Duration::from_secs(2), "bounded");
         assert_eq!(e.to_string(), "the daemon's metrics: not within 120ms");

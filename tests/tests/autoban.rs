@@ -2,9 +2,9 @@
 //! the PBX's authentication failures to one client, with no success between them, ban it.
 use sipguard_common::{BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES};
 use sipguard_tests::{
+    bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{from_pbx, response, sip},
-    bpf_test,
 };
 
 const TC_ACT_OK: i32 = 0;

@@ -138,7 +138,13 @@ impl Installed {
     /// Whether the daemon has exited within `timeout`.
     fn exited_within(&mut self, timeout: Duration) -> bool {
         let exited = || self.child.try_wait().ok().flatten();
-        wait_every(timeout, Duration::from_millis(100), "sipguard exiting", exited).is_ok()
+        wait_every(
+            timeout,
+            Duration::from_millis(100),
+            "sipguard exiting",
+            exited,
+        )
+        .is_ok()
     }
 }
 
@@ -222,7 +228,10 @@ fn assert_filtering(lab: &Lab, daemon: &Installed) {
         packets_total(&m, "sip", "denied", "drop") >= DATAGRAMS as f64,
         "{m}"
     );
-    assert!(packets_total(&m, "ssh", "not_allowed", "drop") >= 1.0, "{m}");
+    assert!(
+        packets_total(&m, "ssh", "not_allowed", "drop") >= 1.0,
+        "{m}"
+    );
     assert!(xdp_on(&lab.pbx, PBX_IF), "no XDP program on {PBX_IF}");
     assert!(Path::new(PIN_DIR)
         .join(format!("link_xdp_{PBX_IF}"))

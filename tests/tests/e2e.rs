@@ -658,10 +658,20 @@ fn wait_for_ban(d: &Daemon, net: &str) -> Option<serde_json::Value> {
     let listed = || {
         let rows: serde_json::Value =
             serde_json::from_str(&run_ok(d, &["bans", "--json"])).unwrap();
-        rows.as_array().unwrap().iter().find(|r| r["net"] == net).cloned()
+        rows.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["net"] == net)
+            .cloned()
     };
     let what = format!("{net} in `sipguard bans`");
-    wait_every(Duration::from_secs(5), Duration::from_millis(100), &what, listed).ok()
+    wait_every(
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        &what,
+        listed,
+    )
+    .ok()
 }
 
 privileged_test! {
@@ -1528,7 +1538,9 @@ privileged_test! {
 
 /// A PBX that answers every datagram on 5060 with `401 Unauthorized` to a REGISTER (CSeq
 /// taken from the request), counting requests per source. Bounded like every receiver.
-fn challenging_pbx(ns: &str) -> sipguard_tests::traffic::Receiver<std::collections::BTreeMap<IpAddr, u64>> {
+fn challenging_pbx(
+    ns: &str,
+) -> sipguard_tests::traffic::Receiver<std::collections::BTreeMap<IpAddr, u64>> {
     use std::net::UdpSocket;
     let bind = || {
         let sock = UdpSocket::bind(("::", 5060))?;

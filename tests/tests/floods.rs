@@ -2,9 +2,9 @@
 //! service, ICMP echo requests per source; what the network needs is never limited.
 use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
+    bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{self, frame, Transport},
-    bpf_test,
     privileged_test,
     reset::{resettable_maps, Entry},
 };

@@ -1,10 +1,10 @@
 //! SIP classification in the XDP program (BPF_PROG_TEST_RUN): UDP datagrams to a service
 //! with `sip = true` are counted by class and verdict, next to the verdict counters.
 use sipguard_tests::{
+    bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{self, frame, register, sip, Transport},
     policies::CRAFTED,
-    bpf_test,
 };
 
 const ALLOWED4: &str = "192.0.2.10";

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use sipguard_tests::{
+    bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{frame, sip, Transport},
-    bpf_test,
 };
 
 const POLICY: &str = include_str!("../policies/sip_rates.toml");

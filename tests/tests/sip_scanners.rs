@@ -4,9 +4,9 @@
 use sipguard::config::DEFAULT_SCANNER_USER_AGENTS;
 use sipguard_common::BAN_REASON_SCANNER;
 use sipguard_tests::{
+    bpf_test,
     harness::{XDP_DROP, XDP_PASS},
     packets::{frame, register_1400_ending_with, sip, Transport},
-    bpf_test,
 };
 
 /// Scanners read on every request (recheck 0), limits far away.

@@ -43,7 +43,11 @@ fn expect_case(
         "{case}: counter {service}/{reason}/{verdict}; all counters: {:?}",
         h.counters()
     );
-    assert_eq!(h.total(), total_before + 1, "{case}: exactly one counter moved");
+    assert_eq!(
+        h.total(),
+        total_before + 1,
+        "{case}: exactly one counter moved"
+    );
 }
 
 /// [`expect_case`] for the written-out tests.

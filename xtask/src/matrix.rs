@@ -308,7 +308,10 @@ fn guest_runs(root: &Path, series: &[&'static Series]) -> Result<Vec<GuestRun>> 
             args,
             env: vec![
                 ("SIPGUARD_GUEST".into(), "1".into()),
-                ("SIPGUARD_DEB".into(), package.to_string_lossy().into_owned()),
+                (
+                    "SIPGUARD_DEB".into(),
+                    package.to_string_lossy().into_owned(),
+                ),
             ],
             kernel: Some(DEB_KERNEL),
         });
@@ -727,10 +730,7 @@ mod tests {
         );
         assert_eq!(module_tests(&listed, "floods"), ["floods::nested::c"]);
         assert!(module_tests(&listed, "autoban").is_empty());
-        assert_eq!(
-            exact(in_module("e2e", &["d"])),
-            ["--exact", "e2e::d"]
-        );
+        assert_eq!(exact(in_module("e2e", &["d"])), ["--exact", "e2e::d"]);
     }
 
     #[test]

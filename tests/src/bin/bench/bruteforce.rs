@@ -344,11 +344,7 @@ fn defend(defence: Defence, trials: usize) -> anyhow::Result<(Vec<Trial>, Option
     Ok((rows, backend))
 }
 
-fn attack(
-    lab: &VoipLab,
-    daemon: Option<&Daemon>,
-    f2b: Option<&Fail2ban>,
-) -> anyhow::Result<Trial> {
+fn attack(lab: &VoipLab, daemon: Option<&Daemon>, f2b: Option<&Fail2ban>) -> anyhow::Result<Trial> {
     let log = lab.dir.join("kamailio.log");
     let sent_before = lab.udp_sent(&lab.attacker)?;
     let stop = AtomicBool::new(false);

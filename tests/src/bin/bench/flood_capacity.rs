@@ -245,8 +245,7 @@ fn floods(secs: u64) -> anyhow::Result<Vec<FloodKind>> {
         },
         FloodKind {
             name: "not_allowed_af_packet",
-            what:
-                "the same, sent by AF_PACKET sendmmsg (batches of 64, qdisc bypassed) instead: \
+            what: "the same, sent by AF_PACKET sendmmsg (batches of 64, qdisc bypassed) instead: \
                    the sender, not the filter, sets the pace",
             flood: Flood {
                 generator: Generator::AfPacket,

@@ -114,7 +114,10 @@ mod tests {
     fn the_defaults_are_the_full_bench() {
         let a = Args::parse_from(["sipguard-bench"]);
         assert_eq!((a.repeat, a.runs), (1_000_000, 5));
-        assert_eq!((a.lab_trials, a.flood_secs, a.bruteforce_trials), (10, 8, 3));
+        assert_eq!(
+            (a.lab_trials, a.flood_secs, a.bruteforce_trials),
+            (10, 8, 3)
+        );
         assert_eq!((a.scale_sources, a.scale_prefixes), (1 << 20, 100_000));
         assert!(a.json.is_none() && a.only.is_none());
     }

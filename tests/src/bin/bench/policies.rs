@@ -61,7 +61,8 @@ pub fn scanners(recheck: &str) -> anyhow::Result<String> {
 /// Auto-ban's second signal: a REGISTER with credentials is searched for its Authorization
 /// line and counted on every packet. The source is trusted so that a million repeats measure
 /// the search and the count, not a ban (its count starts over past 1000).
-pub const CREDENTIALS: &str = "[global]\ntrusted = [\"198.51.100.20\"]\n[[service]]\nname = \"sip\"\n\
+pub const CREDENTIALS: &str =
+    "[global]\ntrusted = [\"198.51.100.20\"]\n[[service]]\nname = \"sip\"\n\
     protocol = \"udp\"\nports = [5060]\nallow = [\"any\"]\nsip = true\n\
     [service.limits]\nregister = { rate = 0, burst = 1 }\n[scanners]\nenabled = false\n\
     [autoban]\nattempts = 1000\n";
@@ -116,7 +117,11 @@ mod tests {
             CREDENTIALS.to_owned(),
         ] {
             let config = sipguard::config::Config::from_str(&policy, "bench.toml");
-            assert!(config.is_ok(), "{policy}: {:?}", config.err().map(|e| e.to_string()));
+            assert!(
+                config.is_ok(),
+                "{policy}: {:?}",
+                config.err().map(|e| e.to_string())
+            );
         }
     }
 }

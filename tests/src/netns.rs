@@ -119,7 +119,7 @@ impl Lab {
         use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
         let fd = File::open(format!("/run/netns/{ns}")).with_context(|| format!("netns {ns}"))?;
         let mut c = Command::new(program);
-        // Safety: only async-signal-safe calls (setns) between fork and exec.
+        // SAFETY: only async-signal-safe calls (setns) between fork and exec.
         unsafe {
             c.pre_exec(move || {
                 if libc_setns(fd.as_raw_fd()) != 0 {
@@ -162,7 +162,7 @@ impl Drop for Lab {
 }
 
 fn libc_setns(fd: i32) -> i32 {
-    // Safety: plain syscall wrapper.
+    // SAFETY: plain syscall wrapper.
     unsafe { nix::libc::setns(fd, nix::libc::CLONE_NEWNET) }
 }
 

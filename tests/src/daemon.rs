@@ -3,12 +3,15 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 
-use crate::netns::{http_get, Lab};
+use crate::{
+    netns::{http_get, Lab},
+    wait_every, wait_until,
+};
 
 /// The `sipguard` binary under test: `$SIPGUARD_TEST_BIN` (set by `cargo xtask test`), else
 /// the one built next to this test executable (`target/<profile>/sipguard`).
@@ -116,17 +119,20 @@ impl Daemon {
             .context("spawning sipguard")?;
         self.child = Some(child);
         let d = self;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("sipguard exited early ({status}):\n{}", d.log_text());
-            }
-            if d.scrape().is_some() {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        bail!("sipguard's metrics never answered:\n{}", d.log_text())
+        let ready = wait_every(
+            Duration::from_secs(20),
+            Duration::from_millis(100),
+            "sipguard's metrics answering",
+            || {
+                if let Some(status) = d.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    return Some(Err(anyhow!("sipguard exited early ({status})")));
+                }
+                d.scrape().map(|_| Ok(()))
+            },
+        );
+        ready
+            .and_then(|r| r)
+            .map_err(|e| anyhow!("{e}:\n{}", d.log_text()))
     }
 
     /// The daemon's log so far.
@@ -175,14 +181,11 @@ impl Daemon {
 
     /// Waits until the daemon's log contains `text` (at most `timeout`).
     pub fn wait_for_log(&self, text: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.log_text().contains(text) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
+        let what = format!("{text:?} in sipguard's log");
+        wait_until(timeout, &what, || {
+            self.log_text().contains(text).then_some(())
+        })
+        .is_ok()
     }
 
     /// SIGTERM and wait (10 s, then SIGKILL).
@@ -190,15 +193,18 @@ impl Daemon {
         let mut child = self.child.take().context("already stopped")?;
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Some(status) = child.try_wait()? {
-                return Ok(status);
+        let exited = wait_until(
+            Duration::from_secs(10),
+            "sipguard exiting on SIGTERM",
+            || child.try_wait().transpose(),
+        );
+        match exited {
+            Ok(status) => Ok(status?),
+            Err(_) => {
+                let _ = child.kill();
+                bail!("sipguard ignored SIGTERM for 10 s:\n{}", self.log_text())
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = child.kill();
-        bail!("sipguard ignored SIGTERM for 10 s:\n{}", self.log_text())
     }
 }
 

@@ -11,10 +11,12 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
+
+use crate::{wait_every, wait_until};
 
 /// The jail's name.
 pub const JAIL: &str = "asterisk-style";
@@ -85,22 +87,27 @@ impl Fail2ban {
             .spawn()
             .context("starting fail2ban-server (apt package fail2ban)")?;
         f.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(status) = f.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!(
-                    "fail2ban-server exited early ({status}):\n{}",
-                    f.diagnostics()
-                );
-            }
-            if let Ok(out) = f.client(&["status", JAIL]) {
-                if out.status.success() {
-                    return Ok(f);
+        let up = wait_every(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            "fail2ban's jail coming up",
+            || {
+                if let Some(status) = f.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                    return Some(Err(anyhow!("fail2ban-server exited early ({status})")));
                 }
-            }
-            std::thread::sleep(Duration::from_millis(200));
+                f.jail_up().then_some(Ok(()))
+            },
+        );
+        match up.and_then(|r| r) {
+            Ok(()) => Ok(f),
+            Err(e) => bail!("{e}:\n{}", f.diagnostics()),
         }
-        bail!("fail2ban's jail never came up:\n{}", f.diagnostics())
+    }
+
+    /// Whether `fail2ban-client status JAIL` answers.
+    fn jail_up(&self) -> bool {
+        self.client(&["status", JAIL])
+            .is_ok_and(|o| o.status.success())
     }
 
     fn write_config(&self, logpath: &Path, t: Thresholds) -> anyhow::Result<()> {
@@ -196,17 +203,13 @@ impl Fail2ban {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self
-                .client(&["status", JAIL])
-                .is_ok_and(|o| o.status.success())
-            {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        bail!("the jail did not come back:\n{}", self.diagnostics())
+        let back = wait_every(
+            Duration::from_secs(20),
+            Duration::from_millis(200),
+            "the jail coming back",
+            || self.jail_up().then_some(()),
+        );
+        back.map_err(|e| anyhow!("{e}:\n{}", self.diagnostics()))
     }
 
     /// The server's log so far.
@@ -258,13 +261,9 @@ impl Drop for Fail2ban {
         if let Some(mut c) = self.child.take() {
             let pid = nix::unistd::Pid::from_raw(c.id() as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if matches!(c.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+            let _ = wait_until(Duration::from_secs(5), "fail2ban-server exiting", || {
+                c.try_wait().ok().flatten()
+            });
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -94,7 +94,7 @@ pub fn program(spread: bool) -> Vec<[u8; 8]> {
 }
 
 fn sys_bpf(cmd: libc::c_long, attr: &mut [u8]) -> std::io::Result<i64> {
-    // Safety: `attr` is a zeroed buffer laid out as the kernel's union bpf_attr for `cmd`;
+    // SAFETY: `attr` is a zeroed buffer laid out as the kernel's union bpf_attr for `cmd`;
     // every pointer in it points to memory that outlives the call.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) };
     if r < 0 {
@@ -136,7 +136,7 @@ fn load_insns(program: &[[u8; 8]], name: &[u8]) -> anyhow::Result<OwnedFd> {
     put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
     attr[48..48 + name.len().min(15)].copy_from_slice(&name[..name.len().min(15)]); // prog_name
     match sys_bpf(BPF_PROG_LOAD, &mut attr) {
-        // Safety: a new file descriptor the kernel just returned, owned by nobody else.
+        // SAFETY: a new file descriptor the kernel just returned, owned by nobody else.
         Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
         Err(e) => {
             let name = String::from_utf8_lossy(name);
@@ -169,7 +169,7 @@ pub fn attach_xdp_drop(ns: &str, iface: &str) -> anyhow::Result<OwnedFd> {
         put_u32(&mut attr, 8, BPF_XDP);
         let fd = sys_bpf(BPF_LINK_CREATE, &mut attr)
             .with_context(|| format!("attaching XDP_DROP to {iface} (BPF_LINK_CREATE)"))?;
-        // Safety: a new file descriptor the kernel just returned, owned by nobody else.
+        // SAFETY: a new file descriptor the kernel just returned, owned by nobody else.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     })?
 }
@@ -177,7 +177,7 @@ pub fn attach_xdp_drop(ns: &str, iface: &str) -> anyhow::Result<OwnedFd> {
 /// The index of `iface` in the calling thread's namespace.
 fn ifindex(iface: &str) -> anyhow::Result<u32> {
     let name = std::ffi::CString::new(iface)?;
-    // Safety: a NUL-terminated name.
+    // SAFETY: a NUL-terminated name.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
     if index == 0 {
         bail!("no interface {iface} here");
@@ -208,7 +208,7 @@ fn test_run_live(prog: &OwnedFd, frame: &[u8], ifindex: u32, repeat: u32) -> any
 
 /// Pins the calling thread to `cpu`.
 pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
-    // Safety: a zeroed cpu_set_t filled with CPU_SET, passed by pointer with its size.
+    // SAFETY: a zeroed cpu_set_t filled with CPU_SET, passed by pointer with its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
@@ -324,15 +324,15 @@ impl Flood {
     fn run_af_packet(&self, ifindex: u32, keep_going: &AtomicBool) -> anyhow::Result<Sent> {
         use std::os::fd::AsRawFd as _;
         const BATCH: usize = 64;
-        // Safety: plain socket(2); the descriptor is owned right away.
+        // SAFETY: plain socket(2); the descriptor is owned right away.
         let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
         if fd < 0 {
             return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
         }
-        // Safety: a fresh descriptor nobody else owns.
+        // SAFETY: a fresh descriptor nobody else owns.
         let sock = unsafe { OwnedFd::from_raw_fd(fd) };
         let one: libc::c_int = 1;
-        // Safety: an int option by pointer with its size.
+        // SAFETY: an int option by pointer with its size.
         let r = unsafe {
             libc::setsockopt(
                 sock.as_raw_fd(),
@@ -345,7 +345,7 @@ impl Flood {
         if r != 0 {
             return Err(std::io::Error::last_os_error()).context("PACKET_QDISC_BYPASS");
         }
-        // Safety: a zeroed sockaddr_ll with family and interface set, by pointer and size.
+        // SAFETY: a zeroed sockaddr_ll with family and interface set, by pointer and size.
         let r = unsafe {
             let mut sll: libc::sockaddr_ll = std::mem::zeroed();
             sll.sll_family = libc::AF_PACKET as u16;
@@ -391,7 +391,7 @@ impl Flood {
                 }
             }
             batches += 1;
-            // Safety: `msgs` points into `iovs` and `frames`, all alive for the call.
+            // SAFETY: `msgs` points into `iovs` and `frames`, all alive for the call.
             let n = unsafe { libc::sendmmsg(sock.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0) };
             if n < 0 {
                 let e = std::io::Error::last_os_error();
@@ -576,7 +576,7 @@ impl CpuTimes {
             .lines()
             .find(|l| l.split_whitespace().next() == Some(tag.as_str()))
             .with_context(|| format!("no {tag} in /proc/stat"))?;
-        // Safety: sysconf has no preconditions.
+        // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
         let v: Vec<f64> = line
             .split_whitespace()

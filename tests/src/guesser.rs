@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::netns::in_ns;
+use crate::{netns::in_ns, Deadline};
 
 /// One request and what came back.
 #[derive(Clone, Copy, Debug)]
@@ -83,9 +83,9 @@ impl Guesser {
                     answer: None,
                 });
             }
-            let deadline = Instant::now() + self.silence;
+            let deadline = Deadline::after(self.silence);
             let mut buf = [0u8; 4096];
-            while Instant::now() < deadline {
+            while deadline.pending() {
                 sock.set_read_timeout(Some(Duration::from_millis(20)))?;
                 let Ok(len) = sock.recv(&mut buf) else {
                     continue;
@@ -148,10 +148,10 @@ impl Guesser {
         sock: &UdpSocket,
         i: usize,
     ) -> anyhow::Result<Option<(u16, Instant, Option<String>)>> {
-        let deadline = Instant::now() + self.silence;
+        let deadline = Deadline::after(self.silence);
         let mut buf = [0u8; 4096];
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.left();
             if left.is_zero() {
                 return Ok(None);
             }

@@ -92,7 +92,7 @@ fn remove_at_exit(pin_dir: PathBuf) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .push(pin_dir);
-    // Safety: registers a plain function that only removes directories.
+    // SAFETY: registers a plain function that only removes directories.
     REGISTER.call_once(|| unsafe {
         libc::atexit(remove_shared_pins);
     });

@@ -1,8 +1,13 @@
 //! Shared pieces of sipguard's privileged tests, benchmark and demo: packet builders, a
 //! BPF_PROG_TEST_RUN harness around the real loader and map writer, and throwaway network
 //! namespaces joined by veth.
+//!
+//! A test starts through [`fixture`] ([`bpf_test!`] for "the program loaded with this
+//! policy", [`privileged_test!`] for the rest that needs root) and waits through [`wait`];
+//! its policies are files in `tests/policies/` ([`policies`]).
 pub mod daemon;
 pub mod fail2ban;
+pub mod fixture;
 pub mod flood;
 pub mod guesser;
 pub mod harness;
@@ -14,19 +19,10 @@ pub mod scale;
 pub mod scenario;
 pub mod traffic;
 pub mod voip;
+pub mod wait;
 
-/// Whether privileged tests can run here. Root: yes. Not root: they are skipped with a note,
-/// except under CI (`CI` set), where a privileged test that cannot run is a failure.
-pub fn privileged(test: &str) -> bool {
-    if sipguard::host::is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: needs root (BPF, XDP, network namespaces) and CI must run it");
-    }
-    eprintln!("skipping {test}: needs root (run `sudo -E cargo xtask test`)");
-    false
-}
+pub use fixture::privileged;
+pub use wait::{wait_every, wait_until, Deadline};
 
 /// A name unique to this process and call, for pin directories and namespaces.
 pub fn unique(prefix: &str) -> String {
@@ -37,18 +33,4 @@ pub fn unique(prefix: &str) -> String {
         std::process::id() % 100_000,
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// Polls `done` every 50 ms until it holds or `timeout` passes; whether it held.
-pub fn wait_until(timeout: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if done() {
-            return true;
-        }
-        if std::time::Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
 }

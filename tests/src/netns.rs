@@ -16,6 +16,24 @@ pub const CLIENT_IF: &str = "cli0";
 pub const PBX_V4: &str = "192.0.2.1";
 pub const PBX_V6: &str = "2001:db8:1::1";
 
+/// The end-to-end tests' client addresses, by their role under [`crate::policies::LAB`]: the
+/// office half of the veth's /24 and the first /112, the rest, and the one address of each
+/// family the policy denies outright.
+pub mod clients {
+    pub const ALLOWED4: &str = "192.0.2.10";
+    pub const OUTSIDER4: &str = "192.0.2.200";
+    pub const DENIED4: &str = "192.0.2.250";
+    pub const ALLOWED6: &str = "2001:db8:1::10";
+    pub const OUTSIDER6: &str = "2001:db8:1::1:10";
+    pub const DENIED6: &str = "2001:db8:1::bad";
+}
+
+/// A test's literal address.
+pub fn addr(s: &str) -> std::net::IpAddr {
+    s.parse()
+        .unwrap_or_else(|_| panic!("{s:?} is not an address"))
+}
+
 /// A PBX namespace and a client namespace, joined by veth `pbx0` <-> `cli0`.
 pub struct Lab {
     pub pbx: String,
@@ -101,7 +119,7 @@ impl Lab {
         use std::os::{fd::AsRawFd as _, unix::process::CommandExt as _};
         let fd = File::open(format!("/run/netns/{ns}")).with_context(|| format!("netns {ns}"))?;
         let mut c = Command::new(program);
-        // Safety: only async-signal-safe calls (setns) between fork and exec.
+        // SAFETY: only async-signal-safe calls (setns) between fork and exec.
         unsafe {
             c.pre_exec(move || {
                 if libc_setns(fd.as_raw_fd()) != 0 {
@@ -144,7 +162,7 @@ impl Drop for Lab {
 }
 
 fn libc_setns(fd: i32) -> i32 {
-    // Safety: plain syscall wrapper.
+    // SAFETY: plain syscall wrapper.
     unsafe { nix::libc::setns(fd, nix::libc::CLONE_NEWNET) }
 }
 
@@ -213,6 +231,16 @@ pub fn http_get(ns: &str, addr: SocketAddr, path: &str) -> Option<String> {
     })
     .ok()
     .flatten()
+}
+
+/// `sipguard_packets_total{service, reason, verdict}` in a /metrics text (0 when absent).
+pub fn packets_total(text: &str, service: &str, reason: &str, verdict: &str) -> f64 {
+    let labels = [
+        ("service", service),
+        ("reason", reason),
+        ("verdict", verdict),
+    ];
+    metric(text, "sipguard_packets_total", &labels).unwrap_or(0.0)
 }
 
 /// The value of a sample in Prometheus text, matching the metric name and every given label.

@@ -206,7 +206,7 @@ fn fill_array(data: &MapData, info: &MapInfo, fresh: &[u8]) -> io::Result<()> {
         }
         return Ok(());
     }
-    // Safety: the kernel wrote `count` back into the batch member it was given.
+    // SAFETY: the kernel wrote `count` back into the batch member it was given.
     let done = unsafe { attr.batch.count } as usize;
     if done != n {
         return Err(io::Error::other(format!("{done} of {n} values written")));
@@ -237,7 +237,7 @@ fn read_array(data: &MapData, info: &MapInfo) -> io::Result<Vec<Entry>> {
         }
         // ENOENT: the batch reached the end of the map.
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
-        // Safety: the kernel wrote `count` back into the batch member it was given.
+        // SAFETY: the kernel wrote `count` back into the batch member it was given.
         _ => (unsafe { attr.batch.count }) as usize,
     };
     Ok(keys[..read]
@@ -312,10 +312,10 @@ fn pending(data: &MapData) -> io::Result<Vec<Entry>> {
 
 /// The position at the start of the ring buffer's `page` (0: consumer, 1: producer).
 fn ring_position(data: &MapData, page: usize) -> io::Result<u64> {
-    // Safety: sysconf has no preconditions.
+    // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
     let fd = data.fd().as_fd().as_raw_fd();
-    // Safety: a read-only shared mapping of one page of a ring buffer map, which the kernel
+    // SAFETY: a read-only shared mapping of one page of a ring buffer map, which the kernel
     // allows at these offsets; it is unmapped before returning.
     unsafe {
         let ptr = libc::mmap(
@@ -342,7 +342,7 @@ fn batch_unsupported(e: &io::Error) -> bool {
 }
 
 fn elem_attr(data: &MapData, key: &[u8]) -> bpf_attr {
-    // Safety: bpf_attr is plain data; all zeros is its documented empty value.
+    // SAFETY: bpf_attr is plain data; all zeros is its documented empty value.
     let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
     attr.__bindgen_anon_2.map_fd = data.fd().as_fd().as_raw_fd() as u32;
     attr.__bindgen_anon_2.key = key.as_ptr() as u64;
@@ -350,7 +350,7 @@ fn elem_attr(data: &MapData, key: &[u8]) -> bpf_attr {
 }
 
 fn batch_attr(data: &MapData, count: u32) -> bpf_attr {
-    // Safety: bpf_attr is plain data; all zeros is its documented empty value.
+    // SAFETY: bpf_attr is plain data; all zeros is its documented empty value.
     let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
     attr.batch.map_fd = data.fd().as_fd().as_raw_fd() as u32;
     attr.batch.count = count;
@@ -359,7 +359,7 @@ fn batch_attr(data: &MapData, count: u32) -> bpf_attr {
 
 /// The bpf(2) map commands aya 0.14 has no untyped or batch form of.
 fn sys_bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<()> {
-    // Safety: `attr` is a valid bpf_attr whose pointers (keys, values) outlive the call.
+    // SAFETY: `attr` is a valid bpf_attr whose pointers (keys, values) outlive the call.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_bpf,

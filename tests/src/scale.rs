@@ -22,7 +22,7 @@ use crate::{
     harness::Harness,
     netns::{run_in, Lab, PBX_IF, PBX_V4},
     packets::{frame, register, udp, Transport},
-    policies::TempFile,
+    policies::{edit, service, TempFile},
     traffic::{SteadyUdp, UdpCounter},
 };
 
@@ -73,29 +73,32 @@ pub fn deny_prefixes(n: usize, seed: u64) -> Vec<String> {
 }
 
 /// The bench policy with `deny` as its global deny list, a per-source table of `tracked`
-/// entries and `extra_sip_allow` added to SIP's allow list.
-pub fn policy_with(deny: &[String], tracked: u32, extra_sip_allow: &[&str]) -> String {
-    let mut list = String::with_capacity(deny.len() * 22);
-    for p in deny {
-        list.push('"');
-        list.push_str(p);
-        list.push_str("\",\n");
-    }
-    let mut allow = String::new();
-    for a in extra_sip_allow {
-        allow.push_str(&format!(", \"{a}\""));
-    }
-    BENCH_POLICY
-        .replacen(
-            "[global]\n",
-            &format!("[global]\ntracked_sources = {tracked}\ndeny = [\n{list}]\n"),
-            1,
-        )
-        .replacen(
-            "allow = [\"192.0.2.0/24\", \"2001:db8:1::/64\"]\nsip = true",
-            &format!("allow = [\"192.0.2.0/24\", \"2001:db8:1::/64\"{allow}]\nsip = true"),
-            1,
-        )
+/// entries and `extra_sip_allow` added to SIP's allow list; edited as a value.
+pub fn policy_with(
+    deny: &[String],
+    tracked: u32,
+    extra_sip_allow: &[&str],
+) -> anyhow::Result<String> {
+    let mut missing = Ok(());
+    let policy = edit(BENCH_POLICY, |p| {
+        if let Some(global) = p.get_mut("global").and_then(toml::Value::as_table_mut) {
+            global.insert("tracked_sources".into(), i64::from(tracked).into());
+            global.insert(
+                "deny".into(),
+                toml::Value::Array(deny.iter().map(|d| d.as_str().into()).collect()),
+            );
+        }
+        let allow = service(p, "sip").and_then(|sip| {
+            sip.get_mut("allow")
+                .and_then(toml::Value::as_array_mut)
+                .ok_or_else(|| anyhow::anyhow!("the bench policy's sip service has no allow list"))
+        });
+        match allow {
+            Ok(allow) => allow.extend(extra_sip_allow.iter().map(|&a| toml::Value::from(a))),
+            Err(e) => missing = Err(e),
+        }
+    })?;
+    missing.map(|()| policy)
 }
 
 /// Kernel memory of the maps pinned in `dir` (fdinfo `memlock`), per map name.
@@ -220,7 +223,7 @@ pub fn run(args: &Args) -> anyhow::Result<serde_json::Value> {
     let mut load = serde_json::Map::new();
     for s in &setups {
         let deny: Vec<String> = set_a[..s.deny].to_vec();
-        let policy = policy_with(&deny, s.tracked, &remote);
+        let policy = policy_with(&deny, s.tracked, &remote)?;
         let t = Instant::now();
         let mut h = Harness::standalone(&policy);
         let load_s = t.elapsed().as_secs_f64();
@@ -290,7 +293,7 @@ pub fn run(args: &Args) -> anyhow::Result<serde_json::Value> {
         if s.deny > 1 {
             // Replace the whole list: a reload that rewrites 100k entries in the other epoch,
             // switches, and deletes the old ones.
-            let policy_b = policy_with(&set_b, s.tracked, &remote);
+            let policy_b = policy_with(&set_b, s.tracked, &remote)?;
             let t = Instant::now();
             h.apply(&policy_b);
             let reload = t.elapsed().as_secs_f64();
@@ -342,8 +345,8 @@ fn daemon_reload_under_traffic(
     tracked: u32,
 ) -> anyhow::Result<serde_json::Value> {
     let lab = Lab::new(&[HONEST, DENIED_IN_LAN])?;
-    let policy_a = policy_with(set_a, tracked, &[]);
-    let policy_b = policy_with(set_b, tracked, &[]);
+    let policy_a = policy_with(set_a, tracked, &[])?;
+    let policy_b = policy_with(set_b, tracked, &[])?;
     let config = TempFile::with_contents(&policy_a);
     let t = Instant::now();
     let d = Daemon::start(&lab.pbx, PBX_IF, 9710, &["--config", config.as_str()])?;
@@ -439,4 +442,39 @@ fn iptables_load(set_a: &[String]) -> anyhow::Result<serde_json::Value> {
         set_a.len()
     );
     Ok(json!({"load_s": load}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The text patch `policy_with` applied before it edited a value.
+    fn patched(deny: &[String], tracked: u32, extra_sip_allow: &[&str]) -> String {
+        let list: String = deny.iter().map(|p| format!("\"{p}\",\n")).collect();
+        let allow: String = extra_sip_allow
+            .iter()
+            .map(|a| format!(", \"{a}\""))
+            .collect();
+        BENCH_POLICY
+            .replacen(
+                "[global]\n",
+                &format!("[global]\ntracked_sources = {tracked}\ndeny = [\n{list}]\n"),
+                1,
+            )
+            .replacen(
+                "allow = [\"192.0.2.0/24\", \"2001:db8:1::/64\"]\nsip = true",
+                &format!("allow = [\"192.0.2.0/24\", \"2001:db8:1::/64\"{allow}]\nsip = true"),
+                1,
+            )
+    }
+
+    #[test]
+    fn the_scale_policy_is_the_one_the_text_patch_gave() {
+        let deny = deny_prefixes(100, 1);
+        for extra in [&[][..], &["198.18.0.0/15"][..]] {
+            let edited: toml::Table = policy_with(&deny, 4096, extra).unwrap().parse().unwrap();
+            let old: toml::Table = patched(&deny, 4096, extra).parse().unwrap();
+            assert_eq!(edited, old);
+        }
+    }
 }

@@ -8,10 +8,16 @@ use std::{
         Arc,
     },
     thread::JoinHandle,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use crate::netns::{in_ns, spawn_in_ns};
+use crate::{
+    netns::{in_ns, spawn_in_ns},
+    wait_every, Deadline,
+};
+
+/// Datagrams the end-to-end tests send from each source.
+pub const DATAGRAMS: u32 = 20;
 
 /// IPv4-mapped sources (dual-stack sockets) as plain IPv4.
 pub fn canonical(addr: IpAddr) -> IpAddr {
@@ -46,8 +52,8 @@ impl<T: Default + Send + 'static> Receiver<T> {
             let socket = bind()?;
             let _ = ready_tx.send(());
             let mut gathered = T::default();
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+            let deadline = Deadline::after(Duration::from_secs(120));
+            while !s.load(Ordering::Relaxed) && deadline.pending() {
                 step(&socket, &mut gathered);
             }
             Ok(gathered)
@@ -158,15 +164,10 @@ pub fn tcp_connects(
         stream.set_nonblocking(true)?;
         let addr = SockaddrStorage::from(dst);
         let _ = nix::sys::socket::connect(std::os::fd::AsRawFd::as_raw_fd(&stream), &addr);
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            // connected when the peer address is known
-            if stream.peer_addr().is_ok() {
-                return Ok(true);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(false)
+        // connected when the peer address is known
+        let connected = || stream.peer_addr().ok();
+        let what = format!("a TCP connection from {src} to {dst}");
+        Ok(wait_every(timeout, Duration::from_millis(20), &what, connected).is_ok())
     })?
 }
 
@@ -189,9 +190,9 @@ impl SteadyUdp {
                 .map(|&src| UdpSocket::bind(SocketAddr::new(src, 0)).map(|s| (src, s)))
                 .collect::<std::io::Result<Vec<_>>>()?;
             let mut sent = BTreeMap::new();
-            let deadline = Instant::now() + Duration::from_secs(120);
+            let deadline = Deadline::after(Duration::from_secs(120));
             for round in 0..100_000u32 {
-                if flag.load(Ordering::Relaxed) || Instant::now() > deadline {
+                if flag.load(Ordering::Relaxed) || !deadline.pending() {
                     break;
                 }
                 for (src, sock) in &socks {

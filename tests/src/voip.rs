@@ -10,12 +10,12 @@
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use anyhow::{bail, Context as _};
 
-use crate::netns::ip;
+use crate::{netns::ip, wait_every};
 
 pub const PBX: &str = "192.0.2.1";
 pub const PHONE: &str = "192.0.2.10";
@@ -177,17 +177,14 @@ impl VoipLab {
 
     /// Whether something in `ns` listens on UDP `addr` (ip:port), polled until `timeout`.
     pub fn wait_udp(&self, ns: &str, addr: &str, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            let out = Self::command(ns, "ss").args(["-Hlun"]).output();
-            if let Ok(o) = out {
-                if String::from_utf8_lossy(&o.stdout).contains(&format!(" {addr} ")) {
-                    return true;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+        let listening = || {
+            let out = Self::command(ns, "ss").args(["-Hlun"]).output().ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains(&format!(" {addr} "))
+                .then_some(())
+        };
+        let what = format!("a UDP listener on {addr} in {ns}");
+        wait_every(timeout, Duration::from_millis(100), &what, listening).is_ok()
     }
 
     /// UDP datagrams sent from `ns` so far (its /proc/net/snmp `Udp: OutDatagrams`).
@@ -392,12 +389,15 @@ impl VoipLab {
             ],
             45,
         )?;
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if uas.try_wait()?.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        // Its calls done, the UAS exits on its own; past 15 s it is killed.
+        let exited = wait_every(
+            Duration::from_secs(15),
+            Duration::from_millis(100),
+            "the sipp UAS exiting",
+            || uas.try_wait().transpose(),
+        );
+        if let Ok(status) = exited {
+            status?;
         }
         let _ = uas.kill();
         let _ = uas.wait();

@@ -8,7 +8,7 @@ use std::{
 };
 
 use serde_json::Value;
-use sipguard_tests::{daemon::binary, netns::Lab, privileged, unique};
+use sipguard_tests::{daemon::binary, netns::Lab, privileged_test, unique};
 
 /// A directory tree removed on drop.
 struct Tree {
@@ -734,76 +734,66 @@ fn socket_audit(tcp: &[&str], udp: &[&str], config: Option<&str>) -> (Vec<Value>
 
 const AMI_OPEN: &str = "[global]\ndefault = \"drop\"\n[[service]]\nname = \"ami\"\nprotocol = \"tcp\"\nports = [5038]\nallow = [\"any\"]\n";
 
-#[test]
-fn ami_on_all_addresses_is_restricted_by_the_built_in_default() {
-    if !privileged("ami_on_all_addresses_is_restricted_by_the_built_in_default") {
-        return;
+privileged_test! {
+    fn ami_on_all_addresses_is_restricted_by_the_built_in_default() {
+        let (f, code) = socket_audit(&["0.0.0.0:5038", "127.0.0.1:3306"], &[], None);
+        assert_has(&f, "socket.admin-restricted", "info", "tcp 0.0.0.0:5038");
+        assert!(
+            f.iter()
+                .any(|x| x["what"].as_str().unwrap().contains("192.168.0.0/16")),
+            "names who may reach it: {f:?}"
+        );
+        assert!(
+            !f.iter().any(|x| x["location"] == "tcp 127.0.0.1:3306"),
+            "{f:?}"
+        );
+        assert_eq!(code, 0, "{f:?}");
     }
-    let (f, code) = socket_audit(&["0.0.0.0:5038", "127.0.0.1:3306"], &[], None);
-    assert_has(&f, "socket.admin-restricted", "info", "tcp 0.0.0.0:5038");
-    assert!(
-        f.iter()
-            .any(|x| x["what"].as_str().unwrap().contains("192.168.0.0/16")),
-        "names who may reach it: {f:?}"
-    );
-    assert!(
-        !f.iter().any(|x| x["location"] == "tcp 127.0.0.1:3306"),
-        "{f:?}"
-    );
-    assert_eq!(code, 0, "{f:?}");
 }
 
-#[test]
-fn ami_on_all_addresses_open_by_the_policy_is_high() {
-    if !privileged("ami_on_all_addresses_open_by_the_policy_is_high") {
-        return;
+privileged_test! {
+    fn ami_on_all_addresses_open_by_the_policy_is_high() {
+        let (f, code) = socket_audit(&["0.0.0.0:5038"], &[], Some(AMI_OPEN));
+        assert_has(&f, "socket.admin-open", "high", "tcp 0.0.0.0:5038");
+        assert_eq!(code, 1);
     }
-    let (f, code) = socket_audit(&["0.0.0.0:5038"], &[], Some(AMI_OPEN));
-    assert_has(&f, "socket.admin-open", "high", "tcp 0.0.0.0:5038");
-    assert_eq!(code, 1);
 }
 
-#[test]
-fn a_loopback_only_listener_is_never_flagged() {
-    if !privileged("a_loopback_only_listener_is_never_flagged") {
-        return;
+privileged_test! {
+    fn a_loopback_only_listener_is_never_flagged() {
+        let (f, code) = socket_audit(
+            &["127.0.0.1:5038", "[::1]:3306"],
+            &["127.0.0.1:69"],
+            Some(AMI_OPEN),
+        );
+        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(code, 0);
     }
-    let (f, code) = socket_audit(
-        &["127.0.0.1:5038", "[::1]:3306"],
-        &["127.0.0.1:69"],
-        Some(AMI_OPEN),
-    );
-    assert!(f.is_empty(), "{f:?}");
-    assert_eq!(code, 0);
 }
 
-#[test]
-fn ipv6_and_udp_admin_listeners_are_judged_per_family() {
-    if !privileged("ipv6_and_udp_admin_listeners_are_judged_per_family") {
-        return;
+privileged_test! {
+    fn ipv6_and_udp_admin_listeners_are_judged_per_family() {
+        // TFTP open to any IPv6 source only: an IPv6 socket is open, an IPv4 one is dropped.
+        let policy = "[global]\ndefault = \"drop\"\n[[service]]\nname = \"tftp\"\nprotocol = \"udp\"\nports = [69]\nallow = [\"any6\"]\n";
+        let (f, code) = socket_audit(&[], &["[2001:db8:1::1]:69", "192.0.2.1:69"], Some(policy));
+        assert_has(&f, "socket.admin-open", "high", "udp [2001:db8:1::1]:69");
+        assert!(
+            !f.iter()
+                .any(|x| x["location"] == "udp 192.0.2.1:69" && x["severity"] == "high"),
+            "{f:?}"
+        );
+        assert_eq!(code, 1);
     }
-    // TFTP open to any IPv6 source only: an IPv6 socket is open, an IPv4 one is dropped.
-    let policy = "[global]\ndefault = \"drop\"\n[[service]]\nname = \"tftp\"\nprotocol = \"udp\"\nports = [69]\nallow = [\"any6\"]\n";
-    let (f, code) = socket_audit(&[], &["[2001:db8:1::1]:69", "192.0.2.1:69"], Some(policy));
-    assert_has(&f, "socket.admin-open", "high", "udp [2001:db8:1::1]:69");
-    assert!(
-        !f.iter()
-            .any(|x| x["location"] == "udp 192.0.2.1:69" && x["severity"] == "high"),
-        "{f:?}"
-    );
-    assert_eq!(code, 1);
 }
 
-#[test]
-fn a_sip_port_the_default_does_not_cover_is_reported() {
-    if !privileged("a_sip_port_the_default_does_not_cover_is_reported") {
-        return;
+privileged_test! {
+    fn a_sip_port_the_default_does_not_cover_is_reported() {
+        let (f, code) = socket_audit(&[], &["0.0.0.0:5160", "0.0.0.0:5060"], None);
+        assert_has(&f, "socket.sip-uncovered", "low", "udp 0.0.0.0:5160");
+        assert!(
+            !f.iter().any(|x| x["location"] == "udp 0.0.0.0:5060"),
+            "5060 is the sip service: {f:?}"
+        );
+        assert_eq!(code, 0);
     }
-    let (f, code) = socket_audit(&[], &["0.0.0.0:5160", "0.0.0.0:5060"], None);
-    assert_has(&f, "socket.sip-uncovered", "low", "udp 0.0.0.0:5160");
-    assert!(
-        !f.iter().any(|x| x["location"] == "udp 0.0.0.0:5060"),
-        "5060 is the sip service: {f:?}"
-    );
-    assert_eq!(code, 0);
 }

@@ -2,38 +2,18 @@
 //! the PBX's authentication failures to one client, with no success between them, ban it.
 use sipguard_common::{BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES};
 use sipguard_tests::{
+    bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{from_pbx, response, sip},
-    privileged,
 };
 
 const TC_ACT_OK: i32 = 0;
 
-const POLICY: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.200"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["any"]
-sip = true
-
-[autoban]
-failures = 3
-window = "1m"
-ban = "1h"
-"#;
+const POLICY: &str = include_str!("../policies/autoban.toml");
 
 const GUESSER: &str = "192.0.2.66";
 const PHONE: &str = "192.0.2.10";
 const TRUNK: &str = "192.0.2.200";
-
-fn harness(test: &str, policy: &str) -> Option<Harness> {
-    privileged(test).then(|| Harness::with_config(policy))
-}
 
 fn register() -> Vec<u8> {
     b"REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 8 REGISTER\r\n\r\n".to_vec()
@@ -49,151 +29,107 @@ fn answer(h: &Harness, client: &str, code: u16, method: &str, n: usize) {
     }
 }
 
-#[test]
-fn failures_past_the_threshold_ban_the_client() {
-    let Some(h) = harness("failures_past_the_threshold_ban_the_client", POLICY) else {
-        return;
-    };
-    answer(&h, GUESSER, 401, "REGISTER", 3);
-    assert!(h.bans().is_empty(), "three failures are tolerated");
-    assert_eq!(h.run(&sip(GUESSER, &register())), XDP_PASS);
-    answer(&h, GUESSER, 401, "REGISTER", 1);
-    let bans = h.bans();
-    assert_eq!(bans.len(), 1, "{bans:?}");
-    assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
-    assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_FAILURES);
-    assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
-    assert_eq!(h.count("sip", "banned", "drop"), 1);
-}
-
-#[test]
-fn a_success_clears_the_count() {
-    let Some(h) = harness("a_success_clears_the_count", POLICY) else {
-        return;
-    };
-    // An honest phone: challenged, then accepted, over and over.
-    for _ in 0..10 {
-        answer(&h, PHONE, 401, "REGISTER", 1);
-        answer(&h, PHONE, 200, "REGISTER", 1);
+bpf_test! {
+    fn failures_past_the_threshold_ban_the_client(h = POLICY) {
+        answer(&h, GUESSER, 401, "REGISTER", 3);
+        assert!(h.bans().is_empty(), "three failures are tolerated");
+        assert_eq!(h.run(&sip(GUESSER, &register())), XDP_PASS);
+        answer(&h, GUESSER, 401, "REGISTER", 1);
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+        assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_FAILURES);
+        assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
+        assert_eq!(h.count("sip", "banned", "drop"), 1);
     }
-    // A call: 407, then 100/180/200.
-    for _ in 0..10 {
-        answer(&h, PHONE, 407, "INVITE", 1);
-        answer(&h, PHONE, 200, "INVITE", 1);
+}
+
+bpf_test! {
+    fn a_success_clears_the_count(h = POLICY) {
+        // An honest phone: challenged, then accepted, over and over.
+        for _ in 0..10 {
+            answer(&h, PHONE, 401, "REGISTER", 1);
+            answer(&h, PHONE, 200, "REGISTER", 1);
+        }
+        // A call: 407, then 100/180/200.
+        for _ in 0..10 {
+            answer(&h, PHONE, 407, "INVITE", 1);
+            answer(&h, PHONE, 200, "INVITE", 1);
+        }
+        assert!(h.bans().is_empty());
     }
-    assert!(h.bans().is_empty());
 }
 
-#[test]
-fn proxy_auth_and_forbidden_count_as_failures_for_invite() {
-    let Some(h) = harness(
-        "proxy_auth_and_forbidden_count_as_failures_for_invite",
-        POLICY,
-    ) else {
-        return;
-    };
-    answer(&h, GUESSER, 407, "INVITE", 2);
-    answer(&h, GUESSER, 403, "INVITE", 2);
-    assert_eq!(h.bans().len(), 1);
-}
-
-#[test]
-fn answers_to_other_methods_neither_count_nor_clear() {
-    let Some(h) = harness("answers_to_other_methods_neither_count_nor_clear", POLICY) else {
-        return;
-    };
-    answer(&h, GUESSER, 401, "REGISTER", 3);
-    // An OPTIONS answered 200 must not wipe the guesser's record; a SUBSCRIBE challenged
-    // is not a password guess.
-    answer(&h, GUESSER, 200, "OPTIONS", 1);
-    answer(&h, GUESSER, 401, "SUBSCRIBE", 5);
-    assert!(h.bans().is_empty());
-    answer(&h, GUESSER, 401, "REGISTER", 1);
-    assert_eq!(h.bans().len(), 1);
-}
-
-#[test]
-fn the_cseq_is_found_far_down_the_headers() {
-    let Some(h) = harness("the_cseq_is_found_far_down_the_headers", POLICY) else {
-        return;
-    };
-    for _ in 0..4 {
-        let frame = from_pbx(GUESSER, &response(401, "REGISTER", 1000));
-        assert!(frame.len() > 1100);
-        assert_eq!(h.run_egress(&frame), TC_ACT_OK);
+bpf_test! {
+    fn proxy_auth_and_forbidden_count_as_failures_for_invite(h = POLICY) {
+        answer(&h, GUESSER, 407, "INVITE", 2);
+        answer(&h, GUESSER, 403, "INVITE", 2);
+        assert_eq!(h.bans().len(), 1);
     }
-    assert_eq!(h.bans().len(), 1);
 }
 
-#[test]
-fn a_trusted_client_is_never_banned() {
-    let Some(h) = harness("a_trusted_client_is_never_banned", POLICY) else {
-        return;
-    };
-    answer(&h, TRUNK, 403, "INVITE", 20);
-    assert!(h.bans().is_empty());
+bpf_test! {
+    fn answers_to_other_methods_neither_count_nor_clear(h = POLICY) {
+        answer(&h, GUESSER, 401, "REGISTER", 3);
+        // An OPTIONS answered 200 must not wipe the guesser's record; a SUBSCRIBE challenged
+        // is not a password guess.
+        answer(&h, GUESSER, 200, "OPTIONS", 1);
+        answer(&h, GUESSER, 401, "SUBSCRIBE", 5);
+        assert!(h.bans().is_empty());
+        answer(&h, GUESSER, 401, "REGISTER", 1);
+        assert_eq!(h.bans().len(), 1);
+    }
 }
 
-#[test]
-fn monitor_mode_bans_nobody() {
-    let policy = POLICY.replace(
-        "default = \"drop\"",
-        "default = \"drop\"\nmode = \"monitor\"",
-    );
-    let Some(h) = harness("monitor_mode_bans_nobody", &policy) else {
-        return;
-    };
-    answer(&h, GUESSER, 401, "REGISTER", 10);
-    assert!(h.bans().is_empty());
+bpf_test! {
+    fn the_cseq_is_found_far_down_the_headers(h = POLICY) {
+        for _ in 0..4 {
+            let frame = from_pbx(GUESSER, &response(401, "REGISTER", 1000));
+            assert!(frame.len() > 1100);
+            assert_eq!(h.run_egress(&frame), TC_ACT_OK);
+        }
+        assert_eq!(h.bans().len(), 1);
+    }
 }
 
-#[test]
-fn disabled_autoban_counts_nothing() {
-    let policy = POLICY.replace("failures = 3", "enabled = false");
-    let Some(h) = harness("disabled_autoban_counts_nothing", &policy) else {
-        return;
-    };
-    answer(&h, GUESSER, 401, "REGISTER", 10);
-    assert!(h.bans().is_empty());
+bpf_test! {
+    fn a_trusted_client_is_never_banned(h = POLICY) {
+        answer(&h, TRUNK, 403, "INVITE", 20);
+        assert!(h.bans().is_empty());
+    }
 }
 
-#[test]
-fn an_ipv6_client_is_banned_with_its_64_and_sip_scope_spares_other_traffic() {
-    let policy = POLICY.replace("ban = \"1h\"", "ban = \"1h\"\nscope = \"sip\"");
-    let Some(h) = harness(
-        "an_ipv6_client_is_banned_with_its_64_and_sip_scope_spares_other_traffic",
-        &policy,
-    ) else {
-        return;
-    };
-    answer(&h, "2001:db8:66::5", 401, "REGISTER", 4);
-    let bans = h.bans();
-    assert_eq!(bans.len(), 1, "{bans:?}");
-    assert_eq!(bans[0].0.to_string(), "2001:db8:66::/64");
-    assert_eq!(h.run(&sip("2001:db8:66::77", &register())), XDP_DROP);
+bpf_test! {
+    fn monitor_mode_bans_nobody(h = &POLICY.replace(
+            "default = \"drop\"",
+            "default = \"drop\"\nmode = \"monitor\"",
+        )) {
+        answer(&h, GUESSER, 401, "REGISTER", 10);
+        assert!(h.bans().is_empty());
+    }
+}
+
+bpf_test! {
+    fn disabled_autoban_counts_nothing(h = &POLICY.replace("failures = 3", "enabled = false")) {
+        answer(&h, GUESSER, 401, "REGISTER", 10);
+        assert!(h.bans().is_empty());
+    }
+}
+
+bpf_test! {
+    fn an_ipv6_client_is_banned_with_its_64_and_sip_scope_spares_other_traffic(h = &POLICY.replace("ban = \"1h\"", "ban = \"1h\"\nscope = \"sip\"")) {
+        answer(&h, "2001:db8:66::5", 401, "REGISTER", 4);
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].0.to_string(), "2001:db8:66::/64");
+        assert_eq!(h.run(&sip("2001:db8:66::77", &register())), XDP_DROP);
+    }
 }
 
 // The second signal: requests carrying credentials, counted by the XDP program, cleared by
 // the PBX's 2xx (INVITE: or 18x) on the egress side.
 
-const ATTEMPTS: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.200"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["any"]
-sip = true
-
-[autoban]
-failures = 100
-attempts = 3
-window = "1m"
-ban = "1h"
-"#;
+const ATTEMPTS: &str = include_str!("../policies/autoban_attempts.toml");
 
 /// A REGISTER with `header` (`Authorization: Digest ...` or anything else) after `pad`
 /// bytes of other headers.
@@ -217,172 +153,140 @@ fn invite_with(header: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-#[test]
-fn requests_with_credentials_and_no_success_ban_the_source() {
-    let Some(h) = harness(
-        "requests_with_credentials_and_no_success_ban_the_source",
-        ATTEMPTS,
-    ) else {
-        return;
-    };
-    for _ in 0..3 {
-        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
-    }
-    assert!(
-        h.bans().is_empty(),
-        "three unanswered attempts are tolerated"
-    );
-    // The fourth is dropped itself, and bans its source.
-    assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_DROP);
-    let bans = h.bans();
-    assert_eq!(bans.len(), 1, "{bans:?}");
-    assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
-    assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_ATTEMPTS);
-    assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
-    assert_eq!(h.count("sip", "banned", "drop"), 2);
-    assert_eq!(h.ban_count("auth_attempts"), 1);
-}
-
-#[test]
-fn a_success_clears_the_attempts() {
-    let Some(h) = harness("a_success_clears_the_attempts", ATTEMPTS) else {
-        return;
-    };
-    // An honest phone registering again and again, each time accepted.
-    for _ in 0..10 {
-        assert_eq!(h.run(&sip(PHONE, &register_with(DIGEST, 0))), XDP_PASS);
-        answer(&h, PHONE, 200, "REGISTER", 1);
-    }
-    assert!(h.bans().is_empty());
-}
-
-#[test]
-fn ringing_clears_an_invites_attempts() {
-    let Some(h) = harness("ringing_clears_an_invites_attempts", ATTEMPTS) else {
-        return;
-    };
-    // Calls that ring but are never answered (no 2xx): the credentials passed.
-    let proxy_auth = DIGEST.replace("Authorization", "Proxy-Authorization");
-    for _ in 0..10 {
-        assert_eq!(h.run(&sip(PHONE, &invite_with(&proxy_auth))), XDP_PASS);
-        answer(&h, PHONE, 180, "INVITE", 1);
-        answer(&h, PHONE, 487, "INVITE", 1);
-    }
-    assert!(h.bans().is_empty());
-}
-
-#[test]
-fn proxy_authorization_in_any_case_counts() {
-    let Some(h) = harness("proxy_authorization_in_any_case_counts", ATTEMPTS) else {
-        return;
-    };
-    let header = DIGEST.replace("Authorization", "pRoXy-AUTHORIZATION");
-    for _ in 0..3 {
-        assert_eq!(h.run(&sip(GUESSER, &invite_with(&header))), XDP_PASS);
-    }
-    assert_eq!(h.run(&sip(GUESSER, &invite_with(&header))), XDP_DROP);
-    assert_eq!(h.bans().len(), 1);
-}
-
-#[test]
-fn credentials_far_down_the_headers_count() {
-    let Some(h) = harness("credentials_far_down_the_headers_count", ATTEMPTS) else {
-        return;
-    };
-    let packet = register_with(DIGEST, 1200);
-    for _ in 0..3 {
-        assert_eq!(h.run(&sip(GUESSER, &packet)), XDP_PASS);
-    }
-    assert_eq!(h.run(&sip(GUESSER, &packet)), XDP_DROP);
-}
-
-#[test]
-fn requests_without_credentials_are_not_attempts() {
-    let Some(h) = harness("requests_without_credentials_are_not_attempts", ATTEMPTS) else {
-        return;
-    };
-    // No credentials, a look-alike name (Proxy-Authenticate is a response header), and an
-    // Authorization header in the body after the blank line.
-    let body = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nContent-Length: 40\r\n\r\n\
-                Authorization: Digest username=\"1001\"\r\n";
-    for _ in 0..5 {
-        assert_eq!(
-            h.run(&sip(GUESSER, &register_with("X-Note: 1", 0))),
-            XDP_PASS
+bpf_test! {
+    fn requests_with_credentials_and_no_success_ban_the_source(h = ATTEMPTS) {
+        for _ in 0..3 {
+            assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+        }
+        assert!(
+            h.bans().is_empty(),
+            "three unanswered attempts are tolerated"
         );
+        // The fourth is dropped itself, and bans its source.
+        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_DROP);
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+        assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_ATTEMPTS);
+        assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
+        assert_eq!(h.count("sip", "banned", "drop"), 2);
+        assert_eq!(h.ban_count("auth_attempts"), 1);
+    }
+}
+
+bpf_test! {
+    fn a_success_clears_the_attempts(h = ATTEMPTS) {
+        // An honest phone registering again and again, each time accepted.
+        for _ in 0..10 {
+            assert_eq!(h.run(&sip(PHONE, &register_with(DIGEST, 0))), XDP_PASS);
+            answer(&h, PHONE, 200, "REGISTER", 1);
+        }
+        assert!(h.bans().is_empty());
+    }
+}
+
+bpf_test! {
+    fn ringing_clears_an_invites_attempts(h = ATTEMPTS) {
+        // Calls that ring but are never answered (no 2xx): the credentials passed.
+        let proxy_auth = DIGEST.replace("Authorization", "Proxy-Authorization");
+        for _ in 0..10 {
+            assert_eq!(h.run(&sip(PHONE, &invite_with(&proxy_auth))), XDP_PASS);
+            answer(&h, PHONE, 180, "INVITE", 1);
+            answer(&h, PHONE, 487, "INVITE", 1);
+        }
+        assert!(h.bans().is_empty());
+    }
+}
+
+bpf_test! {
+    fn proxy_authorization_in_any_case_counts(h = ATTEMPTS) {
+        let header = DIGEST.replace("Authorization", "pRoXy-AUTHORIZATION");
+        for _ in 0..3 {
+            assert_eq!(h.run(&sip(GUESSER, &invite_with(&header))), XDP_PASS);
+        }
+        assert_eq!(h.run(&sip(GUESSER, &invite_with(&header))), XDP_DROP);
+        assert_eq!(h.bans().len(), 1);
+    }
+}
+
+bpf_test! {
+    fn credentials_far_down_the_headers_count(h = ATTEMPTS) {
+        let packet = register_with(DIGEST, 1200);
+        for _ in 0..3 {
+            assert_eq!(h.run(&sip(GUESSER, &packet)), XDP_PASS);
+        }
+        assert_eq!(h.run(&sip(GUESSER, &packet)), XDP_DROP);
+    }
+}
+
+bpf_test! {
+    fn requests_without_credentials_are_not_attempts(h = ATTEMPTS) {
+        // No credentials, a look-alike name (Proxy-Authenticate is a response header), and an
+        // Authorization header in the body after the blank line.
+        let body = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nContent-Length: 40\r\n\r\n\
+                    Authorization: Digest username=\"1001\"\r\n";
+        for _ in 0..5 {
+            assert_eq!(
+                h.run(&sip(GUESSER, &register_with("X-Note: 1", 0))),
+                XDP_PASS
+            );
+            assert_eq!(
+                h.run(&sip(
+                    GUESSER,
+                    &register_with("Proxy-Authenticate: Digest", 0)
+                )),
+                XDP_PASS
+            );
+            assert_eq!(h.run(&sip(GUESSER, body.as_bytes())), XDP_PASS);
+        }
+        assert!(h.bans().is_empty());
+    }
+}
+
+bpf_test! {
+    fn attempts_of_a_trusted_source_never_ban(h = ATTEMPTS) {
+        for _ in 0..10 {
+            assert_eq!(h.run(&sip(TRUNK, &register_with(DIGEST, 0))), XDP_PASS);
+        }
+        assert!(h.bans().is_empty());
+    }
+}
+
+bpf_test! {
+    fn zero_attempts_turns_the_signal_off(h = &ATTEMPTS.replace("attempts = 3", "attempts = 0")) {
+        for _ in 0..10 {
+            assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+        }
+        assert!(h.bans().is_empty());
+    }
+}
+
+bpf_test! {
+    fn attempts_in_monitor_mode_are_would_drop_and_ban_nobody(h = &ATTEMPTS.replace("sip = true", "sip = true\nmode = \"monitor\"")) {
+        for _ in 0..5 {
+            assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+        }
+        assert!(h.bans().is_empty());
+        assert_eq!(h.count("sip", "banned", "would_drop"), 1);
+    }
+}
+
+bpf_test! {
+    fn a_ban_in_force_keeps_its_reason_when_the_other_signal_fires(h = &ATTEMPTS.replace("failures = 100", "failures = 2")) {
+        // A pipelined guesser: four requests with credentials go out before any answer.
+        for _ in 0..3 {
+            assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
+        }
+        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_DROP);
+        // Then the PBX's answers to the three that got through: past `failures` too.
+        answer(&h, GUESSER, 401, "REGISTER", 3);
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
         assert_eq!(
-            h.run(&sip(
-                GUESSER,
-                &register_with("Proxy-Authenticate: Digest", 0)
-            )),
-            XDP_PASS
+            bans[0].1.reason, BAN_REASON_AUTH_ATTEMPTS,
+            "the first verdict stands"
         );
-        assert_eq!(h.run(&sip(GUESSER, body.as_bytes())), XDP_PASS);
+        assert_eq!(h.ban_count("auth_attempts"), 1);
+        assert_eq!(h.ban_count("auth_failures"), 0, "one ban, one event");
     }
-    assert!(h.bans().is_empty());
-}
-
-#[test]
-fn attempts_of_a_trusted_source_never_ban() {
-    let Some(h) = harness("attempts_of_a_trusted_source_never_ban", ATTEMPTS) else {
-        return;
-    };
-    for _ in 0..10 {
-        assert_eq!(h.run(&sip(TRUNK, &register_with(DIGEST, 0))), XDP_PASS);
-    }
-    assert!(h.bans().is_empty());
-}
-
-#[test]
-fn zero_attempts_turns_the_signal_off() {
-    let policy = ATTEMPTS.replace("attempts = 3", "attempts = 0");
-    let Some(h) = harness("zero_attempts_turns_the_signal_off", &policy) else {
-        return;
-    };
-    for _ in 0..10 {
-        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
-    }
-    assert!(h.bans().is_empty());
-}
-
-#[test]
-fn attempts_in_monitor_mode_are_would_drop_and_ban_nobody() {
-    let policy = ATTEMPTS.replace("sip = true", "sip = true\nmode = \"monitor\"");
-    let Some(h) = harness(
-        "attempts_in_monitor_mode_are_would_drop_and_ban_nobody",
-        &policy,
-    ) else {
-        return;
-    };
-    for _ in 0..5 {
-        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
-    }
-    assert!(h.bans().is_empty());
-    assert_eq!(h.count("sip", "banned", "would_drop"), 1);
-}
-
-#[test]
-fn a_ban_in_force_keeps_its_reason_when_the_other_signal_fires() {
-    let policy = ATTEMPTS.replace("failures = 100", "failures = 2");
-    let Some(h) = harness(
-        "a_ban_in_force_keeps_its_reason_when_the_other_signal_fires",
-        &policy,
-    ) else {
-        return;
-    };
-    // A pipelined guesser: four requests with credentials go out before any answer.
-    for _ in 0..3 {
-        assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_PASS);
-    }
-    assert_eq!(h.run(&sip(GUESSER, &register_with(DIGEST, 0))), XDP_DROP);
-    // Then the PBX's answers to the three that got through: past `failures` too.
-    answer(&h, GUESSER, 401, "REGISTER", 3);
-    let bans = h.bans();
-    assert_eq!(bans.len(), 1, "{bans:?}");
-    assert_eq!(
-        bans[0].1.reason, BAN_REASON_AUTH_ATTEMPTS,
-        "the first verdict stands"
-    );
-    assert_eq!(h.ban_count("auth_attempts"), 1);
-    assert_eq!(h.ban_count("auth_failures"), 0, "one ban, one event");
 }

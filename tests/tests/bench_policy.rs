@@ -3,24 +3,20 @@
 //! the PBX namespace, passes SIP and RTP from the LAN, drops them from outside it, drops
 //! other ports, and lets a back-to-back REGISTER burst from one LAN source through up to its
 //! burst of 100 (plus the 10/s refill while it is sent), no further.
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use sipguard_tests::{
     daemon::Daemon,
     flood::register_payload,
-    netns::{Lab, PBX_IF, PBX_V4},
+    netns::{addr, Lab, PBX_IF, PBX_V4},
     policies::{bench_file, load_bench_iptables, load_bench_nftables},
-    privileged,
+    privileged_test,
     traffic::{send_udp, UdpCounter},
 };
 
 const LAN: &str = "192.0.2.10";
 const LAN_FLOODER: &str = "192.0.2.66";
 const OUTSIDE: &str = "198.51.100.7";
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 /// Datagrams that arrived on `port` in the PBX namespace from each of `from`, after
 /// `count` were sent from each with `payload`.
@@ -29,8 +25,8 @@ fn arrivals(lab: &Lab, port: u16, from: &[&str], count: u32, payload: &[u8]) -> 
     for src in from {
         send_udp(
             &lab.client,
-            ip(src),
-            SocketAddr::new(ip(PBX_V4), port),
+            addr(src),
+            SocketAddr::new(addr(PBX_V4), port),
             count,
             payload,
         )
@@ -38,7 +34,7 @@ fn arrivals(lab: &Lab, port: u16, from: &[&str], count: u32, payload: &[u8]) -> 
     }
     let got = counter.finish().unwrap();
     from.iter()
-        .map(|s| got.get(&ip(s)).copied().unwrap_or(0))
+        .map(|s| got.get(&addr(s)).copied().unwrap_or(0))
         .collect()
 }
 
@@ -77,39 +73,33 @@ fn lab() -> Lab {
     Lab::new(&[LAN, LAN_FLOODER, OUTSIDE]).unwrap()
 }
 
-#[test]
-fn the_bench_policy_for_sipguard_enforces_the_shared_policy() {
-    if !privileged("the_bench_policy_for_sipguard_enforces_the_shared_policy") {
-        return;
+privileged_test! {
+    fn the_bench_policy_for_sipguard_enforces_the_shared_policy() {
+        let lab = lab();
+        let config = bench_file("policy.toml");
+        let _d = Daemon::start(
+            &lab.pbx,
+            PBX_IF,
+            9520,
+            &["--config", config.to_str().unwrap()],
+        )
+        .unwrap();
+        assert_enforces_the_bench_policy(&lab, "sipguard");
     }
-    let lab = lab();
-    let config = bench_file("policy.toml");
-    let _d = Daemon::start(
-        &lab.pbx,
-        PBX_IF,
-        9520,
-        &["--config", config.to_str().unwrap()],
-    )
-    .unwrap();
-    assert_enforces_the_bench_policy(&lab, "sipguard");
 }
 
-#[test]
-fn the_bench_policy_for_iptables_enforces_the_shared_policy() {
-    if !privileged("the_bench_policy_for_iptables_enforces_the_shared_policy") {
-        return;
+privileged_test! {
+    fn the_bench_policy_for_iptables_enforces_the_shared_policy() {
+        let lab = lab();
+        load_bench_iptables(&lab.pbx).unwrap();
+        assert_enforces_the_bench_policy(&lab, "iptables");
     }
-    let lab = lab();
-    load_bench_iptables(&lab.pbx).unwrap();
-    assert_enforces_the_bench_policy(&lab, "iptables");
 }
 
-#[test]
-fn the_bench_policy_for_nftables_enforces_the_shared_policy() {
-    if !privileged("the_bench_policy_for_nftables_enforces_the_shared_policy") {
-        return;
+privileged_test! {
+    fn the_bench_policy_for_nftables_enforces_the_shared_policy() {
+        let lab = lab();
+        load_bench_nftables(&lab.pbx).unwrap();
+        assert_enforces_the_bench_policy(&lab, "nftables");
     }
-    let lab = lab();
-    load_bench_nftables(&lab.pbx).unwrap();
-    assert_enforces_the_bench_policy(&lab, "nftables");
 }

@@ -8,15 +8,16 @@
 //! and /var/lib/dpkg) may run it. The guest needs bpffs on /sys/fs/bpf and no sipguard of its
 //! own at /sys/fs/bpf/sipguard (the package's scripts manage that directory).
 use std::{
-    net::{IpAddr, SocketAddr},
+    net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use sipguard_tests::{
-    netns::{self, metric, Lab, PBX_IF, PBX_V4},
-    traffic::{send_udp, tcp_connects, TcpAcceptor, UdpCounter},
+    netns::{self, addr, clients::DENIED4, packets_total, Lab, PBX_IF, PBX_V4},
+    traffic::{send_udp, tcp_connects, TcpAcceptor, UdpCounter, DATAGRAMS},
+    wait_every,
 };
 
 const BIN: &str = "/usr/sbin/sipguard";
@@ -24,9 +25,6 @@ const CONFIG: &str = "/etc/sipguard/sipguard.toml";
 const PIN_DIR: &str = "/sys/fs/bpf/sipguard";
 /// Not a private address: the built-in default lets it reach SIP, not SSH.
 const OUTSIDER4: &str = "192.0.2.10";
-/// Put in the installed config's global deny list by the test.
-const DENIED4: &str = "192.0.2.250";
-const DATAGRAMS: u32 = 20;
 const METRICS: &str = "127.0.0.1:9477";
 
 /// The package: `$SIPGUARD_DEB`, else the one `cargo xtask deb` wrote for this version.
@@ -116,17 +114,20 @@ impl Installed {
     }
 
     fn wait_for_metrics(&mut self, ns: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sipguard exited early ({status}):\n{}", self.log_text());
-            }
-            if self.scrape(ns).is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        let ready = wait_every(
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            "sipguard's metrics answering",
+            || {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("sipguard exited early ({status}):\n{}", self.log_text());
+                }
+                self.scrape(ns)
+            },
+        );
+        if let Err(e) = ready {
+            panic!("{e}:\n{}", self.log_text());
         }
-        panic!("sipguard's metrics never answered:\n{}", self.log_text());
     }
 
     fn scrape(&self, ns: &str) -> Option<String> {
@@ -136,14 +137,14 @@ impl Installed {
 
     /// Whether the daemon has exited within `timeout`.
     fn exited_within(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
+        let exited = || self.child.try_wait().ok().flatten();
+        wait_every(
+            timeout,
+            Duration::from_millis(100),
+            "sipguard exiting",
+            exited,
+        )
+        .is_ok()
     }
 }
 
@@ -152,10 +153,6 @@ impl Drop for Installed {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().expect("an address")
 }
 
 /// Whether `iface` in namespace `ns` has an XDP program, per `ip -j link show`.
@@ -168,11 +165,11 @@ fn xdp_on(ns: &str, iface: &str) -> bool {
 /// Datagrams per source that reached the PBX's UDP 5060, from each of `srcs`.
 fn sip_reaching(lab: &Lab, srcs: &[&str]) -> Vec<u64> {
     let udp = UdpCounter::start(&lab.pbx, 5060).expect("udp receiver");
-    let dst = SocketAddr::new(ip(PBX_V4), 5060);
+    let dst = SocketAddr::new(addr(PBX_V4), 5060);
     for src in srcs {
         send_udp(
             &lab.client,
-            ip(src),
+            addr(src),
             dst,
             DATAGRAMS,
             b"OPTIONS sip:100@pbx SIP/2.0\r\n\r\n",
@@ -181,22 +178,13 @@ fn sip_reaching(lab: &Lab, srcs: &[&str]) -> Vec<u64> {
     }
     let counts = udp.finish().expect("udp counts");
     srcs.iter()
-        .map(|s| counts.get(&ip(s)).copied().unwrap_or(0))
+        .map(|s| counts.get(&addr(s)).copied().unwrap_or(0))
         .collect()
 }
 
 fn ssh_connects(lab: &Lab, src: &str) -> bool {
-    let dst = SocketAddr::new(ip(PBX_V4), 22);
-    tcp_connects(&lab.client, ip(src), dst, Duration::from_secs(2)).expect("tcp connect")
-}
-
-fn packets(text: &str, service: &str, reason: &str, verdict: &str) -> f64 {
-    let labels = [
-        ("service", service),
-        ("reason", reason),
-        ("verdict", verdict),
-    ];
-    metric(text, "sipguard_packets_total", &labels).unwrap_or(0.0)
+    let dst = SocketAddr::new(addr(PBX_V4), 22);
+    tcp_connects(&lab.client, addr(src), dst, Duration::from_secs(2)).expect("tcp connect")
 }
 
 /// The files of the package are where the README says, the config is the built-in default
@@ -237,10 +225,13 @@ fn assert_filtering(lab: &Lab, daemon: &Installed) {
     assert!(!ssh_connects(lab, OUTSIDER4), "SSH from outside passed");
     let m = daemon.scrape(&lab.pbx).expect("metrics");
     assert!(
-        packets(&m, "sip", "denied", "drop") >= DATAGRAMS as f64,
+        packets_total(&m, "sip", "denied", "drop") >= DATAGRAMS as f64,
         "{m}"
     );
-    assert!(packets(&m, "ssh", "not_allowed", "drop") >= 1.0, "{m}");
+    assert!(
+        packets_total(&m, "ssh", "not_allowed", "drop") >= 1.0,
+        "{m}"
+    );
     assert!(xdp_on(&lab.pbx, PBX_IF), "no XDP program on {PBX_IF}");
     assert!(Path::new(PIN_DIR)
         .join(format!("link_xdp_{PBX_IF}"))

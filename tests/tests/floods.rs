@@ -2,37 +2,14 @@
 //! service, ICMP echo requests per source; what the network needs is never limited.
 use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL};
 use sipguard_tests::{
+    bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
     packets::{self, frame, Transport},
-    privileged,
+    privileged_test,
     reset::{resettable_maps, Entry},
 };
 
-const POLICY: &str = r#"
-[global]
-default = "drop"
-trusted = ["192.0.2.200"]
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["any"]
-[service.limits]
-syn = { rate = 1, burst = 3 }
-syn_budget = { rate = 1, burst = 5 }
-
-[[service]]
-name = "icmp"
-protocol = "icmp"
-allow = ["any"]
-[service.limits]
-echo = { rate = 1, burst = 2 }
-"#;
-
-fn harness(test: &str, policy: &str) -> Option<Harness> {
-    privileged(test).then(|| Harness::with_config(policy))
-}
+const POLICY: &str = include_str!("../policies/floods.toml");
 
 fn syn(src: &str) -> Vec<u8> {
     frame(src, Transport::TcpSyn { dport: 22 }, &[])
@@ -42,125 +19,73 @@ fn passed(h: &Harness, frame: &[u8], n: usize) -> usize {
     (0..n).filter(|_| h.run(frame) == XDP_PASS).count()
 }
 
-#[test]
-fn syns_from_one_source_past_its_burst_are_rate_limited() {
-    let Some(h) = harness(
-        "syns_from_one_source_past_its_burst_are_rate_limited",
-        POLICY,
-    ) else {
-        return;
-    };
-    assert_eq!(passed(&h, &syn("192.0.2.10"), 5), 3);
-    assert_eq!(h.count("ssh", "rate_limited", "drop"), 2);
-    // Segments of established connections are never limited.
-    let ack = frame("192.0.2.10", Transport::TcpAck { dport: 22 }, b"data");
-    assert_eq!(passed(&h, &ack, 50), 50);
-}
-
-#[test]
-fn the_service_budget_caps_syns_from_many_sources() {
-    let Some(h) = harness("the_service_budget_caps_syns_from_many_sources", POLICY) else {
-        return;
-    };
-    let sources: Vec<String> = (1..=12).map(|i| format!("198.51.100.{i}")).collect();
-    let passed = sources
-        .iter()
-        .filter(|s| h.run(&syn(s)) == XDP_PASS)
-        .count();
-    assert_eq!(passed, 5, "the budget's burst");
-    assert_eq!(h.count("ssh", "flood", "drop"), 7);
-    assert_eq!(h.count("ssh", "rate_limited", "drop"), 0);
-}
-
-#[test]
-fn a_trusted_source_passes_an_exhausted_budget_as_trusted() {
-    let Some(h) = harness(
-        "a_trusted_source_passes_an_exhausted_budget_as_trusted",
-        POLICY,
-    ) else {
-        return;
-    };
-    for i in 1..=6 {
-        h.run(&syn(&format!("198.51.100.{i}")));
-    }
-    assert_eq!(h.run(&syn("192.0.2.200")), XDP_PASS);
-    assert_eq!(h.count("ssh", "trusted", "pass"), 1);
-}
-
-#[test]
-fn echo_requests_are_limited_per_source_and_control_messages_never() {
-    let Some(h) = harness(
-        "echo_requests_are_limited_per_source_and_control_messages_never",
-        POLICY,
-    ) else {
-        return;
-    };
-    for src in ["192.0.2.10", "2001:db8:1::10"] {
-        assert_eq!(
-            passed(&h, &frame(src, Transport::Echo, b"ping"), 4),
-            2,
-            "{src}"
-        );
-    }
-    assert_eq!(h.count("icmp", "rate_limited", "drop"), 4);
-    // Destination unreachable, packet too big, echo replies: always through.
-    for (src, icmp_type) in [("192.0.2.10", 3), ("2001:db8:1::10", 2), ("192.0.2.10", 0)] {
-        let f = frame(src, Transport::Icmp { icmp_type }, &[0; 8]);
-        assert_eq!(passed(&h, &f, 20), 20, "{src} type {icmp_type}");
+bpf_test! {
+    fn syns_from_one_source_past_its_burst_are_rate_limited(h = POLICY) {
+        assert_eq!(passed(&h, &syn("192.0.2.10"), 5), 3);
+        assert_eq!(h.count("ssh", "rate_limited", "drop"), 2);
+        // Segments of established connections are never limited.
+        let ack = frame("192.0.2.10", Transport::TcpAck { dport: 22 }, b"data");
+        assert_eq!(passed(&h, &ack, 50), 50);
     }
 }
 
-#[test]
-fn monitor_mode_counts_a_flood_as_would_drop() {
-    let policy = POLICY.replace(
-        "default = \"drop\"",
-        "default = \"drop\"\nmode = \"monitor\"",
-    );
-    let Some(h) = harness("monitor_mode_counts_a_flood_as_would_drop", &policy) else {
-        return;
-    };
-    for i in 1..=8 {
-        assert_eq!(h.run(&syn(&format!("198.51.100.{i}"))), XDP_PASS);
+bpf_test! {
+    fn the_service_budget_caps_syns_from_many_sources(h = POLICY) {
+        let sources: Vec<String> = (1..=12).map(|i| format!("198.51.100.{i}")).collect();
+        let passed = sources
+            .iter()
+            .filter(|s| h.run(&syn(s)) == XDP_PASS)
+            .count();
+        assert_eq!(passed, 5, "the budget's burst");
+        assert_eq!(h.count("ssh", "flood", "drop"), 7);
+        assert_eq!(h.count("ssh", "rate_limited", "drop"), 0);
     }
-    assert_eq!(h.count("ssh", "flood", "would_drop"), 3);
-    assert_eq!(h.count("ssh", "flood", "drop"), 0);
+}
+
+bpf_test! {
+    fn a_trusted_source_passes_an_exhausted_budget_as_trusted(h = POLICY) {
+        for i in 1..=6 {
+            h.run(&syn(&format!("198.51.100.{i}")));
+        }
+        assert_eq!(h.run(&syn("192.0.2.200")), XDP_PASS);
+        assert_eq!(h.count("ssh", "trusted", "pass"), 1);
+    }
+}
+
+bpf_test! {
+    fn echo_requests_are_limited_per_source_and_control_messages_never(h = POLICY) {
+        for src in ["192.0.2.10", "2001:db8:1::10"] {
+            assert_eq!(
+                passed(&h, &frame(src, Transport::Echo, b"ping"), 4),
+                2,
+                "{src}"
+            );
+        }
+        assert_eq!(h.count("icmp", "rate_limited", "drop"), 4);
+        // Destination unreachable, packet too big, echo replies: always through.
+        for (src, icmp_type) in [("192.0.2.10", 3), ("2001:db8:1::10", 2), ("192.0.2.10", 0)] {
+            let f = frame(src, Transport::Icmp { icmp_type }, &[0; 8]);
+            assert_eq!(passed(&h, &f, 20), 20, "{src} type {icmp_type}");
+        }
+    }
+}
+
+bpf_test! {
+    fn monitor_mode_counts_a_flood_as_would_drop(h = &POLICY.replace(
+            "default = \"drop\"",
+            "default = \"drop\"\nmode = \"monitor\"",
+        )) {
+        for i in 1..=8 {
+            assert_eq!(h.run(&syn(&format!("198.51.100.{i}"))), XDP_PASS);
+        }
+        assert_eq!(h.count("ssh", "flood", "would_drop"), 3);
+        assert_eq!(h.count("ssh", "flood", "drop"), 0);
+    }
 }
 
 /// Every kind of state the programs keep, for the reset test: SIP with a rate limit, scanner
 /// bans and auto-ban, SSH with SYN limits, deny and trusted entries in both families.
-const EVERYTHING: &str = r#"
-[global]
-default = "drop"
-deny = ["198.51.100.0/24", "2001:db8:bad::/48"]
-trusted = ["192.0.2.200", "2001:db8:1::200"]
-
-[[service]]
-name = "sip"
-protocol = "udp"
-ports = [5060]
-allow = ["192.0.2.0/24", "2001:db8:1::/64"]
-sip = true
-[service.limits]
-register = { rate = 1, burst = 2 }
-
-[[service]]
-name = "ssh"
-protocol = "tcp"
-ports = [22]
-allow = ["any"]
-[service.limits]
-syn = { rate = 1, burst = 3 }
-syn_budget = { rate = 1, burst = 5 }
-
-[scanners]
-recheck = "0"
-ban = "1h"
-
-[autoban]
-failures = 3
-window = "1m"
-ban = "1h"
-"#;
+const EVERYTHING: &str = include_str!("../policies/floods_everything.toml");
 
 /// Maps the programs use as per-packet scratch space: what a packet leaves in them depends on
 /// the path it took, so the test doesn't require a mark there (the reset still zeroes them).
@@ -214,52 +139,50 @@ fn entries<'a>(snapshot: &'a [(String, Vec<Entry>)], map: &str) -> &'a [Entry] {
         .unwrap_or_else(|| panic!("{map} in the snapshot"))
 }
 
-/// The one-load-per-binary harness hands each test maps indistinguishable from a fresh
-/// load's: a test dirties every map, and the next handle finds them exactly as a program
-/// loaded just for it, with the same policy, has them.
-#[test]
-fn the_next_harness_finds_every_map_as_a_fresh_load_leaves_it() {
-    if !privileged("the_next_harness_finds_every_map_as_a_fresh_load_leaves_it") {
-        return;
-    }
-    let mut fresh = Harness::standalone(EVERYTHING);
-    let fresh = fresh.snapshot();
-    let mut h = Harness::with_config(EVERYTHING);
-    dirty_everything(&mut h);
-    let dirty = h.snapshot();
-    for map in resettable_maps() {
-        if !SCRATCH.contains(&map) {
-            assert_ne!(
-                entries(&dirty, map),
-                entries(&fresh, map),
-                "no mark left in {map}"
+privileged_test! {
+    /// The one-load-per-binary harness hands each test maps indistinguishable from a fresh
+    /// load's: a test dirties every map, and the next handle finds them exactly as a program
+    /// loaded just for it, with the same policy, has them.
+    fn the_next_harness_finds_every_map_as_a_fresh_load_leaves_it() {
+        let mut fresh = Harness::standalone(EVERYTHING);
+        let fresh = fresh.snapshot();
+        let mut h = Harness::with_config(EVERYTHING);
+        dirty_everything(&mut h);
+        let dirty = h.snapshot();
+        for map in resettable_maps() {
+            if !SCRATCH.contains(&map) {
+                assert_ne!(
+                    entries(&dirty, map),
+                    entries(&fresh, map),
+                    "no mark left in {map}"
+                );
+            }
+        }
+        drop(h);
+        let mut h = Harness::with_config(EVERYTHING);
+        assert_eq!(h.total(), 0, "counters: {:?}", h.counters());
+        assert_eq!(h.sip_total(), 0);
+        assert!(h.bans().is_empty(), "bans: {:?}", h.bans());
+        assert_eq!(h.ban_count("scanner"), 0);
+        assert_eq!(h.loaded.maps.generation().expect("reading STATE"), 1);
+        let reset = h.snapshot();
+        for map in [
+            "RATES",
+            "EVENTS",
+            "AUTH_FAILS",
+            "FRAGS",
+            "SYN_BUDGET",
+            "BAN_NOTES",
+        ] {
+            assert!(
+                entries(&reset, map).is_empty(),
+                "{map}: {:?}",
+                entries(&reset, map)
             );
         }
+        for (map, entries) in &reset {
+            assert_eq!(entries, self::entries(&fresh, map), "{map} after the reset");
+        }
+        assert_eq!(reset.len(), fresh.len(), "the same maps");
     }
-    drop(h);
-    let mut h = Harness::with_config(EVERYTHING);
-    assert_eq!(h.total(), 0, "counters: {:?}", h.counters());
-    assert_eq!(h.sip_total(), 0);
-    assert!(h.bans().is_empty(), "bans: {:?}", h.bans());
-    assert_eq!(h.ban_count("scanner"), 0);
-    assert_eq!(h.loaded.maps.generation().expect("reading STATE"), 1);
-    let reset = h.snapshot();
-    for map in [
-        "RATES",
-        "EVENTS",
-        "AUTH_FAILS",
-        "FRAGS",
-        "SYN_BUDGET",
-        "BAN_NOTES",
-    ] {
-        assert!(
-            entries(&reset, map).is_empty(),
-            "{map}: {:?}",
-            entries(&reset, map)
-        );
-    }
-    for (map, entries) in &reset {
-        assert_eq!(entries, self::entries(&fresh, map), "{map} after the reset");
-    }
-    assert_eq!(reset.len(), fresh.len(), "the same maps");
 }

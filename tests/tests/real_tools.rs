@@ -11,7 +11,7 @@ use sipguard_tests::{
     guesser::Guesser,
     netns::metric,
     policies::TempFile,
-    privileged,
+    privileged_test,
     voip::{SippResult, VoipLab, ATTACKER, PBX, PBX_IF, PHONE},
 };
 
@@ -19,13 +19,10 @@ use sipguard_tests::{
 const SIP_ONLY_NO_AUTOBAN: &str = "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\n\
     ports = [5060]\nallow = [\"any\"]\nsip = true\n[autoban]\nenabled = false\n";
 
-fn lab(test: &str) -> Option<VoipLab> {
-    if !privileged(test) {
-        return None;
-    }
+fn lab() -> VoipLab {
     let mut lab = VoipLab::new().expect("building the VoIP lab");
     lab.start_kamailio().expect("starting Kamailio");
-    Some(lab)
+    lab
 }
 
 /// A counter from the daemon's /metrics (0 when the series is absent).
@@ -72,321 +69,316 @@ fn honest_traffic_succeeds(lab: &VoipLab, regs: u32, calls: u32) {
     );
 }
 
-#[test]
-fn svmap_finds_no_pbx_and_svwar_no_extension_behind_sipguard() {
-    let Some(lab) = lab("svmap_finds_no_pbx_and_svwar_no_extension_behind_sipguard") else {
-        return;
-    };
-    // Unprotected: both tools work against this PBX.
-    let map = lab.sipvicious("svmap", &["-p", "5060"], None, 30).unwrap();
-    let map_out = String::from_utf8_lossy(&map.stdout);
-    assert!(
-        map_out.contains("| 192.0.2.1:5060"),
-        "svmap should find the unprotected PBX:\n{map_out}"
-    );
-    let war = lab.sipvicious("svwar", &["-e1000-1020"], None, 30).unwrap();
-    let war_out = String::from_utf8_lossy(&war.stdout);
-    assert!(
-        war_out.contains("| 1001 ") && war_out.contains("| 1010 "),
-        "svwar should enumerate 1001-1010 on the unprotected PBX:\n{war_out}"
-    );
+privileged_test! {
+    fn svmap_finds_no_pbx_and_svwar_no_extension_behind_sipguard() {
+        let lab = lab();
+        // Unprotected: both tools work against this PBX.
+        let map = lab.sipvicious("svmap", &["-p", "5060"], None, 30).unwrap();
+        let map_out = String::from_utf8_lossy(&map.stdout);
+        assert!(
+            map_out.contains("| 192.0.2.1:5060"),
+            "svmap should find the unprotected PBX:\n{map_out}"
+        );
+        let war = lab.sipvicious("svwar", &["-e1000-1020"], None, 30).unwrap();
+        let war_out = String::from_utf8_lossy(&war.stdout);
+        assert!(
+            war_out.contains("| 1001 ") && war_out.contains("| 1010 "),
+            "svwar should enumerate 1001-1010 on the unprotected PBX:\n{war_out}"
+        );
 
-    // Protected by the built-in default policy.
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9601, &[]).unwrap();
-    let sent_before = lab.udp_sent(&lab.attacker).unwrap();
-    let reached_before = lab.kamailio_count("RX", ATTACKER);
+        // Protected by the built-in default policy.
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9601, &[]).unwrap();
+        let sent_before = lab.udp_sent(&lab.attacker).unwrap();
+        let reached_before = lab.kamailio_count("RX", ATTACKER);
 
-    let map = lab.sipvicious("svmap", &["-p", "5060"], None, 30).unwrap();
-    let map_out = String::from_utf8_lossy(&map.stdout);
-    assert!(
-        !map_out.contains("192.0.2.1"),
-        "svmap found the PBX behind sipguard:\n{map_out}"
-    );
-    assert!(
-        String::from_utf8_lossy(&map.stderr).contains("found nothing"),
-        "svmap: {}",
-        String::from_utf8_lossy(&map.stderr)
-    );
-    let war = lab.sipvicious("svwar", &["-e1000-1020"], None, 30).unwrap();
-    let war_out = String::from_utf8_lossy(&war.stdout);
-    assert!(
-        !war_out.contains("reqauth") && !war_out.contains("| 10"),
-        "svwar enumerated extensions behind sipguard:\n{war_out}"
-    );
+        let map = lab.sipvicious("svmap", &["-p", "5060"], None, 30).unwrap();
+        let map_out = String::from_utf8_lossy(&map.stdout);
+        assert!(
+            !map_out.contains("192.0.2.1"),
+            "svmap found the PBX behind sipguard:\n{map_out}"
+        );
+        assert!(
+            String::from_utf8_lossy(&map.stderr).contains("found nothing"),
+            "svmap: {}",
+            String::from_utf8_lossy(&map.stderr)
+        );
+        let war = lab.sipvicious("svwar", &["-e1000-1020"], None, 30).unwrap();
+        let war_out = String::from_utf8_lossy(&war.stdout);
+        assert!(
+            !war_out.contains("reqauth") && !war_out.contains("| 10"),
+            "svwar enumerated extensions behind sipguard:\n{war_out}"
+        );
 
-    let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
-    assert!(sent >= 2, "the tools sent {sent} datagrams");
-    assert_eq!(
-        lab.kamailio_count("RX", ATTACKER),
-        reached_before,
-        "a scanner request reached Kamailio"
-    );
-    // Every datagram the tools sent was dropped as a scanner: svmap's OPTIONS, svwar's
-    // REGISTERs.
-    let scanner = sample(
-        &daemon,
-        "sipguard_packets_total",
-        &[
-            ("service", "sip"),
-            ("reason", "scanner"),
-            ("verdict", "drop"),
-        ],
-    );
-    assert_eq!(scanner, sent, "scanner drops vs datagrams the tools sent");
-    assert_eq!(
-        sip_class(&daemon, "options", "drop") + sip_class(&daemon, "register", "drop"),
-        sent
-    );
-
-    // The admin sees it without any per-packet log: `sipguard status` from another shell.
-    let status = daemon.cli(&["status"]).unwrap();
-    let status = String::from_utf8_lossy(&status.stdout);
-    let line = status
-        .lines()
-        .find(|l| l.contains("scanner") && l.contains("drop"))
-        .unwrap_or_else(|| panic!("no scanner row in `sipguard status`:\n{status}"));
-    assert!(line.contains(&sent.to_string()), "{line}");
-
-    // Honest phones are unaffected.
-    honest_traffic_succeeds(&lab, 5, 5);
-    assert!(lab.kamailio_count("REGOK", PHONE) >= 6);
-}
-
-#[test]
-fn svcrack_guesses_reaching_kamailio_are_capped_at_the_register_rate() {
-    let Some(lab) = lab("svcrack_guesses_reaching_kamailio_are_capped_at_the_register_rate") else {
-        return;
-    };
-    // svcrack with a phone's User-Agent, so that only the rate limit can stop it.
-    const UA: &str = "Zoiper rv2.10.20.3";
-    let crack = ["-u1001", "-r1-200"];
-    // Unprotected: password 150 (guess 151) is found within about a second.
-    let open = lab.sipvicious("svcrack", &crack, Some(UA), 40).unwrap();
-    let open_out = String::from_utf8_lossy(&open.stdout);
-    assert!(
-        open_out.contains("| 1001 ") && open_out.contains(" 150 "),
-        "svcrack should crack the unprotected PBX:\n{open_out}"
-    );
-
-    const RATE: u64 = 2;
-    const BURST: u64 = 20;
-    // Auto-ban off: this test is about the rate limit alone.
-    let config = TempFile::with_contents(&format!(
-        "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\n\
-         allow = [\"any\"]\nsip = true\n[service.limits]\n\
-         register = {{ rate = {RATE}, burst = {BURST} }}\n[autoban]\nenabled = false\n"
-    ));
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9602, &["--config", config.as_str()]).unwrap();
-    let sent_before = lab.udp_sent(&lab.attacker).unwrap();
-    let reached_before = lab.kamailio_count("RX", ATTACKER);
-    let guesses_before = lab.kamailio_count("AUTHFAIL", ATTACKER);
-    let ok_before = lab.kamailio_count("AUTHOK", ATTACKER);
-
-    let started = Instant::now();
-    let attack = std::thread::scope(|s| {
-        let attack = s.spawn(|| lab.sipvicious("svcrack", &["-u1001", "-r1-200"], Some(UA), 15));
-        // The phones register and call while the attack runs.
-        honest_traffic_succeeds(&lab, 5, 5);
-        attack.join().expect("svcrack thread")
-    })
-    .unwrap();
-    let elapsed = started.elapsed().as_secs_f64();
-    let out = String::from_utf8_lossy(&attack.stdout);
-    assert!(!out.contains(" 150 "), "svcrack found the password:\n{out}");
-
-    let reached = (lab.kamailio_count("RX", ATTACKER) - reached_before) as u64;
-    let guesses = lab.kamailio_count("AUTHFAIL", ATTACKER) - guesses_before;
-    let cap = BURST + (RATE as f64 * elapsed).ceil() as u64 + 1;
-    assert!(
-        reached <= cap,
-        "{reached} REGISTERs reached Kamailio in {elapsed:.1} s; the limit allows {cap}"
-    );
-    assert!(reached >= BURST, "the burst itself must pass: {reached}");
-    assert_eq!(lab.kamailio_count("AUTHOK", ATTACKER), ok_before);
-    eprintln!(
-        "svcrack behind sipguard: {reached} REGISTERs ({guesses} wrong passwords) reached \
-         Kamailio in {elapsed:.1} s, cap {cap}"
-    );
-
-    // Counters: what svcrack sent = what reached Kamailio + what sipguard dropped.
-    let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
-    let dropped = sip_class(&daemon, "register", "drop");
-    assert_eq!(
-        dropped + reached,
-        sent,
-        "drops {dropped} + reached {reached} vs sent {sent}"
-    );
-    let rate_limited = sample(
-        &daemon,
-        "sipguard_packets_total",
-        &[
-            ("service", "sip"),
-            ("reason", "rate_limited"),
-            ("verdict", "drop"),
-        ],
-    );
-    assert_eq!(
-        rate_limited, dropped,
-        "only svcrack's REGISTERs were dropped"
-    );
-}
-
-#[test]
-fn a_register_flood_is_capped_while_honest_phones_register_and_call() {
-    let Some(lab) = lab("a_register_flood_is_capped_while_honest_phones_register_and_call") else {
-        return;
-    };
-    // The default limits (REGISTER 10/s, burst 100 per source); auto-ban off, which would
-    // ban the flood after its sixth 401 (the test below shows that).
-    const RATE: u64 = 10;
-    const BURST: u64 = 100;
-    const FLOOD: u64 = 2000;
-    let config = TempFile::with_contents(SIP_ONLY_NO_AUTOBAN);
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9603, &["--config", config.as_str()]).unwrap();
-    let sent_before = lab.udp_sent(&lab.attacker).unwrap();
-    let reached_before = lab.kamailio_count("RX", ATTACKER);
-
-    let started = Instant::now();
-    let flood = std::thread::scope(|s| {
-        let flood = s.spawn(|| lab.register_flood(FLOOD, 500));
-        std::thread::sleep(Duration::from_millis(500));
-        honest_traffic_succeeds(&lab, 5, 10);
-        flood.join().expect("flood thread")
-    })
-    .unwrap();
-    let elapsed = started.elapsed().as_secs_f64();
-    assert_eq!(
-        flood.successful, FLOOD,
-        "sipp sent the whole flood: {flood:?}"
-    );
-
-    let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
-    assert_eq!(sent, FLOOD);
-    let reached = (lab.kamailio_count("RX", ATTACKER) - reached_before) as u64;
-    let cap = BURST + (RATE as f64 * elapsed).ceil() as u64 + 1;
-    assert!(
-        reached <= cap,
-        "{reached} of {FLOOD} flood REGISTERs reached Kamailio in {elapsed:.1} s; cap {cap}"
-    );
-    assert!(reached >= BURST, "the burst itself must pass: {reached}");
-    let dropped = sip_class(&daemon, "register", "drop");
-    assert_eq!(
-        dropped + reached,
-        sent,
-        "drops {dropped} + reached {reached} vs sent {sent}"
-    );
-    eprintln!(
-        "flood: {reached} of {sent} REGISTERs reached Kamailio in {elapsed:.1} s (cap {cap})"
-    );
-}
-
-#[test]
-fn svcrack_is_banned_after_a_handful_of_wrong_passwords() {
-    let Some(lab) = lab("svcrack_is_banned_after_a_handful_of_wrong_passwords") else {
-        return;
-    };
-    // The built-in default: auto-ban after more than 5 failures in a minute, for an hour.
-    const FAILURES: usize = 5;
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9604, &[]).unwrap();
-    let guesses_before = lab.kamailio_count("AUTHFAIL", ATTACKER);
-    let attack = std::thread::scope(|s| {
-        let attack = s.spawn(|| {
-            lab.sipvicious(
-                "svcrack",
-                &["-u1001", "-r1-200"],
-                Some("Zoiper rv2.10.20.3"),
-                15,
-            )
-        });
-        // Honest phones re-register (each with its 401 round) and call during the attack.
-        honest_traffic_succeeds(&lab, 5, 5);
-        honest_traffic_succeeds(&lab, 5, 0);
-        attack.join().expect("svcrack thread")
-    })
-    .unwrap();
-    let out = String::from_utf8_lossy(&attack.stdout);
-    assert!(!out.contains(" 150 "), "svcrack found the password:\n{out}");
-    let guesses = lab.kamailio_count("AUTHFAIL", ATTACKER) - guesses_before;
-    assert!(
-        guesses <= FAILURES + 1,
-        "{guesses} wrong passwords reached Kamailio; the ban comes after {FAILURES} failures"
-    );
-    eprintln!("svcrack banned after {guesses} wrong passwords reached Kamailio");
-
-    let bans = daemon.cli(&["bans", "--json"]).unwrap();
-    let bans: serde_json::Value = serde_json::from_slice(&bans.stdout).unwrap();
-    let bans = bans.as_array().unwrap();
-    assert_eq!(bans.len(), 1, "only the attacker is banned: {bans:?}");
-    assert_eq!(bans[0]["net"], "192.0.2.66/32");
-    assert_eq!(bans[0]["reason"], "auth_failures");
-    assert_eq!(
-        sample(
-            &daemon,
-            "sipguard_bans_created_total",
-            &[("reason", "auth_failures")]
-        ),
-        1
-    );
-    assert!(
-        daemon.wait_for_log("banned", Duration::from_secs(5)),
-        "the daemon logs the ban:\n{}",
-        daemon.log_text()
-    );
-    assert!(daemon.log_text().contains("192.0.2.66/32"));
-    assert!(
-        sample(
+        let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
+        assert!(sent >= 2, "the tools sent {sent} datagrams");
+        assert_eq!(
+            lab.kamailio_count("RX", ATTACKER),
+            reached_before,
+            "a scanner request reached Kamailio"
+        );
+        // Every datagram the tools sent was dropped as a scanner: svmap's OPTIONS, svwar's
+        // REGISTERs.
+        let scanner = sample(
             &daemon,
             "sipguard_packets_total",
             &[
                 ("service", "sip"),
-                ("reason", "banned"),
-                ("verdict", "drop")
-            ]
-        ) > 0
-    );
+                ("reason", "scanner"),
+                ("verdict", "drop"),
+            ],
+        );
+        assert_eq!(scanner, sent, "scanner drops vs datagrams the tools sent");
+        assert_eq!(
+            sip_class(&daemon, "options", "drop") + sip_class(&daemon, "register", "drop"),
+            sent
+        );
+
+        // The admin sees it without any per-packet log: `sipguard status` from another shell.
+        let status = daemon.cli(&["status"]).unwrap();
+        let status = String::from_utf8_lossy(&status.stdout);
+        let line = status
+            .lines()
+            .find(|l| l.contains("scanner") && l.contains("drop"))
+            .unwrap_or_else(|| panic!("no scanner row in `sipguard status`:\n{status}"));
+        assert!(line.contains(&sent.to_string()), "{line}");
+
+        // Honest phones are unaffected.
+        honest_traffic_succeeds(&lab, 5, 5);
+        assert!(lab.kamailio_count("REGOK", PHONE) >= 6);
+    }
 }
 
-#[test]
-fn calls_whose_invite_is_fragmented_get_through() {
-    let Some(lab) = lab("calls_whose_invite_is_fragmented_get_through") else {
-        return;
-    };
-    // An INVITE with a 2.4 KB SDP leaves the phone as two or three IP fragments; only the
-    // first has a UDP header. The built-in default drops what matches no service, so the later
-    // fragments pass only because they follow their first fragment's verdict.
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9605, &[]).unwrap();
-    // The caller 1003 must be registered to call.
-    honest_traffic_succeeds(&lab, 5, 0);
-    let (caller, callee) = lab
-        .honest_calls_with(5, "uac_call_fragmented.xml")
-        .expect("sipp calls");
-    assert!(
-        all_ok(&caller, 5),
-        "fragmented calls: {caller:?}\n{}",
-        lab.kamailio_log()
-    );
-    assert_eq!(callee.successful, 5, "calls answered: {callee:?}");
-    let passed = sample(
-        &daemon,
-        "sipguard_packets_total",
-        &[
-            ("service", "sip"),
-            ("reason", "fragment"),
-            ("verdict", "pass"),
-        ],
-    );
-    // Two INVITEs per call (the 407 round), each with at least one later fragment.
-    assert!(passed >= 5 * 2, "later fragments passed: {passed}");
-    let dropped = sample(
-        &daemon,
-        "sipguard_packets_total",
-        &[
-            ("service", "none"),
-            ("reason", "fragment"),
-            ("verdict", "drop"),
-        ],
-    );
-    assert_eq!(dropped, 0, "no orphan fragments");
+privileged_test! {
+    fn svcrack_guesses_reaching_kamailio_are_capped_at_the_register_rate() {
+        let lab = lab();
+        // svcrack with a phone's User-Agent, so that only the rate limit can stop it.
+        const UA: &str = "Zoiper rv2.10.20.3";
+        let crack = ["-u1001", "-r1-200"];
+        // Unprotected: password 150 (guess 151) is found within about a second.
+        let open = lab.sipvicious("svcrack", &crack, Some(UA), 40).unwrap();
+        let open_out = String::from_utf8_lossy(&open.stdout);
+        assert!(
+            open_out.contains("| 1001 ") && open_out.contains(" 150 "),
+            "svcrack should crack the unprotected PBX:\n{open_out}"
+        );
+
+        const RATE: u64 = 2;
+        const BURST: u64 = 20;
+        // Auto-ban off: this test is about the rate limit alone.
+        let config = TempFile::with_contents(&format!(
+            "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\n\
+             allow = [\"any\"]\nsip = true\n[service.limits]\n\
+             register = {{ rate = {RATE}, burst = {BURST} }}\n[autoban]\nenabled = false\n"
+        ));
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9602, &["--config", config.as_str()]).unwrap();
+        let sent_before = lab.udp_sent(&lab.attacker).unwrap();
+        let reached_before = lab.kamailio_count("RX", ATTACKER);
+        let guesses_before = lab.kamailio_count("AUTHFAIL", ATTACKER);
+        let ok_before = lab.kamailio_count("AUTHOK", ATTACKER);
+
+        let started = Instant::now();
+        let attack = std::thread::scope(|s| {
+            let attack = s.spawn(|| lab.sipvicious("svcrack", &["-u1001", "-r1-200"], Some(UA), 15));
+            // The phones register and call while the attack runs.
+            honest_traffic_succeeds(&lab, 5, 5);
+            attack.join().expect("svcrack thread")
+        })
+        .unwrap();
+        let elapsed = started.elapsed().as_secs_f64();
+        let out = String::from_utf8_lossy(&attack.stdout);
+        assert!(!out.contains(" 150 "), "svcrack found the password:\n{out}");
+
+        let reached = (lab.kamailio_count("RX", ATTACKER) - reached_before) as u64;
+        let guesses = lab.kamailio_count("AUTHFAIL", ATTACKER) - guesses_before;
+        let cap = BURST + (RATE as f64 * elapsed).ceil() as u64 + 1;
+        assert!(
+            reached <= cap,
+            "{reached} REGISTERs reached Kamailio in {elapsed:.1} s; the limit allows {cap}"
+        );
+        assert!(reached >= BURST, "the burst itself must pass: {reached}");
+        assert_eq!(lab.kamailio_count("AUTHOK", ATTACKER), ok_before);
+        eprintln!(
+            "svcrack behind sipguard: {reached} REGISTERs ({guesses} wrong passwords) reached \
+             Kamailio in {elapsed:.1} s, cap {cap}"
+        );
+
+        // Counters: what svcrack sent = what reached Kamailio + what sipguard dropped.
+        let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
+        let dropped = sip_class(&daemon, "register", "drop");
+        assert_eq!(
+            dropped + reached,
+            sent,
+            "drops {dropped} + reached {reached} vs sent {sent}"
+        );
+        let rate_limited = sample(
+            &daemon,
+            "sipguard_packets_total",
+            &[
+                ("service", "sip"),
+                ("reason", "rate_limited"),
+                ("verdict", "drop"),
+            ],
+        );
+        assert_eq!(
+            rate_limited, dropped,
+            "only svcrack's REGISTERs were dropped"
+        );
+    }
+}
+
+privileged_test! {
+    fn a_register_flood_is_capped_while_honest_phones_register_and_call() {
+        let lab = lab();
+        // The default limits (REGISTER 10/s, burst 100 per source); auto-ban off, which would
+        // ban the flood after its sixth 401 (the test below shows that).
+        const RATE: u64 = 10;
+        const BURST: u64 = 100;
+        const FLOOD: u64 = 2000;
+        let config = TempFile::with_contents(SIP_ONLY_NO_AUTOBAN);
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9603, &["--config", config.as_str()]).unwrap();
+        let sent_before = lab.udp_sent(&lab.attacker).unwrap();
+        let reached_before = lab.kamailio_count("RX", ATTACKER);
+
+        let started = Instant::now();
+        let flood = std::thread::scope(|s| {
+            let flood = s.spawn(|| lab.register_flood(FLOOD, 500));
+            std::thread::sleep(Duration::from_millis(500));
+            honest_traffic_succeeds(&lab, 5, 10);
+            flood.join().expect("flood thread")
+        })
+        .unwrap();
+        let elapsed = started.elapsed().as_secs_f64();
+        assert_eq!(
+            flood.successful, FLOOD,
+            "sipp sent the whole flood: {flood:?}"
+        );
+
+        let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
+        assert_eq!(sent, FLOOD);
+        let reached = (lab.kamailio_count("RX", ATTACKER) - reached_before) as u64;
+        let cap = BURST + (RATE as f64 * elapsed).ceil() as u64 + 1;
+        assert!(
+            reached <= cap,
+            "{reached} of {FLOOD} flood REGISTERs reached Kamailio in {elapsed:.1} s; cap {cap}"
+        );
+        assert!(reached >= BURST, "the burst itself must pass: {reached}");
+        let dropped = sip_class(&daemon, "register", "drop");
+        assert_eq!(
+            dropped + reached,
+            sent,
+            "drops {dropped} + reached {reached} vs sent {sent}"
+        );
+        eprintln!(
+            "flood: {reached} of {sent} REGISTERs reached Kamailio in {elapsed:.1} s (cap {cap})"
+        );
+    }
+}
+
+privileged_test! {
+    fn svcrack_is_banned_after_a_handful_of_wrong_passwords() {
+        let lab = lab();
+        // The built-in default: auto-ban after more than 5 failures in a minute, for an hour.
+        const FAILURES: usize = 5;
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9604, &[]).unwrap();
+        let guesses_before = lab.kamailio_count("AUTHFAIL", ATTACKER);
+        let attack = std::thread::scope(|s| {
+            let attack = s.spawn(|| {
+                lab.sipvicious(
+                    "svcrack",
+                    &["-u1001", "-r1-200"],
+                    Some("Zoiper rv2.10.20.3"),
+                    15,
+                )
+            });
+            // Honest phones re-register (each with its 401 round) and call during the attack.
+            honest_traffic_succeeds(&lab, 5, 5);
+            honest_traffic_succeeds(&lab, 5, 0);
+            attack.join().expect("svcrack thread")
+        })
+        .unwrap();
+        let out = String::from_utf8_lossy(&attack.stdout);
+        assert!(!out.contains(" 150 "), "svcrack found the password:\n{out}");
+        let guesses = lab.kamailio_count("AUTHFAIL", ATTACKER) - guesses_before;
+        assert!(
+            guesses <= FAILURES + 1,
+            "{guesses} wrong passwords reached Kamailio; the ban comes after {FAILURES} failures"
+        );
+        eprintln!("svcrack banned after {guesses} wrong passwords reached Kamailio");
+
+        let bans = daemon.cli(&["bans", "--json"]).unwrap();
+        let bans: serde_json::Value = serde_json::from_slice(&bans.stdout).unwrap();
+        let bans = bans.as_array().unwrap();
+        assert_eq!(bans.len(), 1, "only the attacker is banned: {bans:?}");
+        assert_eq!(bans[0]["net"], "192.0.2.66/32");
+        assert_eq!(bans[0]["reason"], "auth_failures");
+        assert_eq!(
+            sample(
+                &daemon,
+                "sipguard_bans_created_total",
+                &[("reason", "auth_failures")]
+            ),
+            1
+        );
+        assert!(
+            daemon.wait_for_log("banned", Duration::from_secs(5)),
+            "the daemon logs the ban:\n{}",
+            daemon.log_text()
+        );
+        assert!(daemon.log_text().contains("192.0.2.66/32"));
+        assert!(
+            sample(
+                &daemon,
+                "sipguard_packets_total",
+                &[
+                    ("service", "sip"),
+                    ("reason", "banned"),
+                    ("verdict", "drop")
+                ]
+            ) > 0
+        );
+    }
+}
+
+privileged_test! {
+    fn calls_whose_invite_is_fragmented_get_through() {
+        let lab = lab();
+        // An INVITE with a 2.4 KB SDP leaves the phone as two or three IP fragments; only the
+        // first has a UDP header. The built-in default drops what matches no service, so the later
+        // fragments pass only because they follow their first fragment's verdict.
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9605, &[]).unwrap();
+        // The caller 1003 must be registered to call.
+        honest_traffic_succeeds(&lab, 5, 0);
+        let (caller, callee) = lab
+            .honest_calls_with(5, "uac_call_fragmented.xml")
+            .expect("sipp calls");
+        assert!(
+            all_ok(&caller, 5),
+            "fragmented calls: {caller:?}\n{}",
+            lab.kamailio_log()
+        );
+        assert_eq!(callee.successful, 5, "calls answered: {callee:?}");
+        let passed = sample(
+            &daemon,
+            "sipguard_packets_total",
+            &[
+                ("service", "sip"),
+                ("reason", "fragment"),
+                ("verdict", "pass"),
+            ],
+        );
+        // Two INVITEs per call (the 407 round), each with at least one later fragment.
+        assert!(passed >= 5 * 2, "later fragments passed: {passed}");
+        let dropped = sample(
+            &daemon,
+            "sipguard_packets_total",
+            &[
+                ("service", "none"),
+                ("reason", "fragment"),
+                ("verdict", "drop"),
+            ],
+        );
+        assert_eq!(dropped, 0, "no orphan fragments");
+    }
 }
 
 /// The lab's guesser against Kamailio, 1001, from the attacker namespace.
@@ -400,80 +392,76 @@ fn guesser(lab: &VoipLab) -> Guesser {
     }
 }
 
-#[test]
-fn the_request_right_after_the_banning_answer_is_dropped() {
-    let Some(lab) = lab("the_request_right_after_the_banning_answer_is_dropped") else {
-        return;
-    };
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9606, &[]).unwrap();
-    // Lock-step: every request leaves the moment the previous answer arrives.
-    let run = guesser(&lab).lock_step(20).unwrap();
-    let answered: Vec<u16> = run.iter().filter_map(|e| e.answer.map(|a| a.0)).collect();
-    // The challenge and five wrong passwords are answered (401); the sixth failure bans.
-    assert_eq!(answered, vec![401; 6], "{run:?}");
-    let last = run.last().unwrap();
-    assert!(last.answer.is_none() && last.with_credentials);
-    assert_eq!(
-        run.len(),
-        7,
-        "the guesser stops at its first unanswered request"
-    );
-    assert_eq!(
-        sample(
-            &daemon,
-            "sipguard_packets_total",
-            &[
-                ("service", "sip"),
-                ("reason", "banned"),
-                ("verdict", "drop")
-            ]
-        ),
-        1,
-        "the seventh request was dropped as banned"
-    );
-    let gap = last.sent - run[5].answer.unwrap().1;
-    eprintln!("last failure answer -> first dropped request: {gap:?}");
+privileged_test! {
+    fn the_request_right_after_the_banning_answer_is_dropped() {
+        let lab = lab();
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9606, &[]).unwrap();
+        // Lock-step: every request leaves the moment the previous answer arrives.
+        let run = guesser(&lab).lock_step(20).unwrap();
+        let answered: Vec<u16> = run.iter().filter_map(|e| e.answer.map(|a| a.0)).collect();
+        // The challenge and five wrong passwords are answered (401); the sixth failure bans.
+        assert_eq!(answered, vec![401; 6], "{run:?}");
+        let last = run.last().unwrap();
+        assert!(last.answer.is_none() && last.with_credentials);
+        assert_eq!(
+            run.len(),
+            7,
+            "the guesser stops at its first unanswered request"
+        );
+        assert_eq!(
+            sample(
+                &daemon,
+                "sipguard_packets_total",
+                &[
+                    ("service", "sip"),
+                    ("reason", "banned"),
+                    ("verdict", "drop")
+                ]
+            ),
+            1,
+            "the seventh request was dropped as banned"
+        );
+        let gap = last.sent - run[5].answer.unwrap().1;
+        eprintln!("last failure answer -> first dropped request: {gap:?}");
+    }
 }
 
-#[test]
-fn the_lab_timeline_in_short_keeps_honest_calls_whole_and_attacks_within_limits() {
-    let Some(lab) =
-        lab("the_lab_timeline_in_short_keeps_honest_calls_whole_and_attacks_within_limits")
-    else {
-        return;
-    };
-    // `cargo xtask lab -- --short`, asserted: the built-in default, every attack of the
-    // timeline, honest registrations and calls during each.
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9607, &[]).unwrap();
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let phases = sipguard_tests::scenario::run(
-        &lab,
-        &daemon,
-        sipguard_tests::scenario::Length::SHORT,
-        &stop,
-        |p| eprintln!("{}", sipguard_tests::scenario::row(p)),
-    )
-    .unwrap();
-    assert_eq!(phases.len(), 6, "every phase played");
-    for p in &phases {
-        assert_eq!(p.honest_failed, 0, "honest traffic failed during {p:?}");
-        assert!(p.honest_ok > 0, "{p:?}");
-        assert!(p.sent > 0, "the attack ran: {p:?}");
+privileged_test! {
+    fn the_lab_timeline_in_short_keeps_honest_calls_whole_and_attacks_within_limits() {
+        let lab = lab();
+        // `cargo xtask lab -- --short`, asserted: the built-in default, every attack of the
+        // timeline, honest registrations and calls during each.
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9607, &[]).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let phases = sipguard_tests::scenario::run(
+            &lab,
+            &daemon,
+            sipguard_tests::scenario::Length::SHORT,
+            &stop,
+            |p| eprintln!("{}", sipguard_tests::scenario::row(p)),
+        )
+        .unwrap();
+        assert_eq!(phases.len(), 6, "every phase played");
+        for p in &phases {
+            assert_eq!(p.honest_failed, 0, "honest traffic failed during {p:?}");
+            assert!(p.honest_ok > 0, "{p:?}");
+            assert!(p.sent > 0, "the attack ran: {p:?}");
+            assert!(
+                p.reached <= p.limit,
+                "{}: {} reached the PBX, the limits allow {}",
+                p.attack,
+                p.reached,
+                p.limit
+            );
+            assert!(!p.dropped.is_empty(), "sipguard dropped part of {p:?}");
+        }
+        let crack = &phases[2];
         assert!(
-            p.reached <= p.limit,
-            "{}: {} reached the PBX, the limits allow {}",
-            p.attack,
-            p.reached,
-            p.limit
+            crack
+                .bans
+                .iter()
+                .any(|b| b == "192.0.2.66/32 auth_failures"),
+            "svcrack was banned: {crack:?}"
         );
-        assert!(!p.dropped.is_empty(), "sipguard dropped part of {p:?}");
     }
-    let crack = &phases[2];
-    assert!(
-        crack
-            .bans
-            .iter()
-            .any(|b| b == "192.0.2.66/32 auth_failures"),
-        "svcrack was banned: {crack:?}"
-    );
 }

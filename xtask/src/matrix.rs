@@ -1,6 +1,6 @@
-//! The kernel matrix of `cargo xtask test`: the already-built test executables (the whole
-//! BPF_PROG_TEST_RUN tier and a subset of the end-to-end tests) run inside Debian's 5.10,
-//! 6.1 and 6.12 kernels, each booted under qemu (software emulation) with virtme-ng on the
+//! The kernel matrix of `cargo xtask test`: the already-built integration-test executable
+//! (its whole BPF_PROG_TEST_RUN tier and a subset of the end-to-end tests) runs inside
+//! Debian's 5.10, 6.1 and 6.12 kernels, each booted under qemu (software emulation) with virtme-ng on the
 //! host's own root filesystem. Each guest writes its test output into a results directory
 //! (`target/kernel-matrix/LABEL/`, the guest's only writable host directory), which is
 //! followed while the guest runs and parsed afterwards.
@@ -23,8 +23,13 @@ use crate::{
     setup, Totals,
 };
 
-/// Test binaries of the BPF_PROG_TEST_RUN tier: all their tests run in every guest.
-const BPF_BINARIES: &[&str] = &[
+/// The integration-test binary (`tests/tests/main.rs`): one module per area.
+const TEST_BINARY: &str = "integration";
+
+/// Its modules of the BPF_PROG_TEST_RUN tier: all their tests run in every guest, one
+/// module per run of the binary (as when each was a binary of its own: its own process, its
+/// own shared programs, cleaned up after). A module with no tests stops the run.
+const BPF_MODULES: &[&str] = &[
     "xdp_verdicts",
     "sip_classes",
     "sip_rates",
@@ -33,7 +38,8 @@ const BPF_BINARIES: &[&str] = &[
     "floods",
 ];
 
-/// The end-to-end tests (`tests/tests/e2e.rs`) every guest runs, by exact name: allowed and
+/// The end-to-end tests (module `e2e`, `tests/tests/e2e.rs`) every guest runs, by exact name
+/// within the module: allowed and
 /// denied traffic, a ban by hand, `kill -9` and a restart that adopts the pinned links, and
 /// `sipguard status`. A name missing from the binary stops the run (so that a rename can't
 /// shrink the matrix unnoticed).
@@ -47,17 +53,18 @@ const E2E_TESTS: &[&str] = &[
     "a_variant_the_kernel_lacks_is_refused_by_its_verifier_in_one_sentence_naming_the_kernel",
 ];
 
-/// The Debian package's test (`tests/tests/deb.rs`, ignored on the host: it runs `dpkg -i`),
+/// The Debian package's test (module `deb`, `tests/tests/deb.rs`, ignored on the host: it
+/// runs `dpkg -i`),
 /// run in the guest of [`DEB_KERNEL`], the Debian 12 kernel, on the guest's throwaway overlays.
 const DEB_TEST: &str =
     "the_package_installs_filters_with_its_config_survives_an_upgrade_and_purges_to_nothing";
 const DEB_KERNEL: &str = "6.1";
 
-/// The longest one test binary may run inside a guest.
-const BINARY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// The longest one run of the test binary may take inside a guest.
+const RUN_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// The guest script's `cleanup`, run after each binary: what a crashed or failed test left
-/// behind goes, as on the host before a run (a failed load's pinned maps would otherwise
+/// The guest script's `cleanup`, run after each run of the binary: what a crashed or failed
+/// test left behind goes, as on the host before a run (a failed load's pinned maps would otherwise
 /// stay in the guest's memory and add up to an out-of-memory kill).
 const CLEANUP_SH: &str = r#"cleanup() {
   rm -rf /sys/fs/bpf/sipguard-test-*
@@ -121,7 +128,7 @@ pub struct Outcome {
     /// `uname -r` of the kernel.
     pub kernel: String,
     pub totals: Totals,
-    /// `binary::test` names, or what went wrong with the guest.
+    /// `module::test` names, or what went wrong with the guest.
     pub failures: Vec<String>,
 }
 
@@ -171,7 +178,7 @@ pub fn run(root: &Path, series: &[&'static Series], timeout: Duration) -> Result
                 .collect());
         }
     };
-    let binaries = guest_binaries(root, series)?;
+    let runs = guest_runs(root, series)?;
     let mut outcomes = Vec::new();
     for kernel in &kernels {
         let start = Instant::now();
@@ -181,7 +188,7 @@ pub fn run(root: &Path, series: &[&'static Series], timeout: Duration) -> Result
             kernel,
             timeout,
         }
-        .run(&binaries)?;
+        .run(&runs)?;
         println!(
             "xtask: kernel {} took {} s: {} passed, {} failed",
             kernel.version,
@@ -241,9 +248,10 @@ fn labels(series: &[&Series]) -> String {
         .join(", ")
 }
 
-/// One test binary to run in the guests: its name, executable, `libtest` filter args, extra
-/// environment, and the one kernel it runs on (`None`: every kernel).
-struct Binary {
+/// One run of the test binary in the guests: its name in the log (the module), executable,
+/// `libtest` filter args, extra environment, and the one kernel it runs on (`None`: every
+/// kernel).
+struct GuestRun {
     name: String,
     exe: PathBuf,
     args: Vec<String>,
@@ -251,55 +259,84 @@ struct Binary {
     kernel: Option<&'static str>,
 }
 
-/// The matrix's test binaries (built if needed), with the e2e subset checked against the
-/// binary's `--list`; with [`DEB_KERNEL`] among `series`, the Debian package (built here) and
-/// its test.
-fn guest_binaries(root: &Path, series: &[&'static Series]) -> Result<Vec<Binary>> {
+/// The matrix's runs of the test binary (built if needed): each BPF module's tests, and the
+/// e2e subset, checked against the binary's `--list`; with [`DEB_KERNEL`] among `series`,
+/// the Debian package (built here) and its test.
+fn guest_runs(root: &Path, series: &[&'static Series]) -> Result<Vec<GuestRun>> {
     let exes = test_executables(root)?;
-    let exe = |name: &str| {
-        exes.get(name)
-            .cloned()
-            .with_context(|| format!("cargo built no test binary `{name}`"))
-    };
-    let mut binaries = BPF_BINARIES
-        .iter()
-        .map(|name| {
-            Ok(Binary {
-                name: name.to_string(),
-                exe: exe(name)?,
-                args: Vec::new(),
-                env: Vec::new(),
-                kernel: None,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let e2e = exe("e2e")?;
-    check_listed(&e2e, E2E_TESTS)?;
-    let mut args = vec!["--exact".to_owned()];
-    args.extend(E2E_TESTS.iter().map(|t| t.to_string()));
-    binaries.push(Binary {
+    let exe = exes
+        .get(TEST_BINARY)
+        .cloned()
+        .with_context(|| format!("cargo built no test binary `{TEST_BINARY}`"))?;
+    let listed = listed_tests(&exe)?;
+    let mut runs = Vec::new();
+    for module in BPF_MODULES {
+        let tests = module_tests(&listed, module);
+        if tests.is_empty() {
+            bail!(
+                "the kernel matrix runs module `{module}` (BPF_MODULES in xtask/src/matrix.rs), \
+                 but {} has no test in it",
+                exe.display()
+            );
+        }
+        runs.push(GuestRun {
+            name: module.to_string(),
+            exe: exe.clone(),
+            args: exact(tests),
+            env: Vec::new(),
+            kernel: None,
+        });
+    }
+    let e2e = in_module("e2e", E2E_TESTS);
+    check_listed(&exe, &listed, &e2e)?;
+    runs.push(GuestRun {
         name: "e2e".into(),
-        exe: e2e,
-        args,
+        exe: exe.clone(),
+        args: exact(e2e),
         env: Vec::new(),
         kernel: None,
     });
     if series.iter().any(|s| s.label == DEB_KERNEL) {
-        let deb = exe("deb")?;
-        check_listed(&deb, &[DEB_TEST])?;
+        let deb = in_module("deb", &[DEB_TEST]);
+        check_listed(&exe, &listed, &deb)?;
         let package = crate::deb::build(root)?;
-        binaries.push(Binary {
+        let mut args = vec!["--ignored".to_owned()];
+        args.extend(exact(deb));
+        runs.push(GuestRun {
             name: "deb".into(),
-            exe: deb,
-            args: vec!["--ignored".into(), "--exact".into(), DEB_TEST.into()],
+            exe,
+            args,
             env: vec![
                 ("SIPGUARD_GUEST".into(), "1".into()),
-                ("SIPGUARD_DEB".into(), package.to_string_lossy().into_owned()),
+                (
+                    "SIPGUARD_DEB".into(),
+                    package.to_string_lossy().into_owned(),
+                ),
             ],
             kernel: Some(DEB_KERNEL),
         });
     }
-    Ok(binaries)
+    Ok(runs)
+}
+
+/// `module::test` for each of `tests`.
+fn in_module(module: &str, tests: &[&str]) -> Vec<String> {
+    tests.iter().map(|t| format!("{module}::{t}")).collect()
+}
+
+/// The listed tests of `module` (directly or in a submodule).
+fn module_tests(listed: &[String], module: &str) -> Vec<String> {
+    let prefix = format!("{module}::");
+    listed
+        .iter()
+        .filter(|t| t.starts_with(&prefix))
+        .cloned()
+        .collect()
+}
+
+/// `libtest` arguments that run exactly `tests`.
+fn exact(tests: Vec<String>) -> Vec<String> {
+    std::iter::once("--exact".to_owned()).chain(tests).collect()
 }
 
 /// Test executables by target name, from `cargo test --release --no-run`'s JSON messages.
@@ -325,17 +362,26 @@ fn parse_executables(json: &str) -> BTreeMap<String, PathBuf> {
         .collect()
 }
 
-/// Fails unless every one of `tests` is in `exe --list`.
-fn check_listed(exe: &Path, tests: &[&str]) -> Result<()> {
+/// The tests in `exe --list` (ignored ones included).
+fn listed_tests(exe: &Path) -> Result<Vec<String>> {
     let list = setup::output(Command::new(exe).args(["--list", "--format", "terse"]))?;
-    let listed: Vec<&str> = list
-        .lines()
+    Ok(parse_list(&list))
+}
+
+/// The names of `--list --format terse` output (`NAME: test` lines).
+fn parse_list(list: &str) -> Vec<String> {
+    list.lines()
         .filter_map(|l| l.strip_suffix(": test"))
-        .collect();
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Fails unless every one of `tests` is in `listed` (`exe --list`).
+fn check_listed(exe: &Path, listed: &[String], tests: &[String]) -> Result<()> {
     let missing: Vec<&str> = tests
         .iter()
-        .copied()
         .filter(|t| !listed.contains(t))
+        .map(String::as_str)
         .collect();
     if !missing.is_empty() {
         bail!(
@@ -356,8 +402,8 @@ struct Guest<'a> {
 }
 
 impl Guest<'_> {
-    /// Boots the kernel, runs `binaries` in it, and parses what they printed.
-    fn run(&self, binaries: &[Binary]) -> Result<Outcome> {
+    /// Boots the kernel, does `runs` in it, and parses what they printed.
+    fn run(&self, runs: &[GuestRun]) -> Result<Outcome> {
         let results = self
             .root
             .join("target/kernel-matrix")
@@ -368,7 +414,7 @@ impl Guest<'_> {
         }
         fs::create_dir_all(&results).with_context(|| format!("creating {}", results.display()))?;
         let script = results.join("run.sh");
-        fs::write(&script, self.script(&results, binaries))
+        fs::write(&script, self.script(&results, runs))
             .with_context(|| format!("writing {}", script.display()))?;
         println!("xtask: booting {} under qemu (TCG)", self.kernel.version);
         let timed_out = self.boot(&results, &script)?;
@@ -389,12 +435,12 @@ impl Guest<'_> {
         Ok(outcome)
     }
 
-    /// The shell script the guest runs: prepare bpffs and loopback, then each binary with
-    /// its output and exit status appended to `tests.log`, cleaning up after each.
-    fn script(&self, results: &Path, binaries: &[Binary]) -> String {
-        let limit = BINARY_TIMEOUT.min(self.timeout).as_secs();
+    /// The shell script the guest runs: prepare bpffs and loopback, then each run with its
+    /// output and exit status appended to `tests.log`, cleaning up after each.
+    fn script(&self, results: &Path, runs: &[GuestRun]) -> String {
+        let limit = RUN_TIMEOUT.min(self.timeout).as_secs();
         let mut s = self.prelude(results);
-        for b in binaries {
+        for b in runs {
             if b.kernel.is_some_and(|k| k != self.kernel.label) {
                 continue;
             }
@@ -557,7 +603,7 @@ fn print_tail(path: &Path, n: usize) {
 }
 
 /// Counts and failing tests from the guest's test log: libtest's `test result:` and
-/// `test NAME ... FAILED` lines within each binary's start/end marks; a binary that ended
+/// `test NAME ... FAILED` lines within each run's start/end marks; a run that ended
 /// without a result line (crash, timeout) or never ended counts as one failure.
 fn parse_log(kernel: &str, log: &str) -> Outcome {
     let mut out = Outcome {
@@ -593,6 +639,8 @@ fn parse_log(kernel: &str, log: &str) -> Outcome {
             .and_then(|l| l.strip_suffix(" ... FAILED"))
         {
             let binary = current.as_ref().map_or("?", |(n, _)| n.as_str());
+            // A module's tests are listed with its name: not twice in the failure.
+            let test = test.strip_prefix(&format!("{binary}::")).unwrap_or(test);
             out.failures.push(format!("{binary}::{test}"));
         }
     }
@@ -667,6 +715,49 @@ mod tests {
         let exes = parse_executables(json);
         assert_eq!(exes.len(), 1);
         assert_eq!(exes["e2e"], Path::new("/w/target/release/deps/e2e-1"));
+    }
+
+    #[test]
+    fn a_modules_tests_are_those_under_its_path_and_no_other() {
+        let listed = parse_list(
+            "xdp_verdicts::allowed_passes: test\nxdp_verdicts_extra::b: test\n\
+             floods::nested::c: test\ne2e::d: test\ndeb::e: test\n\n5 tests, 0 benchmarks\n",
+        );
+        assert_eq!(listed.len(), 5);
+        assert_eq!(
+            module_tests(&listed, "xdp_verdicts"),
+            ["xdp_verdicts::allowed_passes"]
+        );
+        assert_eq!(module_tests(&listed, "floods"), ["floods::nested::c"]);
+        assert!(module_tests(&listed, "autoban").is_empty());
+        assert_eq!(exact(in_module("e2e", &["d"])), ["--exact", "e2e::d"]);
+    }
+
+    #[test]
+    fn a_named_test_missing_from_the_list_stops_the_run() {
+        let listed = parse_list("e2e::d: test\ndeb::e: test\n");
+        let exe = Path::new("/w/integration");
+        assert!(check_listed(exe, &listed, &in_module("e2e", &["d"])).is_ok());
+        let e = check_listed(exe, &listed, &in_module("e2e", &["d", "renamed"])).unwrap_err();
+        assert!(e.to_string().ends_with(": e2e::renamed"), "{e}");
+    }
+
+    #[test]
+    fn a_failing_test_is_named_once_with_its_module() {
+        let log = format!(
+            "{MARK} start floods\ntest floods::syn_limit ... FAILED\n\
+             test result: FAILED. 5 passed; 1 failed; 0 ignored; 0 measured; 167 filtered out\n\
+             {MARK} end floods 101\n"
+        );
+        let out = parse_log("6.1.0-57-amd64", &log);
+        assert_eq!(out.failures, ["floods::syn_limit"]);
+        assert_eq!(
+            out.totals,
+            Totals {
+                passed: 5,
+                failed: 1
+            }
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn main() -> anyhow::Result<()> {
     let ip = |s: &str| -> IpAddr { s.parse().expect("demo address") };
     println!("== sipguard demo: namespace 'pbx' (192.0.2.1, 2001:db8:1::1) behind XDP on pbx0,");
     println!("   namespace 'client' sending from office {OFFICE} / {OFFICE6}, stranger {STRANGER}, attacker {ATTACKER}\n");
-    println!("policy:\n{LAB}");
+    println!("policy:\n\n{LAB}");
 
     let lab = Lab::new(&[OFFICE, OFFICE6, STRANGER, ATTACKER])?;
     let config = TempFile::with_contents(LAB);

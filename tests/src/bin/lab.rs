@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
     }
     // Ctrl-C ends the timeline after the phase that is playing (its tools get the signal too),
     // and the lab is taken down on the way out.
-    // Safety: the handler only stores to an atomic.
+    // SAFETY: the handler only stores to an atomic.
     unsafe {
         let action = nix::sys::signal::SigAction::new(
             nix::sys::signal::SigHandler::Handler(on_interrupt),

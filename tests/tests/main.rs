@@ -1,0 +1,22 @@
+//! sipguard's integration tests, one binary with a module per area (as aya's integration
+//! tests are): the programs are built and linked once, and the BPF_PROG_TEST_RUN modules
+//! share one loaded object ([`sipguard_tests::harness`]).
+//!
+//! Tiers: BPF_PROG_TEST_RUN on the real object (`xdp_verdicts`, `sip_classes`, `sip_rates`,
+//! `sip_scanners`, `autoban`, `floods`); the real daemon in network namespaces (`e2e`,
+//! `bench_policy`); real VoIP tools and fail2ban (`real_tools`); `sipguard audit` (`audit`);
+//! and the Debian package (`deb`, ignored outside a throwaway guest). `cargo xtask test`
+//! runs them all on the host and the BPF modules, a named subset of `e2e` and `deb` in each
+//! guest kernel (`xtask/src/matrix.rs`); filter by module with `cargo test -p sipguard-tests
+//! -- xdp_verdicts::`.
+mod audit;
+mod autoban;
+mod bench_policy;
+mod deb;
+mod e2e;
+mod floods;
+mod real_tools;
+mod sip_classes;
+mod sip_rates;
+mod sip_scanners;
+mod xdp_verdicts;

@@ -22,10 +22,10 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("parse", &[]),
     ("config", &["parse"]),
     ("policy", &["config", "parse"]),
-    ("host", &[]),
+    ("host", &["config"]),
     ("dataplane", &["policy", "config", "host"]),
     ("control", &["dataplane", "policy", "config", "parse", "host"]),
-    ("audit", &["policy", "config", "parse"]),
+    ("audit", &["control", "policy", "config", "parse"]),
     ("error", &["control", "dataplane", "config", "host"]),
 ];
 
@@ -92,7 +92,7 @@ fn nightly_cargo(dir: &Path) -> Command {
     cmd
 }
 
-/// Every `crate::X` path in `src`'s layer modules that names a module the layer may not name,
+/// Every `crate::X` path in the code (not the comments) of `src`'s layer modules that names a module the layer may not name,
 /// as `file:line: text`.
 pub fn layer_violations(src: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -107,6 +107,10 @@ pub fn layer_violations(src: &Path) -> Result<Vec<String>> {
             let text = fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             for (n, line) in text.lines().enumerate() {
+                // Docs may point anywhere; code may not.
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
                 for name in crate_paths(line) {
                     if name == layer || allowed.contains(&name.as_str()) {
                         continue;
@@ -222,6 +226,13 @@ mod tests {
     fn macro_crate_paths_and_pub_crate_are_not_paths() {
         assert!(names("$crate::harness::Harness").is_empty());
         assert!(names("pub(crate) fn f()").is_empty());
+    }
+
+    #[test]
+    fn the_sipguard_crate_keeps_its_layers() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sipguard/src");
+        let v = layer_violations(&src).unwrap();
+        assert!(v.is_empty(), "{}", v.join("\n"));
     }
 
     #[test]

@@ -171,20 +171,31 @@ mod tests {
 
     /// The address cut to `prefix` bits, computed another way.
     fn cut(addr: [u8; 16], prefix: u32) -> [u8; 16] {
-        let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - prefix.min(128)) };
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - prefix.min(128))
+        };
         (u128::from_be_bytes(addr) & mask).to_be_bytes()
     }
 
     #[test]
     fn an_ipv4_source_is_its_mapped_ipv6_address() {
         let key = SourceWords::v4([192, 0, 2, 7]).key();
-        assert_eq!(key, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 7]);
+        assert_eq!(
+            key,
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 7]
+        );
     }
 
     #[test]
     fn an_ipv6_source_is_cut_to_the_rate_prefix() {
         for prefix in 0..=128 {
-            assert_eq!(SourceWords::v6(&V6, prefix).key(), cut(V6, prefix), "/{prefix}");
+            assert_eq!(
+                SourceWords::v6(&V6, prefix).key(),
+                cut(V6, prefix),
+                "/{prefix}"
+            );
         }
     }
 
@@ -200,8 +211,14 @@ mod tests {
         let mut other = V6;
         other[15] ^= 0xff;
         other[8] ^= 0x80;
-        assert_eq!(SourceWords::v6(&V6, 64).key(), SourceWords::v6(&other, 64).key());
-        assert_ne!(SourceWords::v6(&V6, 128).key(), SourceWords::v6(&other, 128).key());
+        assert_eq!(
+            SourceWords::v6(&V6, 64).key(),
+            SourceWords::v6(&other, 64).key()
+        );
+        assert_ne!(
+            SourceWords::v6(&V6, 128).key(),
+            SourceWords::v6(&other, 128).key()
+        );
     }
 
     #[test]

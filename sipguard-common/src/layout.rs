@@ -81,6 +81,9 @@ mod tests {
     #[test]
     fn service_indexes_keep_the_epochs_apart() {
         assert_eq!(service_index(0, MAX_SERVICES - 1) + 1, service_index(1, 0));
-        assert_eq!(service_index(EPOCHS - 1, MAX_SERVICES - 1), EPOCHS * MAX_SERVICES - 1);
+        assert_eq!(
+            service_index(EPOCHS - 1, MAX_SERVICES - 1),
+            EPOCHS * MAX_SERVICES - 1
+        );
     }
 }

@@ -69,7 +69,10 @@ mod tests {
     fn keepalives_and_responses_have_no_rate_class() {
         assert_eq!(rate_class_of(sip::class::KEEPALIVE), None);
         assert_eq!(rate_class_of(sip::class::RESPONSE), None);
-        assert_eq!(rate_class_of(sip::class::REGISTER), Some(rate_class::REGISTER));
+        assert_eq!(
+            rate_class_of(sip::class::REGISTER),
+            Some(rate_class::REGISTER)
+        );
         assert_eq!(rate_class_of(sip::class::GARBAGE), Some(rate_class::OTHER));
     }
 }

@@ -51,7 +51,13 @@ pub(crate) fn ban_source(
         count,
     }
     .pack();
-    sipguard_ban_source(words.hi, words.lo, prefix_family, seconds_reason, scope_count);
+    sipguard_ban_source(
+        words.hi,
+        words.lo,
+        prefix_family,
+        seconds_reason,
+        scope_count,
+    );
 }
 
 /// [`ban_source`] as a global BPF function, shared by the XDP and egress programs: the ban, its

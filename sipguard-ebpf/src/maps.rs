@@ -76,8 +76,7 @@ pub(crate) static BAN_NOTES: HashMap<BanNoteKey, [u8; BAN_NOTE_LEN]> =
     HashMap::pinned(BAN_MAX_ENTRIES, 0);
 /// Per (source, rate class): GCRA state and the remembered scanner verdict.
 #[map]
-pub(crate) static RATES: LruHashMap<RateKey, SourceState> =
-    LruHashMap::pinned(RATE_MAX_ENTRIES, 0);
+pub(crate) static RATES: LruHashMap<RateKey, SourceState> = LruHashMap::pinned(RATE_MAX_ENTRIES, 0);
 /// Failures per client (IPv4 as ::ffff:a.b.c.d, IPv6 cut to the rate prefix), and the
 /// requests with credentials the XDP program saw from it (`ingress::attempts`).
 #[map]
@@ -97,8 +96,7 @@ pub(crate) static FRAGS: LruHashMap<FragKey, FragVerdict> = LruHashMap::pinned(F
 pub(crate) static COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(COUNTER_ENTRIES, 0);
 /// SIP services only: packets by (service, SIP class, verdict).
 #[map]
-pub(crate) static SIP_COUNTERS: PerCpuArray<Counter> =
-    PerCpuArray::pinned(SIP_COUNTER_ENTRIES, 0);
+pub(crate) static SIP_COUNTERS: PerCpuArray<Counter> = PerCpuArray::pinned(SIP_COUNTER_ENTRIES, 0);
 /// Bans the programs made, per CPU, by `BAN_REASON_*`.
 #[map]
 pub(crate) static BAN_COUNTERS: PerCpuArray<u64> = PerCpuArray::pinned(BAN_COUNTER_ENTRIES, 0);

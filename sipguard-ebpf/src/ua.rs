@@ -13,9 +13,8 @@
 
 use aya_ebpf::{bindings::xdp_md, programs::XdpContext};
 use sipguard_common::ua::{
-    anchor_hash, bytes_below, lower_ascii, lowest_byte, zero_bytes, Scanners, UaPattern,
-    CASE_BITS, CR, LF, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN, SCAN_LIMIT, SCRATCH_WORDS,
-    USER_AGE, WINDOW,
+    anchor_hash, bytes_below, lower_ascii, lowest_byte, zero_bytes, Scanners, UaPattern, CASE_BITS,
+    CR, LF, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN, SCAN_LIMIT, SCRATCH_WORDS, USER_AGE, WINDOW,
 };
 
 use crate::maps::{SCANNERS, UA_SCRATCH, UA_SCRATCH_WORDS as SCRATCH_MAP_WORDS};

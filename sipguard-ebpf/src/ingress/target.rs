@@ -7,9 +7,9 @@
 
 use aya_ebpf::programs::XdpContext;
 use sipguard_common::{
-    port_index, service_index, sip, IcmpClass, Policy, ServicePolicy, MAX_SERVICES,
-    POLICY_MONITOR, POLICY_SCANNERS, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED,
-    SERVICE_MONITOR, SERVICE_NONE, SERVICE_SIP,
+    port_index, service_index, sip, IcmpClass, Policy, ServicePolicy, MAX_SERVICES, POLICY_MONITOR,
+    POLICY_SCANNERS, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_MONITOR,
+    SERVICE_NONE, SERVICE_SIP,
 };
 
 use super::decision::NO_SIP_CLASS;

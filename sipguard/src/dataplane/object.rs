@@ -79,7 +79,13 @@ mod tests {
         let per_epoch_services = EPOCHS * MAX_SERVICES;
         vec![
             expect(map::STATE, BPF_MAP_TYPE_ARRAY, u32s, u32s, STATE_ENTRIES),
-            expect(map::POLICY, BPF_MAP_TYPE_ARRAY, u32s, size_of::<Policy>(), EPOCHS),
+            expect(
+                map::POLICY,
+                BPF_MAP_TYPE_ARRAY,
+                u32s,
+                size_of::<Policy>(),
+                EPOCHS,
+            ),
             expect(
                 map::SERVICES,
                 BPF_MAP_TYPE_ARRAY,
@@ -94,7 +100,13 @@ mod tests {
                 SERVICE_NAME_LEN,
                 per_epoch_services,
             ),
-            expect(map::PORT_SERVICE, BPF_MAP_TYPE_ARRAY, u32s, u32s, PORT_MAP_ENTRIES),
+            expect(
+                map::PORT_SERVICE,
+                BPF_MAP_TYPE_ARRAY,
+                u32s,
+                u32s,
+                PORT_MAP_ENTRIES,
+            ),
             expect(
                 map::ALLOW_V4,
                 BPF_MAP_TYPE_LPM_TRIE,
@@ -137,7 +149,13 @@ mod tests {
                 u32s,
                 TRUSTED_MAX_ENTRIES,
             ),
-            expect(map::SCANNERS, BPF_MAP_TYPE_ARRAY, u32s, size_of::<Scanners>(), EPOCHS),
+            expect(
+                map::SCANNERS,
+                BPF_MAP_TYPE_ARRAY,
+                u32s,
+                size_of::<Scanners>(),
+                EPOCHS,
+            ),
             expect(
                 map::BANS_V4,
                 BPF_MAP_TYPE_LPM_TRIE,
@@ -173,7 +191,13 @@ mod tests {
                 size_of::<AuthFailures>(),
                 AUTH_FAILS_MAX_ENTRIES,
             ),
-            expect(map::SYN_BUDGET, BPF_MAP_TYPE_ARRAY, u32s, size_of::<u64>(), MAX_SERVICES),
+            expect(
+                map::SYN_BUDGET,
+                BPF_MAP_TYPE_ARRAY,
+                u32s,
+                size_of::<u64>(),
+                MAX_SERVICES,
+            ),
             expect(
                 map::FRAGS,
                 BPF_MAP_TYPE_LRU_HASH,
@@ -213,7 +237,10 @@ mod tests {
     /// The object's maps declared with `#[map]` (not its `.rodata`/`.data`/`.bss` sections).
     fn declared(object: &Object) -> impl Iterator<Item = (&String, &aya_obj::Map)> {
         object.maps.iter().filter(|(_, m)| {
-            matches!(m.section_kind(), EbpfSectionKind::Maps | EbpfSectionKind::BtfMaps)
+            matches!(
+                m.section_kind(),
+                EbpfSectionKind::Maps | EbpfSectionKind::BtfMaps
+            )
         })
     }
 
@@ -235,7 +262,10 @@ mod tests {
             .collect();
         assert_eq!(pinned, map::PINNED.into_iter().collect());
         let expected: BTreeSet<&str> = expected_pinned().iter().map(|e| e.name).collect();
-        assert_eq!(expected, pinned, "every pinned map has its expected shape below");
+        assert_eq!(
+            expected, pinned,
+            "every pinned map has its expected shape below"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! a new policy on SIGHUP (or when `--watch` sees the file change) and reaping expired bans.
 //!
 //! The order of the start is the part that matters most, and it differs on a layout change:
-//! see [`Daemon::start`], [`attach_then_apply`] and [`migrate_then_attach`].
+//! see [`Daemon::start`], `attach_then_apply` and `migrate_then_attach`.
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -86,9 +86,9 @@ impl Daemon {
     /// Loads the programs, attaches them to `opts.iface` and applies the policy.
     ///
     /// On the same map layout (or a first start), the programs are attached before the
-    /// policy is written ([`attach_then_apply`]); after a layout change, the policy and the
+    /// policy is written (`attach_then_apply`); after a layout change, the policy and the
     /// carried bans are written before the new program is swapped in
-    /// ([`migrate_then_attach`]).
+    /// (`migrate_then_attach`).
     pub fn start(opts: Options) -> Result<Self> {
         let config = opts.load_config()?;
         iface::check_interface(&opts.iface)?;

@@ -1,6 +1,6 @@
 //! The data plane: everything that makes bpf() or netlink calls.
 //!
-//! The kernel probe ([`kernel`]) decides what this kernel offers; [`load`] loads the object
+//! The kernel probe ([`kernel`]) decides what this kernel offers; [`mod@load`] loads the object
 //! ([`object`]) with its maps pinned in the pin directory ([`pin_dir`]); [`attach`] puts
 //! the programs on an interface and keeps them there between daemons; [`maps`] reads and
 //! writes the maps, the policy double-buffered; [`clock`] is the time bans expire by.

@@ -142,7 +142,7 @@ pub(crate) fn remove(pin_dir: &Path) -> Result<()> {
     )))
 }
 
-/// Pinned maps of another layout, moved aside by [`super::load`]: the old program keeps
+/// Pinned maps of another layout, moved aside by [`super::load()`]: the old program keeps
 /// filtering through its pinned links until the new one, with its policy and the carried bans
 /// written, replaces it in those links ([`super::attach::attach`]); then
 /// [`Migration::finish`] removes the old maps.
@@ -166,7 +166,7 @@ impl Migration {
     }
 }
 
-/// Why the maps pinned in a directory can't be adopted as they are (see [`mismatch`]).
+/// Why the maps pinned in a directory can't be adopted as they are (see `mismatch`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mismatch {
     /// The layout version found (0: unreadable, so not ours).

@@ -1,7 +1,7 @@
 //! Bans in the `BANS_V4`/`BANS_V6` tries, with the admin's notes in `BAN_NOTES`.
 //!
 //! The kernel sees only the longest matching prefix, so nested bans must agree on expiry:
-//! the rule is [`nest`], a pure function unit-tested here, and [`Expiry`] says when a ban
+//! the rule is `nest`, a pure function unit-tested here, and [`Expiry`] says when a ban
 //! ends without the `0 = never` of the map value. The map wrapper below them only moves
 //! bytes.
 use std::{net::IpAddr, path::Path};
@@ -83,7 +83,7 @@ pub(crate) fn nest(new: IpNet, expiry: Expiry, existing: &[(IpNet, Expiry)]) -> 
 }
 
 impl Maps {
-    /// Bans `net` until `ban.expires_ns` (ban clock time, 0 = never), nested as [`nest`] says.
+    /// Bans `net` until `ban.expires_ns` (ban clock time, 0 = never), nested as `nest` says.
     pub fn ban(&mut self, net: IpNet, mut ban: Ban) -> Result<()> {
         let net = net.trunc();
         let existing = self.bans()?;
@@ -187,7 +187,7 @@ impl Maps {
 
     /// Removes the bans that expired before `now` (ban clock time); returns them. The
     /// kernel already ignores them: this only frees their slots. Nested bans share expiry
-    /// (see [`nest`]), so removing one never uncovers a longer ban's address.
+    /// (see `nest`), so removing one never uncovers a longer ban's address.
     pub fn reap_expired_bans(&mut self, now: u64) -> Result<Vec<IpNet>> {
         let expired: Vec<IpNet> = self
             .bans()?

@@ -4,7 +4,7 @@
 //!
 //! The counters are per-CPU arrays indexed by (service slot, kind, verdict); the rule that
 //! turns them into rows (sum the CPUs, name the slot by the active epoch, leave out what
-//! never counted) is [`rows`], a pure function.
+//! never counted) is `rows`, a pure function.
 use std::collections::BTreeMap;
 
 use aya::maps::{MapData, MapError, PerCpuArray, PerCpuValues};

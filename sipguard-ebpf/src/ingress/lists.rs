@@ -4,8 +4,8 @@
 use aya_ebpf::maps::lpm_trie::Key;
 use sipguard_common::{
     allow_scope, epoch_scope, reason, Ban, Policy, ScopedV4, ScopedV6, ServicePolicy,
-    BAN_SCOPE_SIP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, POLICY_MONITOR,
-    SCOPE_BITS, SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
+    BAN_SCOPE_SIP, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, SCOPE_BITS,
+    SERVICE_ALLOW_ANY_V4, SERVICE_ALLOW_ANY_V6,
 };
 
 use super::{decision::Decision, target::Target};
@@ -19,14 +19,19 @@ use crate::{
 /// Step: a banned source -> drop `banned`, under the global mode only. A trusted source is
 /// never locked out, even by a ban made before it was trusted.
 #[inline(always)]
-pub(crate) fn banned(epoch: u32, policy: &Policy, src: &Src, t: &Target) -> Option<Decision> {
+pub(crate) fn banned(
+    epoch: u32,
+    policy: &Policy,
+    global_monitor: bool,
+    src: &Src,
+    t: &Target,
+) -> Option<Decision> {
     if !maps::bans_present() {
         return None;
     }
     if is_banned(src, t.is_sip())
         && !(policy.flags & POLICY_HAS_TRUSTED != 0 && source::is_trusted(epoch, src))
     {
-        let global_monitor = policy.flags & POLICY_MONITOR != 0;
         return Some(
             Decision::drop(t.service, reason::BANNED, global_monitor).with_sip_class(t.sip_class),
         );
@@ -36,11 +41,16 @@ pub(crate) fn banned(epoch: u32, policy: &Policy, src: &Src, t: &Target) -> Opti
 
 /// Step: a source in the global deny list -> drop `denied`, under the global mode only.
 #[inline(always)]
-pub(crate) fn denied(epoch: u32, policy: &Policy, src: &Src, t: &Target) -> Option<Decision> {
+pub(crate) fn denied(
+    epoch: u32,
+    policy: &Policy,
+    global_monitor: bool,
+    src: &Src,
+    t: &Target,
+) -> Option<Decision> {
     if !is_denied(epoch, policy, src) {
         return None;
     }
-    let global_monitor = policy.flags & POLICY_MONITOR != 0;
     Some(Decision::drop(t.service, reason::DENIED, global_monitor).with_sip_class(t.sip_class))
 }
 

@@ -77,25 +77,24 @@ fn judge(ctx: &XdpContext) -> Decision {
     let Some((epoch, policy)) = maps::active() else {
         return Decision::pass(SERVICE_NONE, reason::DEFAULT);
     };
+    // Bans, the deny list and malformed headers follow the global mode only.
+    let global_monitor = policy.flags & POLICY_MONITOR != 0;
     // 2. Parse.
     let mut cursor = Cursor::new(ctx);
     let pkt = match parse::packet(&mut cursor) {
         Ok(Parsed::Ip(pkt)) => pkt,
         Ok(Parsed::NonIp) => return Decision::pass(SERVICE_NONE, reason::NON_IP),
-        Err(malformed) => {
-            let global_monitor = policy.flags & POLICY_MONITOR != 0;
-            return Decision::drop(SERVICE_NONE, malformed, global_monitor);
-        }
+        Err(malformed) => return Decision::drop(SERVICE_NONE, malformed, global_monitor),
     };
     // 3. Target: the service first (an array read), so that ban and deny drops are counted
     // against the service they targeted; the verdict order is unchanged.
     let t = target::resolve(ctx, epoch, policy, &pkt);
     // 4. Banned.
-    if let Some(d) = lists::banned(epoch, policy, &pkt.src, &t) {
+    if let Some(d) = lists::banned(epoch, policy, global_monitor, &pkt.src, &t) {
         return d;
     }
     // 5. Denied.
-    if let Some(d) = lists::denied(epoch, policy, &pkt.src, &t) {
+    if let Some(d) = lists::denied(epoch, policy, global_monitor, &pkt.src, &t) {
         return d;
     }
     // 6. Later fragments.

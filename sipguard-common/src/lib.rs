@@ -56,8 +56,9 @@ pub use verdict::{reason, REASON_NAMES, VERDICT_NAMES};
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use core::mem::size_of;
+
+    use super::*;
 
     #[test]
     fn struct_sizes_have_no_implicit_padding() {

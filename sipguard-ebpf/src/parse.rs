@@ -5,7 +5,6 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
-
 use sipguard_common::{classify_icmp4, classify_icmp6, reason, sip, IcmpClass};
 
 use crate::{

@@ -44,7 +44,8 @@ struct Spec {
 
 /// Every map of the embedded object, parsed once per process.
 static SPECS: LazyLock<Vec<Spec>> = LazyLock::new(|| {
-    let object = aya_obj::Object::parse(sipguard::dataplane::object::OBJECT).expect("parsing the BPF object");
+    let object = aya_obj::Object::parse(sipguard::dataplane::object::OBJECT)
+        .expect("parsing the BPF object");
     let mut specs: Vec<Spec> = object
         .maps
         .iter()

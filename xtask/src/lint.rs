@@ -24,7 +24,10 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("policy", &["config", "parse"]),
     ("host", &["config"]),
     ("dataplane", &["policy", "config", "host"]),
-    ("control", &["dataplane", "policy", "config", "parse", "host"]),
+    (
+        "control",
+        &["dataplane", "policy", "config", "parse", "host"],
+    ),
     ("audit", &["control", "policy", "config", "parse"]),
     ("error", &["control", "dataplane", "config", "host"]),
 ];
@@ -104,8 +107,8 @@ pub fn layer_violations(src: &Path) -> Result<Vec<String>> {
         }
         rust_files(&src.join(layer), &mut files)?;
         for file in files {
-            let text = fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text =
+                fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             for (n, line) in text.lines().enumerate() {
                 // Docs may point anywhere; code may not.
                 if line.trim_start().starts_with("//") {
@@ -244,7 +247,11 @@ mod tests {
             "use crate::parse::duration;\nuse crate::control::daemon;\n",
         )
         .unwrap();
-        fs::write(dir.join("policy.rs"), "use crate::{config::Config, mystery};\n").unwrap();
+        fs::write(
+            dir.join("policy.rs"),
+            "use crate::{config::Config, mystery};\n",
+        )
+        .unwrap();
         let v = layer_violations(&dir).unwrap();
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(v.len(), 2, "{v:?}");

@@ -10,7 +10,11 @@ use sipguard_common::{
     BAN_REASON_AUTH_ATTEMPTS, POLICY_AUTOBAN, POLICY_HAS_TRUSTED,
 };
 
-use super::{attempts, decision::Decision, target::Payload, target::Target};
+use super::{
+    attempts,
+    decision::Decision,
+    target::{Payload, Target},
+};
 use crate::{
     ban, clock,
     maps::{RATES, SYN_BUDGET},

@@ -2,16 +2,21 @@
 //! `manager_custom.conf` through its includes): enabled on all addresses, users that log in
 //! from anywhere (`permit=0.0.0.0/0.0.0.0` or no ACL), default and weak secrets.
 use super::{
-    asterisk::Conf,
-    at, at_section, audit_module, check_secret,
-    secrets::Secret,
-    Finding, Location, Paths, Severity,
+    asterisk::Conf, at, at_section, audit_module, check_secret, secrets::Secret, Finding, Location,
+    Paths, Severity,
 };
 
 /// Audits AMI's `manager.conf` (or FreePBX's split files); returns the files read.
 pub fn audit(paths: &Paths, out: &mut Vec<Finding>) -> Vec<String> {
     const FREEPBX_FILES: &[&str] = &["manager_additional.conf", "manager_custom.conf"];
-    audit_module(paths, "manager.conf", FREEPBX_FILES, "ami.parse", out, rules)
+    audit_module(
+        paths,
+        "manager.conf",
+        FREEPBX_FILES,
+        "ami.parse",
+        out,
+        rules,
+    )
 }
 
 fn is_any(net: &str) -> bool {

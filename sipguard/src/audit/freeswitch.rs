@@ -71,11 +71,7 @@ fn read(path: &Path, files: &mut Vec<String>, out: &mut Vec<Finding>) -> Option<
                 .filter(|&&b| b == b'\n')
                 .count()
                 + 1;
-            out.push(parse_finding(
-                path,
-                line,
-                "not UTF-8 text (binary data?)",
-            ));
+            out.push(parse_finding(path, line, "not UTF-8 text (binary data?)"));
             None
         }
     }

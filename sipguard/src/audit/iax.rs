@@ -2,13 +2,8 @@
 //! `iax_custom.conf`): the same secret checks as chan_sip, plaintext auth, dynamic peers
 //! without `permit`/`deny`, a guest user reaching outbound routes, password registrations.
 use super::{
-    asterisk::Conf,
-    at, at_section, check_secret,
-    dialplan::Dialplan,
-    audit_module,
-    secrets::Secret,
-    sip::register_line,
-    Finding, Paths, Severity,
+    asterisk::Conf, at, at_section, audit_module, check_secret, dialplan::Dialplan,
+    secrets::Secret, sip::register_line, Finding, Paths, Severity,
 };
 
 const FREEPBX_FILES: &[&str] = &[
@@ -19,9 +14,14 @@ const FREEPBX_FILES: &[&str] = &[
 ];
 
 pub fn audit(paths: &Paths, dialplan: &Dialplan, out: &mut Vec<Finding>) -> Vec<String> {
-    audit_module(paths, "iax.conf", FREEPBX_FILES, "iax.parse", out, |conf, out| {
-        rules(conf, dialplan, out)
-    })
+    audit_module(
+        paths,
+        "iax.conf",
+        FREEPBX_FILES,
+        "iax.parse",
+        out,
+        |conf, out| rules(conf, dialplan, out),
+    )
 }
 
 pub fn rules(conf: &Conf, dialplan: &Dialplan, out: &mut Vec<Finding>) {

@@ -356,8 +356,7 @@ pub fn audit_module(
     out: &mut Vec<Finding>,
     mut rules: impl FnMut(&asterisk::Conf, &mut Vec<Finding>),
 ) -> Vec<String> {
-    let confs: Vec<asterisk::Conf> = match asterisk::load(&paths.asterisk.join(main), &paths.root)
-    {
+    let confs: Vec<asterisk::Conf> = match asterisk::load(&paths.asterisk.join(main), &paths.root) {
         Some(c) => vec![c],
         None => freepbx
             .iter()

@@ -4,9 +4,8 @@
 //! trunks registering with a password.
 use super::{
     asterisk::{self, Conf, Effective, Section},
-    at, at_section, check_secret,
+    at, at_section, audit_module, check_secret,
     dialplan::Dialplan,
-    audit_module,
     secrets::Secret,
     Finding, Location, Paths, Severity,
 };
@@ -24,9 +23,14 @@ const FREEPBX_FILES: &[&str] = &[
 
 /// Audits the chan_sip files under `paths`; returns the files read.
 pub fn audit(paths: &Paths, dialplan: &Dialplan, out: &mut Vec<Finding>) -> Vec<String> {
-    audit_module(paths, "sip.conf", FREEPBX_FILES, "sip.parse", out, |conf, out| {
-        rules(conf, dialplan, out)
-    })
+    audit_module(
+        paths,
+        "sip.conf",
+        FREEPBX_FILES,
+        "sip.parse",
+        out,
+        |conf, out| rules(conf, dialplan, out),
+    )
 }
 
 /// The chan_sip rules over one parsed `sip.conf`.

@@ -46,10 +46,9 @@ use std::{
     time::Duration,
 };
 
+pub use error::ConfigError;
 use ipnet::IpNet;
 use regex::Regex;
-
-pub use error::ConfigError;
 
 pub mod diff;
 mod error;

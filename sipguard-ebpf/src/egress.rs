@@ -243,6 +243,7 @@ pub extern "C" fn sipguard_cseq_method(len: u64) -> u64 {
 #[inline(always)]
 unsafe fn read(bytes: *const u8, at: usize) -> u64 {
     // Volatile: one 8-byte load whatever the alignment (see `ua::load`).
+    // SAFETY: the caller keeps `at + 8` inside the scratch (this function's contract).
     unsafe { core::ptr::read_volatile(bytes.add(at) as *const u64) }
 }
 

@@ -10,6 +10,15 @@
 //! `sipguard-common`.
 #![no_std]
 #![no_main]
+#![allow(
+    clippy::needless_borrows_for_generic_args,
+    reason = "aya-ebpf's map methods take `impl Borrow`: a reference keeps the key or value \
+              where it was built instead of a copy on the 512-byte BPF stack"
+)]
+#![allow(
+    clippy::needless_pass_by_value,
+    reason = "the entry points' signatures are aya's macro contract (the context by value)"
+)]
 
 mod ban;
 mod clock;

@@ -157,6 +157,7 @@ unsafe fn load(addr: usize) -> u64 {
     // verifier only enforces alignment where the CPU can't. `read_unaligned` would be lowered
     // by LLVM's BPF backend into eight byte loads and shifts; a volatile word load keeps one
     // instruction and stops LLVM from deriving anything from the pointer's alignment.
+    // SAFETY: the caller keeps `addr..addr + 8` readable (this function's contract).
     unsafe { core::ptr::read_volatile(addr as *const u64) }
 }
 

@@ -196,7 +196,7 @@ fn test_run_live(prog: &OwnedFd, frame: &[u8], ifindex: u32, repeat: u32) -> any
     put_u32(&mut attr, 8, frame.len() as u32);
     put_u64(&mut attr, 16, frame.as_ptr() as u64);
     put_u32(&mut attr, 32, repeat);
-    put_u32(&mut attr, 40, std::mem::size_of_val(&ctx) as u32);
+    put_u32(&mut attr, 40, size_of_val(&ctx) as u32);
     put_u64(&mut attr, 48, ctx.as_ptr() as u64);
     put_u32(&mut attr, 64, BPF_F_TEST_XDP_LIVE_FRAMES);
     put_u32(&mut attr, 72, 64); // batch_size
@@ -212,7 +212,7 @@ pub fn pin_to_cpu(cpu: usize) -> anyhow::Result<()> {
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+        if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) != 0 {
             return Err(std::io::Error::last_os_error()).context("sched_setaffinity");
         }
     }
@@ -339,7 +339,7 @@ impl Flood {
                 libc::SOL_PACKET,
                 libc::PACKET_QDISC_BYPASS,
                 (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                size_of::<libc::c_int>() as libc::socklen_t,
             )
         };
         if r != 0 {
@@ -353,7 +353,7 @@ impl Flood {
             libc::bind(
                 sock.as_raw_fd(),
                 (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
             )
         };
         if r != 0 {
@@ -369,8 +369,9 @@ impl Flood {
                 }
             })
             .collect();
-        // Safety (zeroed): mmsghdr is plain data; each one gets its one iovec below.
         let mut msgs: Vec<libc::mmsghdr> = (0..BATCH)
+            // SAFETY: mmsghdr is plain data (all-zero is a valid value); each one gets its one
+            // iovec below.
             .map(|_| unsafe { std::mem::zeroed::<libc::mmsghdr>() })
             .collect();
         for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {

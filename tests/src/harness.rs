@@ -150,7 +150,7 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("loading the program: {e}"));
         let noop: &mut aya::programs::Xdp = loaded
             .ebpf
-            .program_mut(sipguard::dataplane::object::NOOP_PROGRAM)
+            .program_mut(dataplane::object::NOOP_PROGRAM)
             .expect("no-op program in the object")
             .try_into()
             .expect("an XDP program");
@@ -201,7 +201,7 @@ impl Fixture {
         let program: &aya::programs::SchedClassifier = self
             .loaded
             .ebpf
-            .program(sipguard::dataplane::object::EGRESS_PROGRAM)
+            .program(dataplane::object::EGRESS_PROGRAM)
             .expect("egress program in the object")
             .try_into()
             .expect("a TC program");
@@ -221,7 +221,7 @@ impl Fixture {
         let program: &aya::programs::Xdp = self
             .loaded
             .ebpf
-            .program(sipguard::dataplane::object::NOOP_PROGRAM)
+            .program(dataplane::object::NOOP_PROGRAM)
             .expect("no-op program in the object")
             .try_into()
             .expect("an XDP program");
@@ -238,7 +238,7 @@ impl Fixture {
     /// Forgets every source's rate state (the `RATES` LRU map), as if no request was seen.
     pub fn clear_rate_state(&self) {
         use aya::maps::{HashMap, Map, MapData};
-        let data = MapData::from_pin(self.pin_dir.join(sipguard::dataplane::object::map::RATES))
+        let data = MapData::from_pin(self.pin_dir.join(dataplane::object::map::RATES))
             .expect("pinned RATES map");
         let mut rates: HashMap<MapData, sipguard_common::RateKey, sipguard_common::SourceState> =
             HashMap::try_from(Map::LruHashMap(data)).expect("an LRU hash map");

@@ -163,7 +163,7 @@ impl Drop for Lab {
 
 fn libc_setns(fd: i32) -> i32 {
     // SAFETY: plain syscall wrapper.
-    unsafe { nix::libc::setns(fd, nix::libc::CLONE_NEWNET) }
+    unsafe { libc::setns(fd, libc::CLONE_NEWNET) }
 }
 
 /// Runs `ip ARGS`, failing with its stderr.

@@ -366,7 +366,7 @@ fn sys_bpf(cmd: bpf_cmd, attr: &mut bpf_attr) -> io::Result<()> {
             libc::SYS_bpf,
             cmd as libc::c_int,
             attr as *mut bpf_attr,
-            std::mem::size_of::<bpf_attr>() as libc::c_uint,
+            size_of::<bpf_attr>() as libc::c_uint,
         )
     };
     if ret < 0 {

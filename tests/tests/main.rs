@@ -9,6 +9,11 @@
 //! runs them all on the host and the BPF modules, a named subset of `e2e` and `deb` in each
 //! guest kernel (`xtask/src/matrix.rs`); filter by module with `cargo test -p sipguard-tests
 //! -- xdp_verdicts::`.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test code: helpers shared by tests unwrap, and a failed unwrap is a failed test"
+)]
+
 mod audit;
 mod autoban;
 mod bench_policy;

@@ -475,7 +475,7 @@ impl Config {
     pub fn from_str(text: &str, source_name: &str) -> Result<Config, ConfigError> {
         let validator = validate::Validator::new(text, source_name);
         let raw: raw::RawConfig = toml::from_str(text).map_err(|e| validator.toml_error(&e))?;
-        validator.config(raw)
+        validator.config(&raw)
     }
 
     /// The built-in policy ([`DEFAULT_CONFIG`]).

@@ -21,7 +21,7 @@ pub const LINES_PER_SECOND: u32 = 20;
 
 /// Decodes one ring buffer record.
 pub fn decode(bytes: &[u8]) -> Option<Event> {
-    if bytes.len() < std::mem::size_of::<Event>() {
+    if bytes.len() < size_of::<Event>() {
         return None;
     }
     // SAFETY: Event is plain old data and the record is at least that long.
@@ -171,7 +171,7 @@ mod tests {
         e.addr[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
         // SAFETY: Event is plain old data (a repr(C) struct of integers and byte arrays) and
         // the array has exactly its size.
-        let bytes: [u8; std::mem::size_of::<Event>()] = unsafe { std::mem::transmute(e) };
+        let bytes: [u8; size_of::<Event>()] = unsafe { std::mem::transmute(e) };
         let back = decode(&bytes).unwrap();
         assert_eq!(banned_net(&back).unwrap().to_string(), "2001:db8::/64");
         assert!(decode(&bytes[..10]).is_none());

@@ -266,7 +266,7 @@ impl Relink for Xdp {
 
 impl Relink for SchedClassifier {
     type Link = SchedClassifierLink;
-    type Id = aya::programs::tc::SchedClassifierLinkId;
+    type Id = tc::SchedClassifierLinkId;
     fn attach_to_link(&mut self, link: SchedClassifierLink) -> Result<Self::Id, ProgramError> {
         SchedClassifier::attach_to_link(self, link)
     }

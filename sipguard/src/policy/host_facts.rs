@@ -50,9 +50,8 @@ fn parse_port_range(text: &str) -> Option<(u16, u16)> {
 /// ("client_ip client_port server_port"): (client address, local sshd port).
 fn parse_ssh_env(value: &str) -> Option<(IpAddr, u16)> {
     let f: Vec<&str> = value.split_whitespace().collect();
-    let (client, port) = match f.as_slice() {
-        [client, _, _, port] | [client, _, port] => (client, port),
-        _ => return None,
+    let ([client, _, _, port] | [client, _, port]) = f.as_slice() else {
+        return None;
     };
     Some((client.parse().ok()?, port.parse().ok()?))
 }

@@ -14,7 +14,7 @@ impl Validator<'_> {
     /// `[autoban]`, or the same fields of a `[[logwatch]]` (`section` names which).
     pub(super) fn autoban(
         &self,
-        raw: RawAutoban,
+        raw: &RawAutoban,
         section: &str,
     ) -> Result<AutobanPolicy, ConfigError> {
         let field = |name: &str| format!("{section} field `{name}`");

@@ -16,7 +16,7 @@ use crate::{
 };
 
 impl Validator<'_> {
-    pub(super) fn global(&self, g: RawGlobal) -> Result<Global, ConfigError> {
+    pub(super) fn global(&self, g: &RawGlobal) -> Result<Global, ConfigError> {
         let field = |name: &str| format!("[global] field `{name}`");
         let mut global = Global::default();
         if let Some(m) = &g.mode {

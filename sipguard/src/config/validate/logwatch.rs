@@ -54,7 +54,7 @@ impl Validator<'_> {
         }
         // The same fields and checks as [autoban].
         let autoban = self.autoban(
-            RawAutoban {
+            &RawAutoban {
                 enabled: None,
                 failures: raw.failures.clone(),
                 attempts: None,

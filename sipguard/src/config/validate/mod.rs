@@ -33,17 +33,17 @@ impl<'a> Validator<'a> {
 
 impl Validator<'_> {
     /// The whole policy. Sections left out get their defaults.
-    pub(super) fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
-        let global = match raw.global {
+    pub(super) fn config(&self, raw: &RawConfig) -> Result<Config, ConfigError> {
+        let global = match &raw.global {
             Some(g) => self.global(g)?,
             None => Global::default(),
         };
         let services = self.services(&raw.service)?;
-        let scanners = match raw.scanners {
+        let scanners = match &raw.scanners {
             Some(s) => self.scanners(s)?,
             None => ScannerPolicy::default(),
         };
-        let autoban = match raw.autoban {
+        let autoban = match &raw.autoban {
             Some(a) => self.autoban(a, "[autoban]")?,
             None => AutobanPolicy::default(),
         };

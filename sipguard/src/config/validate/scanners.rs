@@ -15,7 +15,7 @@ use crate::{
 };
 
 impl Validator<'_> {
-    pub(super) fn scanners(&self, raw: RawScanners) -> Result<ScannerPolicy, ConfigError> {
+    pub(super) fn scanners(&self, raw: &RawScanners) -> Result<ScannerPolicy, ConfigError> {
         let field = |name: &str| format!("[scanners] field `{name}`");
         let mut policy = ScannerPolicy::default();
         if let Some(e) = &raw.enabled {

@@ -3,7 +3,7 @@
 //!
 //! The eBPF crate names a map after its static (`#[map]` takes the name from the identifier,
 //! and its `name = "..."` argument takes only a literal), so each static there is spelled as
-//! its constant here; the daemon's object test (`sipguard/src/ebpf.rs`) parses the built
+//! its constant here; the daemon's object test (`sipguard/src/dataplane/object.rs`) parses the built
 //! object and fails on any map that is missing, extra, or shaped differently from what the
 //! daemon expects.
 

@@ -12,7 +12,7 @@
 use aya_ebpf::helpers::{bpf_ktime_get_coarse_ns, bpf_ktime_get_ns};
 
 /// 1 where the kernel has `bpf_ktime_get_coarse_ns`; set by the loader from its kernel probe
-/// (the global's name is `sipguard::ebpf::global::COARSE_CLOCK`).
+/// (the global's name is `sipguard::dataplane::object::global::COARSE_CLOCK`).
 /// 0 here, so an object loaded without the probe still runs everywhere.
 #[no_mangle]
 static SIPGUARD_COARSE_CLOCK: u32 = 0;

@@ -1,13 +1,15 @@
 //! sipguard: an XDP firewall for VoIP phone systems.
 //!
 //! The library holds everything the `sipguard` binary, the tests and the benchmarks share,
-//! in layers; each names only the layers before it:
+//! in layers; each names only the layers before it (`xtask/src/lint.rs` holds the same order
+//! as a table and fails CI on a path that breaks it):
 //!
 //! ```text
-//! sipguard-common ← config ← policy ← dataplane ← control ← bin
-//!                      ↖ host ↙            (audit: beside control)
+//! sipguard-common ← parse ← config ← policy ← dataplane ← control ← audit ← bin
+//!                             ↖ host ↙
 //! ```
 //!
+//! * [`parse`]: the duration, port and prefix syntax the policy file and the CLI share.
 //! * [`config`]: the TOML policy file, parsed and validated (errors name file, line, field
 //!   and value), and the built-in default.
 //! * [`policy`]: a validated config compiled for this host into what the maps hold.
@@ -18,11 +20,12 @@
 //! * [`control`]: the long-running daemon (lifecycle, events, metrics, log watch) and the
 //!   admin operations on a running filter (bans, status, detach, the applied record).
 //! * [`audit`]: `sipguard audit`, the PBX configuration checker; it judges sockets by the
-//!   policy's exposure and reads the applied record, so it sits beside `control`.
+//!   policy's exposure and reads the daemon's applied record, so it sits above `control`.
 //! * the binary (`src/bin/sipguard`): arguments, logging, one file per subcommand.
 //!
 //! Each layer has its own error ([`config::ConfigError`], [`host::HostError`],
-//! [`dataplane::DataplaneError`], [`control::ControlError`]); [`Error`] only wraps them.
+//! [`dataplane::DataplaneError`], [`control::ControlError`]); [`Error`], at the crate
+//! boundary, only wraps them.
 pub mod audit;
 pub mod config;
 pub mod control;

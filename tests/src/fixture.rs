@@ -38,7 +38,7 @@ macro_rules! bpf_test {
             if !$crate::privileged(stringify!($name)) {
                 return;
             }
-            #[allow(unused_mut)]
+            #[allow(unused_mut, reason = "most tests never change the harness's maps")]
             let mut $h = $crate::harness::Harness::with_config($policy);
             $body
         }

@@ -99,6 +99,24 @@ fn nightly_cargo(dir: &Path) -> Command {
 /// as `file:line: text`.
 pub fn layer_violations(src: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
+    // Every top-level module is in a layer (else its own imports would go unchecked).
+    for entry in fs::read_dir(src).with_context(|| format!("listing {}", src.display()))? {
+        let path = entry
+            .with_context(|| format!("listing {}", src.display()))?
+            .path();
+        let name = path.file_stem().map(|n| n.to_string_lossy().into_owned());
+        let module = match name {
+            Some(n) if path.is_dir() && n != "bin" => n,
+            Some(n) if path.extension().is_some_and(|e| e == "rs") && n != "lib" => n,
+            _ => continue,
+        };
+        if !LAYERS.iter().any(|(l, _)| *l == module) {
+            out.push(format!(
+                "{}: the module `{module}` is in no layer of xtask/src/lint.rs's LAYERS",
+                path.strip_prefix(src).unwrap_or(&path).display()
+            ));
+        }
+    }
     for &(layer, allowed) in LAYERS {
         let mut files = Vec::new();
         let file = src.join(format!("{layer}.rs"));
@@ -107,8 +125,13 @@ pub fn layer_violations(src: &Path) -> Result<Vec<String>> {
         }
         rust_files(&src.join(layer), &mut files)?;
         for file in files {
-            let text =
+            let mut text =
                 fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            // In `X.rs` and `X/mod.rs`, `super::` is the crate root.
+            let rel = file.strip_prefix(src).unwrap_or(&file);
+            if rel.components().count() == 1 || rel == Path::new(layer).join("mod.rs") {
+                text = text.replace("super::", "crate::");
+            }
             for (n, line) in text.lines().enumerate() {
                 // Docs may point anywhere; code may not.
                 if line.trim_start().starts_with("//") {
@@ -249,13 +272,17 @@ mod tests {
         .unwrap();
         fs::write(
             dir.join("policy.rs"),
-            "use crate::{config::Config, mystery};\n",
+            "use crate::{config::Config, mystery};\nuse super::dataplane::Maps;\n",
         )
         .unwrap();
-        let v = layer_violations(&dir).unwrap();
+        fs::write(dir.join("stray.rs"), "use crate::control::daemon;\n").unwrap();
+        let mut v = layer_violations(&dir).unwrap();
         fs::remove_dir_all(&dir).unwrap();
-        assert_eq!(v.len(), 2, "{v:?}");
+        v.sort();
+        assert_eq!(v.len(), 4, "{v:?}");
         assert!(v[0].starts_with("config/mod.rs:2: `config` may not name `control`"));
         assert!(v[1].starts_with("policy.rs:1: `mystery` is in no layer"));
+        assert!(v[2].starts_with("policy.rs:2: `policy` may not name `dataplane`"));
+        assert!(v[3].starts_with("stray.rs: the module `stray` is in no layer"));
     }
 }

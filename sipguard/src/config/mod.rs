@@ -8,9 +8,9 @@
 //! relies on is checked here, and every error ([`ConfigError`]) names the file, line, column,
 //! field and offending value.
 //!
-//! This is the bottom layer of the crate: it depends on `sipguard_common` (map capacities,
-//! the scanner table) and [`crate::parse`], never on the layers that compile, load or run a
-//! policy.
+//! This is the lowest layer of the crate above [`crate::parse`]: it depends on
+//! `sipguard_common` (map capacities, the scanner table) and `parse`, never on the layers
+//! that compile, load or run a policy.
 //!
 //! | file | job |
 //! |---|---|

@@ -12,7 +12,8 @@ impl CompiledPolicy {
     /// How the data plane treats a new connection (TCP SYN) or datagram to `port` on
     /// transport `slot` (`PROTO_SLOT_TCP`/`PROTO_SLOT_UDP`) from a source it knows nothing
     /// about (not denied, banned or trusted), for a socket reachable over IPv4 (`v4`), IPv6
-    /// (`v6`) or both: steps 5 and 6 of the verdict path plus the monitor modes. Used by
+    /// (`v6`) or both: the default-policy and allow-list steps of the pipeline
+    /// (`sipguard-ebpf/src/ingress/mod.rs`) plus the monitor modes. Used by
     /// `sipguard audit` to tell which listening sockets the policy leaves open to the world.
     pub fn exposure(&self, slot: u32, port: u16, v4: bool, v6: bool) -> Exposure {
         let service = self.services.iter().find(|s| s.serves(slot, port));

@@ -19,17 +19,6 @@ use crate::{
 /// Datagrams the end-to-end tests send from each source.
 pub const DATAGRAMS: u32 = 20;
 
-/// IPv4-mapped sources (dual-stack sockets) as plain IPv4.
-pub fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    }
-}
-
 /// A receiving socket served by a thread inside a namespace: `start` returns once the socket
 /// is bound, `finish` stops the thread and returns what it gathered. Bounded to 120 s.
 pub struct Receiver<T> {
@@ -86,7 +75,7 @@ impl UdpCounter {
         let step = |sock: &UdpSocket, counts: &mut BTreeMap<IpAddr, u64>| {
             let mut buf = [0u8; 2048];
             if let Ok((_, from)) = sock.recv_from(&mut buf) {
-                *counts.entry(canonical(from.ip())).or_insert(0) += 1;
+                *counts.entry(from.ip().to_canonical()).or_insert(0) += 1;
             }
         };
         Receiver::start(ns, bind, step).map(Self)

@@ -1565,9 +1565,7 @@ fn challenging_pbx(
              Content-Length: 0\r\n\r\n"
         );
         let _ = sock.send_to(answer.as_bytes(), from);
-        *counts
-            .entry(sipguard_tests::traffic::canonical(from.ip()))
-            .or_insert(0) += 1;
+        *counts.entry(from.ip().to_canonical()).or_insert(0) += 1;
     };
     sipguard_tests::traffic::Receiver::start(ns, bind, step).expect("the PBX's socket")
 }

@@ -9,7 +9,6 @@
 //!
 //! Pure code apart from reading [`HostFacts`]: every rule of the translation is unit-tested on
 //! the host, down to the values that reach the kernel.
-use std::net::IpAddr;
 
 use ipnet::IpNet;
 use sipguard_common::{ua::Scanners, Policy, MAX_SERVICES, PROTO_SLOT_TCP};
@@ -94,7 +93,8 @@ fn keep_admin_sessions(
     notes: &mut Vec<String>,
 ) {
     for &(remote, local_port) in &host.admin_sessions {
-        let remote = canonical(remote);
+        // IPv4-mapped IPv6 addresses (dual-stack sockets) are IPv4 on the wire.
+        let remote = remote.to_canonical();
         let Some(service) = services
             .iter_mut()
             .find(|s| s.serves(PROTO_SLOT_TCP, local_port))
@@ -114,16 +114,5 @@ fn keep_admin_sessions(
             service.name
         ));
         service.allow.push(net);
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (dual-stack sockets) are IPv4 on the wire.
-fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
     }
 }

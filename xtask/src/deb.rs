@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use crate::{describe, run};
+use crate::{describe, run, walk};
 
 /// Files dpkg keeps (and asks about) when the admin changed them.
 const CONFFILES: &[&str] = &["/etc/default/sipguard", "/etc/sipguard/sipguard.toml"];
@@ -142,18 +142,6 @@ fn changelog_date(root: &Path) -> Result<String> {
         date.arg("-d").arg(format!("@{epoch}"));
     }
     stdout(&mut date)
-}
-
-/// Every file and directory under `dir` (not `dir` itself), depth first.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        out.push(path.clone());
-        if path.is_dir() {
-            walk(&path, out)?;
-        }
-    }
-    Ok(())
 }
 
 /// 0755 for directories and the binary, 0644 for the rest, whatever the umask was.

@@ -3,16 +3,11 @@
 //! again for the eBPF crate on its own target (aya-template's `test.sh` does the same two
 //! runs), and the layer check: a module of the `sipguard` crate never names a higher layer.
 
-use std::{
-    collections::BTreeSet,
-    fs,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{collections::BTreeSet, fs, path::Path, process::Command};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{cargo, run};
+use crate::{cargo, run, setup::rustup, walk};
 
 /// The `sipguard` crate's layers, lowest first: each top-level module of `sipguard/src` and
 /// the top-level modules it may name (besides itself). The crate doc in `sipguard/src/lib.rs`
@@ -90,7 +85,7 @@ pub fn all(root: &Path) -> Result<()> {
 /// Nightly's cargo in `dir` (`rustup run`: the cargo running xtask is not rustup's proxy, so
 /// `cargo +nightly` would not parse).
 fn nightly_cargo(dir: &Path) -> Command {
-    let mut cmd = Command::new("rustup");
+    let mut cmd = rustup();
     cmd.args(["run", "nightly", "cargo"]).current_dir(dir);
     cmd
 }
@@ -123,7 +118,16 @@ pub fn layer_violations(src: &Path) -> Result<Vec<String>> {
         if file.is_file() {
             files.push(file);
         }
-        rust_files(&src.join(layer), &mut files)?;
+        let dir = src.join(layer);
+        if dir.is_dir() {
+            let mut under = Vec::new();
+            walk(&dir, &mut under)?;
+            files.extend(
+                under
+                    .into_iter()
+                    .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "rs")),
+            );
+        }
         for file in files {
             let mut text =
                 fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -157,24 +161,6 @@ pub fn layer_violations(src: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-/// `.rs` files under `dir`, recursively (none if `dir` is absent).
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let path = entry
-            .with_context(|| format!("listing {}", dir.display()))?
-            .path();
-        if path.is_dir() {
-            rust_files(&path, out)?;
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// The top-level module names a line's `crate::` paths start with: `crate::a::b` gives `a`,

@@ -313,6 +313,18 @@ fn cargo_test(cmd: &mut Command) -> Result<(ExitStatus, Totals)> {
     Ok((child.wait()?, totals))
 }
 
+/// Every file and directory under `dir` (not `dir` itself), depth first.
+pub(crate) fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        out.push(path.clone());
+        if path.is_dir() {
+            walk(&path, out)?;
+        }
+    }
+    Ok(())
+}
+
 /// Runs `cmd` with inherited stdio; an error names the command and its exit status.
 fn run(cmd: &mut Command) -> Result<()> {
     let status = status(cmd)?;

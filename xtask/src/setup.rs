@@ -116,7 +116,7 @@ fn succeeds(cmd: &mut Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn rustup() -> Command {
+pub(crate) fn rustup() -> Command {
     Command::new("rustup")
 }
 

@@ -4,10 +4,11 @@
 //! matches one line the admin adds to the config where the check fails:
 //!
 //! ```text
-//! xlog("L_NOTICE", "AUTHFAIL $rm src=$si user=$tU\n");
+//! xlog("L_NOTICE", "AUTHFAIL REGISTER src=$si user=$tU\n");
 //! ```
 //!
-//! (`tests/lab/kamailio.cfg` writes exactly this, with ` rc=...` after the user). `$si` is the
+//! (`INVITE` where the INVITE's check fails; `tests/lab/kamailio.cfg` writes exactly these, with
+//! ` rc=...` after the user). The method is written as fixed text, not `$rm`. `$si` is the
 //! packet's source address, filled in by Kamailio; it comes first, right after the fixed tag,
 //! and everything after it may be the remote side's (`$tU`). The line is matched as Kamailio
 //! writes it from `xlog`: on stderr (`-E`: ` 1(4955) NOTICE: <script>: AUTHFAIL ...`) or

@@ -11,6 +11,7 @@ pub mod fixture;
 pub mod flood;
 pub mod guesser;
 pub mod harness;
+pub mod log_lines;
 pub mod netns;
 pub mod packets;
 pub mod policies;

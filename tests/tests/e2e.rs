@@ -733,7 +733,7 @@ privileged_test! {
         std::fs::write(&log, "").unwrap();
         append(
             &log,
-            "sshd[77]: Failed password for invalid user admin from 2001:db8:1::77 port 40000 ssh2",
+            "Nov 21 10:00:02 pbx sshd[77]: Failed password for invalid user admin from 2001:db8:1::77 port 40000 ssh2",
             3,
         );
         let row = wait_for_ban(&d, "2001:db8:1::77/128").expect("banned from the rotated file");

@@ -20,6 +20,7 @@ mod bench_policy;
 mod deb;
 mod e2e;
 mod floods;
+mod log_bans;
 mod real_tools;
 mod sip_classes;
 mod sip_rates;

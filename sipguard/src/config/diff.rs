@@ -236,7 +236,7 @@ mod tests {
         #[allow(dead_code, reason = "only its derived Debug is read")]
         struct Watch<'a> {
             path: &'a std::path::PathBuf,
-            rules: &'a Vec<regex::Regex>,
+            rules: &'a Vec<crate::config::log_rules::Rule>,
             failures: u32,
             window: std::time::Duration,
             ban: std::time::Duration,

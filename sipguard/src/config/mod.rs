@@ -48,7 +48,6 @@ use std::{
 
 pub use error::ConfigError;
 use ipnet::IpNet;
-use regex::Regex;
 
 pub mod diff;
 mod error;
@@ -227,8 +226,9 @@ impl Default for AutobanPolicy {
 #[derive(Clone, Debug)]
 pub struct LogWatch {
     pub path: PathBuf,
-    /// The patterns, built-in sets expanded, compiled with [`log_rules::compile`].
-    pub rules: Vec<Regex>,
+    /// The patterns: built-in sets expanded ([`log_rules::builtin`]), regexes compiled with
+    /// [`log_rules::compile`]. [`log_rules::blame`] reads a line with them.
+    pub rules: Vec<log_rules::Rule>,
     /// An address blamed by more than this many lines ...
     pub failures: u32,
     /// ... within this window ...
@@ -240,7 +240,7 @@ pub struct LogWatch {
 }
 
 impl PartialEq for LogWatch {
-    /// `Regex` has no equality: two rules are equal when their patterns are.
+    /// Rules have no equality: two rules are equal when their patterns are.
     fn eq(&self, other: &Self) -> bool {
         self.path == other.path
             && self.failures == other.failures
@@ -257,6 +257,18 @@ impl PartialEq for LogWatch {
 }
 
 impl Eq for LogWatch {}
+
+impl LogWatch {
+    /// What `sipguard check` and the daemon warn about: user patterns that are not anchored to
+    /// the whole line (see [`log_rules::Rule::warning`]).
+    pub fn warnings(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .filter_map(log_rules::Rule::warning)
+            .map(|w| format!("[[logwatch]] {}: {w}", self.path.display()))
+            .collect()
+    }
+}
 
 /// The scanner User-Agents matched when the config names none: the tools that show up in
 /// PBX logs and honeypots. Left out on purpose, because honest products carry them too:

@@ -5,13 +5,20 @@
 //!
 //! A file that can't be read is reported once (and again after it was readable in between):
 //! an unreadable log bans nobody, and the admin must hear of it.
+//!
+//! Every line read is counted by what it did ([`Outcome`], the metric
+//! `sipguard_logwatch_lines_total{watch,outcome}`): a line that could be read two ways
+//! (`ambiguous`: the remote side imitating the program's own words), an address that is no
+//! address (`unparsable`) and one that may never be banned (`not_bannable`) blame nobody.
+//! Ambiguous lines are also logged, at most once a minute per file with the number since.
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     fs::File,
     io::{self, Read as _, Seek as _, SeekFrom},
     net::IpAddr,
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -19,7 +26,10 @@ use ipnet::IpNet;
 use sipguard_common::{Ban, BAN_REASON_LOG, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
 
 use crate::{
-    config::{log_rules::host_of, LogWatch},
+    config::{
+        log_rules::{blame, Blame},
+        LogWatch,
+    },
     dataplane::{clock::ban_clock_ns, Maps},
 };
 
@@ -131,13 +141,115 @@ impl Reported {
     }
 }
 
-/// Whether an address may be banned: not loopback, unspecified, one of the host's own, or
-/// inside a trusted prefix.
+/// What a log line did, the `outcome` label of `sipguard_logwatch_lines_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// It matched no pattern.
+    NoMatch,
+    /// It blamed an address, which was counted towards a ban.
+    Blamed,
+    /// It could be read two ways (a fixed text twice, a repeated security-log key): ignored.
+    Ambiguous,
+    /// Its address field is no address: ignored.
+    Unparsable,
+    /// It blamed loopback, the host's own address or a trusted one: ignored.
+    NotBannable,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::NoMatch,
+        Outcome::Blamed,
+        Outcome::Ambiguous,
+        Outcome::Unparsable,
+        Outcome::NotBannable,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::NoMatch => "no_match",
+            Outcome::Blamed => "blamed",
+            Outcome::Ambiguous => "ambiguous",
+            Outcome::Unparsable => "unparsable",
+            Outcome::NotBannable => "not_bannable",
+        }
+    }
+}
+
+/// The lines of every watch by outcome, since the start (the metrics exporter reads them).
+static LINES: Mutex<BTreeMap<(String, Outcome), u64>> = Mutex::new(BTreeMap::new());
+
+/// Adds a watch's counts of one read.
+fn add_lines(watch: &Path, counts: &BTreeMap<Outcome, u64>) {
+    let mut lines = LINES.lock().unwrap_or_else(|p| p.into_inner());
+    for (&o, &n) in counts {
+        *lines.entry((watch.display().to_string(), o)).or_default() += n;
+    }
+}
+
+/// Every watch's lines by outcome: (file, outcome, lines).
+pub fn line_counts() -> Vec<(String, &'static str, u64)> {
+    let lines = LINES.lock().unwrap_or_else(|p| p.into_inner());
+    lines
+        .iter()
+        .map(|((w, o), n)| (w.clone(), o.name(), *n))
+        .collect()
+}
+
+/// What happens to a line that blamed `blame`: its outcome, and the address to count.
+pub(crate) fn judge(blame: Blame, own: &[IpAddr], trusted: &[IpNet]) -> (Outcome, Option<IpAddr>) {
+    match blame {
+        Blame::NoMatch => (Outcome::NoMatch, None),
+        Blame::Ambiguous => (Outcome::Ambiguous, None),
+        Blame::Unparsable => (Outcome::Unparsable, None),
+        Blame::Source(a) if !bannable(a, own, trusted) => (Outcome::NotBannable, None),
+        Blame::Source(a) => (Outcome::Blamed, Some(a)),
+    }
+}
+
+/// Whether an address may be banned: not loopback, unspecified, multicast or broadcast, not
+/// one of the host's own, not inside a trusted prefix (IPv4-mapped forms are their IPv4
+/// address).
 pub(crate) fn bannable(addr: IpAddr, own: &[IpAddr], trusted: &[IpNet]) -> bool {
+    let addr = addr.to_canonical();
+    let broadcast = matches!(addr, IpAddr::V4(v4) if v4.is_broadcast());
     !(addr.is_loopback()
         || addr.is_unspecified()
-        || own.contains(&addr)
+        || addr.is_multicast()
+        || broadcast
+        || own.iter().any(|o| o.to_canonical() == addr)
         || trusted.iter().any(|t| t.contains(&addr)))
+}
+
+/// At most one warning about ambiguous lines per file and this long.
+const AMBIGUOUS_EVERY: Duration = Duration::from_secs(60);
+
+/// Ambiguous lines of one file not yet reported, and when they last were.
+#[derive(Default)]
+struct AmbiguousLog {
+    last: Option<Instant>,
+    unreported: u64,
+    example: String,
+}
+
+impl AmbiguousLog {
+    /// Notes an ambiguous line; returns (lines, an example) when it is time to report.
+    fn note(&mut self, line: &str, now: Instant) -> Option<(u64, String)> {
+        self.unreported += 1;
+        if self.example.is_empty() {
+            // At most 200 characters of it, escaped when logged.
+            self.example = line.chars().take(200).collect();
+        }
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < AMBIGUOUS_EVERY)
+        {
+            return None;
+        }
+        self.last = Some(now);
+        let n = std::mem::take(&mut self.unreported);
+        Some((n, std::mem::take(&mut self.example)))
+    }
 }
 
 /// The host's own addresses in this network namespace.
@@ -163,17 +275,29 @@ pub async fn run(watches: Vec<LogWatch>, pin_path: PathBuf) {
         return;
     }
     let own = own_addresses();
-    let mut followers: Vec<(LogWatch, Follower, Tally, Reported)> = watches
+    for w in &watches {
+        for warning in w.warnings() {
+            tracing::warn!("log bans: {warning}");
+        }
+        add_lines(&w.path, &Outcome::ALL.iter().map(|&o| (o, 0)).collect());
+    }
+    let mut followers: Vec<(LogWatch, Follower, Tally, Reported, AmbiguousLog)> = watches
         .into_iter()
         .map(|w| {
             let f = Follower::new(&w.path);
-            (w, f, Tally::default(), Reported::default())
+            (
+                w,
+                f,
+                Tally::default(),
+                Reported::default(),
+                AmbiguousLog::default(),
+            )
         })
         .collect();
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tick.tick().await;
-        for (watch, follower, tally, reported) in &mut followers {
+        for (watch, follower, tally, reported, ambiguous) in &mut followers {
             let read = follower.read_lines();
             match (reported.note(read.is_ok()), &read) {
                 (Change::Failing, Err(e)) => tracing::warn!(
@@ -198,13 +322,24 @@ pub async fn run(watches: Vec<LogWatch>, pin_path: PathBuf) {
             };
             let trusted = maps.trusted().unwrap_or_default();
             let now = Instant::now();
+            let mut counts = BTreeMap::new();
             for line in lines {
-                let Some(addr) = host_of(&line, &watch.rules) else {
+                let (outcome, addr) = judge(blame(&line, &watch.rules), &own, &trusted);
+                *counts.entry(outcome).or_insert(0u64) += 1;
+                if outcome == Outcome::Ambiguous {
+                    if let Some((n, example)) = ambiguous.note(&line, now) {
+                        tracing::warn!(
+                            file = %watch.path.display(),
+                            lines = n,
+                            "log bans: ignored lines that could be read two ways (the program's \
+                             fixed text twice, or a repeated key: text from the remote side \
+                             imitating the program's own words); one of them: {example:?}"
+                        );
+                    }
+                }
+                let Some(addr) = addr else {
                     continue;
                 };
-                if !bannable(addr, &own, &trusted) {
-                    continue;
-                }
                 let count = tally.record(addr, now, watch.window);
                 if count as u32 <= watch.failures {
                     continue;
@@ -236,6 +371,7 @@ pub async fn run(watches: Vec<LogWatch>, pin_path: PathBuf) {
                     Err(e) => tracing::warn!(%net, "log ban failed: {e}"),
                 }
             }
+            add_lines(&watch.path, &counts);
         }
     }
 }
@@ -248,10 +384,69 @@ mod tests {
     fn own_loopback_and_trusted_addresses_are_never_bannable() {
         let own: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
         let trusted: Vec<IpNet> = vec!["198.51.100.0/24".parse().unwrap()];
-        for a in ["192.0.2.1", "127.0.0.1", "::1", "198.51.100.9", "0.0.0.0"] {
+        for a in [
+            "192.0.2.1",
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+            "198.51.100.9",
+            "0.0.0.0",
+            "::",
+            "255.255.255.255",
+            "224.0.0.1",
+            "ff02::1",
+        ] {
             assert!(!bannable(a.parse().unwrap(), &own, &trusted), "{a}");
         }
         assert!(bannable("203.0.113.9".parse().unwrap(), &own, &trusted));
+    }
+
+    #[test]
+    fn ipv4_mapped_forms_of_own_loopback_and_trusted_addresses_are_never_bannable() {
+        let own: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+        let trusted: Vec<IpNet> = vec!["198.51.100.0/24".parse().unwrap()];
+        for a in [
+            "::ffff:192.0.2.1",
+            "::ffff:127.0.0.1",
+            "::ffff:198.51.100.7",
+        ] {
+            assert!(!bannable(a.parse().unwrap(), &own, &trusted), "{a}");
+        }
+    }
+
+    #[test]
+    fn each_blame_has_its_outcome() {
+        let own: Vec<IpAddr> = vec!["192.0.2.1".parse().unwrap()];
+        let trusted: Vec<IpNet> = vec!["198.51.100.0/24".parse().unwrap()];
+        let a: IpAddr = "203.0.113.9".parse().unwrap();
+        let judged = |b| judge(b, &own, &trusted);
+        assert_eq!(judged(Blame::Source(a)), (Outcome::Blamed, Some(a)));
+        assert_eq!(judged(Blame::NoMatch), (Outcome::NoMatch, None));
+        assert_eq!(judged(Blame::Ambiguous), (Outcome::Ambiguous, None));
+        assert_eq!(judged(Blame::Unparsable), (Outcome::Unparsable, None));
+        for victim in ["192.0.2.1", "127.0.0.1", "198.51.100.7"] {
+            let v = victim.parse().unwrap();
+            assert_eq!(
+                judged(Blame::Source(v)),
+                (Outcome::NotBannable, None),
+                "{victim}"
+            );
+        }
+    }
+
+    #[test]
+    fn ambiguous_lines_are_reported_at_most_once_a_minute() {
+        let mut log = AmbiguousLog::default();
+        let t0 = Instant::now();
+        assert_eq!(log.note("first", t0), Some((1, "first".into())));
+        for i in 1..100u64 {
+            assert_eq!(log.note("again", t0 + Duration::from_millis(i * 100)), None);
+        }
+        let (n, example) = log.note("later", t0 + Duration::from_secs(61)).unwrap();
+        assert_eq!((n, example.as_str()), (100, "again"));
+        let long = "x".repeat(1000);
+        let (_, example) = log.note(&long, t0 + Duration::from_secs(200)).unwrap();
+        assert_eq!(example.len(), 200);
     }
 
     #[test]

@@ -34,3 +34,29 @@ fn a_bad_logwatch_threshold_names_the_logwatch() {
     assert_eq!(line, 4);
     assert_eq!(field, "[[logwatch]] #1 field `failures`");
 }
+
+#[test]
+fn an_unanchored_logwatch_regex_is_accepted_with_a_warning_naming_it() {
+    let c = parse(
+        "[[logwatch]]\npath = \"/var/log/app.log\"\npatterns = [\"sshd\", \"bad login from <HOST>\", \"^x <HOST>$\"]\n",
+    );
+    let warnings = c.logwatch[0].warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with("[[logwatch]] /var/log/app.log: pattern \"bad login from <HOST>\""),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("not anchored"), "{}", warnings[0]);
+}
+
+#[test]
+fn an_unknown_set_name_is_refused_naming_the_sets() {
+    let (_, _, field, _, message) =
+        fail("[[logwatch]]\npath = \"/var/log/x\"\npatterns = [\"postfix\"]\n");
+    assert_eq!(field, "[[logwatch]] #1 field `patterns`");
+    assert!(
+        message.contains("\"asterisk\", \"kamailio\", \"sshd\""),
+        "{message}"
+    );
+}

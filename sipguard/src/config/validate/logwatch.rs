@@ -1,5 +1,10 @@
 //! `[[logwatch]]`: a log file, its patterns (built-in sets or regexes with `<HOST>`), and the
 //! `[autoban]` fields that say when a blamed address is banned, with fail2ban's usual window.
+//!
+//! A user regex that is not anchored to the whole line (`^...$`) is accepted, not refused:
+//! refusing would break configs that worked, and such a pattern still blames nobody when it
+//! matches a line twice. `sipguard check` and the daemon warn about it
+//! ([`LogWatch::warnings`]), since text the remote side writes into the line can steer it.
 use std::{path::PathBuf, time::Duration};
 
 use super::Validator;
@@ -31,15 +36,18 @@ impl Validator<'_> {
         let mut rules = Vec::new();
         for p in raw.patterns.get_ref() {
             match log_rules::builtin(p.get_ref()) {
-                // The built-in sets compile: `builtin_sets_compile` in log_rules tests it.
-                Some(set) => rules.extend(set.iter().filter_map(|r| log_rules::compile(r).ok())),
+                Some(set) => rules.extend(set),
                 None => rules.push(log_rules::compile(p.get_ref()).map_err(|e| {
                     self.at_value(
                         &p.span(),
                         field("patterns"),
                         format!(
-                            "neither a built-in set (\"asterisk\", \"kamailio\", \"sshd\") nor a \
-                             usable regex: {e}"
+                            "neither a built-in set ({}) nor a usable regex: {e}",
+                            log_rules::SETS
+                                .iter()
+                                .map(|s| format!("{s:?}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                 })?),

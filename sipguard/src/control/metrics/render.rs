@@ -59,6 +59,18 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         bans.with_label_values(&[reason]).inc_by(n);
     }
 
+    let log_lines = IntCounterVec::new(
+        Opts::new(
+            "sipguard_logwatch_lines_total",
+            "Lines read by the log watch, by file and outcome (blamed, no_match, ambiguous, \
+             unparsable, not_bannable)",
+        ),
+        &["watch", "outcome"],
+    )?;
+    for (watch, outcome, n) in crate::control::logwatch::line_counts() {
+        log_lines.with_label_values(&[&watch, outcome]).inc_by(n);
+    }
+
     let entries = IntGaugeVec::new(
         Opts::new("sipguard_map_entries", "Entries in use per BPF map"),
         &["map"],
@@ -124,6 +136,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         Box::new(bytes),
         Box::new(sip_packets),
         Box::new(bans),
+        Box::new(log_lines),
         Box::new(entries),
         Box::new(capacity),
         Box::new(build),

@@ -13,6 +13,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<()> {
         config.services.len(),
         config.global.deny.len()
     );
+    for w in &config.logwatch {
+        for warning in w.warnings() {
+            println!("warning: {warning}");
+        }
+    }
     if args.diff {
         let running = applied::running(&args.pin_path)?;
         let changes = sipguard::config::diff::diff(&running, &config);

@@ -17,7 +17,10 @@ pub fn run(data: &[u8]) {
         Ok(config) => {
             assert_eq!(config.source, SOURCE);
             let changes = diff(&config, &config);
-            assert!(changes.is_empty(), "a config differs from itself: {changes:?}");
+            assert!(
+                changes.is_empty(),
+                "a config differs from itself: {changes:?}"
+            );
         }
         Err(ConfigError::Invalid {
             file,

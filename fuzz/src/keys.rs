@@ -33,7 +33,10 @@ pub fn run(data: &[u8]) {
     }
     // The callee's side with any prefix word: 128 and above is uncut.
     let raw = SourceWords::v6(&v6, 128);
-    assert_eq!(source_key(raw.hi, raw.lo, u64::from(prefix)), cut(v6, prefix));
+    assert_eq!(
+        source_key(raw.hi, raw.lo, u64::from(prefix)),
+        cut(v6, prefix)
+    );
     assert_eq!(source_key(raw.hi, raw.lo, u64::MAX - u64::from(prefix)), v6);
 
     check_icmp(icmp_type);

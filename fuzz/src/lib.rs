@@ -83,8 +83,16 @@ mod tests {
                 }
             }
         }
-        assert!(failed.is_empty(), "inputs that fail:\n{}", failed.join("\n"));
-        assert!(ran > 0, "no committed input found under {}", root().display());
+        assert!(
+            failed.is_empty(),
+            "inputs that fail:\n{}",
+            failed.join("\n")
+        );
+        assert!(
+            ran > 0,
+            "no committed input found under {}",
+            root().display()
+        );
     }
 
     #[test]
@@ -109,7 +117,10 @@ mod tests {
             let dir = root().join(kind);
             if dir.is_dir() {
                 let stray: Vec<_> = subdirs(&dir).difference(&targets).cloned().collect();
-                assert!(stray.is_empty(), "{kind}/ has folders of no target: {stray:?}");
+                assert!(
+                    stray.is_empty(),
+                    "{kind}/ has folders of no target: {stray:?}"
+                );
             }
         }
     }

@@ -18,7 +18,10 @@ pub fn run(data: &[u8]) {
 
     let ban = BanArgs::unpack(a, b, c);
     assert!((1..=128).contains(&ban.prefix), "prefix {}", ban.prefix);
-    assert_eq!(BanArgs::unpack(ban.pack().0, ban.pack().1, ban.pack().2), ban);
+    assert_eq!(
+        BanArgs::unpack(ban.pack().0, ban.pack().1, ban.pack().2),
+        ban
+    );
     let fitting = BanArgs {
         prefix: (a & 0x7f) + 1,
         ..ban
@@ -34,7 +37,9 @@ pub fn run(data: &[u8]) {
     assert_eq!(Span::unpack(span.pack()), span);
 
     let limits = AttemptLimits::unpack(a);
-    assert!(limits.attempts <= 0xffff && limits.prefix <= 0xff && limits.window_ms <= u32::MAX.into());
+    assert!(
+        limits.attempts <= 0xffff && limits.prefix <= 0xff && limits.window_ms <= u32::MAX.into()
+    );
     assert_eq!(AttemptLimits::unpack(limits.pack()), limits);
     assert_eq!(limits.pack(), a & !0xff00_0000, "{a:#018x}");
 

@@ -5,8 +5,8 @@
 //! Input: 16 bytes for the word helpers (two words, and a byte to search for), then lines:
 //! every line but the last is a pattern pushed into one table, the last is the header value.
 use sipguard_common::ua::{
-    anchor_hash, bytes_below, lower_ascii, lowest_byte, zero_bytes, PatternError, Scanners, CR,
-    LF, MAX_PATTERNS, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN, WINDOW,
+    anchor_hash, bytes_below, lower_ascii, lowest_byte, zero_bytes, PatternError, Scanners, CR, LF,
+    MAX_PATTERNS, MAX_PER_SLOT, PATTERN_MAX, PATTERN_MIN, WINDOW,
 };
 
 use crate::take;
@@ -57,10 +57,11 @@ fn check_cut(w: u64) {
     let line_end = zero_bytes(w ^ CR) | zero_bytes(w ^ LF);
     let got = lower_ascii(w & bytes_below(line_end));
     let mut want = [0u8; 8];
-    for (dst, src) in want
-        .iter_mut()
-        .zip(bytes_of(w).iter().take_while(|b| !matches!(b, b'\r' | b'\n')))
-    {
+    for (dst, src) in want.iter_mut().zip(
+        bytes_of(w)
+            .iter()
+            .take_while(|b| !matches!(b, b'\r' | b'\n')),
+    ) {
         *dst = src.to_ascii_lowercase();
     }
     assert_eq!(got, u64::from_le_bytes(want), "{w:#018x}");
@@ -99,7 +100,10 @@ fn check_table(rest: &[u8]) {
     assert_eq!(table.count as usize, accepted.len());
     for p in &accepted {
         assert!(table.matches(p), "{p:?} does not match itself");
-        assert!(table.matches(&p.to_ascii_uppercase()), "{p:?} in upper case");
+        assert!(
+            table.matches(&p.to_ascii_uppercase()),
+            "{p:?} in upper case"
+        );
         let mut late = vec![b'.'; WINDOW - p.len()];
         late.extend_from_slice(p);
         assert!(table.matches(&late), "{p:?} at the window's end");
@@ -116,12 +120,8 @@ fn check_table(rest: &[u8]) {
         // The program's anchor table: some start of the value whose 4 bytes hash to a slot
         // naming a pattern with that anchor, which matches there.
         let hit = (0..window.len().saturating_sub(PATTERN_MIN - 1)).any(|at| {
-            let anchor = u32::from_le_bytes([
-                window[at],
-                window[at + 1],
-                window[at + 2],
-                window[at + 3],
-            ]);
+            let anchor =
+                u32::from_le_bytes([window[at], window[at + 1], window[at + 2], window[at + 3]]);
             let slot = table.slots[anchor_hash(anchor) as usize];
             (0..table.count as usize).any(|i| {
                 let p = &table.patterns[i];

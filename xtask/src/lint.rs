@@ -33,6 +33,12 @@ pub fn all(root: &Path) -> Result<()> {
     if let Err(e) = run(nightly_cargo(root).args(["fmt", "--all", "--", "--check"])) {
         failed.push(format!("rustfmt: {e:#} (fix: cargo +nightly fmt --all)"));
     }
+    // The fuzz crate is a workspace of its own (fuzz/Cargo.toml), so `--all` leaves it out.
+    if let Err(e) = run(nightly_cargo(&root.join("fuzz")).args(["fmt", "--", "--check"])) {
+        failed.push(format!(
+            "rustfmt (fuzz): {e:#} (fix: cd fuzz && cargo +nightly fmt)"
+        ));
+    }
     println!("xtask lint: clippy, user-space crates");
     if let Err(e) = run(cargo(root).args([
         "clippy",

@@ -1,16 +1,11 @@
 //! Builds the XDP program (`sipguard-ebpf`) for bpfel-unknown-none with the nightly toolchain and
 //! bpf-linker (aya-template's shape); `src/dataplane/object.rs` embeds the object. `cargo xtask
 //! setup` installs both.
-//!
-//! Without the `ebpf` feature (the fuzz crate's build, under nightly with sanitizers, which
-//! never loads a program) the object is an empty file: nothing of the eBPF toolchain runs.
+use std::path::PathBuf;
 
-#[cfg(feature = "ebpf")]
+use aya_build::{Package, Toolchain};
+
 fn main() -> aya_build::Result<()> {
-    use std::path::PathBuf;
-
-    use aya_build::{Package, Toolchain};
-
     let root_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sipguard-ebpf");
     let root_dir = root_dir
         .to_str()
@@ -24,10 +19,4 @@ fn main() -> aya_build::Result<()> {
         }],
         Toolchain::default(),
     )
-}
-
-#[cfg(not(feature = "ebpf"))]
-fn main() -> std::io::Result<()> {
-    let out_dir = std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
-    std::fs::write(std::path::Path::new(&out_dir).join("sipguard-xdp"), [])
 }

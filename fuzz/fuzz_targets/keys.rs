@@ -1,4 +1,4 @@
-//! The `keys` target: see `sipguard_fuzz::keys`.
+//! The `keys` target: see `sipguard_fuzz::targets::keys`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| sipguard_fuzz::keys::run(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sipguard_fuzz::targets::keys::run(data));

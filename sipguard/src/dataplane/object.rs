@@ -6,8 +6,7 @@
 //! those maps, each with the type, key size, value size and capacity the daemon expects, and
 //! the programs the loader attaches.
 
-/// The eBPF ELF object (program `sipguard`, maps named as in `sipguard-ebpf`); empty in a build
-/// without the `ebpf` feature (the fuzz crate's), where loading it fails.
+/// The eBPF ELF object (program `sipguard`, maps named as in `sipguard-ebpf`).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/sipguard-xdp"));
 
 /// Name of the XDP program in [`OBJECT`].
@@ -27,7 +26,7 @@ pub mod global {
     pub const COARSE_CLOCK: &str = "SIPGUARD_COARSE_CLOCK";
 }
 
-#[cfg(all(test, feature = "ebpf"))]
+#[cfg(test)]
 mod tests {
     use std::{collections::BTreeSet, mem::size_of};
 

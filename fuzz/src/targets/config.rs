@@ -3,7 +3,7 @@
 //!
 //! Any text gets a config or an error, never a panic; an error names the file, a line and a
 //! column inside the text, and says what is wrong; a config diffs as unchanged against itself.
-use sipguard::config::{diff::diff, Config, ConfigError};
+use crate::config::{diff::diff, Config, ConfigError};
 
 /// What errors name as the file.
 const SOURCE: &str = "fuzz.toml";

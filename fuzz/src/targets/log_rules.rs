@@ -7,7 +7,8 @@
 use std::{net::IpAddr, sync::OnceLock};
 
 use regex::Regex;
-use sipguard::config::log_rules::{builtin, compile, host_of};
+
+use crate::config::log_rules::{builtin, compile, host_of};
 
 /// The built-in sets by name.
 const SETS: &[&str] = &["asterisk", "kamailio", "sshd"];

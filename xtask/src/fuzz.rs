@@ -64,6 +64,25 @@ pub struct Outcome {
     /// The full libFuzzer output.
     pub log: PathBuf,
     pub secs: u64,
+    /// Why it could not run at all.
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    /// A step that failed before any target ran (the build, the toolchain).
+    pub fn not_run(what: &str, why: String) -> Self {
+        Self {
+            target: what.to_owned(),
+            passed: false,
+            artifact: None,
+            execs: None,
+            execs_per_sec: None,
+            cov: None,
+            log: PathBuf::new(),
+            secs: 0,
+            error: Some(why),
+        }
+    }
 }
 
 /// The `[[bin]]` names of `fuzz/Cargo.toml`, in its order.
@@ -193,6 +212,7 @@ fn run_one(root: &Path, target: &str, secs: u64) -> Result<Outcome> {
         cov: stats.cov,
         log,
         secs: started.elapsed().as_secs(),
+        error: None,
     })
 }
 
@@ -252,6 +272,9 @@ pub fn summary(o: &Outcome) -> String {
             o.secs
         )
     } else {
+        if let Some(why) = &o.error {
+            return format!("FAILED [fuzz] {}: {why}", o.target);
+        }
         let what = match &o.artifact {
             Some(a) => format!(
                 "crash input {} (keep it: copy to fuzz/regressions/{}/)",
@@ -302,6 +325,34 @@ mod tests {
         let t = targets(root).unwrap();
         assert!(t.iter().any(|t| t == "config"), "{t:?}");
         assert!(!t.iter().any(|t| t == "sipguard-fuzz"), "{t:?}");
+    }
+
+    #[test]
+    fn a_failed_target_is_a_failed_line_naming_its_crash_input() {
+        let mut o = Outcome::not_run("sip", "unused".into());
+        o.error = None;
+        o.artifact = Some(PathBuf::from("/w/fuzz/artifacts/sip/crash-abc"));
+        o.log = PathBuf::from("/w/fuzz/target/fuzz-logs/sip.log");
+        assert_eq!(
+            summary(&o),
+            "FAILED [fuzz] sip: crash input /w/fuzz/artifacts/sip/crash-abc (keep it: copy to \
+             fuzz/regressions/sip/); log /w/fuzz/target/fuzz-logs/sip.log"
+        );
+        let build = Outcome::not_run(
+            "build",
+            "`cargo fuzz build` failed: exit status: 101".into(),
+        );
+        assert_eq!(
+            summary(&build),
+            "FAILED [fuzz] build: `cargo fuzz build` failed: exit status: 101"
+        );
+        assert_eq!(
+            totals(&[o, build]),
+            Totals {
+                passed: 0,
+                failed: 2
+            }
+        );
     }
 
     #[test]

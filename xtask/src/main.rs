@@ -177,11 +177,11 @@ fn main() -> Result<()> {
             } else {
                 Vec::new()
             };
-            totals.add(&fuzz::totals(&fuzzed));
             let timeout = std::time::Duration::from_secs(guest_timeout);
             let guests = matrix::run(&root, &selection.guests, timeout)?;
             ok &= matrix::print_summary(selection.host.then_some(&totals), &guests);
             print_fuzz_summary(&fuzzed);
+            totals.add(&fuzz::totals(&fuzzed));
             for g in &guests {
                 totals.add(&g.totals);
             }
@@ -271,8 +271,15 @@ fn fuzz_step(root: &Path, secs: u64) -> Result<Vec<fuzz::Outcome>> {
         println!("xtask: skipping the fuzz step (--fuzz-secs 0)");
         return Ok(Vec::new());
     }
-    setup::cargo_fuzz()?;
-    fuzz::run_all(root, &[], secs)
+    // A broken fuzz build or toolchain fails the step, not the whole run.
+    match setup::cargo_fuzz().and_then(|()| fuzz::run_all(root, &[], secs)) {
+        Ok(outcomes) => Ok(outcomes),
+        Err(e) => {
+            let failed = fuzz::Outcome::not_run("build", format!("{e:#}"));
+            println!("{}", fuzz::summary(&failed));
+            Ok(vec![failed])
+        }
+    }
 }
 
 /// `fuzz: N passed, M failed`, then one `FAILED [fuzz] ...` line per failed target.

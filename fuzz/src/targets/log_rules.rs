@@ -1,6 +1,7 @@
 //! The `[[logwatch]]` matchers: each built-in pattern set compiled once, asked which address
 //! a fuzzed log line blames ([`host_of`], what the log follower calls per line); and the line
-//! itself compiled as an admin's pattern ([`compile`], what `sipguard check` calls).
+//! itself compiled as an admin's pattern ([`compile`], what `sipguard check` calls) when it
+//! names the address.
 //!
 //! Never a panic; an IPv4 address blamed is written in the line as it is printed (the parser
 //! takes no other spelling); a pattern that compiles captures the address.
@@ -13,8 +14,7 @@ use crate::config::log_rules::{builtin, compile, host_of};
 /// The built-in sets by name.
 const SETS: &[&str] = &["asterisk", "kamailio", "sshd"];
 
-/// Longest line compiled as a pattern: compiling is the slow part, and a policy's patterns
-/// are short.
+/// Longest line compiled as a pattern: a policy's patterns are short.
 const PATTERN_MAX: usize = 256;
 
 fn sets() -> &'static [Vec<Regex>] {
@@ -39,7 +39,12 @@ pub fn run(data: &[u8]) {
     for rules in sets() {
         check_blamed(line, host_of(line, rules));
     }
-    if line.len() <= PATTERN_MAX {
+    // Compiling is the slow part: only lines that name the address are tried as patterns
+    // (any other is refused after the same compile).
+    let names_host = ["<HOST>", "(?P<host>", "(?<host>"]
+        .iter()
+        .any(|h| line.contains(h));
+    if line.len() <= PATTERN_MAX && names_host {
         match compile(line) {
             Ok(re) => {
                 assert!(re.capture_names().any(|n| n == Some("host")));

@@ -144,7 +144,7 @@ pub fn run_all(root: &Path, only: &[String], secs: u64) -> Result<Vec<Outcome>> 
         let outcome = run_one(root, target, secs)?;
         println!("{}", summary(&outcome));
         if !outcome.passed {
-            print_tail(&outcome.log, 40);
+            print_tail(&outcome.log, 12);
         }
         outcomes.push(outcome);
     }
@@ -291,9 +291,17 @@ pub fn summary(o: &Outcome) -> String {
     }
 }
 
+/// What a failed run's log says: the panic and its message when there is one (the target's
+/// assertions say what was wrong of which input), then libFuzzer's last `lines`.
 fn print_tail(log: &Path, lines: usize) {
     let text = fs::read_to_string(log).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
+    if let Some(at) = all.iter().position(|l| l.contains("panicked at")) {
+        for line in all.iter().skip(at).take(6) {
+            println!("    {line}");
+        }
+        println!("    ...");
+    }
     for line in &all[all.len().saturating_sub(lines)..] {
         println!("    {line}");
     }

@@ -20,8 +20,11 @@ pub mod parse;
 
 pub mod targets;
 
+/// What a target runs on one input: it panics on what it finds wrong.
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the `[[bin]]` names of Cargo.toml and the folders of `corpus/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("config", targets::config::run),
     ("log_rules", targets::log_rules::run),
     ("sip", targets::sip::run),

@@ -52,6 +52,20 @@ pub fn all(root: &Path) -> Result<()> {
     ])) {
         failed.push(format!("clippy (user space): {e:#}"));
     }
+    println!("xtask lint: clippy, the fuzz crate (its own workspace; without libFuzzer)");
+    if let Err(e) = run(cargo(root).args([
+        "clippy",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "--no-default-features",
+        "--lib",
+        "--tests",
+        "--",
+        "--deny",
+        "warnings",
+    ])) {
+        failed.push(format!("clippy (fuzz): {e:#}"));
+    }
     println!("xtask lint: clippy, eBPF crate (bpfel-unknown-none)");
     if let Err(e) = run(nightly_cargo(&root.join("sipguard-ebpf"))
         .env("CARGO_TARGET_DIR", root.join("target/lint-ebpf"))

@@ -2,7 +2,8 @@
 //! read it ([`Config::from_str`] is what [`Config::from_file`] calls on the file's text).
 //!
 //! Any text gets a config or an error, never a panic; an error names the file, a line and a
-//! column inside the text, and says what is wrong; a config diffs as unchanged against itself.
+//! column inside the text and the field, and says what is wrong; a config diffs as unchanged
+//! against itself.
 use crate::config::{diff::diff, Config, ConfigError};
 
 /// What errors name as the file.
@@ -26,11 +27,15 @@ pub fn run(data: &[u8]) {
             file,
             line,
             column,
-            field: _,
+            field,
             value: _,
             message,
         }) => {
             assert_eq!(file, SOURCE);
+            assert!(
+                !field.trim().is_empty(),
+                "an error naming no field: {message}"
+            );
             // A line past the last is where an unterminated table or string ends.
             let lines = text.split('\n').count();
             assert!(

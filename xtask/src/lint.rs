@@ -33,6 +33,12 @@ pub fn all(root: &Path) -> Result<()> {
     if let Err(e) = run(nightly_cargo(root).args(["fmt", "--all", "--", "--check"])) {
         failed.push(format!("rustfmt: {e:#} (fix: cargo +nightly fmt --all)"));
     }
+    // The fuzz crate is a workspace of its own (fuzz/Cargo.toml), so `--all` leaves it out.
+    if let Err(e) = run(nightly_cargo(&root.join("fuzz")).args(["fmt", "--", "--check"])) {
+        failed.push(format!(
+            "rustfmt (fuzz): {e:#} (fix: cd fuzz && cargo +nightly fmt)"
+        ));
+    }
     println!("xtask lint: clippy, user-space crates");
     if let Err(e) = run(cargo(root).args([
         "clippy",
@@ -45,6 +51,20 @@ pub fn all(root: &Path) -> Result<()> {
         "warnings",
     ])) {
         failed.push(format!("clippy (user space): {e:#}"));
+    }
+    println!("xtask lint: clippy, the fuzz crate (its own workspace; without libFuzzer)");
+    if let Err(e) = run(cargo(root).args([
+        "clippy",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "--no-default-features",
+        "--lib",
+        "--tests",
+        "--",
+        "--deny",
+        "warnings",
+    ])) {
+        failed.push(format!("clippy (fuzz): {e:#}"));
     }
     println!("xtask lint: clippy, eBPF crate (bpfel-unknown-none)");
     if let Err(e) = run(nightly_cargo(&root.join("sipguard-ebpf"))

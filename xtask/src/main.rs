@@ -3,6 +3,7 @@
 //! the built binaries with inherited stdio.
 
 mod deb;
+mod fuzz;
 mod kernels;
 mod lint;
 mod matrix;
@@ -55,6 +56,12 @@ enum Task {
         /// Seconds one qemu guest may take before it is killed and its kernel failed.
         #[arg(long, value_name = "SECS", default_value_t = 3600)]
         guest_timeout: u64,
+        /// Seconds each fuzz target runs in the fuzz step (with the host's tests); 0 skips it.
+        #[arg(long, value_name = "SECS", default_value_t = fuzz::TEST_SECS)]
+        fuzz_secs: u64,
+        /// Only the fuzz step: no root, no kernel, no `cargo test`.
+        #[arg(long)]
+        fuzz_only: bool,
         /// Extra `cargo test` arguments, e.g. `-- -p sipguard-tests -- --nocapture`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -66,6 +73,16 @@ enum Task {
         /// Extra arguments for sipguard-bench.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Build the cargo-fuzz targets (nightly, libFuzzer) and run each for --secs, starting from
+    /// the committed corpus and regressions (fuzz/corpus/, fuzz/regressions/); a crash's input
+    /// is written to fuzz/artifacts/TARGET/.
+    Fuzz {
+        /// Targets to run (the [[bin]]s of fuzz/Cargo.toml); all when none is named.
+        targets: Vec<String>,
+        /// Seconds per target.
+        #[arg(long, value_name = "SECS", default_value_t = fuzz::DEFAULT_SECS)]
+        secs: u64,
     },
     /// rustfmt --check, clippy with warnings denied (user-space crates, then the eBPF crate on
     /// its target) and the layer check of the sipguard crate; CI runs it before the tests.
@@ -90,6 +107,7 @@ fn main() -> Result<()> {
             setup::toolchain()?;
             if test_deps {
                 setup::test_deps()?;
+                setup::cargo_fuzz()?;
             }
             println!("xtask: toolchain ok");
         }
@@ -116,10 +134,25 @@ fn main() -> Result<()> {
         Task::Test {
             kernels,
             guest_timeout,
+            fuzz_secs,
+            fuzz_only,
             args,
         } => {
             let selection = matrix::Selection::parse(kernels.as_deref())?;
             setup::toolchain()?;
+            if fuzz_only {
+                let outcomes = fuzz_step(&root, fuzz_secs)?;
+                let totals = fuzz::totals(&outcomes);
+                print_fuzz_summary(&outcomes);
+                println!(
+                    "\ntests: {} passed, {} failed",
+                    totals.passed, totals.failed
+                );
+                if totals.passed + totals.failed == 0 {
+                    bail!("no test ran (--fuzz-secs 0 with --fuzz-only)");
+                }
+                std::process::exit(if totals.failed == 0 { 0 } else { 1 });
+            }
             setup::test_deps()?;
             if setup::is_root() {
                 setup::remove_stale_test_leftovers()?;
@@ -137,9 +170,18 @@ fn main() -> Result<()> {
                 ok &= status.success();
                 totals.add(&host);
             }
+            // With the host's tests: no root or kernel needed, about 2 minutes for the build
+            // and TEST_SECS per target.
+            let fuzzed = if selection.host {
+                fuzz_step(&root, fuzz_secs)?
+            } else {
+                Vec::new()
+            };
             let timeout = std::time::Duration::from_secs(guest_timeout);
             let guests = matrix::run(&root, &selection.guests, timeout)?;
             ok &= matrix::print_summary(selection.host.then_some(&totals), &guests);
+            print_fuzz_summary(&fuzzed);
+            totals.add(&fuzz::totals(&fuzzed));
             for g in &guests {
                 totals.add(&g.totals);
             }
@@ -181,6 +223,15 @@ fn main() -> Result<()> {
                 .arg(root.join("tests/bench/report.py"))
                 .arg(&out))?;
         }
+        Task::Fuzz { targets, secs } => {
+            setup::toolchain()?;
+            setup::cargo_fuzz()?;
+            let outcomes = fuzz::run_all(&root, &targets, secs)?;
+            print_fuzz_summary(&outcomes);
+            let totals = fuzz::totals(&outcomes);
+            println!("\nfuzz: {} passed, {} failed", totals.passed, totals.failed);
+            std::process::exit(if totals.failed == 0 { 0 } else { 1 });
+        }
         Task::Lint => {
             setup::toolchain()?;
             setup::lint_components()?;
@@ -212,6 +263,40 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The fuzz step of `cargo xtask test`: every target for `secs` (none when 0).
+fn fuzz_step(root: &Path, secs: u64) -> Result<Vec<fuzz::Outcome>> {
+    if secs == 0 {
+        println!("xtask: skipping the fuzz step (--fuzz-secs 0)");
+        return Ok(Vec::new());
+    }
+    // A broken fuzz build or toolchain fails the step, not the whole run.
+    match setup::cargo_fuzz().and_then(|()| fuzz::run_all(root, &[], secs)) {
+        Ok(outcomes) => Ok(outcomes),
+        Err(e) => {
+            let failed = fuzz::Outcome::not_run("build", format!("{e:#}"));
+            println!("{}", fuzz::summary(&failed));
+            Ok(vec![failed])
+        }
+    }
+}
+
+/// `fuzz: N passed, M failed`, then one `FAILED [fuzz] ...` line per failed target.
+fn print_fuzz_summary(outcomes: &[fuzz::Outcome]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    let totals = fuzz::totals(outcomes);
+    println!(
+        "fuzz ({} targets): {} passed, {} failed",
+        outcomes.len(),
+        totals.passed,
+        totals.failed
+    );
+    for o in outcomes.iter().filter(|o| !o.passed) {
+        println!("{}", fuzz::summary(o));
+    }
 }
 
 /// The workspace root: the parent of this crate's directory.

@@ -49,6 +49,9 @@ const MATRIX_PYPI_PACKAGES: &[&str] = &["virtme-ng==1.42"];
 /// bpf-linker release built against nightly's LLVM (the version verified in TOOLCHAIN.md).
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
+/// cargo-fuzz, the fuzz step's driver (`cargo xtask fuzz`), installed from crates.io.
+const CARGO_FUZZ_VERSION: &str = "0.13.1";
+
 /// Where `$HOME/.cargo/bin` lives (`$CARGO_HOME/bin` if set).
 fn cargo_bin() -> Result<PathBuf> {
     match env::var_os("CARGO_HOME") {
@@ -218,6 +221,37 @@ fn build_bpf_linker() -> Result<()> {
         bail!("bpf-linker was installed but `bpf-linker --version` still fails");
     }
     Ok(())
+}
+
+/// cargo-fuzz at [`CARGO_FUZZ_VERSION`] (built with stable cargo, about 30 s), and the C++
+/// compiler libfuzzer-sys builds libFuzzer with. The fuzz build itself uses nightly, which
+/// [`toolchain`] installs.
+pub fn cargo_fuzz() -> Result<()> {
+    if find_on_path("c++").is_none() {
+        apt_install(&["g++"])?;
+    }
+    let version = Command::new("cargo-fuzz")
+        .arg("--version")
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    // `cargo-fuzz 0.13.1`
+    if version.is_some_and(|v| v.split_whitespace().nth(1) == Some(CARGO_FUZZ_VERSION)) {
+        return Ok(());
+    }
+    println!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
+    run(
+        Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into())).args([
+            "install",
+            "cargo-fuzz",
+            "--locked",
+            "--force",
+            "--version",
+            CARGO_FUZZ_VERSION,
+        ]),
+    )
 }
 
 fn installed(pkg: &str) -> bool {

@@ -1,33 +1,23 @@
 //! The `[[logwatch]]` matchers: each built-in pattern set compiled once, asked which address
-//! a fuzzed log line blames ([`host_of`], what the log follower calls per line); and the line
+//! a fuzzed log line blames ([`blame`], what the log follower calls per line); and the line
 //! itself compiled as an admin's pattern ([`compile`], what `sipguard check` calls) when it
 //! names the address.
 //!
 //! Never a panic; an IPv4 address blamed is written in the line as it is printed (the parser
-//! takes no other spelling); a pattern that compiles captures the address.
+//! takes no other spelling); a pattern that compiles captures the address; a blamed address
+//! is canonical (never an IPv4-mapped IPv6 address).
 use std::{net::IpAddr, sync::OnceLock};
 
-use regex::Regex;
-
-use crate::config::log_rules::{builtin, compile, host_of};
-
-/// The built-in sets by name.
-const SETS: &[&str] = &["asterisk", "kamailio", "sshd"];
+use crate::config::log_rules::{blame, builtin, compile, Blame, Rule, SETS};
 
 /// Longest line compiled as a pattern: a policy's patterns are short.
 const PATTERN_MAX: usize = 256;
 
-fn sets() -> &'static [Vec<Regex>] {
-    static SETS_COMPILED: OnceLock<Vec<Vec<Regex>>> = OnceLock::new();
+fn sets() -> &'static [Vec<Rule>] {
+    static SETS_COMPILED: OnceLock<Vec<Vec<Rule>>> = OnceLock::new();
     SETS_COMPILED.get_or_init(|| {
         SETS.iter()
-            .map(|name| {
-                builtin(name)
-                    .unwrap_or_else(|| panic!("no built-in set {name}"))
-                    .iter()
-                    .map(|p| compile(p).unwrap_or_else(|e| panic!("{name}: {p}: {e}")))
-                    .collect()
-            })
+            .map(|name| builtin(name).unwrap_or_else(|| panic!("no built-in set {name}")))
             .collect()
     })
 }
@@ -37,7 +27,7 @@ pub fn run(data: &[u8]) {
     let line = String::from_utf8_lossy(data);
     let line = line.as_ref();
     for rules in sets() {
-        check_blamed(line, host_of(line, rules));
+        check_blamed(line, blame(line, rules));
     }
     // Compiling is the slow part: only lines that name the address are tried as patterns
     // (any other is refused after the same compile).
@@ -46,17 +36,18 @@ pub fn run(data: &[u8]) {
         .any(|h| line.contains(h));
     if line.len() <= PATTERN_MAX && names_host {
         match compile(line) {
-            Ok(re) => {
-                assert!(re.capture_names().any(|n| n == Some("host")));
-                check_blamed(line, host_of(line, std::slice::from_ref(&re)));
-            }
+            Ok(rule) => check_blamed(line, blame(line, std::slice::from_ref(&rule))),
             Err(message) => assert!(!message.trim().is_empty(), "an error without a message"),
         }
     }
 }
 
-fn check_blamed(line: &str, blamed: Option<IpAddr>) {
-    if let Some(IpAddr::V4(v4)) = blamed {
+fn check_blamed(line: &str, blamed: Blame) {
+    let Blame::Source(addr) = blamed else {
+        return;
+    };
+    assert_eq!(addr, addr.to_canonical(), "{addr} blamed uncanonical by {line:?}");
+    if let IpAddr::V4(v4) = addr {
         assert!(line.contains(&v4.to_string()), "{v4} blamed by {line:?}");
     }
 }

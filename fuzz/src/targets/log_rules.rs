@@ -46,7 +46,11 @@ fn check_blamed(line: &str, blamed: Blame) {
     let Blame::Source(addr) = blamed else {
         return;
     };
-    assert_eq!(addr, addr.to_canonical(), "{addr} blamed uncanonical by {line:?}");
+    assert_eq!(
+        addr,
+        addr.to_canonical(),
+        "{addr} blamed uncanonical by {line:?}"
+    );
     if let IpAddr::V4(v4) = addr {
         assert!(line.contains(&v4.to_string()), "{v4} blamed by {line:?}");
     }

@@ -46,6 +46,13 @@ fn items(c: &Config) -> BTreeMap<String, String> {
     for w in &c.logwatch {
         out.insert(format!("logwatch {}", w.path.display()), logwatch_line(w));
     }
+    // Secrets show as where they come from, never their text (`Secret`'s Debug).
+    if let Some(cs) = &c.crowdsec {
+        out.insert("crowdsec".into(), format!("{cs:?}"));
+    }
+    if let Some(a) = &c.apiban {
+        out.insert("apiban".into(), format!("{a:?}"));
+    }
     out
 }
 

@@ -35,6 +35,8 @@ pub(super) fn toml_error(text: &str, e: &toml::de::Error) -> Located {
         "RawService",
         "RawLimits",
         "RawLimit",
+        "RawCrowdsec",
+        "RawApiban",
     ]
     .iter()
     .fold(e.message().trim().to_owned(), |m, s| {
@@ -194,6 +196,10 @@ fn describe(path: &[PathSegment], root: &DeTable<'_>) -> String {
         (Some("scanners"), None) => "[scanners]".into(),
         (Some("autoban"), Some(PathSegment::Key(f))) => format!("[autoban] field `{f}`"),
         (Some("autoban"), None) => "[autoban]".into(),
+        (Some(t @ ("crowdsec" | "apiban")), Some(PathSegment::Key(f))) => {
+            format!("[{t}] field `{f}`")
+        }
+        (Some(t @ ("crowdsec" | "apiban")), None) => format!("[{t}]"),
         (Some("logwatch"), Some(PathSegment::Index(i))) => {
             let keys: Vec<&str> = path[2..].iter().map_while(|s| key(Some(s))).collect();
             match keys.first() {

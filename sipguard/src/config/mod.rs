@@ -125,6 +125,10 @@ pub struct Config {
     pub autoban: AutobanPolicy,
     /// `[[logwatch]]`: log files to ban from.
     pub logwatch: Vec<LogWatch>,
+    /// `[crowdsec]`: decisions from a CrowdSec Local API, and sipguard's own bans sent to it.
+    pub crowdsec: Option<CrowdsecPolicy>,
+    /// `[apiban]`: the APIBan feed of SIP attackers.
+    pub apiban: Option<ApibanPolicy>,
     /// The file path, or [`DEFAULT_CONFIG_NAME`].
     pub source: String,
     /// The TOML text this was parsed from: what the daemon records as the running policy, for
@@ -268,6 +272,97 @@ impl LogWatch {
             .map(|w| format!("[[logwatch]] {}: {w}", self.path.display()))
             .collect()
     }
+}
+
+/// A credential from the config: written in the file, or the path of a file holding it (read
+/// by the daemon when it starts, so the policy text can be shown without it). `Debug` never
+/// shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    Inline(String),
+    File(PathBuf),
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Secret::Inline(_) => f.write_str("<inline secret>"),
+            Secret::File(p) => write!(f, "<secret in {}>", p.display()),
+        }
+    }
+}
+
+impl Secret {
+    /// The secret: the inline text, or the file's first line (trimmed). An empty secret is
+    /// an error, so a wrong path or an empty file is caught at the start.
+    pub fn read(&self) -> Result<String, ConfigError> {
+        let text = match self {
+            Secret::Inline(s) => s.clone(),
+            Secret::File(p) => {
+                let path = p.display().to_string();
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
+                text.lines().next().unwrap_or("").trim().to_owned()
+            }
+        };
+        if text.is_empty() {
+            return Err(ConfigError::Io {
+                path: format!("{self:?}"),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the secret is empty"),
+            });
+        }
+        Ok(text)
+    }
+}
+
+/// The poll interval of the CrowdSec decision stream when `[crowdsec] poll_interval` is not
+/// set (cs-firewall-bouncer's `update_frequency`).
+pub const DEFAULT_CROWDSEC_POLL: Duration = Duration::from_secs(10);
+
+/// `[crowdsec]`: sipguard as a CrowdSec remediation component (decisions in, with the bouncer
+/// key) and as a signal source (its own bans out as alerts, with a machine's login).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CrowdsecPolicy {
+    /// The Local API's base URL, `http(s)://host:port`, without a trailing slash.
+    pub lapi_url: String,
+    /// The bouncer key (`cscli bouncers add`); `None`: no decisions are pulled.
+    pub api_key: Option<Secret>,
+    /// How often the decision stream is polled.
+    pub poll_interval: Duration,
+    /// Decision origins applied (lowercase: `crowdsec`, `cscli`, `capi`, `lists`, ...);
+    /// empty: all.
+    pub origins: Vec<String>,
+    /// Only decisions whose scenario contains one of these (lowercase); empty: all.
+    pub scenarios_containing: Vec<String>,
+    /// Never decisions whose scenario contains one of these (lowercase).
+    pub scenarios_not_containing: Vec<String>,
+    /// Bans cover SIP services only (`scope = "sip"`) or every packet (`"all"`, the default).
+    pub sip_only: bool,
+    /// The machine login (`cscli machines add`) that sends sipguard's own bans as alerts;
+    /// `None`: no alerts are sent.
+    pub machine: Option<(String, Secret)>,
+}
+
+/// APIBan's base URL when `[apiban] url` is not set.
+pub const DEFAULT_APIBAN_URL: &str = "https://apiban.org/api";
+/// Where the APIBan feed keeps the last ID it read when `[apiban] state` is not set.
+pub const DEFAULT_APIBAN_STATE: &str = "/var/lib/sipguard/apiban.id";
+
+/// `[apiban]`: the APIBan feed (`GET {url}/{key}/banned/{ID}`, batches of 250).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApibanPolicy {
+    pub key: Secret,
+    /// The API's base URL, without a trailing slash.
+    pub url: String,
+    /// How often the feed is read (bounded below by APIBan's rate limit).
+    pub interval: Duration,
+    /// How long an address of the feed stays banned (APIBan's own: 7 days).
+    pub ban: Duration,
+    pub sip_only: bool,
+    /// The file holding the last ID read, kept across restarts.
+    pub state: PathBuf,
 }
 
 /// The scanner User-Agents matched when the config names none: the tools that show up in

@@ -22,6 +22,37 @@ pub(super) struct RawConfig {
     pub(super) logwatch: Vec<Spanned<RawLogwatch>>,
     #[serde(default)]
     pub(super) service: Vec<Spanned<RawService>>,
+    pub(super) crowdsec: Option<Spanned<RawCrowdsec>>,
+    pub(super) apiban: Option<Spanned<RawApiban>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCrowdsec {
+    pub(super) lapi_url: Spanned<String>,
+    pub(super) api_key: Option<Spanned<String>>,
+    pub(super) api_key_file: Option<Spanned<String>>,
+    pub(super) poll_interval: Option<Spanned<String>>,
+    pub(super) origins: Option<Vec<Spanned<String>>>,
+    pub(super) scenarios_containing: Option<Vec<Spanned<String>>>,
+    pub(super) scenarios_not_containing: Option<Vec<Spanned<String>>>,
+    pub(super) scope: Option<Spanned<String>>,
+    pub(super) machine_id: Option<Spanned<String>>,
+    pub(super) password: Option<Spanned<String>>,
+    pub(super) password_file: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApiban {
+    pub(super) key: Option<Spanned<String>>,
+    pub(super) key_file: Option<Spanned<String>>,
+    pub(super) url: Option<Spanned<String>>,
+    pub(super) interval: Option<Spanned<String>>,
+    pub(super) set: Option<Spanned<String>>,
+    pub(super) ban: Option<Spanned<String>>,
+    pub(super) scope: Option<Spanned<String>>,
+    pub(super) state: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -6,10 +6,14 @@ use std::{fmt::Write as _, time::Duration};
 
 use ipnet::IpNet;
 use serde::Serialize;
-use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_REASON_NAMES, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
+use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
 
 use super::{ControlError, Refusal};
-use crate::dataplane::{clock::ban_clock_ns, maps::Expiry, Maps};
+use crate::dataplane::{
+    clock::ban_clock_ns,
+    maps::{ban_reason_name, Expiry},
+    Maps,
+};
 
 /// What a ban covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -81,9 +85,8 @@ pub fn list(maps: &Maps) -> Result<Vec<BanRow>, ControlError> {
 fn row(maps: &Maps, net: IpNet, b: &Ban, now: u64) -> BanRow {
     BanRow {
         net: net.to_string(),
-        reason: BAN_REASON_NAMES
-            .get(b.reason as usize)
-            .map_or_else(|| format!("reason {}", b.reason), |s| s.to_string()),
+        reason: ban_reason_name(b.reason)
+            .map_or_else(|| format!("reason {}", b.reason), str::to_owned),
         note: maps.ban_note(net).filter(|n| !n.is_empty()),
         scope: if b.scope == BAN_SCOPE_SIP {
             "sip"

@@ -12,7 +12,7 @@ use std::{
 use aya::maps::{MapData, RingBuf};
 use tokio::signal::unix::{signal, SignalKind};
 
-use super::{applied, events, logwatch, metrics, ControlError};
+use super::{applied, events, fleet, logwatch, metrics, ControlError};
 use crate::{
     config::{Config, Mode},
     dataplane::{
@@ -197,11 +197,18 @@ impl Daemon {
                 }
             });
         }
-        self.spawn_event_log()?;
+        // The fleet feeds named in the config at start (a reload doesn't change them).
+        let reporter = fleet::start(
+            self.config.crowdsec.as_ref(),
+            self.config.apiban.as_ref(),
+            &self.opts.pin_path,
+        );
+        self.spawn_event_log(reporter.clone())?;
         // Log files named in the config at start (a reload doesn't change them).
         tokio::spawn(logwatch::run(
             self.config.logwatch.clone(),
             self.opts.pin_path.clone(),
+            reporter,
         ));
         let mut sigint = signal(SignalKind::interrupt()).map_err(ControlError::Signal)?;
         let mut sigterm = signal(SignalKind::terminate()).map_err(ControlError::Signal)?;
@@ -230,7 +237,7 @@ impl Daemon {
     }
 
     /// Logs the programs' events from the `EVENTS` ring buffer (taken at the start).
-    fn spawn_event_log(&mut self) -> Result<()> {
+    fn spawn_event_log(&mut self, reporter: fleet::Reporter) -> Result<()> {
         let events = self.events.take().ok_or(ControlError::NoEvents)?;
         // SAFETY: the ring buffer owns its map fd for as long as the AsyncFd owns the ring
         // buffer, and always answers that same fd.
@@ -238,13 +245,17 @@ impl Daemon {
             .map_err(|e| ControlError::WatchEvents(e.to_string()))?;
         // Drop samples name their service: the names of the policy active when logged.
         let names = Maps::open_pinned(&self.opts.pin_path)?;
-        tokio::spawn(events::log(events, move |slot| {
-            names
-                .service_names()
-                .ok()
-                .and_then(|n| n.get(usize::from(slot)).cloned())
-                .unwrap_or_else(|| "unknown".into())
-        }));
+        tokio::spawn(events::log(
+            events,
+            move |slot| {
+                names
+                    .service_names()
+                    .ok()
+                    .and_then(|n| n.get(usize::from(slot)).cloned())
+                    .unwrap_or_else(|| "unknown".into())
+            },
+            reporter,
+        ));
         Ok(())
     }
 }

@@ -86,7 +86,12 @@ pub fn sample_source(e: &Event) -> Option<IpAddr> {
 
 /// Reads events until the ring buffer goes away, logging each ban and drop sample.
 /// `service_name` names a service slot (drop samples carry the slot).
-pub async fn log(mut ring: AsyncFd<RingBuf<MapData>>, service_name: impl Fn(u16) -> String) {
+/// Each ban is also handed to `reporter` (sent to CrowdSec as an alert when configured).
+pub async fn log(
+    mut ring: AsyncFd<RingBuf<MapData>>,
+    service_name: impl Fn(u16) -> String,
+    reporter: super::fleet::Reporter,
+) {
     let mut bans = Budget::new("bans");
     let mut drops = Budget::new("drop samples");
     loop {
@@ -104,7 +109,23 @@ pub async fn log(mut ring: AsyncFd<RingBuf<MapData>>, service_name: impl Fn(u16)
                 }
                 continue;
             }
-            if event.kind != EVENT_BAN || !bans.take() {
+            if event.kind != EVENT_BAN {
+                continue;
+            }
+            if let Some(net) = banned_net(&event) {
+                reporter.report(super::fleet::Signal {
+                    net,
+                    reason: event.reason,
+                    seconds: event.ban_s,
+                    count: event.count,
+                    why: BAN_REASON_NAMES
+                        .get(event.reason as usize)
+                        .copied()
+                        .unwrap_or("unknown")
+                        .to_owned(),
+                });
+            }
+            if !bans.take() {
                 continue;
             }
             let reason = BAN_REASON_NAMES

@@ -270,7 +270,8 @@ pub(crate) fn own_addresses() -> Vec<IpAddr> {
 }
 
 /// Follows every watch until the process ends, banning through the pinned maps.
-pub async fn run(watches: Vec<LogWatch>, pin_path: PathBuf) {
+/// Each ban is also handed to `reporter` (sent to CrowdSec as an alert when configured).
+pub async fn run(watches: Vec<LogWatch>, pin_path: PathBuf, reporter: super::fleet::Reporter) {
     if watches.is_empty() {
         return;
     }
@@ -360,14 +361,23 @@ pub async fn run(watches: Vec<LogWatch>, pin_path: PathBuf) {
                 let net = IpNet::from(addr);
                 let note = format!("{} matches in {}", count, watch.path.display());
                 match maps.ban_with_note(net, ban, &note) {
-                    Ok(()) => tracing::warn!(
-                        %net,
-                        reason = "log",
-                        failures = count,
-                        seconds = watch.ban.as_secs(),
-                        file = %watch.path.display(),
-                        "banned"
-                    ),
+                    Ok(()) => {
+                        tracing::warn!(
+                            %net,
+                            reason = "log",
+                            failures = count,
+                            seconds = watch.ban.as_secs(),
+                            file = %watch.path.display(),
+                            "banned"
+                        );
+                        reporter.report(super::fleet::Signal {
+                            net,
+                            reason: BAN_REASON_LOG,
+                            seconds: watch.ban.as_secs().min(u64::from(u32::MAX)) as u32,
+                            count: count as u32,
+                            why: format!("log {}", watch.path.display()),
+                        });
+                    }
                     Err(e) => tracing::warn!(%net, "log ban failed: {e}"),
                 }
             }

@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod detach;
 pub mod error;
 pub mod events;
+pub mod fleet;
 pub mod logwatch;
 pub mod metrics;
 pub mod status;

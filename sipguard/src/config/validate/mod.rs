@@ -11,6 +11,7 @@ use super::{
 };
 
 mod autoban;
+mod fleet;
 mod global;
 mod logwatch;
 mod overlaps;
@@ -54,7 +55,16 @@ impl Validator<'_> {
             .map(|(i, w)| self.logwatch(i, w.get_ref()))
             .collect::<Result<Vec<_>, _>>()?;
 
+        let crowdsec = raw
+            .crowdsec
+            .as_ref()
+            .map(|c| self.crowdsec(c.get_ref()))
+            .transpose()?;
+        let apiban = raw.apiban.as_ref().map(|a| self.apiban(a)).transpose()?;
+
         Ok(Config {
+            crowdsec,
+            apiban,
             global,
             services,
             scanners,

@@ -129,7 +129,10 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         }
     }
 
-    for c in [
+    let mut collectors: Vec<Box<dyn prometheus::core::Collector>> = Vec::new();
+    fleet(&mut collectors)?;
+
+    for c in collectors.into_iter().chain([
         Box::new(packets) as Box<dyn prometheus::core::Collector>,
         Box::new(last_match),
         Box::new(attached),
@@ -142,11 +145,79 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         Box::new(build),
         Box::new(monitor),
         Box::new(default_drop),
-    ] {
+    ]) {
         registry.register(c)?;
     }
     let mut out = Vec::new();
     TextEncoder::new().encode(&registry.gather(), &mut out)?;
     // The text format is UTF-8 (the encoder writes only strings).
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The fleet feeds' metrics (`sipguard_crowdsec_*`, `sipguard_apiban_*`), for the feeds this
+/// daemon runs.
+fn fleet(out: &mut Vec<Box<dyn prometheus::core::Collector>>) -> Result<(), ControlError> {
+    use crate::control::fleet::counts::{snapshot, Feed};
+    for (feed, name, what) in [
+        (Feed::Crowdsec, "crowdsec", "CrowdSec LAPI decisions"),
+        (Feed::Apiban, "apiban", "APIBan addresses"),
+    ] {
+        let Some(c) = snapshot(feed) else {
+            continue;
+        };
+        let decisions = IntCounterVec::new(
+            Opts::new(
+                format!("sipguard_{name}_decisions_total"),
+                format!(
+                    "{what} by origin and action (applied, deleted, kept_other: a ban of \
+                     another reason holds the prefix, full: no room left for feeds, protected: \
+                     an address sipguard never bans)"
+                ),
+            ),
+            &["origin", "action"],
+        )?;
+        for ((origin, action), n) in &c.decisions {
+            decisions
+                .with_label_values(&[origin.as_str(), action])
+                .inc_by(*n);
+        }
+        let failures = IntCounterVec::new(
+            Opts::new(
+                format!("sipguard_{name}_request_failures_total"),
+                format!("Failed {name} requests, by request and why"),
+            ),
+            &["request", "why"],
+        )?;
+        for ((request, why), n) in &c.failures {
+            failures.with_label_values(&[request, why]).inc_by(*n);
+        }
+        let last = prometheus::Gauge::new(
+            format!("sipguard_{name}_last_success_timestamp_seconds"),
+            format!("Unix time of the last successful {name} poll (0: none yet)"),
+        )?;
+        if let Some(t) = c.last_success {
+            last.set(
+                t.duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+            );
+        }
+        out.push(Box::new(decisions));
+        out.push(Box::new(failures));
+        out.push(Box::new(last));
+        if feed == Feed::Crowdsec {
+            let alerts = IntCounterVec::new(
+                Opts::new(
+                    "sipguard_crowdsec_alerts_total",
+                    "sipguard's own bans sent to the LAPI as alerts, by outcome (sent, failed, \
+                     dropped: over the rate bound or the queue)",
+                ),
+                &["outcome"],
+            )?;
+            for (outcome, n) in &c.alerts {
+                alerts.with_label_values(&[outcome]).inc_by(*n);
+            }
+            out.push(Box::new(alerts));
+        }
+    }
+    Ok(())
 }

@@ -109,7 +109,7 @@ impl Maps {
             .map_err(DataplaneError::map(map::STATE))
     }
 
-    fn put_ban(&mut self, net: IpNet, ban: Ban) -> Result<()> {
+    pub(super) fn put_ban(&mut self, net: IpNet, ban: Ban) -> Result<()> {
         match net {
             IpNet::V4(n) => self
                 .bans_v4
@@ -208,7 +208,7 @@ impl Maps {
 }
 
 /// Whether a map operation failed only because the key wasn't there.
-fn not_found(e: &MapError) -> bool {
+pub(super) fn not_found(e: &MapError) -> bool {
     match e {
         MapError::KeyNotFound => true,
         MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),
@@ -268,7 +268,7 @@ pub fn pinned_bans(dir: &Path) -> Result<Vec<(IpNet, Ban, String)>> {
 }
 
 /// The `BAN_NOTES` key of the ban on `net`.
-fn note_key(net: IpNet) -> BanNoteKey {
+pub(super) fn note_key(net: IpNet) -> BanNoteKey {
     let mut addr = [0u8; 16];
     let family = match net.addr() {
         IpAddr::V4(a) => {

@@ -21,11 +21,15 @@ use super::{object::map, DataplaneError};
 
 pub mod apply;
 pub mod bans;
+pub mod bulk;
 pub mod counters;
 mod fixed_str;
+pub mod reasons;
 
 pub use bans::{pinned_bans, Expiry};
+pub use bulk::{BulkReport, FleetBan};
 pub use counters::{counter_map, CounterRow, Fill, SipCounterRow};
+pub use reasons::{ban_reason_name, BAN_REASON_APIBAN, BAN_REASON_CROWDSEC};
 
 type Result<T, E = DataplaneError> = std::result::Result<T, E>;
 

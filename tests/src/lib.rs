@@ -5,8 +5,10 @@
 //! A test starts through [`fixture`] ([`bpf_test!`] for "the program loaded with this
 //! policy", [`privileged_test!`] for the rest that needs root) and waits through [`wait`];
 //! its policies are files in `tests/policies/` ([`policies`]).
+pub mod crowdsec;
 pub mod daemon;
 pub mod fail2ban;
+pub mod fake_http;
 pub mod fixture;
 pub mod flood;
 pub mod guesser;

@@ -19,6 +19,7 @@ mod autoban;
 mod bench_policy;
 mod deb;
 mod e2e;
+mod fleet;
 mod floods;
 mod log_bans;
 mod real_tools;

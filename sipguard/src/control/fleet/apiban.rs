@@ -273,11 +273,6 @@ fn round(
                 counts::failure(Feed::Apiban, "banned", "rate_limited");
                 tracing::warn!(retry_s, "apiban: rate limited (429), backing off");
                 std::thread::sleep(Duration::from_secs(retry_s));
-                // The budget starts over empty: APIBan counts its window from now.
-                *bucket = Bucket {
-                    tokens: 0.0,
-                    at: Instant::now(),
-                };
                 pages += 1;
                 continue;
             }

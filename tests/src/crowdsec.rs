@@ -117,7 +117,8 @@ impl Lapi {
             "the LAPI listening",
             || {
                 crate::netns::in_ns(&ns, || {
-                    std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(500)).is_ok()
+                    std::net::TcpStream::connect_timeout(&listen, Duration::from_millis(500))
+                        .is_ok()
                 })
                 .ok()
                 .filter(|up| *up)
@@ -171,7 +172,16 @@ impl Lapi {
 
     /// Adds machine `name` with `password` (validated).
     pub fn add_machine(&self, name: &str, password: &str) -> anyhow::Result<()> {
-        self.cscli(&["machines", "add", name, "-p", password, "-f", "/dev/null", "--force"])?;
+        self.cscli(&[
+            "machines",
+            "add",
+            name,
+            "-p",
+            password,
+            "-f",
+            "/dev/null",
+            "--force",
+        ])?;
         Ok(())
     }
 

@@ -49,7 +49,11 @@ fn through(lab: &Lab, src: &str) -> u64 {
 /// `sipguard bans --json`.
 fn bans(d: &Daemon) -> Vec<serde_json::Value> {
     let out = d.cli(&["bans", "--json"]).unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice::<serde_json::Value>(&out.stdout)
         .unwrap()
         .as_array()
@@ -62,7 +66,12 @@ fn row<'a>(rows: &'a [serde_json::Value], net: &str) -> Option<&'a serde_json::V
 }
 
 /// Waits (at most `limit`) until `pred` holds for the ban list; returns the time it took.
-fn wait_bans(d: &Daemon, limit: Duration, what: &str, pred: impl Fn(&[serde_json::Value]) -> bool) -> Duration {
+fn wait_bans(
+    d: &Daemon,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&[serde_json::Value]) -> bool,
+) -> Duration {
     let t0 = Instant::now();
     wait_every(limit, Duration::from_millis(100), what, || {
         pred(&bans(d)).then_some(())
@@ -73,7 +82,9 @@ fn wait_bans(d: &Daemon, limit: Duration, what: &str, pred: impl Fn(&[serde_json
 
 /// The policy of the lab with `[crowdsec]` added.
 fn with_crowdsec(extra: &str) -> TempFile {
-    TempFile::with_contents(&format!("{LAB}\n[crowdsec]\npoll_interval = \"1s\"\n{extra}"))
+    TempFile::with_contents(&format!(
+        "{LAB}\n[crowdsec]\npoll_interval = \"1s\"\n{extra}"
+    ))
 }
 
 /// A lab with the four clients, a LAPI on the PBX's loopback at `port`, and a daemon of the
@@ -329,7 +340,7 @@ privileged_test! {
         });
         let seen = fake.seen();
         assert!(seen[0].target.contains("startup=true"), "{:?}", seen[0]);
-        let after_bad = seen.iter().skip(5).next().unwrap();
+        let after_bad = &seen[5];
         assert!(after_bad.target.contains("startup=true"), "{after_bad:?}");
         assert!(row(&bans(&d), "192.0.2.70/32").is_none(), "nothing of the refused answer");
         assert_eq!(through(&lab, RANGE4_HOST), 5);

@@ -321,9 +321,48 @@ fn missing_apt(apt: &[&'static str], pypi: &[&str]) -> Vec<&'static str> {
     missing
 }
 
+/// Where Debian's crowdsec is unpacked for the fleet tests (`tests/src/crowdsec.rs` looks
+/// there): its post-install script registers with the Central API, which a test machine can't
+/// reach, so the package is downloaded and unpacked (`dpkg -x`), never installed.
+const CROWDSEC_CACHE: &str = "/var/cache/sipguard-test-deps";
+
+/// Debian's crowdsec (the LAPI and cscli) unpacked into [`CROWDSEC_CACHE`]/crowdsec, unless
+/// it is installed already.
+fn crowdsec() -> Result<()> {
+    let cache = Path::new(CROWDSEC_CACHE);
+    let unpacked = cache.join("crowdsec/usr/bin");
+    if Path::new("/usr/bin/crowdsec").is_file() && Path::new("/usr/bin/cscli").is_file()
+        || unpacked.join("crowdsec").is_file() && unpacked.join("cscli").is_file()
+    {
+        return Ok(());
+    }
+    println!(
+        "xtask: unpacking Debian's crowdsec into {}",
+        cache.display()
+    );
+    fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+    run(as_root("apt-get")?.args(["update", "-q"]))?;
+    run(as_root("apt-get")?
+        .args(["download", "-q", "crowdsec"])
+        .current_dir(cache))?;
+    let deb = fs::read_dir(cache)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("crowdsec_"))
+        })
+        .context("apt-get download crowdsec left no .deb")?;
+    run(as_root("dpkg")?
+        .arg("-x")
+        .arg(&deb)
+        .arg(cache.join("crowdsec")))
+}
+
 /// Debian and PyPI packages the tests need, and bpffs on /sys/fs/bpf.
 pub fn test_deps() -> Result<()> {
     apt_install(&missing_apt(APT_PACKAGES, PYPI_PACKAGES))?;
+    crowdsec()?;
     pip_install_missing(PYPI_PACKAGES)?;
     if is_root() && !bpffs_mounted() {
         println!("xtask: mounting bpffs on /sys/fs/bpf");

@@ -15,6 +15,7 @@ mod autoban;
 mod capacity;
 mod defaults;
 mod errors;
+mod fleet;
 mod global;
 mod logwatch;
 mod overlaps;

@@ -533,3 +533,19 @@ fn strip_ansi(line: &str) -> String {
     }
     out
 }
+
+privileged_test! {
+    fn the_applied_policy_record_with_an_inline_key_is_readable_by_root_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let text = "[crowdsec]\nlapi_url = \"http://127.0.0.1:18189/\"\napi_key = \"s3cret-bouncer-key\"\n";
+        let config = sipguard::config::Config::from_str(text, "inline-key.toml").expect("a valid policy");
+        let pin_dir = std::path::Path::new("/sys/fs/bpf/sipguard-test-applied-mode");
+        let path = sipguard::control::applied::record_path(pin_dir);
+        sipguard::control::applied::record(pin_dir, &config).expect("recording the policy");
+        let mode = std::fs::metadata(&path).expect("the record").permissions().mode() & 0o777;
+        let recorded = std::fs::read_to_string(&path).expect("the record");
+        sipguard::control::applied::forget(pin_dir);
+        assert_eq!(mode, 0o600, "{}", path.display());
+        assert!(recorded.contains("s3cret-bouncer-key"), "the record is the policy text");
+    }
+}

@@ -28,8 +28,19 @@ pub fn record(pin_dir: &Path, config: &Config) -> Result<(), ControlError> {
     std::fs::create_dir_all(RUN_DIR).map_err(ControlError::io(format!("creating {RUN_DIR}")))?;
     let tmp = path.with_extension("tmp");
     let header = format!("# applied by sipguard from {}\n", config.source);
-    std::fs::write(&tmp, header + &config.text)
-        .map_err(ControlError::io(format!("writing {}", tmp.display())))?;
+    // Owner-only: the policy may hold secrets inline ([crowdsec] api_key and password,
+    // [apiban] key), and the file it came from may be 0600.
+    let write = || -> std::io::Result<()> {
+        use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all((header + &config.text).as_bytes())
+    };
+    write().map_err(ControlError::io(format!("writing {}", tmp.display())))?;
     std::fs::rename(&tmp, &path).map_err(ControlError::io(format!("writing {}", path.display())))
 }
 

@@ -237,20 +237,8 @@ fn login(client: &Client, cfg: &AlertConfig) -> Result<String, FeedError> {
         body.to_string().as_bytes(),
         64 << 10,
     )?;
-    match answer.status {
-        200 => {}
-        401 | 403 => {
-            return Err(FeedError::Refused {
-                status: answer.status,
-                body: super::error::excerpt(&answer.body),
-            })
-        }
-        status => {
-            return Err(FeedError::Status {
-                status,
-                body: super::error::excerpt(&answer.body),
-            })
-        }
+    if answer.status != 200 {
+        return Err(super::error::unexpected_status(answer.status, &answer.body));
     }
     let v: serde_json::Value = serde_json::from_slice(&answer.body)
         .map_err(|e| FeedError::BadAnswer(format!("login answer: {e}")))?;

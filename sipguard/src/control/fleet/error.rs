@@ -50,6 +50,21 @@ impl FeedError {
 }
 
 /// At most 200 characters of a hostile text, for a log line (escaped by the caller's `{:?}`).
+/// The error of an answer whose status is neither 200 nor one its caller handles itself: a
+/// refused key or login (401, 403), or any other status; both with an excerpt of the body.
+pub fn unexpected_status(status: u16, body: &[u8]) -> FeedError {
+    match status {
+        401 | 403 => FeedError::Refused {
+            status,
+            body: excerpt(body),
+        },
+        _ => FeedError::Status {
+            status,
+            body: excerpt(body),
+        },
+    }
+}
+
 pub fn excerpt(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).chars().take(200).collect()
 }

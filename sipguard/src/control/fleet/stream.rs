@@ -112,23 +112,12 @@ impl Poller<'_> {
         let answer = client.get(&url, &[("X-Api-Key", &self.cfg.api_key)], MAX_BODY)?;
         match answer.status {
             200 => {}
-            401 | 403 => {
-                return Err(FeedError::Refused {
-                    status: answer.status,
-                    body: super::error::excerpt(&answer.body),
-                })
-            }
             429 => {
                 return Err(FeedError::RateLimited {
                     retry_s: answer.retry_after.unwrap_or(0),
                 })
             }
-            status => {
-                return Err(FeedError::Status {
-                    status,
-                    body: super::error::excerpt(&answer.body),
-                })
-            }
+            status => return Err(super::error::unexpected_status(status, &answer.body)),
         }
         let delta = match decisions::parse(&answer.body) {
             Ok(d) => d,

@@ -172,14 +172,7 @@ impl Maps {
         let removed = match removed {
             Ok(()) => true,
             Err(e) if not_found(&e) => false,
-            Err(e) => {
-                let name = if net.addr().is_ipv4() {
-                    map::BANS_V4
-                } else {
-                    map::BANS_V6
-                };
-                return Err(DataplaneError::map(name)(e));
-            }
+            Err(e) => return Err(DataplaneError::map(bans_map(net))(e)),
         };
         note?;
         Ok(removed)
@@ -208,6 +201,15 @@ impl Maps {
 }
 
 /// Whether a map operation failed only because the key wasn't there.
+/// The ban map of `net`'s family, for errors.
+pub(super) fn bans_map(net: IpNet) -> &'static str {
+    if net.addr().is_ipv4() {
+        map::BANS_V4
+    } else {
+        map::BANS_V6
+    }
+}
+
 pub(super) fn not_found(e: &MapError) -> bool {
     match e {
         MapError::KeyNotFound => true,

@@ -192,14 +192,7 @@ impl Maps {
                 }
                 Ok(_) => {}
                 Err(e) if not_found(&e) => {}
-                Err(e) => {
-                    let name = if net.addr().is_ipv4() {
-                        map::BANS_V4
-                    } else {
-                        map::BANS_V6
-                    };
-                    return Err(DataplaneError::map(name)(e));
-                }
+                Err(e) => return Err(DataplaneError::map(super::bans::bans_map(net))(e)),
             }
         }
         Ok(lifted)

@@ -28,12 +28,14 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod addr;
 pub mod bans;
 pub mod counters;
 pub mod events;
 pub mod icmp;
 pub mod keys;
 pub mod layout;
+pub mod lengths;
 pub mod map_names;
 pub mod packed;
 #[cfg(feature = "user")]

@@ -41,12 +41,15 @@ pub mod reason {
     pub const SCANNER: u32 = 14;
     /// A new TCP connection to a service over its budget for all sources together.
     pub const FLOOD: u32 = 15;
+    /// A first fragment to a SIP service too small to hold a request line and its first
+    /// headers (`lengths::SIP_FIRST_FRAGMENT_MIN`); its later fragments follow it.
+    pub const TINY_FRAGMENT: u32 = 16;
     /// Number of reason slots reserved in the counter map (room for later reasons).
     pub const COUNT: u32 = 32;
 }
 
 /// Names of the reasons as exported in metrics; index = reason number.
-pub const REASON_NAMES: [&str; 16] = [
+pub const REASON_NAMES: [&str; 17] = [
     "allowed",
     "default",
     "non_ip",
@@ -63,6 +66,7 @@ pub const REASON_NAMES: [&str; 16] = [
     "trusted",
     "scanner",
     "flood",
+    "tiny_fragment",
 ];
 
 pub const PASS: u32 = 0;
@@ -80,7 +84,7 @@ mod tests {
 
     #[test]
     fn reason_names_cover_every_defined_reason() {
-        assert_eq!(REASON_NAMES.len() as u32, reason::FLOOD + 1);
+        assert_eq!(REASON_NAMES.len() as u32, reason::TINY_FRAGMENT + 1);
         assert_eq!(REASON_NAMES[reason::NOT_ALLOWED as usize], "not_allowed");
         assert!(REASON_NAMES.len() as u32 <= reason::COUNT);
     }

@@ -9,7 +9,7 @@
 //! The program never drops or changes a packet (always `TC_ACT_OK`).
 use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
-    port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES, MAX_SERVICES,
+    addr, port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES, MAX_SERVICES,
     POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, PROTO_SLOT_UDP, SERVICE_ENABLED,
     SERVICE_SIP,
 };
@@ -181,7 +181,13 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
                 return None;
             }
             let dst = ctx.load::<[u8; 16]>(off + 24).ok()?;
-            (Src::V6(dst), off + 40)
+            // The client as the ingress program keys it: an IPv6 form of an IPv4 address is
+            // that address.
+            let client = match addr::ipv4_in_ipv6(&dst) {
+                Some(v4) => Src::V4(v4),
+                None => Src::V6(dst),
+            };
+            (client, off + 40)
         }
         _ => return None,
     };

@@ -5,10 +5,11 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
-use sipguard_common::{classify_icmp4, classify_icmp6, reason, sip, IcmpClass};
+use sipguard_common::{addr, classify_icmp4, classify_icmp6, lengths, reason, sip, IcmpClass};
 
 use crate::{
     ingress::frag,
+    maps::{UA_SCRATCH, UA_SCRATCH_WORDS},
     net::{
         ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6,
         IPPROTO_TCP, IPPROTO_UDP, IPV6_AH, IPV6_DSTOPTS, IPV6_FRAGMENT, IPV6_HOPOPTS, IPV6_ROUTING,
@@ -55,8 +56,9 @@ pub struct L4 {
     pub flags: u8,
     /// UDP only: offset of the payload in the frame.
     pub payload: usize,
-    /// UDP only: the payload's length per the UDP header, capped at the frame (small frames
-    /// carry Ethernet padding after the payload).
+    /// UDP only: the payload's length in this packet per the UDP and IP lengths
+    /// ([`lengths::udp_payload_len`]), capped at the frame: Ethernet padding and trailers
+    /// are never payload.
     pub payload_len: usize,
 }
 
@@ -241,33 +243,67 @@ pub fn payload_head(ctx: &XdpContext, off: usize, len: usize) -> [u8; sip::HEAD_
             head = unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(words) };
         }
     } else if len <= 4 {
-        let (start, end) = (ctx.data(), ctx.data_end());
+        // Each byte behind a check of its own end, `p + i + 1`, passed through the stack:
+        // left to itself, LLVM folds `p + i + 1 <= end` into `p + i < end`, which proves
+        // nothing to the verifier.
+        let (p, end) = (ctx.data() + off, ctx.data_end());
         for (i, b) in head.iter_mut().take(4).enumerate() {
-            if i >= len || start + off + i + 1 > end {
+            if i >= len || opaque(p + i + 1) > end {
                 break;
             }
             // SAFETY: bounds checked on the line above.
-            *b = unsafe { *((start + off + i) as *const u8) };
+            *b = unsafe { *((p + i) as *const u8) };
         }
     }
     head
 }
 
-/// Parses the whole header stack. `Err` carries the malformation reason.
+/// `x`, through a volatile stack slot: LLVM can no longer fold the arithmetic that made it
+/// into a comparison (the verifier tracks the value exactly through the slot).
 #[inline(always)]
-pub fn packet(c: &mut Cursor) -> Result<Parsed, u32> {
+fn opaque(x: usize) -> usize {
+    let slot = x;
+    // SAFETY: a read of a local.
+    unsafe { core::ptr::read_volatile(&slot) }
+}
+
+/// What the IP layer tells the transport: the source, the upper-layer protocol, whether this
+/// is the first (or only) fragment and whether more follow, and `left`, the bytes of IP
+/// payload from the transport header on (the IP length's word, not the frame's).
+struct Ip {
+    src: Src,
+    proto: u8,
+    first: bool,
+    more: bool,
+    left: usize,
+}
+
+/// Parses the whole header stack. `Err` carries the malformation reason.
+///
+/// `JUDGE`: the pipeline's parse, which notes fragments for [`frag`] and keeps the UDP
+/// payload's place; the drop sample's second parse (`false`) needs only the source, the
+/// transport and the port, and must not note the packet as a fragment again.
+#[inline(always)]
+pub fn packet<const JUDGE: bool>(c: &mut Cursor) -> Result<Parsed, u32> {
     let ethertype = ethernet(c)?;
-    let (src, proto, first_fragment) = match ethertype {
-        ETH_P_IP => ipv4(c)?,
-        ETH_P_IPV6 => ipv6(c)?,
+    let ip = match ethertype {
+        ETH_P_IP => ipv4::<JUDGE>(c)?,
+        ETH_P_IPV6 => ipv6::<JUDGE>(c)?,
         _ => return Ok(Parsed::NonIp),
     };
-    let l4 = if first_fragment {
-        transport(c, proto, matches!(src, Src::V6(_)))?
+    let at = c.off;
+    let l4 = if ip.first {
+        transport::<JUDGE>(c, &ip)?
     } else {
         L4::bare(Proto::Fragment)
     };
-    Ok(Parsed::Ip(Packet { src, l4 }))
+    // An IP length beyond the frame: a truncated packet. Checked after every header read,
+    // as plain arithmetic: a frame check placed before the reads would let LLVM prove their
+    // own bounds checks redundant, which the verifier cannot follow.
+    if at + ip.left > c.ctx.data_end() - c.ctx.data() {
+        return Err(reason::MALFORMED_L3);
+    }
+    Ok(Parsed::Ip(Packet { src: ip.src, l4 }))
 }
 
 /// Ethernet with up to two VLAN tags (802.1Q, 802.1ad). Returns the inner EtherType.
@@ -291,15 +327,16 @@ fn ethernet(c: &mut Cursor) -> Result<u16, u32> {
     Ok(ethertype)
 }
 
-/// IPv4 with any IHL. Returns (source, protocol, is first or only fragment).
+/// IPv4 with any IHL.
 #[inline(always)]
-fn ipv4(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
+fn ipv4<const JUDGE: bool>(c: &mut Cursor) -> Result<Ip, u32> {
     let h: Ipv4Hdr = c.read().ok_or(reason::MALFORMED_L3)?;
     if h.version_ihl >> 4 != 4 {
         return Err(reason::MALFORMED_L3);
     }
     let ihl = ((h.version_ihl & 0x0f) as usize) * 4;
-    if ihl < 20 || (u16::from_be(h.total_len) as usize) < ihl || !c.has(ihl) {
+    let total = u16::from_be(h.total_len) as usize;
+    if ihl < 20 || total < ihl || !c.has(ihl) {
         return Err(reason::MALFORMED_L3);
     }
     let frag_off = u16::from_be(h.frag_off);
@@ -317,80 +354,151 @@ fn ipv4(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
             word |= frag::LATER;
         }
     }
-    if word != 0 {
+    if JUDGE && word != 0 {
         let mapped = [
             0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, src[0], src[1], src[2], src[3],
         ];
         frag::note(word, &mapped);
     }
-    Ok((Src::V4(src), h.proto, fragment_offset == 0))
+    Ok(Ip {
+        src: Src::V4(src),
+        proto: h.proto,
+        first: fragment_offset == 0,
+        more: frag_off & 0x2000 != 0,
+        left: total - ihl,
+    })
 }
 
 /// IPv6, skipping hop-by-hop, routing, destination-options, fragment and AH headers.
-/// Returns (source, upper-layer protocol, is first or only fragment).
 #[inline(always)]
-fn ipv6(c: &mut Cursor) -> Result<(Src, u8, bool), u32> {
+fn ipv6<const JUDGE: bool>(c: &mut Cursor) -> Result<Ip, u32> {
     let h: Ipv6Hdr = c.read().ok_or(reason::MALFORMED_L3)?;
     if h.version_tc >> 4 != 6 {
         return Err(reason::MALFORMED_L3);
     }
     // SAFETY: [u16; 8] and [u8; 16] have the same size; bytes stay in network order.
     let saddr = unsafe { core::mem::transmute::<[u16; 8], [u8; 16]>(h.saddr) };
-    let src = Src::V6(saddr);
+    // An IPv6 form of an IPv4 address is judged as that address by every step.
+    let src = match addr::ipv4_in_ipv6(&saddr) {
+        Some(v4) => Src::V4(v4),
+        None => Src::V6(saddr),
+    };
     let mut next = h.next;
+    // The IP payload left after each extension header.
+    let mut left = u16::from_be(h.payload_len) as usize;
+    let mut more = false;
     c.off += 40;
     for _ in 0..MAX_IPV6_EXT_HDRS {
         match next {
             IPV6_HOPOPTS | IPV6_ROUTING | IPV6_DSTOPTS => {
                 let e: Ipv6ExtHdr = c.read().ok_or(reason::MALFORMED_L3)?;
                 next = e.next;
-                c.off += (e.len as usize + 1) * 8;
+                let len = (e.len as usize + 1) * 8;
+                left = left.checked_sub(len).ok_or(reason::MALFORMED_L3)?;
+                c.off += len;
             }
             IPV6_AH => {
                 let e: Ipv6ExtHdr = c.read().ok_or(reason::MALFORMED_L3)?;
                 next = e.next;
-                c.off += (e.len as usize + 2) * 4;
+                let len = (e.len as usize + 2) * 4;
+                left = left.checked_sub(len).ok_or(reason::MALFORMED_L3)?;
+                c.off += len;
             }
             IPV6_FRAGMENT => {
                 let e: Ipv6FragHdr = c.read().ok_or(reason::MALFORMED_L3)?;
                 next = e.next;
+                left = left.checked_sub(8).ok_or(reason::MALFORMED_L3)?;
                 c.off += 8;
                 let flags = u16::from_be(e.offset_flags);
                 let id = (u16::from_be(e.id[0]) as u64) << 16 | u16::from_be(e.id[1]) as u64;
                 let mut word = frag::FRAGMENT | id;
-                if flags & 1 != 0 {
+                more = flags & 1 != 0;
+                if more {
                     word |= frag::MORE;
                 }
-                if flags & 0xfff8 != 0 {
-                    frag::note(word | frag::LATER, &saddr);
-                    return Ok((src, next, false));
+                let first = flags & 0xfff8 == 0;
+                if !first {
+                    word |= frag::LATER;
                 }
-                frag::note(word, &saddr);
+                if JUDGE {
+                    frag::note(word, &saddr);
+                }
+                if !first {
+                    return Ok(Ip {
+                        src,
+                        proto: next,
+                        first,
+                        more,
+                        left,
+                    });
+                }
             }
-            _ => return Ok((src, next, true)),
+            _ => {
+                return Ok(Ip {
+                    src,
+                    proto: next,
+                    first: true,
+                    more,
+                    left,
+                })
+            }
         }
     }
     // Still inside the extension header chain: refuse to guess.
     Err(reason::MALFORMED_L3)
 }
 
+/// `(payload, len)` through a volatile store and load in per-CPU map memory, so the verifier
+/// knows nothing of either (the offset masked to 14 bits, the length to 16): each parse path
+/// (VLAN tags, IPv4 options, IPv6 extension headers) and each branch of the length rules
+/// gives them their own exact range, and the verifier would walk the whole pipeline once per
+/// range, past 5.10's million instructions. Forgotten, one walk covers them all; every read
+/// of the payload checks its bounds against the frame. `None` cannot happen (index 0 of a
+/// one-entry array).
+#[inline(always)]
+fn forget_payload(payload: usize, len: usize) -> Option<(usize, usize)> {
+    let words = UA_SCRATCH.get_ptr_mut(0)? as *mut u64;
+    // SAFETY: the per-CPU map value, used by this program run only; the last word is the
+    // hand-off word, written again by the User-Agent check before any read of its own.
+    let packed = unsafe {
+        let slot = words.add(UA_SCRATCH_WORDS - 1);
+        core::ptr::write_volatile(slot, (payload as u64) << 16 | len as u64);
+        core::ptr::read_volatile(slot)
+    };
+    Some((
+        ((packed >> 16) & 0x3fff) as usize,
+        (packed & 0xffff) as usize,
+    ))
+}
+
 /// UDP, TCP, ICMP (IPv4) and ICMPv6 (IPv6); any other protocol is `Proto::Other`.
 #[inline(always)]
-fn transport(c: &mut Cursor, proto: u8, v6: bool) -> Result<L4, u32> {
-    match proto {
+fn transport<const JUDGE: bool>(c: &mut Cursor, ip: &Ip) -> Result<L4, u32> {
+    let v6 = matches!(ip.src, Src::V6(_));
+    match ip.proto {
         IPPROTO_UDP => {
             let u: UdpHdr = c.read().ok_or(reason::MALFORMED_L4)?;
+            if !JUDGE {
+                return Ok(L4 {
+                    dport: u16::from_be(u.dport),
+                    ..L4::bare(Proto::Udp)
+                });
+            }
             let payload = c.off + size_of::<UdpHdr>();
             let in_frame = (c.ctx.data_end() - c.ctx.data()).saturating_sub(payload);
-            let declared = (u16::from_be(u.len) as usize).saturating_sub(size_of::<UdpHdr>());
+            let declared = lengths::udp_payload_len(u16::from_be(u.len), ip.left, v6, ip.more)
+                .ok_or(reason::MALFORMED_L4)?;
+            let len = if declared < in_frame {
+                declared
+            } else {
+                in_frame
+            };
+            let (payload, payload_len) =
+                forget_payload(payload, len).ok_or(reason::MALFORMED_L4)?;
             Ok(L4 {
                 dport: u16::from_be(u.dport),
                 payload,
-                payload_len: if declared < in_frame {
-                    declared
-                } else {
-                    in_frame
-                },
+                payload_len,
                 ..L4::bare(Proto::Udp)
             })
         }

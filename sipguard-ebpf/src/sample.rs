@@ -70,7 +70,7 @@ pub extern "C" fn sipguard_drop_sample(ctx: *mut xdp_md, what: u64, skipped: u64
         ..Event::default()
     };
     let mut cursor = Cursor::new(&ctx);
-    if let Ok(Parsed::Ip(pkt)) = parse::packet(&mut cursor) {
+    if let Ok(Parsed::Ip(pkt)) = parse::packet::<false>(&mut cursor) {
         let v6 = matches!(pkt.src, Src::V6(_));
         match pkt.src {
             Src::V4(a) => {

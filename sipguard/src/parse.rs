@@ -4,7 +4,8 @@
 //! same thing in `sipguard.toml` and after `sipguard ban --for`. Where the two surfaces accept
 //! different forms on purpose, the parser says which rule it applies in its name:
 //! [`list_entry`] is the policy file's rule for allow, deny and trusted entries (keywords,
-//! IPv4-mapped IPv6 folded to IPv4), [`exact_net`] the CLI's (a prefix exactly as typed).
+//! IPv6 forms of IPv4 folded to IPv4), [`exact_net`] the CLI's (a prefix as typed, host bits
+//! refused). Both fold with [`fold_net`], the kernel's rule ([`sipguard_common::addr`]).
 //!
 //! The parsers for the config return the message of the error only; the validator adds the
 //! file, line, column and field.
@@ -150,24 +151,39 @@ pub fn list_entry(s: &str) -> Result<ListEntry, String> {
             net
         }
     };
-    // ::ffff:a.b.c.d is how dual-stack sockets show IPv4 peers; on the wire (and in XDP) those
-    // packets are IPv4, so the entry means the IPv4 prefix.
-    let net = match net {
-        IpNet::V6(n) if n.prefix_len() >= 96 => match n.network().to_ipv4_mapped() {
-            Some(v4) => match IpNet::new(IpAddr::V4(v4), n.prefix_len() - 96) {
-                Ok(mapped) => mapped,
-                // Unreachable: a /96 or longer leaves at most 32 bits for IPv4.
-                Err(_) => net,
-            },
-            None => net,
-        },
-        other => other,
-    };
+    // ::ffff:a.b.c.d is how dual-stack sockets show IPv4 peers; the programs judge those
+    // packets (and the other IPv6 forms of IPv4) as IPv4, so the entry means the IPv4 prefix.
+    let net = fold_net(net);
     Ok(match net {
         IpNet::V4(n) if n.prefix_len() == 0 => ListEntry::Any4,
         IpNet::V6(n) if n.prefix_len() == 0 => ListEntry::Any6,
         n => ListEntry::Prefix(n),
     })
+}
+
+/// An IPv6 form of an IPv4 address (`::ffff:a.b.c.d`, `::a.b.c.d`, `64:ff9b::a.b.c.d`) as that
+/// IPv4 address, as both programs judge a packet's source; any other address unchanged.
+pub fn fold_addr(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(a) => match sipguard_common::addr::ipv4_in_ipv6(&a.octets()) {
+            Some(v4) => IpAddr::from(v4),
+            None => addr,
+        },
+        v4 => v4,
+    }
+}
+
+/// A prefix wholly inside one of [`fold_addr`]'s forms (e.g. `::ffff:192.0.2.0/120`) as the
+/// IPv4 prefix it stands for (`192.0.2.0/24`); any other prefix unchanged.
+pub fn fold_net(net: IpNet) -> IpNet {
+    let IpNet::V6(n) = net else {
+        return net;
+    };
+    match sipguard_common::addr::ipv4_net_in_ipv6(&n.network().octets(), n.prefix_len()) {
+        // A /96 or longer leaves at most 32 bits for IPv4: `new` cannot fail.
+        Some((v4, len)) => IpNet::new(IpAddr::from(v4), len).unwrap_or(net),
+        None => net,
+    }
 }
 
 /// Why [`exact_net`] refused its argument.
@@ -186,8 +202,8 @@ pub enum ExactNetError {
 }
 
 /// The CLI's rule for a prefix (`sipguard ban`/`unban`): a CIDR or a bare address exactly as
-/// typed (no keywords, no IPv4-mapped folding), with its host bits clear, so that `unban`
-/// removes exactly what `ban` added.
+/// typed (no keywords), with its host bits clear, and an IPv6 form of IPv4 folded
+/// ([`fold_net`]): `ban ::ffff:192.0.2.7` bans 192.0.2.7, and `unban` of either form removes it.
 pub fn exact_net(text: &str) -> Result<IpNet, ExactNetError> {
     let net =
         match text.parse::<IpNet>() {
@@ -205,7 +221,7 @@ pub fn exact_net(text: &str) -> Result<IpNet, ExactNetError> {
             network: net.trunc(),
         });
     }
-    Ok(net)
+    Ok(fold_net(net))
 }
 
 #[cfg(test)]
@@ -263,6 +279,17 @@ mod tests {
             list_entry("::ffff:198.51.100.0/120"),
             Ok(ListEntry::Prefix(net("198.51.100.0/24")))
         );
+        assert_eq!(
+            list_entry("64:ff9b::198.51.100.7"),
+            Ok(ListEntry::Prefix(net("198.51.100.7/32")))
+        );
+        assert_eq!(
+            list_entry("::198.51.100.0/120"),
+            Ok(ListEntry::Prefix(net("198.51.100.0/24")))
+        );
+        // The whole mapped range is all of IPv4.
+        assert_eq!(list_entry("::ffff:0.0.0.0/96"), Ok(ListEntry::Any4));
+        assert_eq!(list_entry("::1"), Ok(ListEntry::Prefix(net("::1/128"))));
         assert!(list_entry("10.0.0.1/8")
             .unwrap_err()
             .contains("did you mean 10.0.0.0/8?"));
@@ -275,10 +302,12 @@ mod tests {
     fn exact_nets_are_taken_as_typed_and_refuse_host_bits() {
         assert_eq!(exact_net("192.0.2.7").unwrap(), net("192.0.2.7/32"));
         assert_eq!(exact_net("2001:db8::/32").unwrap(), net("2001:db8::/32"));
+        assert_eq!(exact_net("::ffff:192.0.2.7").unwrap(), net("192.0.2.7/32"));
         assert_eq!(
-            exact_net("::ffff:192.0.2.7").unwrap(),
-            net("::ffff:192.0.2.7/128")
+            exact_net("64:ff9b::192.0.2.0/120").unwrap(),
+            net("192.0.2.0/24")
         );
+        assert_eq!(exact_net("::1").unwrap(), net("::1/128"));
         assert!(exact_net("any").is_err());
         let e = exact_net("10.0.0.1/8").unwrap_err();
         assert_eq!(

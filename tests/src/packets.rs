@@ -207,3 +207,81 @@ fn set_ipv4_total_len(frame: &mut [u8]) {
     let total = (frame.len() - ETH_HLEN) as u16;
     frame[ETH_HLEN + 2..ETH_HLEN + 4].copy_from_slice(&total.to_be_bytes());
 }
+
+/// True for an IPv6 frame (EtherType 0x86dd right after the MAC addresses).
+fn is_ipv6(frame: &[u8]) -> bool {
+    frame[12..14] == [0x86, 0xdd]
+}
+
+/// Offset of the transport header in an untagged frame without IPv4 options or IPv6
+/// extension headers.
+pub fn l4_offset(frame: &[u8]) -> usize {
+    ETH_HLEN + if is_ipv6(frame) { 40 } else { 20 }
+}
+
+/// `frame` (untagged, no options or extension headers) with its UDP length field set to
+/// `len`; nothing else changes.
+pub fn with_udp_len(frame: &[u8], len: u16) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    let at = l4_offset(frame) + 4;
+    out[at..at + 2].copy_from_slice(&len.to_be_bytes());
+    out
+}
+
+/// `frame` with its IP length (IPv4 total length, IPv6 payload length) changed by `delta`
+/// bytes; the frame itself keeps its size.
+pub fn with_ip_len_delta(frame: &[u8], delta: i32) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    let at = ETH_HLEN + if is_ipv6(frame) { 4 } else { 2 };
+    let len = u16::from_be_bytes([out[at], out[at + 1]]) as i32 + delta;
+    out[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+    out
+}
+
+/// `frame` with `trailer` appended after the IP packet (Ethernet padding or a trailer that a
+/// NIC or a forger adds); the IP and UDP lengths are unchanged.
+pub fn with_trailer(frame: &[u8], trailer: &[u8]) -> Vec<u8> {
+    let mut out = frame.to_vec();
+    out.extend_from_slice(trailer);
+    out
+}
+
+/// Splits an untagged IPv4 or IPv6 frame (no options or extension headers) into two IP
+/// fragments, as a sending stack does: the first carries `first_len` bytes of the IP payload
+/// (the transport header included; a multiple of 8) with more-fragments set, the second the
+/// rest at that offset. IPv6 fragments get a fragment header with identification `id`,
+/// IPv4 ones the identification `id`.
+pub fn fragments(frame: &[u8], first_len: usize, id: u32) -> [Vec<u8>; 2] {
+    assert!(first_len % 8 == 0, "fragment offsets are in 8-byte units");
+    let fixed = l4_offset(frame);
+    let payload = &frame[fixed..];
+    assert!(
+        first_len < payload.len(),
+        "the first fragment must leave a rest"
+    );
+    let parts = [&payload[..first_len], &payload[first_len..]];
+    let mut out = [Vec::new(), Vec::new()];
+    for (i, part) in parts.iter().enumerate() {
+        let offset_units = if i == 0 { 0 } else { (first_len / 8) as u16 };
+        let more = i == 0;
+        let mut f = frame[..fixed].to_vec();
+        if is_ipv6(frame) {
+            let upper = f[ETH_HLEN + 6];
+            f[ETH_HLEN + 6] = 44;
+            f.extend_from_slice(&[upper, 0]);
+            f.extend_from_slice(&(offset_units << 3 | more as u16).to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+            f.extend_from_slice(part);
+            let payload_len = (f.len() - fixed) as u16;
+            f[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&payload_len.to_be_bytes());
+        } else {
+            f[ETH_HLEN + 4..ETH_HLEN + 6].copy_from_slice(&(id as u16).to_be_bytes());
+            let flags = (more as u16) << 13 | offset_units;
+            f[ETH_HLEN + 6..ETH_HLEN + 8].copy_from_slice(&flags.to_be_bytes());
+            f.extend_from_slice(part);
+            set_ipv4_total_len(&mut f);
+        }
+        out[i] = f;
+    }
+    out
+}

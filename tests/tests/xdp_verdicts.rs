@@ -121,6 +121,12 @@ const TCP_FLAGS4: usize = 14 + 20 + 13;
 /// Hop-by-hop, routing, destination options, then a first fragment (offset 0).
 const EXT_CHAIN: [u8; 4] = [0, 43, 60, 44];
 
+/// UDP to the SIP port with 600 bytes of data: a first fragment this size is what an honest
+/// stack sends (a smaller one is `tiny_fragment`, see `no_bypass`).
+fn udp_600(src: &str) -> Vec<u8> {
+    packets::sip(src, &[b'x'; 600])
+}
+
 const SIP_PASS: (&str, &str, &str) = ("sip", "allowed", "pass");
 const SIP_NOT_ALLOWED: (&str, &str, &str) = ("sip", "not_allowed", "drop");
 const RTP_PASS: (&str, &str, &str) = ("rtp", "allowed", "pass");
@@ -210,8 +216,8 @@ verdicts! {
         packets::with_ipv4_options(&udp(ALLOWED4, 15000), 10) => XDP_PASS RTP_PASS,
     ]
     ipv6_extension_headers_are_skipped: [
-        packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &EXT_CHAIN, 0) => XDP_PASS SIP_PASS,
-        packets::with_ipv6_ext(&udp(OUTSIDER6, 5060), &EXT_CHAIN, 0) => XDP_DROP SIP_NOT_ALLOWED,
+        packets::with_ipv6_ext(&udp_600(ALLOWED6), &EXT_CHAIN, 0) => XDP_PASS SIP_PASS,
+        packets::with_ipv6_ext(&udp_600(OUTSIDER6), &EXT_CHAIN, 0) => XDP_DROP SIP_NOT_ALLOWED,
     ]
     ipv6_authentication_header_is_skipped: [
         packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &[51], 0) => XDP_PASS SIP_PASS,
@@ -273,16 +279,16 @@ verdicts! {
 bpf_test! {
     fn a_later_fragment_follows_its_first_fragments_verdict(h = POLICY) {
         // Allowed: the first fragment (offset 0, more to come) passes, so do the others.
-        let first = packets::as_ipv4_later_fragment(&udp(ALLOWED4, 5060), 0);
+        let first = packets::as_ipv4_later_fragment(&udp_600(ALLOWED4), 0);
         expect(&h, &first, XDP_PASS, "sip", "allowed", "pass");
         let later = packets::as_ipv4_later_fragment(&udp(ALLOWED4, 5060), 185);
         expect(&h, &later, XDP_PASS, "sip", "fragment", "pass");
-        let first6 = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &[44], 0);
+        let first6 = packets::with_ipv6_ext(&udp_600(ALLOWED6), &[44], 0);
         expect(&h, &first6, XDP_PASS, "sip", "allowed", "pass");
         let later6 = packets::with_ipv6_ext(&udp(ALLOWED6, 5060), &[44], 185);
         assert_eq!(h.run(&later6), XDP_PASS);
         // Not allowed: the first is dropped, and so are the others.
-        let first = packets::as_ipv4_later_fragment(&udp(OUTSIDER4, 5060), 0);
+        let first = packets::as_ipv4_later_fragment(&udp_600(OUTSIDER4), 0);
         expect(&h, &first, XDP_DROP, "sip", "not_allowed", "drop");
         let later = packets::as_ipv4_later_fragment(&udp(OUTSIDER4, 5060), 185);
         expect(&h, &later, XDP_DROP, "sip", "fragment", "drop");

@@ -36,6 +36,7 @@ const BPF_MODULES: &[&str] = &[
     "sip_scanners",
     "autoban",
     "floods",
+    "no_bypass",
 ];
 
 /// The end-to-end tests (module `e2e`, `tests/tests/e2e.rs`) every guest runs, by exact name

@@ -7,11 +7,18 @@
 //! struct: a value that stays live across the whole pipeline would have the verifier walk the
 //! pipeline once per parse path, past its million instructions.
 use sipguard_common::{
-    reason, FragKey, FragVerdict, Policy, POLICY_DEFAULT_DROP, POLICY_MONITOR, SERVICE_NONE,
+    lengths, reason, FragKey, FragVerdict, Policy, POLICY_DEFAULT_DROP, POLICY_MONITOR,
+    SERVICE_NONE,
 };
 
-use super::decision::Decision;
-use crate::maps::{FRAGS, FRAG_SCRATCH};
+use super::{
+    decision::{Decision, NO_SIP_CLASS},
+    target::Target,
+};
+use crate::{
+    maps::{FRAGS, FRAG_SCRATCH},
+    parse::Packet,
+};
 
 /// `FragNote::word`: the packet is a fragment (the low 32 bits are its identification).
 pub const FRAGMENT: u64 = 1 << 32;
@@ -87,5 +94,33 @@ pub fn later(policy: &Policy) -> Decision {
             Decision::drop(SERVICE_NONE, reason::FRAGMENT, monitor)
         }
         None => Decision::pass(SERVICE_NONE, reason::FRAGMENT),
+    }
+}
+
+/// Step: a first fragment (more follow) to a SIP service whose UDP data is too small for an
+/// honest stack ([`lengths::tiny_first_fragment`]) drops as `tiny_fragment`, so its request
+/// line cannot reach the PBX in a later fragment that no check reads; [`remember`] then drops
+/// the rest of its datagram. Follows the global mode only, like the other malformations.
+#[inline(always)]
+pub fn tiny_first(policy: &Policy, pkt: &Packet, t: &Target) -> Option<Decision> {
+    if t.sip_class == NO_SIP_CLASS || sipguard_tiny_first_fragment(pkt.l4.payload_len as u64) == 0 {
+        return None;
+    }
+    let monitor = policy.flags & POLICY_MONITOR != 0;
+    Some(Decision::drop(t.service, reason::TINY_FRAGMENT, monitor).with_sip_class(t.sip_class))
+}
+
+/// 1 when this packet is a first fragment with more to come and `udp_data` bytes of UDP
+/// data is tiny ([`lengths::tiny_first_fragment`]), else 0. A global function, so that the
+/// comparison does not split the payload length's range for the rest of the pipeline.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_tiny_first_fragment(udp_data: u64) -> u64 {
+    if !lengths::tiny_first_fragment(udp_data as usize) {
+        return 0;
+    }
+    match current() {
+        Some((word, _)) if word & (FRAGMENT | MORE | LATER) == FRAGMENT | MORE => 1,
+        _ => 0,
     }
 }

@@ -5,8 +5,10 @@
 //!    `default`.
 //! 2. **Parse** ([`parse::packet`]): Ethernet with up to two VLAN tags, IPv4 (any IHL) or IPv6
 //!    (hop-by-hop, routing, destination-options, fragment and AH headers skipped),
-//!    UDP/TCP/ICMP/ICMPv6. Non-IP -> pass `non_ip`; truncated or invalid headers -> drop
-//!    `malformed_l2`, `malformed_l3` or `malformed_l4`.
+//!    UDP/TCP/ICMP/ICMPv6. Non-IP -> pass `non_ip`; truncated or invalid headers, an IP length
+//!    beyond the frame, a UDP length below 8 or (outside a fragment) beyond the IP payload ->
+//!    drop `malformed_l2`, `malformed_l3` or `malformed_l4`. Every length comes from the
+//!    header that defines it: an IPv6 UDP length of 0 is the rest of the IP payload.
 //! 3. **Target** ([`target`], no verdict): (transport, destination port) -> service, ICMP echo
 //!    requests -> the policy's echo service; a disabled service is none. UDP to a SIP service
 //!    is classified, so every verdict below is also counted by SIP class.
@@ -15,7 +17,9 @@
 //! 5. **Denied** ([`lists::denied`]): the source in the global deny list -> drop `denied`.
 //! 6. **Later fragments** ([`frag::later`]): the verdict of their datagram's first fragment,
 //!    as `fragment` under its service; a first fragment never seen -> the default policy's
-//!    verdict, as `fragment`.
+//!    verdict, as `fragment`. A first fragment to a SIP service with less than
+//!    `SIP_FIRST_FRAGMENT_MIN` bytes of UDP data ([`frag::tiny_first`]) -> drop
+//!    `tiny_fragment`, and its later fragments with it.
 //! 7. **ICMP without a service**: errors, neighbour discovery, router and MLD messages -> pass
 //!    `icmp_control`; echo replies -> pass `reply`.
 //! 8. **Default policy** ([`default::judge`]), for a packet with no service: pass `default`;
@@ -81,7 +85,7 @@ fn judge(ctx: &XdpContext) -> Decision {
     let global_monitor = policy.flags & POLICY_MONITOR != 0;
     // 2. Parse.
     let mut cursor = Cursor::new(ctx);
-    let pkt = match parse::packet(&mut cursor) {
+    let pkt = match parse::packet::<true>(&mut cursor) {
         Ok(Parsed::Ip(pkt)) => pkt,
         Ok(Parsed::NonIp) => return Decision::pass(SERVICE_NONE, reason::NON_IP),
         Err(malformed) => return Decision::drop(SERVICE_NONE, malformed, global_monitor),
@@ -97,9 +101,12 @@ fn judge(ctx: &XdpContext) -> Decision {
     if let Some(d) = lists::denied(epoch, policy, global_monitor, &pkt.src, &t) {
         return d;
     }
-    // 6. Later fragments.
+    // 6. Fragments: later ones, then tiny first ones.
     if pkt.l4.proto == Proto::Fragment {
         return frag::later(policy);
+    }
+    if let Some(d) = frag::tiny_first(policy, &pkt, &t) {
+        return d;
     }
     // 7. ICMP without a service.
     if pkt.l4.is_icmp(IcmpClass::Control) {

@@ -211,14 +211,8 @@ pub(crate) fn judge(blame: Blame, own: &[IpAddr], trusted: &[IpNet]) -> (Outcome
 /// one of the host's own, not inside a trusted prefix (IPv4-mapped forms are their IPv4
 /// address).
 pub(crate) fn bannable(addr: IpAddr, own: &[IpAddr], trusted: &[IpNet]) -> bool {
-    let addr = addr.to_canonical();
-    let broadcast = matches!(addr, IpAddr::V4(v4) if v4.is_broadcast());
-    !(addr.is_loopback()
-        || addr.is_unspecified()
-        || addr.is_multicast()
-        || broadcast
-        || own.iter().any(|o| o.to_canonical() == addr)
-        || trusted.iter().any(|t| t.contains(&addr)))
+    // The feeds' rule, for the one address a line blames.
+    super::fleet::guard::refuse(&IpNet::from(crate::parse::fold_addr(addr)), own, trusted).is_none()
 }
 
 /// At most one warning about ambiguous lines per file and this long.

@@ -94,7 +94,7 @@ fn keep_admin_sessions(
 ) {
     for &(remote, local_port) in &host.admin_sessions {
         // IPv4-mapped IPv6 addresses (dual-stack sockets) are IPv4 on the wire.
-        let remote = remote.to_canonical();
+        let remote = crate::parse::fold_addr(remote);
         let Some(service) = services
             .iter_mut()
             .find(|s| s.serves(PROTO_SLOT_TCP, local_port))

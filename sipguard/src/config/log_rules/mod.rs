@@ -250,7 +250,7 @@ pub fn parse_addr(text: &str) -> Option<IpAddr> {
         }
         IpAddr::V4(host.parse().ok()?)
     };
-    Some(addr.to_canonical())
+    Some(crate::parse::fold_addr(addr))
 }
 
 fn port(text: &str) -> bool {

@@ -133,7 +133,7 @@ pub fn parse(status: u16, body: &[u8]) -> Result<Page, FeedError> {
     let mut addrs = Vec::with_capacity(list.len());
     for (i, a) in list.iter().enumerate() {
         match a.trim().parse::<IpAddr>() {
-            Ok(ip) => addrs.push(ip.to_canonical()),
+            Ok(ip) => addrs.push(crate::parse::fold_addr(ip)),
             Err(_) => {
                 return Err(FeedError::BadAnswer(format!(
                     "entry {} of the page is {:?}, which is no address",

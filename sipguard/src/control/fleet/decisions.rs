@@ -107,18 +107,13 @@ fn check(d: RawDecision, is_new: bool) -> Result<Option<Decision>, FeedError> {
     let net = if scope == "ip" {
         value
             .parse::<std::net::IpAddr>()
-            .map(|a| IpNet::from(a.to_canonical()))
+            .map(|a| IpNet::from(crate::parse::fold_addr(a)))
             .ok()
     } else {
-        value.parse::<IpNet>().ok().map(|n| match n {
-            IpNet::V6(v6) => match v6.addr().to_ipv4_mapped() {
-                Some(v4) if v6.prefix_len() >= 96 => {
-                    IpNet::new(v4.into(), v6.prefix_len() - 96).unwrap_or(n)
-                }
-                _ => n,
-            },
-            n => n,
-        })
+        value
+            .parse::<IpNet>()
+            .ok()
+            .map(|n| crate::parse::fold_net(n.trunc()))
     };
     let Some(net) = net else {
         return Err(FeedError::BadAnswer(format!(

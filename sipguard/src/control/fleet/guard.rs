@@ -22,7 +22,10 @@ pub fn refuse(net: &IpNet, own: &[IpAddr], trusted: &[IpNet]) -> Option<&'static
     {
         return Some("loopback, unspecified, multicast or broadcast");
     }
-    if own.iter().any(|o| net.contains(&o.to_canonical())) {
+    if own
+        .iter()
+        .any(|o| net.contains(&crate::parse::fold_addr(*o)))
+    {
         return Some("holds one of the host's own addresses");
     }
     if trusted.iter().any(|t| t.contains(net) || net.contains(t)) {

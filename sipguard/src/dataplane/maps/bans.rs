@@ -85,7 +85,8 @@ pub(crate) fn nest(new: IpNet, expiry: Expiry, existing: &[(IpNet, Expiry)]) -> 
 impl Maps {
     /// Bans `net` until `ban.expires_ns` (ban clock time, 0 = never), nested as `nest` says.
     pub fn ban(&mut self, net: IpNet, mut ban: Ban) -> Result<()> {
-        let net = net.trunc();
+        // The programs judge an IPv6 form of IPv4 as the IPv4 address: ban that.
+        let net = crate::parse::fold_net(net.trunc());
         let existing = self.bans()?;
         let expiries: Vec<(IpNet, Expiry)> = existing
             .iter()
@@ -159,7 +160,7 @@ impl Maps {
 
     /// Removes the ban on exactly `net` and its note; false when there was no ban.
     pub fn unban(&mut self, net: IpNet) -> Result<bool> {
-        let net = net.trunc();
+        let net = crate::parse::fold_net(net.trunc());
         let removed = match net {
             IpNet::V4(n) => self
                 .bans_v4

@@ -129,7 +129,12 @@ fn paths(i: &Instances) -> anyhow::Result<Vec<Path<'_>>> {
         "worst_parse_vlan2_ipv6_ext4_pass",
         c,
         packets::with_vlan_tags(
-            &packets::with_ipv6_ext(&udp("2001:db8:1::10", 5060), &[0, 43, 60, 44], 0),
+            // 600 bytes: a smaller first fragment to SIP is `tiny_fragment`.
+            &packets::with_ipv6_ext(
+                &packets::sip("2001:db8:1::10", &[b'x'; 600]),
+                &[0, 43, 60, 44],
+                0,
+            ),
             2,
         ),
     );

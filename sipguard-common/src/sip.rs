@@ -212,3 +212,70 @@ mod tests {
         assert_eq!(of(b" REGISTER sip:x"), class::GARBAGE);
     }
 }
+
+/// Over TCP, messages follow each other in the byte stream, and one segment can carry many
+/// (pipelining). A segment to a SIP service pays its first message's limits once per request
+/// in it: one, plus the request lines after its first line, found by their end, the SIP
+/// version then CR or LF (RFC 3261 25.1: `Request-Line = Method SP Request-URI SP
+/// SIP-Version CRLF`). A body cannot hide the next request (the count ignores where messages
+/// start), a status line ("SIP/2.0 200") and a Via ("SIP/2.0/TCP") are no request line.
+/// The eBPF program searches the first [`crate::ua::SCAN_LIMIT`] bytes of the segment.
+///
+/// Whether the 8 bytes of `w` (little-endian, as loaded from the packet) end a request line:
+/// `SIP/2.0` in any case, then CR or LF.
+#[inline(always)]
+pub const fn ends_request_line(w: u64) -> bool {
+    // Lower-cases the first three bytes: only `S` and `s` become `s`, and so on.
+    let folded = w | 0x0020_2020;
+    folded == u64::from_le_bytes(*b"sip/2.0\r") || folded == u64::from_le_bytes(*b"sip/2.0\n")
+}
+
+/// The pure rule of the eBPF count, for tests and fuzzing: requests in `payload` (TCP).
+pub fn tcp_requests(payload: &[u8]) -> u64 {
+    let scan = &payload[..payload.len().min(crate::ua::SCAN_LIMIT)];
+    let Some(first_lf) = scan.iter().position(|b| *b == b'\n') else {
+        return 1;
+    };
+    let after = scan[first_lf + 1..]
+        .windows(8)
+        .filter(|w| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            ends_request_line(u64::from_le_bytes(b))
+        })
+        .count() as u64;
+    1 + after
+}
+
+#[cfg(test)]
+mod pipelining_tests {
+    use super::*;
+
+    #[test]
+    fn one_request_is_one_however_long_its_headers() {
+        let m =
+            b"REGISTER sip:pbx SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.10\r\nCSeq: 1 REGISTER\r\n\r\n";
+        assert_eq!(tcp_requests(m), 1);
+    }
+
+    #[test]
+    fn pipelined_requests_each_count_bodies_or_not() {
+        let one = "REGISTER sip:pbx SIP/2.0\r\nCSeq: 1 REGISTER\r\nContent-Length: 1\r\n\r\nx";
+        let five = one.repeat(5);
+        assert_eq!(tcp_requests(five.as_bytes()), 5);
+        let lf = "OPTIONS sip:pbx sip/2.0\nl: 0\n\n".repeat(3);
+        assert_eq!(tcp_requests(lf.as_bytes()), 3);
+    }
+
+    #[test]
+    fn status_lines_and_vias_are_no_requests() {
+        let m = b"NOTIFY sip:a SIP/2.0\r\nVia: SIP/2.0/TCP a\r\n\r\nSIP/2.0 200 OK\r\n";
+        assert_eq!(tcp_requests(m), 1);
+    }
+
+    #[test]
+    fn a_continuation_without_a_request_line_is_one() {
+        assert_eq!(tcp_requests(b"v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\n"), 1);
+        assert_eq!(tcp_requests(b"REGIS"), 1);
+    }
+}

@@ -10,8 +10,8 @@
 use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
     addr, port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES, MAX_SERVICES,
-    POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, PROTO_SLOT_UDP, SERVICE_ENABLED,
-    SERVICE_SIP,
+    POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, PROTO_SLOT_TCP, PROTO_SLOT_UDP,
+    SERVICE_ENABLED, SERVICE_SIP,
 };
 
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
     clock,
     maps::{self, AUTH_FAILS, EGRESS_HEAD_BYTES, EGRESS_SCRATCH, PORT_SERVICE, SERVICES},
     net::{
-        ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_TYPE_OFFSET, IPPROTO_UDP,
+        ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_TYPE_OFFSET, IPPROTO_TCP, IPPROTO_UDP,
         MAX_VLAN_TAGS, VLAN_HLEN,
     },
     parse::Src,
@@ -150,8 +150,8 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     Some(())
 }
 
-/// A UDP datagram from one of the policy's SIP services: (its destination, the payload's
-/// offset, the payload's length per the UDP header). Up to two VLAN tags; IPv6 without
+/// A UDP datagram or TCP segment from one of the policy's SIP services: (its destination,
+/// the payload's offset, the payload's length per the UDP header or the IP length). Up to two VLAN tags; IPv6 without
 /// extension headers (the host's own responses carry none); no IPv4 fragments.
 #[inline(always)]
 fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usize)> {
@@ -165,21 +165,28 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
         ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
     }
     off += 2;
-    let (client, l4) = match ethertype {
+    let (client, l4, proto, ip_left) = match ethertype {
         ETH_P_IP => {
             let vihl = ctx.load::<u8>(off).ok()?;
             let frag = u16::from_be(ctx.load::<u16>(off + 6).ok()?);
-            if vihl >> 4 != 4 || frag & 0x3fff != 0 || ctx.load::<u8>(off + 9).ok()? != IPPROTO_UDP
+            let proto = ctx.load::<u8>(off + 9).ok()?;
+            if vihl >> 4 != 4
+                || frag & 0x3fff != 0
+                || !(proto == IPPROTO_UDP || proto == IPPROTO_TCP)
             {
                 return None;
             }
+            let ihl = (vihl & 0x0f) as usize * 4;
+            let total = u16::from_be(ctx.load::<u16>(off + 2).ok()?) as usize;
             let dst = ctx.load::<[u8; 4]>(off + 16).ok()?;
-            (Src::V4(dst), off + (vihl & 0x0f) as usize * 4)
+            (Src::V4(dst), off + ihl, proto, total.checked_sub(ihl)?)
         }
         ETH_P_IPV6 => {
-            if ctx.load::<u8>(off + 6).ok()? != IPPROTO_UDP {
+            let proto = ctx.load::<u8>(off + 6).ok()?;
+            if !(proto == IPPROTO_UDP || proto == IPPROTO_TCP) {
                 return None;
             }
+            let left = u16::from_be(ctx.load::<u16>(off + 4).ok()?) as usize;
             let dst = ctx.load::<[u8; 16]>(off + 24).ok()?;
             // The client as the ingress program keys it: an IPv6 form of an IPv4 address is
             // that address.
@@ -187,13 +194,22 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
                 Some(v4) => Src::V4(v4),
                 None => Src::V6(dst),
             };
-            (client, off + 40)
+            (client, off + 40, proto, left)
         }
         _ => return None,
     };
     let sport = u16::from_be(ctx.load::<u16>(l4).ok()?);
-    let udp_len = u16::from_be(ctx.load::<u16>(l4 + 4).ok()?) as usize;
-    let service = *PORT_SERVICE.get(port_index(epoch, PROTO_SLOT_UDP, sport))?;
+    // UDP: the payload per the UDP length; TCP: the segment's data, after the TCP header, to
+    // the end of the IP payload (a response starting the segment is read; one pipelined
+    // behind another is not).
+    let (slot, payload, len) = if proto == IPPROTO_TCP {
+        let hlen = (ctx.load::<u8>(l4 + 12).ok()? >> 4) as usize * 4;
+        (PROTO_SLOT_TCP, l4 + hlen, ip_left.checked_sub(hlen)?)
+    } else {
+        let udp_len = u16::from_be(ctx.load::<u16>(l4 + 4).ok()?) as usize;
+        (PROTO_SLOT_UDP, l4 + 8, udp_len.checked_sub(8)?)
+    };
+    let service = *PORT_SERVICE.get(port_index(epoch, slot, sport))?;
     if service == 0 || service >= MAX_SERVICES {
         return None;
     }
@@ -201,7 +217,7 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
     if s.flags & SERVICE_ENABLED == 0 || s.flags & SERVICE_SIP == 0 {
         return None;
     }
-    Some((client, l4 + 8, udp_len.checked_sub(8)?))
+    Some((client, payload, len))
 }
 
 /// The method of the response's CSeq header (`METHOD_*`), from the first `len` bytes of the

@@ -27,6 +27,7 @@ mod ingress;
 mod maps;
 mod net;
 mod parse;
+mod pipelining;
 mod sample;
 mod source;
 mod ua;

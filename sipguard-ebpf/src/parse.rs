@@ -54,11 +54,11 @@ pub struct L4 {
     pub dport: u16,
     /// TCP flags; 0 elsewhere.
     pub flags: u8,
-    /// UDP only: offset of the payload in the frame.
+    /// UDP and TCP: offset of the payload (the segment's data) in the frame.
     pub payload: usize,
-    /// UDP only: the payload's length in this packet per the UDP and IP lengths
-    /// ([`lengths::udp_payload_len`]), capped at the frame: Ethernet padding and trailers
-    /// are never payload.
+    /// UDP and TCP: the payload's length in this packet per the UDP and IP lengths
+    /// ([`lengths::udp_payload_len`]; TCP: the IP payload after the TCP header), capped at
+    /// the frame: Ethernet padding and trailers are never payload.
     pub payload_len: usize,
 }
 
@@ -508,12 +508,35 @@ fn transport<const JUDGE: bool>(c: &mut Cursor, ip: &Ip) -> Result<L4, u32> {
             let invalid_flags = (flags & (TCP_SYN | TCP_FIN)) == (TCP_SYN | TCP_FIN)
                 || (flags & (TCP_SYN | TCP_RST)) == (TCP_SYN | TCP_RST)
                 || flags & 0x3f == 0;
-            if t.doff >> 4 < 5 || invalid_flags {
+            let hlen = (t.doff >> 4) as usize * 4;
+            // A header longer than the IP payload: malformed, like a UDP length beyond it.
+            if hlen < 20 || invalid_flags || (JUDGE && hlen > ip.left) {
                 return Err(reason::MALFORMED_L4);
             }
+            if !JUDGE {
+                return Ok(L4 {
+                    dport: u16::from_be(t.dport),
+                    flags,
+                    ..L4::bare(Proto::Tcp)
+                });
+            }
+            // The segment's data: from the header's end to the IP payload's, capped at the
+            // frame, as for UDP.
+            let payload = c.off + hlen;
+            let in_frame = (c.ctx.data_end() - c.ctx.data()).saturating_sub(payload);
+            let declared = ip.left - hlen;
+            let len = if declared < in_frame {
+                declared
+            } else {
+                in_frame
+            };
+            let (payload, payload_len) =
+                forget_payload(payload, len).ok_or(reason::MALFORMED_L4)?;
             Ok(L4 {
                 dport: u16::from_be(t.dport),
                 flags,
+                payload,
+                payload_len,
                 ..L4::bare(Proto::Tcp)
             })
         }

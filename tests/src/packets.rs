@@ -285,3 +285,18 @@ pub fn fragments(frame: &[u8], first_len: usize, id: u32) -> [Vec<u8>; 2] {
     }
     out
 }
+
+/// A TCP segment the protected host sends from its SIP port 5060 to `client`:40000 (what the
+/// egress program sees), carrying `payload`.
+pub fn from_pbx_tcp(client: &str, payload: &[u8]) -> Vec<u8> {
+    let client: IpAddr = client.parse().expect("test address");
+    let eth = PacketBuilder::ethernet2(DST_MAC, SRC_MAC);
+    let ip = match client {
+        IpAddr::V4(a) => eth.ipv4(DST_V4, a.octets(), 64),
+        IpAddr::V6(a) => eth.ipv6(DST_V6, a.octets(), 64),
+    };
+    let b = ip.tcp(5060, 40000, 1, 64240).ack(1).psh();
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("writing a test frame");
+    out
+}

@@ -303,3 +303,149 @@ bpf_test! {
         assert_eq!(h.count("sip", "banned", "drop"), 2);
     }
 }
+
+// SIP over TCP: segments that carry SIP pay what datagrams pay.
+
+/// A TCP segment with data (ACK and PSH) from `src` to the SIP port.
+fn segment(src: &str, data: &[u8]) -> Vec<u8> {
+    frame(src, Transport::TcpAck { dport: 5060 }, data)
+}
+
+const REGISTER: &str = "REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/TCP 203.0.113.66\r\n\
+                        CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n";
+
+bpf_test! {
+    fn tcp_registers_pay_the_per_source_register_limit_in_both_families(h = POLICY) {
+        for src in [GUESSER4, GUESSER6] {
+            assert_eq!(passed(&h, &segment(src, REGISTER.as_bytes()), 20), BURST, "{src}");
+        }
+        assert_eq!(h.count("sip", "rate_limited", "drop"), 2 * (20 - BURST as u64));
+        assert_eq!(h.sip_count("sip", "register", "drop"), 2 * (20 - BURST as u64));
+    }
+}
+
+bpf_test! {
+    fn registers_over_udp_and_tcp_share_one_bucket(h = POLICY) {
+        assert_eq!(h.run(&register(GUESSER4)), XDP_PASS);
+        assert_eq!(h.run(&segment(GUESSER4, REGISTER.as_bytes())), XDP_PASS);
+        assert_eq!(h.run(&register(GUESSER4)), XDP_PASS);
+        let d = ("sip", "rate_limited", "drop");
+        expect(&h, "tcp", &segment(GUESSER4, REGISTER.as_bytes()), XDP_DROP, d);
+    }
+}
+
+bpf_test! {
+    fn pipelined_requests_in_one_segment_each_pay(h = POLICY) {
+        let two = REGISTER.repeat(2);
+        assert_eq!(h.run(&segment(GUESSER4, two.as_bytes())), XDP_PASS, "2 of a burst of 3");
+        let d = ("sip", "rate_limited", "drop");
+        expect(&h, "2 more", &segment(GUESSER4, two.as_bytes()), XDP_DROP, d);
+        assert_eq!(h.run(&segment(GUESSER4, REGISTER.as_bytes())), XDP_PASS, "the last token");
+    }
+}
+
+bpf_test! {
+    fn a_first_segment_with_more_requests_than_the_burst_is_dropped(h = POLICY) {
+        for (src, n) in [(GUESSER4, 4), (GUESSER6, 8), ("203.0.113.67", 30)] {
+            let many = REGISTER.repeat(n);
+            let d = ("sip", "rate_limited", "drop");
+            expect(&h, &format!("{src} x{n}"), &segment(src, many.as_bytes()), XDP_DROP, d);
+        }
+    }
+}
+
+bpf_test! {
+    fn bodies_and_bare_line_feeds_do_not_hide_pipelined_requests(h = POLICY) {
+        // Each REGISTER with a one-byte body, so the next starts mid-line; then lower-case
+        // versions and bare LFs.
+        let bodies = "REGISTER sip:pbx SIP/2.0\r\nContent-Length: 1\r\n\r\nx".repeat(4);
+        let lf = "REGISTER sip:pbx sip/2.0\nl: 0\n\n".repeat(4);
+        for (i, m) in [bodies, lf].iter().enumerate() {
+            let src = format!("203.0.113.{}", 70 + i);
+            let d = ("sip", "rate_limited", "drop");
+            expect(&h, m, &segment(&src, m.as_bytes()), XDP_DROP, d);
+        }
+    }
+}
+
+bpf_test! {
+    fn acks_keepalives_responses_and_vias_cost_nothing_over_tcp(h = POLICY) {
+        let ack = segment(GUESSER4, b"");
+        let keepalive = segment(GUESSER4, b"\r\n\r\n");
+        let ok = segment(GUESSER4, b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP a\r\nCSeq: 1 OPTIONS\r\n\r\n");
+        for f in [&ack, &keepalive, &ok] {
+            assert_eq!(passed(&h, f, 20), 20);
+        }
+        // And the REGISTER bucket is still whole.
+        assert_eq!(passed(&h, &segment(GUESSER4, REGISTER.as_bytes()), BURST), BURST);
+    }
+}
+
+bpf_test! {
+    fn a_request_line_split_across_segments_pays_the_other_bucket(h = POLICY) {
+        // "REGIS" then "TER ...": neither segment starts a REGISTER, both pay `other`
+        // (burst 2), so the split costs the sender more, not less.
+        let head = segment(GUESSER4, b"REGIS");
+        let tail = segment(GUESSER4, &REGISTER.as_bytes()[5..]);
+        assert_eq!(h.run(&head), XDP_PASS);
+        assert_eq!(h.run(&tail), XDP_PASS);
+        expect(&h, "third", &head, XDP_DROP, ("sip", "rate_limited", "drop"));
+        assert_eq!(h.sip_count("sip", "garbage", "drop"), 1);
+    }
+}
+
+bpf_test! {
+    fn a_tcp_scanner_user_agent_is_dropped_as_scanner(
+        h = include_str!("../policies/sip_scanners.toml")
+    ) {
+        let probe = "OPTIONS sip:100@pbx SIP/2.0\r\nVia: SIP/2.0/TCP 203.0.113.66\r\n\
+                     User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n";
+        let d = ("sip", "scanner", "drop");
+        expect(&h, "probe", &segment(GUESSER4, probe.as_bytes()), XDP_DROP, d);
+        expect(&h, "probe6", &segment(GUESSER6, probe.as_bytes()), XDP_DROP, d);
+    }
+}
+
+/// `policy` with its SIP service on TCP as well as UDP.
+fn over_tcp(policy: &str) -> String {
+    policy.replace(
+        "protocol = \"udp\"\nports = [5060]",
+        "protocol = [\"udp\", \"tcp\"]\nports = [5060]",
+    )
+}
+
+bpf_test! {
+    fn tcp_requests_with_credentials_count_toward_the_autoban(
+        h = &over_tcp(include_str!("../policies/autoban_attempts.toml"))
+    ) {
+        let attempt = format!(
+            "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nAuthorization: Digest \
+             username=\"1001\", realm=\"pbx\", nonce=\"abc\", uri=\"sip:192.0.2.1\", \
+             response=\"0123456789abcdef0123456789abcdef\"\r\nContent-Length: 0\r\n\r\n"
+        );
+        for _ in 0..3 {
+            assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_PASS);
+        }
+        assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_DROP);
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+    }
+}
+
+bpf_test! {
+    fn the_pbxs_failures_over_tcp_ban_the_client(
+        h = &over_tcp(include_str!("../policies/autoban.toml"))
+    ) {
+        let failure = packets::response(401, "REGISTER", 0);
+        for _ in 0..3 {
+            h.run_egress(&packets::from_pbx_tcp("192.0.2.66", &failure));
+        }
+        assert!(h.bans().is_empty(), "three failures are tolerated");
+        h.run_egress(&packets::from_pbx_tcp("192.0.2.66", &failure));
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+        assert_eq!(h.run(&segment("192.0.2.66", REGISTER.as_bytes())), XDP_DROP);
+    }
+}

@@ -173,13 +173,16 @@ bpf_test! {
         let syn = frame(PHONE, Transport::TcpSyn { dport: 5060 }, &[]);
         assert_eq!(passed(&h, &syn, 3), 2);
         assert_eq!(h.count("sip", "rate_limited", "drop"), 1);
-        // segments of established connections are never limited
-        let ack = frame(
+        // segments of established connections without data are never limited; those that
+        // carry a request pay its class's bucket (REGISTER: burst 3; see `no_bypass`)
+        let ack = frame(PHONE, Transport::TcpAck { dport: 5060 }, &[]);
+        assert_eq!(passed(&h, &ack, 10), 10);
+        let register = frame(
             PHONE,
             Transport::TcpAck { dport: 5060 },
             b"REGISTER sip:x SIP/2.0\r\n",
         );
-        assert_eq!(passed(&h, &ack, 10), 10);
+        assert_eq!(passed(&h, &register, 10), 3);
         // and another source has its own bucket
         let other = frame(OTHER_PHONE, Transport::TcpSyn { dport: 5060 }, &[]);
         assert_eq!(h.run(&other), XDP_PASS);

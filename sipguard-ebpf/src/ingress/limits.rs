@@ -161,9 +161,24 @@ fn rate_and_fingerprint(
     let now = clock::now();
     let recheck = policy.scanner_recheck_ms as u64 * 1_000_000;
     let Some(state) = RATES.get_ptr_mut(&key) else {
+        // A new source's first segment with more requests than the burst: over its rate.
+        if interval != 0 && payload.requests > burst {
+            let state = SourceState {
+                tat: now,
+                ua_until: 0,
+                ua_scanner: 0,
+                _pad: 0,
+            };
+            let _ = RATES.insert(&key, &state, 0);
+            return SourceVerdict::RateLimited;
+        }
         let scanner = payload.readable() && ua::is_scanner(ctx, epoch, payload.start, payload.end);
         let state = SourceState {
-            tat: if interval == 0 { 0 } else { now + interval },
+            tat: if interval == 0 {
+                0
+            } else {
+                now + interval * payload.requests
+            },
             ua_until: if payload.readable() { now + recheck } else { 0 },
             ua_scanner: scanner as u32,
             _pad: 0,
@@ -183,11 +198,14 @@ fn rate_and_fingerprint(
         return SourceVerdict::Scanner { fresh: false };
     }
     if interval != 0 {
+        // A TCP segment of n requests conforms when all n do (then costs n intervals), and
+        // is dropped whole otherwise: TCP sends it again later.
         let tolerance = interval * (burst - 1);
-        if state.tat > now + tolerance {
+        let extra = interval * (payload.requests - 1);
+        if state.tat + extra > now + tolerance {
             return SourceVerdict::RateLimited;
         }
-        state.tat = if state.tat > now { state.tat } else { now } + interval;
+        state.tat = if state.tat > now { state.tat } else { now } + interval * payload.requests;
     }
     if payload.readable() && !remembered {
         {
@@ -211,7 +229,8 @@ fn attempts_verdict(
     class: u32,
     payload: Payload,
 ) -> SourceVerdict {
-    // REGISTER and INVITE classes only come from UDP to a SIP service: the payload is set.
+    // REGISTER and INVITE classes only come from UDP or TCP data to a SIP service: the
+    // payload is set.
     if policy.flags & POLICY_AUTOBAN != 0
         && policy.autoban_attempts != 0
         && (class == rate_class::REGISTER || class == rate_class::INVITE)

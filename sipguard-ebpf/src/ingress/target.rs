@@ -1,6 +1,6 @@
 //! What a packet is aimed at: its service (from the transport and destination port, or the
-//! policy's ICMP echo service), whether that service is in monitor mode, and for UDP to a SIP
-//! service its SIP class and where its payload lies.
+//! policy's ICMP echo service), whether that service is in monitor mode, and for UDP or TCP
+//! data to a SIP service its SIP class, where its payload lies and how many requests it holds.
 //!
 //! Resolved once, before any verdict, so that every verdict on the packet (ban, deny, allow
 //! list, ...) is counted against the service it targeted and by its SIP class.
@@ -16,6 +16,7 @@ use super::decision::NO_SIP_CLASS;
 use crate::{
     maps::{PORT_SERVICE, SERVICES},
     parse::{self, Packet, Proto},
+    pipelining,
 };
 
 /// The packet's service and SIP class.
@@ -27,7 +28,7 @@ pub(crate) struct Target {
     pub(crate) policy: Option<&'static ServicePolicy>,
     /// Drops on this service become would_drop: global monitor mode, or the service's.
     pub(crate) monitor: bool,
-    /// `sip::class::*`, or [`NO_SIP_CLASS`] for anything but UDP to a SIP service.
+    /// `sip::class::*`, or [`NO_SIP_CLASS`] for anything but UDP or TCP data to a SIP service.
     pub(crate) sip_class: u32,
     /// The UDP payload, for the User-Agent and credential checks.
     pub(crate) payload: Payload,
@@ -51,12 +52,25 @@ pub(crate) struct Payload {
     readable: bool,
     pub(crate) start: usize,
     pub(crate) end: usize,
+    /// Requests the payload carries: 1 for UDP (a datagram is one message), 1 or more for a
+    /// TCP segment; the source's bucket is charged that many.
+    pub(crate) requests: u64,
 }
 
 impl Payload {
     #[inline(always)]
     pub(crate) fn readable(&self) -> bool {
         self.readable
+    }
+}
+
+/// UDP, or a TCP segment with data that opens no connection: what a SIP service reads.
+#[inline(always)]
+fn carries_sip(pkt: &Packet) -> bool {
+    match pkt.l4.proto {
+        Proto::Udp => true,
+        Proto::Tcp => pkt.l4.payload_len != 0 && !pkt.l4.is_syn(),
+        _ => false,
     }
 }
 
@@ -85,24 +99,36 @@ pub(crate) fn resolve(ctx: &XdpContext, epoch: u32, policy: &Policy, pkt: &Packe
     // is also counted by SIP class; keep where its payload is for the User-Agent check.
     // All fields are always set: an Option, or a later match on the enum, leaves registers
     // uninitialised on some path, which the verifier refuses to spill.
+    // TCP: a segment with data (not a SYN) is read the same way, from its start; it pays for
+    // every request in it ([`pipelining`]).
     let (sip_class, payload) = match service_policy {
-        Some(s) if pkt.l4.proto == Proto::Udp && s.flags & SERVICE_SIP != 0 => (
-            sip::classify(
-                &parse::payload_head(ctx, pkt.l4.payload, pkt.l4.payload_len),
-                pkt.l4.payload_len,
-            ),
-            Payload {
-                readable: policy.flags & POLICY_SCANNERS != 0,
-                start: pkt.l4.payload,
-                end: pkt.l4.payload + pkt.l4.payload_len,
-            },
-        ),
+        Some(s) if s.flags & SERVICE_SIP != 0 && carries_sip(pkt) => {
+            let (start, end) = (pkt.l4.payload, pkt.l4.payload + pkt.l4.payload_len);
+            let requests = if pkt.l4.proto == Proto::Tcp {
+                1 + pipelining::extra_requests(ctx, start, end)
+            } else {
+                1
+            };
+            (
+                sip::classify(
+                    &parse::payload_head(ctx, pkt.l4.payload, pkt.l4.payload_len),
+                    pkt.l4.payload_len,
+                ),
+                Payload {
+                    readable: policy.flags & POLICY_SCANNERS != 0,
+                    start,
+                    end,
+                    requests,
+                },
+            )
+        }
         _ => (
             NO_SIP_CLASS,
             Payload {
                 readable: false,
                 start: 0,
                 end: 0,
+                requests: 1,
             },
         ),
     };

@@ -356,30 +356,16 @@ mod tests {
             (1500, 140_000),
         );
         let items = items(&base, &now);
-        assert_eq!(
-            find(&items, "active_decisions", "ip", "cscli", "ipv4")["value"],
-            1
-        );
-        assert_eq!(
-            find(&items, "active_decisions", "ip", "CAPI", "ipv4")["value"],
-            2
-        );
-        assert_eq!(
-            find(&items, "active_decisions", "ip", "CAPI", "ipv6")["value"],
-            1
-        );
-        assert_eq!(
-            find(&items, "dropped", "packet", "cscli", "ipv4")["value"],
-            5
-        );
-        assert_eq!(
-            find(&items, "dropped", "packet", "CAPI", "ipv4")["value"],
-            7
-        );
-        assert_eq!(
-            find(&items, "dropped", "packet", "CAPI", "ipv6")["value"],
-            0
-        );
+        for (name, unit, origin, ip, value) in [
+            ("active_decisions", "ip", "cscli", "ipv4", 1),
+            ("active_decisions", "ip", "CAPI", "ipv4", 2),
+            ("active_decisions", "ip", "CAPI", "ipv6", 1),
+            ("dropped", "packet", "cscli", "ipv4", 5),
+            ("dropped", "packet", "CAPI", "ipv4", 7),
+            ("dropped", "packet", "CAPI", "ipv6", 0),
+        ] {
+            assert_eq!(find(&items, name, unit, origin, ip)["value"], value);
+        }
         let processed: Vec<(&str, u64)> = items
             .iter()
             .filter(|i| i["name"] == "processed")

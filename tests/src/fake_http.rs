@@ -38,10 +38,14 @@ impl Reply {
     }
 }
 
-/// A request as received: its target (path and query) and when it arrived.
+/// A request as received: its target (path and query), head, body and when it arrived.
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub target: String,
+    /// The request line and header lines.
+    pub head: String,
+    /// The body (`Content-Length` bytes, at most 1 MiB).
+    pub body: Vec<u8>,
     pub at: Instant,
     /// When its answer was written.
     pub answered: Instant,
@@ -91,8 +95,23 @@ impl FakeHttp {
                         Ok(k) => head.extend_from_slice(&buf[..k]),
                     }
                 }
+                let end = head
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map_or(head.len(), |p| p + 4);
+                let mut body = head.split_off(end);
                 let text = String::from_utf8_lossy(&head).into_owned();
                 let target = text.split_whitespace().nth(1).unwrap_or("").to_owned();
+                let length = header(&text, "content-length")
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0)
+                    .min(1 << 20);
+                while body.len() < length {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(k) => body.extend_from_slice(&buf[..k]),
+                    }
+                }
                 let reply = answer(&target, n);
                 n += 1;
                 let mut out = format!(
@@ -110,6 +129,8 @@ impl FakeHttp {
                 let _ = stream.flush();
                 log.lock().unwrap_or_else(|p| p.into_inner()).push(Seen {
                     target,
+                    head: text,
+                    body,
                     at,
                     answered: Instant::now(),
                 });
@@ -135,6 +156,20 @@ impl FakeHttp {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+}
+
+impl Seen {
+    /// The value of header `name` (ignoring case), if the request had it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.head, name)
+    }
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
 }
 
 impl Drop for FakeHttp {

@@ -90,12 +90,17 @@ fn with_crowdsec(extra: &str) -> TempFile {
 /// A lab with the four clients, a LAPI on the PBX's loopback at `port`, and a daemon of the
 /// lab's policy pulling its decisions with a bouncer key from a file.
 fn lab_with_lapi(port: u16, metrics: u16) -> (Lab, Lapi, TempFile, Daemon) {
+    lab_with_lapi_and(port, metrics, "")
+}
+
+/// [`lab_with_lapi`] with `extra` lines in `[crowdsec]`.
+fn lab_with_lapi_and(port: u16, metrics: u16, extra: &str) -> (Lab, Lapi, TempFile, Daemon) {
     let lab = Lab::new(&CLIENTS).unwrap();
     let lapi = Lapi::start(&lab.pbx, ([127, 0, 0, 1], port).into()).unwrap();
     let key = lapi.bouncer_key("sipguard").unwrap();
     let key_file = lapi.secret_file("bouncer.key", &key).unwrap();
     let config = with_crowdsec(&format!(
-        "lapi_url = \"{}\"\napi_key_file = \"{}\"\n",
+        "lapi_url = \"{}\"\napi_key_file = \"{}\"\n{extra}",
         lapi.url(),
         key_file.display()
     ));
@@ -547,5 +552,167 @@ privileged_test! {
         sipguard::control::applied::forget(pin_dir);
         assert_eq!(mode, 0o600, "{}", path.display());
         assert!(recorded.contains("s3cret-bouncer-key"), "the record is the policy text");
+    }
+}
+
+/// The usage-metrics bodies a fake LAPI received, parsed.
+fn usage_pushes(fake: &FakeHttp) -> Vec<serde_json::Value> {
+    fake.seen()
+        .iter()
+        .filter(|s| s.target == "/v1/usage-metrics")
+        .map(|s| serde_json::from_slice(&s.body).unwrap_or_else(|e| panic!("{e}: {s:?}")))
+        .collect()
+}
+
+/// The sum of a push's items named `name` in `unit` whose labels include `labels`.
+fn usage_value(body: &serde_json::Value, name: &str, unit: &str, labels: &[(&str, &str)]) -> f64 {
+    body["remediation_components"][0]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["items"].as_array().into_iter().flatten())
+        .filter(|i| i["name"] == name && i["unit"] == unit)
+        .filter(|i| labels.iter().all(|(k, v)| i["labels"][*k] == *v))
+        .map(|i| i["value"].as_f64().unwrap())
+        .sum()
+}
+
+const NO_CHANGE: &str = r#"{"deleted":null,"new":null}"#;
+
+privileged_test! {
+    fn usage_metrics_are_pushed_with_the_bouncer_key_and_count_the_decisions_and_their_drops() {
+        const FAILED: usize = 2;
+        let lab = Lab::new(&CLIENTS).unwrap();
+        let first = stream(&[IP4, IP6]);
+        let (mut polls, mut usage) = (0, 0);
+        // The first two pushes fail: their counts wait for the next one.
+        let fake = FakeHttp::start(&lab.pbx, ([127, 0, 0, 1], 18190).into(), move |target, _| {
+            if target == "/v1/usage-metrics" {
+                usage += 1;
+                return Reply::new(if usage <= FAILED { 500 } else { 201 }, "");
+            }
+            polls += 1;
+            Reply::new(200, if polls == 1 { first.clone() } else { NO_CHANGE.to_owned() })
+        })
+        .unwrap();
+        let config = with_crowdsec(&format!(
+            "lapi_url = \"{}\"\napi_key = \"usage-key\"\nmetrics_interval = \"2s\"\n",
+            fake.url()
+        ));
+        let d = Daemon::start(&lab.pbx, PBX_IF, 9610, &["--config", config.as_str()]).unwrap();
+        wait_bans(&d, POLL * 2 + SLACK, "both decisions", |rows| rows.len() == 2);
+        assert_eq!(through(&lab, IP4), 0);
+        assert_eq!(through(&lab, IP6), 0);
+        let hits = |net: &str| row(&bans(&d), net).unwrap()["hits"].as_f64().unwrap();
+        assert_eq!(hits("192.0.2.10/32"), 5.0, "the ban counted the datagrams: {:?}", bans(&d));
+        // A banned IPv6 source's neighbour solicitations are dropped too (bans come first), so
+        // its datagrams never leave the client: the ban counts those.
+        assert!(hits("2001:db8:1::10/128") >= 1.0, "{:?}", bans(&d));
+        // The pushes (one window each) add up to what each ban dropped.
+        let sum = |pushes: &[serde_json::Value], ip: &str| -> f64 {
+            pushes
+                .iter()
+                .map(|b| usage_value(b, "dropped", "packet", &[("origin", "lists"), ("ip_type", ip)]))
+                .sum()
+        };
+        let pushes = wait_every(Duration::from_secs(20), Duration::from_millis(200), "the drops pushed", || {
+            let pushes = usage_pushes(&fake).split_off(FAILED.min(usage_pushes(&fake).len()));
+            // A window after the drops: deltas, not totals, so the sums still match.
+            (pushes.len() >= 2
+                && sum(&pushes, "ipv4") == hits("192.0.2.10/32")
+                && sum(&pushes, "ipv6") == hits("2001:db8:1::10/128"))
+            .then_some(pushes)
+        })
+        .unwrap_or_else(|e| panic!("{e}: {:?}\n{:?}\n{}", usage_pushes(&fake), bans(&d), d.log_text()));
+        let last = pushes.last().unwrap();
+        assert_eq!(usage_value(last, "active_decisions", "ip", &[("origin", "lists"), ("ip_type", "ipv4")]), 1.0, "{last}");
+        assert_eq!(usage_value(last, "active_decisions", "ip", &[("origin", "lists"), ("ip_type", "ipv6")]), 1.0, "{last}");
+        let processed: f64 = pushes.iter().map(|b| usage_value(b, "processed", "packet", &[])).sum();
+        assert!(processed >= 10.0, "the judged packets: {processed}");
+        // The shape the LAPI validates, and the key.
+        let rc = &last["remediation_components"][0];
+        assert_eq!(rc["type"], "sipguard", "{last}");
+        assert!(rc["version"].as_str().is_some_and(|v| !v.is_empty()));
+        assert!(rc["os"]["name"].as_str().is_some_and(|v| !v.is_empty()) && rc["os"]["version"].is_string());
+        assert_eq!(rc["feature_flags"], serde_json::json!([]));
+        let meta = &rc["metrics"][0]["meta"];
+        let now = meta["utc_now_timestamp"].as_u64().unwrap();
+        assert!(rc["utc_startup_timestamp"].as_u64().unwrap() <= now);
+        let window = meta["window_size_seconds"].as_u64().unwrap();
+        assert!((1..=4).contains(&window), "about the 2 s interval: {window}");
+        let first_taken = &pushes[0]["remediation_components"][0]["metrics"][0]["meta"];
+        let grown = first_taken["window_size_seconds"].as_u64().unwrap();
+        assert!(grown >= 5, "the failed pushes' window is carried: {grown}");
+        let log = d.log_text();
+        assert_eq!(log.matches("sending usage metrics failed").count(), 1, "once per outage:\n{log}");
+        assert!(log.contains("usage metrics are taken again"), "{log}");
+        for s in fake.seen().iter().filter(|s| s.target == "/v1/usage-metrics") {
+            assert!(s.head.starts_with("POST "), "{}", s.head);
+            assert_eq!(s.header("x-api-key"), Some("usage-key"), "{}", s.head);
+            assert_eq!(s.header("content-type"), Some("application/json"));
+        }
+    }
+}
+
+privileged_test! {
+    fn a_lapi_without_usage_metrics_404_turns_the_push_off_after_one_line_and_decisions_keep_flowing() {
+        let lab = Lab::new(&CLIENTS).unwrap();
+        let (first, later) = (stream(&[IP4]), stream(&[RANGE4_HOST]));
+        let (mut polls, mut refused, mut sent_later) = (0, false, false);
+        let fake = FakeHttp::start(&lab.pbx, ([127, 0, 0, 1], 18191).into(), move |target, _| {
+            if target == "/v1/usage-metrics" {
+                refused = true;
+                return Reply::new(404, "404 page not found");
+            }
+            polls += 1;
+            if polls == 1 {
+                Reply::new(200, first.clone())
+            } else if refused && !std::mem::replace(&mut sent_later, true) {
+                Reply::new(200, later.clone())
+            } else {
+                Reply::new(200, NO_CHANGE)
+            }
+        })
+        .unwrap();
+        let config = with_crowdsec(&format!(
+            "lapi_url = \"{}\"\napi_key = \"k\"\nmetrics_interval = \"1s\"\n",
+            fake.url()
+        ));
+        let d = Daemon::start(&lab.pbx, PBX_IF, 9611, &["--config", config.as_str()]).unwrap();
+        const LINE: &str = "no usage metrics endpoint";
+        assert!(d.wait_for_log(LINE, Duration::from_secs(5)), "{}", d.log_text());
+        // A decision handed out after the 404 is applied as ever.
+        wait_bans(&d, POLL * 2 + SLACK, "the decision after the 404", |rows| {
+            row(rows, "192.0.2.10/32").is_some() && row(rows, "192.0.2.70/32").is_some()
+        });
+        std::thread::sleep(POLL * 4);
+        let usage = fake.seen().iter().filter(|s| s.target == "/v1/usage-metrics").count();
+        assert_eq!(usage, 1, "no push after the 404");
+        let log = d.log_text();
+        assert_eq!(log.matches(LINE).count(), 1, "one line:\n{log}");
+        assert!(!log.contains("polling decisions failed"), "{log}");
+        assert_eq!(through(&lab, IP4), 0);
+        assert_eq!(through(&lab, RANGE4_HOST), 0);
+        let text = d.scrape().unwrap();
+        let failed = metric(&text, "sipguard_crowdsec_request_failures_total", &[("request", "usage_metrics"), ("why", "status")]);
+        assert_eq!(failed, Some(1.0), "{text}");
+    }
+}
+
+privileged_test! {
+    fn the_debian_lapi_without_usage_metrics_keeps_handing_out_decisions() {
+        // Debian's crowdsec 1.4.6 predates `POST /v1/usage-metrics` (1.6).
+        let (lab, lapi, _config, d) = lab_with_lapi_and(18192, 9612, "metrics_interval = \"1s\"\n");
+        lapi.cscli(&["decisions", "add", "--ip", IP4, "-d", "1h"]).unwrap();
+        wait_bans(&d, POLL + SLACK, "the decision", |rows| row(rows, "192.0.2.10/32").is_some());
+        assert!(d.wait_for_log("no usage metrics endpoint", Duration::from_secs(5)), "{}", d.log_text());
+        lapi.cscli(&["decisions", "add", "--ip", IP6, "-d", "1h"]).unwrap();
+        wait_bans(&d, POLL + SLACK, "a decision after the 404", |rows| row(rows, "2001:db8:1::10/128").is_some());
+        std::thread::sleep(POLL * 2);
+        let log = d.log_text();
+        assert_eq!(log.matches("no usage metrics endpoint").count(), 1, "{log}");
+        assert!(!log.contains("polling decisions failed"), "{log}");
+        assert_eq!(through(&lab, IP4), 0);
+        assert_eq!(through(&lab, IP6), 0);
     }
 }

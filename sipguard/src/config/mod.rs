@@ -321,6 +321,10 @@ impl Secret {
 /// set (cs-firewall-bouncer's `update_frequency`).
 pub const DEFAULT_CROWDSEC_POLL: Duration = Duration::from_secs(10);
 
+/// How often usage metrics are pushed to the LAPI when `[crowdsec] metrics_interval` is not
+/// set (go-cs-bouncer's, so cs-firewall-bouncer's).
+pub const DEFAULT_CROWDSEC_METRICS: Duration = Duration::from_secs(15 * 60);
+
 /// `[crowdsec]`: sipguard as a CrowdSec remediation component (decisions in, with the bouncer
 /// key) and as a signal source (its own bans out as alerts, with a machine's login).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -331,6 +335,9 @@ pub struct CrowdsecPolicy {
     pub api_key: Option<Secret>,
     /// How often the decision stream is polled.
     pub poll_interval: Duration,
+    /// How often usage metrics are pushed (`POST /v1/usage-metrics`, with the bouncer key);
+    /// `None`: never (`metrics_interval = "0"` or `"off"`).
+    pub metrics_interval: Option<Duration>,
     /// Decision origins applied (lowercase: `crowdsec`, `cscli`, `capi`, `lists`, ...);
     /// empty: all.
     pub origins: Vec<String>,

@@ -33,6 +33,7 @@ pub(super) struct RawCrowdsec {
     pub(super) api_key: Option<Spanned<String>>,
     pub(super) api_key_file: Option<Spanned<String>>,
     pub(super) poll_interval: Option<Spanned<String>>,
+    pub(super) metrics_interval: Option<Spanned<String>>,
     pub(super) origins: Option<Vec<Spanned<String>>>,
     pub(super) scenarios_containing: Option<Vec<Spanned<String>>>,
     pub(super) scenarios_not_containing: Option<Vec<Spanned<String>>>,

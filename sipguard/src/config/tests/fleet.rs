@@ -8,6 +8,7 @@ fn crowdsec_takes_its_defaults_and_secrets_inline_or_from_a_file() {
     assert_eq!(cs.lapi_url, "http://127.0.0.1:8080");
     assert_eq!(cs.api_key, Some(Secret::File(PathBuf::from("/etc/k"))));
     assert_eq!(cs.poll_interval, DEFAULT_CROWDSEC_POLL);
+    assert_eq!(cs.metrics_interval, Some(DEFAULT_CROWDSEC_METRICS));
     assert!(cs.origins.is_empty() && !cs.sip_only && cs.machine.is_none());
     let c = parse(
         "[crowdsec]\nlapi_url = \"https://lapi:8080\"\nmachine_id = \"pbx\"\npassword = \"pw\"\n\
@@ -46,6 +47,28 @@ fn crowdsec_errors_name_the_field() {
     let (_, _, field, _, _) =
         fail("[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\nkey = 1\n");
     assert!(field.starts_with("[crowdsec]"), "{field}");
+}
+
+#[test]
+fn crowdsec_metrics_interval_is_a_duration_or_off() {
+    let with = |v: &str| {
+        format!("[crowdsec]\nlapi_url = \"http://x\"\napi_key = \"k\"\nmetrics_interval = {v}\n")
+    };
+    let interval = |v: &str| parse(&with(v)).crowdsec.unwrap().metrics_interval;
+    assert_eq!(interval("\"30m\""), Some(Duration::from_secs(1800)));
+    assert_eq!(interval("\"2s\""), Some(Duration::from_secs(2)));
+    assert_eq!(interval("\"0\""), None);
+    assert_eq!(interval("\"0s\""), None);
+    assert_eq!(interval("\"off\""), None);
+    for bad in ["\"soon\"", "\"2d\"", "\"500ms\""] {
+        let (line, _, field, value, msg) = fail(&with(bad));
+        assert_eq!(
+            (line, field.as_str()),
+            (4, "[crowdsec] field `metrics_interval`"),
+            "{bad}: {msg}"
+        );
+        assert!(value.is_some(), "{bad}: the value is named");
+    }
 }
 
 #[test]

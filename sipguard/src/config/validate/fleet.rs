@@ -9,7 +9,7 @@ use crate::{
     config::{
         raw::{RawApiban, RawCrowdsec},
         ApibanPolicy, ConfigError, CrowdsecPolicy, Secret, DEFAULT_APIBAN_STATE,
-        DEFAULT_APIBAN_URL, DEFAULT_CROWDSEC_POLL,
+        DEFAULT_APIBAN_URL, DEFAULT_CROWDSEC_METRICS, DEFAULT_CROWDSEC_POLL,
     },
     parse,
 };
@@ -33,6 +33,22 @@ impl Validator<'_> {
                 Duration::from_secs(3600),
             )?,
             None => DEFAULT_CROWDSEC_POLL,
+        };
+        let metrics_interval = match &raw.metrics_interval {
+            // "0", "0s", ... or "off": no push.
+            Some(v)
+                if v.get_ref().trim() == "off"
+                    || parse::duration(v.get_ref()) == Ok(Duration::ZERO) =>
+            {
+                None
+            }
+            Some(v) => Some(self.bounded_duration(
+                v,
+                field("metrics_interval"),
+                Duration::from_secs(1),
+                Duration::from_secs(86400),
+            )?),
+            None => Some(DEFAULT_CROWDSEC_METRICS),
         };
         let words = |list: &Option<Vec<Spanned<String>>>, name: &str| {
             let mut out = Vec::new();
@@ -103,6 +119,7 @@ impl Validator<'_> {
             lapi_url,
             api_key,
             poll_interval,
+            metrics_interval,
             origins,
             scenarios_containing,
             scenarios_not_containing,

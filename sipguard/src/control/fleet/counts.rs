@@ -11,7 +11,7 @@ pub const MAX_ORIGINS: usize = 32;
 pub struct FeedCounts {
     /// (origin, action) -> decisions: `applied`, `deleted`, `kept_other`, `full`, `protected`.
     pub decisions: BTreeMap<(String, &'static str), u64>,
-    /// (request, why) -> failed requests.
+    /// (request, why) -> failed requests (`decisions`, `alerts`, `usage_metrics`, `banned`).
     pub failures: BTreeMap<(&'static str, &'static str), u64>,
     pub last_success: Option<SystemTime>,
     /// Alerts by outcome: `sent`, `failed`, `dropped` (crowdsec only).
@@ -34,7 +34,7 @@ fn with<T>(feed: Feed, f: impl FnOnce(&mut FeedCounts) -> T) -> T {
 }
 
 /// A label made of network text: lowercase, `[a-z0-9_:/.-]`, at most 32 characters.
-fn label(origin: &str) -> String {
+pub(super) fn label(origin: &str) -> String {
     let s: String = origin
         .chars()
         .take(32)

@@ -7,6 +7,7 @@
 //! | [`decisions`] | a stream answer, checked whole (pure) |
 //! | [`ledger`] | which decisions hold each prefix; the origin/scenario filter (pure) |
 //! | [`alerts`] | sipguard's own bans out as LAPI alerts (login, batches, rate bound) |
+//! | [`usage`] | usage metrics pushed to the LAPI (bans and drops by origin; off on a 404) |
 //! | [`apiban`] | the APIBan feed: pages, end marker, 403/429, rate budget, last ID |
 //! | [`guard`] | what a feed may never ban (pure) |
 //! | [`godur`] | Go duration text (pure) |
@@ -37,6 +38,7 @@ pub mod guard;
 pub mod http;
 pub mod ledger;
 pub mod stream;
+pub mod usage;
 
 pub use error::FeedError;
 
@@ -88,6 +90,7 @@ pub fn start(
     apiban: Option<&ApibanPolicy>,
     pin_path: &Path,
 ) -> Reporter {
+    let started = std::time::SystemTime::now();
     let mut reporter = Reporter::default();
     if let Some(cs) = crowdsec {
         counts::register(counts::Feed::Crowdsec);
@@ -111,6 +114,20 @@ pub fn start(
                         poll_s = cfg.interval.as_secs_f64(),
                         "crowdsec: pulling decisions"
                     );
+                    if let Some(interval) = cs.metrics_interval {
+                        let usage = usage::UsageConfig {
+                            lapi_url: cfg.lapi_url.clone(),
+                            api_key: cfg.api_key.clone(),
+                            interval,
+                            pin_path: pin_path.to_owned(),
+                            started,
+                        };
+                        tracing::info!(
+                            interval_s = interval.as_secs(),
+                            "crowdsec: pushing usage metrics"
+                        );
+                        spawn("sipguard-usage", move || usage::run(&usage));
+                    }
                     spawn("sipguard-crowdsec", move || stream::run(&cfg));
                 }
                 Err(e) => tracing::error!(

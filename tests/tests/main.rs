@@ -4,7 +4,7 @@
 //!
 //! Tiers: BPF_PROG_TEST_RUN on the real object (`xdp_verdicts`, `sip_classes`, `sip_rates`,
 //! `sip_scanners`, `autoban`, `floods`); the real daemon in network namespaces (`e2e`,
-//! `bench_policy`); fleet-wide bans with a real CrowdSec LAPI and fake feeds (`fleet`); real VoIP tools and fail2ban (`real_tools`); `sipguard audit` (`audit`);
+//! `bench_policy`; `perimeter`: on a router in front of the PBX, and on several interfaces); fleet-wide bans with a real CrowdSec LAPI and fake feeds (`fleet`); real VoIP tools and fail2ban (`real_tools`); `sipguard audit` (`audit`);
 //! and the Debian package (`deb`, ignored outside a throwaway guest). `cargo xtask test`
 //! runs them all on the host and the BPF modules, a named subset of `e2e` and `deb` in each
 //! guest kernel (`xtask/src/matrix.rs`); filter by module with `cargo test -p sipguard-tests
@@ -22,6 +22,7 @@ mod e2e;
 mod fleet;
 mod floods;
 mod log_bans;
+mod perimeter;
 mod real_tools;
 mod sip_classes;
 mod sip_rates;

@@ -151,6 +151,24 @@ impl Daemon {
         None
     }
 
+    /// A counter or gauge from /metrics, as a whole number (0 when the series is absent).
+    pub fn sample(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        let text = self.scrape().expect("scraping /metrics");
+        crate::netns::metric(&text, name, labels).unwrap_or(0.0) as u64
+    }
+
+    /// `sipguard_packets_total{service, reason, verdict}` from /metrics.
+    pub fn packets(&self, service: &str, reason: &str, verdict: &str) -> u64 {
+        self.sample(
+            "sipguard_packets_total",
+            &[
+                ("service", service),
+                ("reason", reason),
+                ("verdict", verdict),
+            ],
+        )
+    }
+
     /// `sipguard ARGS --pin-path <this daemon's pins>` run from another shell.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
         Command::new(binary())
@@ -218,4 +236,14 @@ impl Drop for Daemon {
         let _ = std::fs::remove_file(sipguard::control::applied::record_path(&self.pin_dir));
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// Runs `cmd` (a `sipguard` command), which must fail with a sentence, not a panic; returns
+/// its stderr.
+pub fn refused(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running sipguard");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "expected a failure: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
 }

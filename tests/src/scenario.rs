@@ -1,5 +1,6 @@
 //! The lab's attack timeline, for `cargo xtask lab` (full length) and an end-to-end test
-//! (short): sipguard with its built-in default on the PBX's interface, honest phones
+//! (short): sipguard with its built-in default on the PBX's interface (or on the perimeter
+//! box in front of it, [`VoipLab::perimeter`]), honest phones
 //! registering and calling through Kamailio during every phase, and one attack per phase from
 //! the attacker's namespace. Each phase reports what the attacker sent, what sipguard dropped
 //! by reason, what reached the PBX, how the honest traffic fared, and the bans.
@@ -11,10 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::{
-    daemon::Daemon,
-    voip::{VoipLab, ATTACKER, PBX},
-};
+use crate::{daemon::Daemon, voip::VoipLab};
 
 /// How long the attacks run.
 #[derive(Clone, Copy, Debug)]
@@ -101,7 +99,7 @@ pub fn run(
             let out = lab
                 .command_for(&lab.attacker, 60, "hping3")
                 .args(args)
-                .args(["-c", &len.hping.to_string(), "-i", "u100", PBX])
+                .args(["-c", &len.hping.to_string(), "-i", "u100", lab.target])
                 .stdin(std::process::Stdio::null())
                 .output()
                 .context("running hping3 (apt package hping3)")?;
@@ -176,7 +174,7 @@ pub fn run(
         }
         let reached_now = |lab: &VoipLab| -> anyhow::Result<u64> {
             match reached_at {
-                Reached::Kamailio => Ok(lab.kamailio_count("RX", ATTACKER) as u64),
+                Reached::Kamailio => Ok(lab.kamailio_count("RX", lab.attacker_ip) as u64),
                 Reached::Snmp(group, field) => lab.snmp(&lab.pbx, group, field),
             }
         };
@@ -221,7 +219,7 @@ pub fn run(
         // The next attack comes from the same address: lift the ban this one earned, so that
         // each phase shows its own defence (a real attacker would stay banned for the hour).
         if !phases.last().is_some_and(|p| p.bans.is_empty()) {
-            let _ = daemon.cli(&["unban", ATTACKER]);
+            let _ = daemon.cli(&["unban", lab.attacker_ip]);
         }
     }
     Ok(phases)

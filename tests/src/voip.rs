@@ -4,6 +4,9 @@
 //! SIPVicious and sipp floods, all on one bridge in a fourth namespace. Everything the PBX
 //! receives enters through its one interface, `pbx0`, where sipguard attaches.
 //!
+//! [`VoipLab::perimeter`] builds the routed variant: sipguard on a Linux router in front of the
+//! PBX instead of on the PBX's NIC (see [`Perimeter`]).
+//!
 //! Addresses are the documentation ranges only; processes started in the namespaces are
 //! killed and the namespaces deleted on drop, also when a test fails. Every tool runs under
 //! `timeout`.
@@ -35,20 +38,238 @@ pub struct SippResult {
     pub exit_code: i32,
 }
 
+impl SippResult {
+    /// Whether all `n` succeeded and sipp exited cleanly.
+    pub fn all_ok(&self, n: u64) -> bool {
+        self.successful == n && self.failed == 0 && self.exit_code == 0
+    }
+}
+
+/// What a REGISTER flood got through ([`VoipLab::register_flood_during`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Flood {
+    /// The flood's REGISTERs that reached Kamailio.
+    pub reached: u64,
+    /// How long the flood (and what ran meanwhile) took.
+    pub secs: f64,
+}
+
+impl Flood {
+    /// The most a per-source limit of `rate`/s with `burst` lets through in that time.
+    pub fn cap(&self, burst: u64, rate: u64) -> u64 {
+        burst + (rate as f64 * self.secs).ceil() as u64 + 1
+    }
+}
+
 pub struct VoipLab {
     pub switch: String,
     pub pbx: String,
     pub phone: String,
     pub attacker: String,
+    /// Where the phones and the attacker send: the PBX, or the perimeter box's public
+    /// address that it forwards to the PBX by DNAT.
+    pub target: &'static str,
+    /// The honest phones' address and the attacker's.
+    pub phone_ip: &'static str,
+    pub attacker_ip: &'static str,
+    /// The routed variant's router and its other hosts.
+    pub perimeter: Option<Perimeter>,
     /// Scratch directory: Kamailio's runtime files and log, sipp's statistics.
     pub dir: PathBuf,
     kamailio: Option<Child>,
 }
 
+/// The routed lab ([`VoipLab::perimeter`]): the phones and the attacker on the outside
+/// segment (the bridge), a router between them and the PBX with sipguard on its outside
+/// interface, a LAN behind the router, and a second uplink.
+///
+/// ```text
+///  phone 198.51.100.10 ─┐                 ┌ dmz0 192.0.2.254 ── pbx0 192.0.2.1 (Kamailio)
+///  attacker .66 ────────┼─ out0 .1 [gw] ──┼ lan0 10.20.0.1 ──── lan1 10.20.0.10 (LAN client)
+///  (bridge 198.51.100/24)   (.2 public)   └ out1 203.0.113.1 ── isp0 203.0.113.20 (2nd uplink)
+/// ```
+///
+/// The router forwards (ip_forward=1) and routes everything; with [`Nat::Dnat`] the outside
+/// reaches the PBX only at [`PUBLIC`], DNAT'd to [`PBX`], and the LAN leaves masqueraded.
+pub struct Perimeter {
+    /// The router's namespace: sipguard runs here, on [`OUTSIDE_IF`] (and [`UPLINK2_IF`]).
+    pub gw: String,
+    /// The LAN client's namespace.
+    pub lan: String,
+    /// The second uplink's namespace (another ISP: a host of its own, [`UPLINK2_HOST`]).
+    pub uplink2: String,
+    pub nat: Nat,
+}
+
+/// How the perimeter box reaches the PBX.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nat {
+    /// Routed: the outside addresses the PBX directly.
+    None,
+    /// The outside addresses [`PUBLIC`], which the box DNATs to [`PBX`] (SIP, UDP and TCP).
+    Dnat,
+}
+
+/// The perimeter box's outside interface and its second uplink.
+pub const OUTSIDE_IF: &str = "out0";
+pub const UPLINK2_IF: &str = "out1";
+/// The routed lab's outside addresses: the box, its public address (DNAT), a phone, the
+/// attacker.
+pub const OUTSIDE_GW: &str = "198.51.100.1";
+pub const PUBLIC: &str = "198.51.100.2";
+pub const OUTSIDE_PHONE: &str = "198.51.100.10";
+pub const OUTSIDE_ATTACKER: &str = "198.51.100.66";
+/// The LAN client behind the box, and the host on the second uplink.
+pub const LAN_CLIENT: &str = "10.20.0.10";
+pub const UPLINK2_HOST: &str = "203.0.113.20";
+
 impl VoipLab {
-    /// Builds the namespaces and the bridge.
+    /// Builds the namespaces and the bridge: the PBX, the phones and the attacker on one
+    /// segment, sipguard's place the PBX's own interface.
     pub fn new() -> anyhow::Result<Self> {
+        let lab = Self::namespaces_for(PBX, PHONE, ATTACKER, None)?;
+        lab.bridge()?;
+        for (ns, ifname, v4, v6) in [
+            (&lab.pbx, PBX_IF, PBX, "2001:db8:1::1"),
+            (&lab.phone, "ph0", PHONE, "2001:db8:1::10"),
+            (&lab.attacker, "atk0", ATTACKER, "2001:db8:1::66"),
+        ] {
+            lab.bridge_port(ns, ifname)?;
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", ifname])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                ifname,
+                "nodad",
+            ])?;
+            ip(&["-n", ns, "link", "set", ifname, "up"])?;
+        }
+        Ok(lab)
+    }
+
+    /// Builds the routed lab of [`Perimeter`]: sipguard's place is the box's [`OUTSIDE_IF`]
+    /// in namespace `perimeter.gw`.
+    pub fn perimeter(nat: Nat) -> anyhow::Result<Self> {
         let id = crate::unique("sgt-");
+        let target = match nat {
+            Nat::None => PBX,
+            Nat::Dnat => PUBLIC,
+        };
+        let perimeter = Perimeter {
+            gw: format!("{id}-gw"),
+            lan: format!("{id}-lan"),
+            uplink2: format!("{id}-up2"),
+            nat,
+        };
+        let lab = Self::namespaces_for(target, OUTSIDE_PHONE, OUTSIDE_ATTACKER, Some(perimeter))?;
+        let p = lab.perimeter.as_ref().context("the perimeter")?;
+        let gw = p.gw.as_str();
+        // The outside segment: the phones, the attacker and the box's outside interface.
+        lab.bridge()?;
+        for (ns, ifname, addrs) in [
+            (&lab.phone, "ph0", vec![OUTSIDE_PHONE]),
+            (&lab.attacker, "atk0", vec![OUTSIDE_ATTACKER]),
+            (&p.gw, OUTSIDE_IF, vec![OUTSIDE_GW, PUBLIC]),
+        ] {
+            lab.bridge_port(ns, ifname)?;
+            for a in addrs {
+                ip(&["-n", ns, "addr", "add", &format!("{a}/24"), "dev", ifname])?;
+            }
+            ip(&["-n", ns, "link", "set", ifname, "up"])?;
+        }
+        // Point-to-point segments from the box: the PBX, the LAN, the second uplink.
+        for (ns, far_if, far, near_if, near, prefix) in [
+            (&lab.pbx, PBX_IF, PBX, "dmz0", "192.0.2.254", 24),
+            (&p.lan, "lan1", LAN_CLIENT, "lan0", "10.20.0.1", 24),
+            (
+                &p.uplink2,
+                "isp0",
+                UPLINK2_HOST,
+                UPLINK2_IF,
+                "203.0.113.1",
+                24,
+            ),
+        ] {
+            veth(gw, near_if, ns, far_if)?;
+            ip(&[
+                "-n",
+                gw,
+                "addr",
+                "add",
+                &format!("{near}/{prefix}"),
+                "dev",
+                near_if,
+            ])?;
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{far}/{prefix}"),
+                "dev",
+                far_if,
+            ])?;
+            for (n, i) in [(gw, near_if), (ns.as_str(), far_if)] {
+                ip(&["-n", n, "link", "set", i, "up"])?;
+            }
+            ip(&["-n", ns, "route", "add", "default", "via", near])?;
+        }
+        // Kamailio also listens on the PBX's IPv6 address (not routed here).
+        ip(&[
+            "-n",
+            &lab.pbx,
+            "addr",
+            "add",
+            "2001:db8:1::1/64",
+            "dev",
+            PBX_IF,
+            "nodad",
+        ])?;
+        for ns in [&lab.phone, &lab.attacker] {
+            ip(&["-n", ns, "route", "add", "default", "via", OUTSIDE_GW])?;
+        }
+        crate::netns::run_in(gw, "sysctl", &["-qw", "net.ipv4.ip_forward=1"], None)?;
+        if nat == Nat::Dnat {
+            let rules = [
+                "table ip sgtnat {".to_owned(),
+                "chain pre { type nat hook prerouting priority dstnat;".to_owned(),
+                format!("ip daddr {PUBLIC} udp dport 5060 dnat to {PBX};"),
+                format!("ip daddr {PUBLIC} tcp dport 5060 dnat to {PBX}; }}"),
+                "chain post { type nat hook postrouting priority srcnat;".to_owned(),
+                format!("oifname \"{OUTSIDE_IF}\" ip saddr 10.20.0.0/24 masquerade; }}"),
+                "}".to_owned(),
+            ]
+            .join("\n");
+            crate::netns::run_in(gw, "nft", &["-f", "-"], Some(rules.as_bytes()))
+                .context("nftables (apt package nftables) for the DNAT")?;
+        }
+        Ok(lab)
+    }
+
+    /// Where sipguard runs: the namespace and the interface that sees the attacks come in
+    /// (the PBX's own, or the perimeter box's outside one).
+    pub fn guard(&self) -> (&str, &str) {
+        match &self.perimeter {
+            Some(p) => (&p.gw, OUTSIDE_IF),
+            None => (&self.pbx, PBX_IF),
+        }
+    }
+
+    /// The lab's namespaces, created, with loopback up, and its scratch directory.
+    fn namespaces_for(
+        target: &'static str,
+        phone_ip: &'static str,
+        attacker_ip: &'static str,
+        perimeter: Option<Perimeter>,
+    ) -> anyhow::Result<Self> {
+        let id = match &perimeter {
+            Some(p) => p.gw.trim_end_matches("-gw").to_owned(),
+            None => crate::unique("sgt-"),
+        };
         let dir = std::env::temp_dir().join(format!("{id}-voip"));
         std::fs::create_dir_all(&dir)?;
         let lab = Self {
@@ -56,14 +277,24 @@ impl VoipLab {
             pbx: format!("{id}-pbx"),
             phone: format!("{id}-ph"),
             attacker: format!("{id}-atk"),
+            target,
+            phone_ip,
+            attacker_ip,
+            perimeter,
             dir,
             kamailio: None,
         };
+        // Created one by one, so that a failure part-way leaves `lab` to delete what was.
         for ns in lab.namespaces() {
             ip(&["netns", "add", ns])?;
             ip(&["-n", ns, "link", "set", "lo", "up"])?;
         }
-        let sw = lab.switch.as_str();
+        Ok(lab)
+    }
+
+    /// The bridge of the lab's one segment (in the switch namespace).
+    fn bridge(&self) -> anyhow::Result<()> {
+        let sw = self.switch.as_str();
         ip(&[
             "-n",
             sw,
@@ -77,41 +308,29 @@ impl VoipLab {
             "forward_delay",
             "0",
         ])?;
-        ip(&["-n", sw, "link", "set", "br0", "up"])?;
-        for (ns, ifname, v4, v6) in [
-            (&lab.pbx, PBX_IF, PBX, "2001:db8:1::1"),
-            (&lab.phone, "ph0", PHONE, "2001:db8:1::10"),
-            (&lab.attacker, "atk0", ATTACKER, "2001:db8:1::66"),
-        ] {
-            let port = format!("sw-{ifname}");
-            ip(&[
-                "-n", sw, "link", "add", &port, "type", "veth", "peer", "name", ifname,
-            ])?;
-            ip(&["-n", sw, "link", "set", ifname, "netns", ns])?;
-            ip(&["-n", sw, "link", "set", &port, "master", "br0", "up"])?;
-            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", ifname])?;
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                ifname,
-                "nodad",
-            ])?;
-            // veth leaves UDP checksums to "hardware" otherwise: the PBX should see what a
-            // real NIC delivers.
-            let _ = Self::command(ns, "ethtool")
-                .args(["-K", ifname, "tx", "off"])
-                .output();
-            ip(&["-n", ns, "link", "set", ifname, "up"])?;
-        }
-        Ok(lab)
+        ip(&["-n", sw, "link", "set", "br0", "up"]).map(drop)
     }
 
-    fn namespaces(&self) -> [&str; 4] {
-        [&self.switch, &self.pbx, &self.phone, &self.attacker]
+    /// A port of the bridge: veth `sw-IFNAME` on it, its peer `ifname` in `ns` (down, no
+    /// address yet).
+    fn bridge_port(&self, ns: &str, ifname: &str) -> anyhow::Result<()> {
+        let sw = self.switch.as_str();
+        let port = format!("sw-{ifname}");
+        veth(sw, &port, ns, ifname)?;
+        ip(&["-n", sw, "link", "set", &port, "master", "br0", "up"]).map(drop)
+    }
+
+    fn namespaces(&self) -> Vec<&str> {
+        let mut all = vec![
+            self.switch.as_str(),
+            self.pbx.as_str(),
+            self.phone.as_str(),
+            self.attacker.as_str(),
+        ];
+        if let Some(p) = &self.perimeter {
+            all.extend([p.gw.as_str(), p.lan.as_str(), p.uplink2.as_str()]);
+        }
+        all
     }
 
     /// `timeout SECS PROGRAM` inside `ns`, with the lab directory as working directory.
@@ -127,7 +346,24 @@ impl VoipLab {
         c.args(["netns", "exec", ns, program]);
         c
     }
+}
 
+/// A veth pair: `near` in namespace `near_ns`, its peer `far` in `far_ns`; with transmit
+/// checksum offload off on both ends (veth leaves UDP checksums to "hardware" otherwise: the
+/// PBX should see what a real NIC delivers, and a router forwards what it got).
+fn veth(near_ns: &str, near: &str, far_ns: &str, far: &str) -> anyhow::Result<()> {
+    ip(&[
+        "-n", near_ns, "link", "add", near, "type", "veth", "peer", "name", far, "netns", far_ns,
+    ])?;
+    for (ns, dev) in [(near_ns, near), (far_ns, far)] {
+        let _ = VoipLab::command(ns, "ethtool")
+            .args(["-K", dev, "tx", "off"])
+            .output();
+    }
+    Ok(())
+}
+
+impl VoipLab {
     /// Starts Kamailio in the PBX namespace and waits (at most 10 s) until it listens.
     pub fn start_kamailio(&mut self) -> anyhow::Result<()> {
         let run = self.dir.join("kamailio-run");
@@ -265,6 +501,33 @@ impl VoipLab {
         })
     }
 
+    /// Honest traffic from the phone namespace: `regs` registrations and `calls` calls, each
+    /// of which must succeed. Panics with Kamailio's log otherwise.
+    pub fn honest_traffic_succeeds(&self, regs: u32, calls: u32) {
+        let r = self
+            .honest_registrations(regs, 5)
+            .expect("sipp registrations");
+        assert!(
+            r.all_ok(u64::from(regs)),
+            "honest registrations: {r:?}\n{}",
+            self.kamailio_log()
+        );
+        if calls == 0 {
+            return;
+        }
+        let (caller, callee) = self.honest_calls(calls).expect("sipp calls");
+        assert!(
+            caller.all_ok(u64::from(calls)),
+            "honest calls: {caller:?}\n{}",
+            self.kamailio_log()
+        );
+        assert_eq!(
+            callee.successful,
+            u64::from(calls),
+            "calls answered: {callee:?}"
+        );
+    }
+
     fn scenario(name: &str) -> String {
         lab_dir().join("sipp").join(name).display().to_string()
     }
@@ -276,13 +539,13 @@ impl VoipLab {
             &self.phone,
             "honest_reg",
             &[
-                &format!("{PBX}:5060"),
+                &format!("{}:5060", self.target),
                 "-sf",
                 &Self::scenario("reg.xml"),
                 "-inf",
                 &Self::scenario("users_reg.csv"),
                 "-i",
-                PHONE,
+                self.phone_ip,
                 "-p",
                 "5070",
                 "-mp",
@@ -318,13 +581,13 @@ impl VoipLab {
             &self.phone,
             "callee_reg",
             &[
-                &format!("{PBX}:5060"),
+                &format!("{}:5060", self.target),
                 "-sf",
                 &Self::scenario("reg.xml"),
                 "-inf",
                 &Self::scenario("callee_reg.csv"),
                 "-i",
-                PHONE,
+                self.phone_ip,
                 "-p",
                 "5071",
                 "-mp",
@@ -344,7 +607,14 @@ impl VoipLab {
         }
         let mut uas = self
             .command_for(&self.phone, 60, "sipp")
-            .args(["-sf", &Self::scenario("uas.xml"), "-i", PHONE, "-p", "5080"])
+            .args([
+                "-sf",
+                &Self::scenario("uas.xml"),
+                "-i",
+                self.phone_ip,
+                "-p",
+                "5080",
+            ])
             .args(["-mp", "6080", "-m", &n.to_string(), "-timeout", "50s"])
             .args(["-nostdin", "-trace_stat", "-stf", "uas.csv"])
             .stdin(Stdio::null())
@@ -354,7 +624,7 @@ impl VoipLab {
             .context("starting the sipp UAS")?;
         if !self.wait_udp(
             &self.phone,
-            &format!("{PHONE}:5080"),
+            &format!("{}:5080", self.phone_ip),
             Duration::from_secs(10),
         ) {
             let _ = uas.kill();
@@ -364,13 +634,13 @@ impl VoipLab {
             &self.phone,
             "caller",
             &[
-                &format!("{PBX}:5060"),
+                &format!("{}:5060", self.target),
                 "-sf",
                 &Self::scenario(scenario),
                 "-inf",
                 &Self::scenario("caller.csv"),
                 "-i",
-                PHONE,
+                self.phone_ip,
                 "-p",
                 "5072",
                 "-mp",
@@ -428,11 +698,11 @@ impl VoipLab {
             &self.attacker,
             "flood",
             &[
-                &format!("{PBX}:5060"),
+                &format!("{}:5060", self.target),
                 "-sf",
                 &Self::scenario("flood_register.xml"),
                 "-i",
-                ATTACKER,
+                self.attacker_ip,
                 "-p",
                 "5090",
                 "-mp",
@@ -448,6 +718,63 @@ impl VoipLab {
         )
     }
 
+    /// [`VoipLab::register_flood`] of `n` at `rate`/s, with `meanwhile` run from half a second
+    /// in (honest traffic, say). Fails unless sipp sent all `n`.
+    pub fn register_flood_during(
+        &self,
+        n: u64,
+        rate: u64,
+        meanwhile: impl FnOnce(),
+    ) -> anyhow::Result<Flood> {
+        let before = self.kamailio_count("RX", self.attacker_ip);
+        let started = std::time::Instant::now();
+        let flood = std::thread::scope(|s| {
+            let flood = s.spawn(|| self.register_flood(n, rate));
+            std::thread::sleep(Duration::from_millis(500));
+            meanwhile();
+            flood
+                .join()
+                .map_err(|_| anyhow::anyhow!("the flood thread panicked"))
+        })??;
+        let secs = started.elapsed().as_secs_f64();
+        if flood.successful != n {
+            bail!(
+                "sipp sent {} of the flood's {n}: {flood:?}",
+                flood.successful
+            );
+        }
+        Ok(Flood {
+            reached: (self.kamailio_count("RX", self.attacker_ip) - before) as u64,
+            secs,
+        })
+    }
+
+    /// svcrack from the attacker guessing 1001's password (1 to 200, a phone's User-Agent, at
+    /// most 15 s) while `meanwhile` runs (honest traffic, say). Fails when svcrack found the
+    /// password; returns how many wrong passwords reached Kamailio.
+    pub fn svcrack_during(&self, meanwhile: impl FnOnce()) -> anyhow::Result<usize> {
+        let before = self.kamailio_count("AUTHFAIL", self.attacker_ip);
+        let crack = std::thread::scope(|s| {
+            let crack = s.spawn(|| {
+                self.sipvicious(
+                    "svcrack",
+                    &["-u1001", "-r1-200"],
+                    Some("Zoiper rv2.10.20.3"),
+                    15,
+                )
+            });
+            meanwhile();
+            crack
+                .join()
+                .map_err(|_| anyhow::anyhow!("the svcrack thread panicked"))
+        })??;
+        let out = String::from_utf8_lossy(&crack.stdout);
+        if out.contains(" 150 ") {
+            bail!("svcrack found the password:\n{out}");
+        }
+        Ok(self.kamailio_count("AUTHFAIL", self.attacker_ip) - before)
+    }
+
     /// Runs a SIPVicious tool (`svmap`, `svwar`, `svcrack`) from the attacker namespace
     /// against the PBX, with its own User-Agent or `user_agent` instead.
     pub fn sipvicious(
@@ -460,7 +787,7 @@ impl VoipLab {
         let mut c = self.command_for(&self.attacker, secs, "python3");
         c.arg(lab_dir().join("sv_ua.py"))
             .args([user_agent.unwrap_or("-"), tool]);
-        c.args(["-x", ATTACKER]).args(args).arg(PBX);
+        c.args(["-x", self.attacker_ip]).args(args).arg(self.target);
         c.stdin(Stdio::null())
             .output()
             .with_context(|| format!("running {tool} (PyPI package sipvicious)"))

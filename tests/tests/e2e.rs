@@ -8,7 +8,7 @@ use std::{
 };
 
 use sipguard_tests::{
-    daemon::{binary, Daemon},
+    daemon::{binary, refused, Daemon},
     netns::{
         self, addr,
         clients::{ALLOWED4, ALLOWED6, DENIED4, DENIED6, OUTSIDER4, OUTSIDER6},
@@ -19,15 +19,6 @@ use sipguard_tests::{
     traffic::{send_udp, tcp_connects, SteadyUdp, TcpAcceptor, UdpCounter, DATAGRAMS},
     wait_every, wait_until,
 };
-
-/// Runs `cmd`, which must fail with a sentence, not a panic; returns its stderr.
-fn refused(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("running sipguard");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "expected a failure: {stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stderr
-}
 
 privileged_test! {
     fn denied_sources_are_dropped_and_counted_while_allowed_traffic_flows() {

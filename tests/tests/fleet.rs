@@ -546,7 +546,7 @@ privileged_test! {
         let config = sipguard::config::Config::from_str(text, "inline-key.toml").expect("a valid policy");
         let pin_dir = std::path::Path::new("/sys/fs/bpf/sipguard-test-applied-mode");
         let path = sipguard::control::applied::record_path(pin_dir);
-        sipguard::control::applied::record(pin_dir, &config).expect("recording the policy");
+        sipguard::control::applied::record(pin_dir, &config, &["eth0".to_owned()]).expect("recording the policy");
         let mode = std::fs::metadata(&path).expect("the record").permissions().mode() & 0o777;
         let recorded = std::fs::read_to_string(&path).expect("the record");
         sipguard::control::applied::forget(pin_dir);

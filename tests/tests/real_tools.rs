@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use sipguard_tests::{
     daemon::Daemon,
     guesser::Guesser,
-    netns::metric,
     policies::TempFile,
     privileged_test,
-    voip::{SippResult, VoipLab, ATTACKER, PBX, PBX_IF, PHONE},
+    voip::{VoipLab, ATTACKER, PBX, PBX_IF, PHONE},
 };
 
 /// SIP open to all with the default limits, auto-ban off.
@@ -25,48 +24,11 @@ fn lab() -> VoipLab {
     lab
 }
 
-/// A counter from the daemon's /metrics (0 when the series is absent).
-fn sample(d: &Daemon, name: &str, labels: &[(&str, &str)]) -> u64 {
-    let text = d.scrape().expect("scraping /metrics");
-    metric(&text, name, labels).unwrap_or(0.0) as u64
-}
-
 fn sip_class(d: &Daemon, class: &str, verdict: &str) -> u64 {
-    sample(
-        d,
+    d.sample(
         "sipguard_sip_packets_total",
         &[("service", "sip"), ("class", class), ("verdict", verdict)],
     )
-}
-
-fn all_ok(r: &SippResult, n: u64) -> bool {
-    r.successful == n && r.failed == 0 && r.exit_code == 0
-}
-
-/// Honest traffic from the phone namespace: `regs` registrations and `calls` calls, each of
-/// which must succeed. Panics with Kamailio's log otherwise.
-fn honest_traffic_succeeds(lab: &VoipLab, regs: u32, calls: u32) {
-    let r = lab
-        .honest_registrations(regs, 5)
-        .expect("sipp registrations");
-    assert!(
-        all_ok(&r, regs as u64),
-        "honest registrations: {r:?}\n{}",
-        lab.kamailio_log()
-    );
-    if calls == 0 {
-        return;
-    }
-    let (caller, callee) = lab.honest_calls(calls).expect("sipp calls");
-    assert!(
-        all_ok(&caller, calls as u64),
-        "honest calls: {caller:?}\n{}",
-        lab.kamailio_log()
-    );
-    assert_eq!(
-        callee.successful, calls as u64,
-        "calls answered: {callee:?}"
-    );
 }
 
 privileged_test! {
@@ -118,9 +80,7 @@ privileged_test! {
         );
         // Every datagram the tools sent was dropped as a scanner: svmap's OPTIONS, svwar's
         // REGISTERs.
-        let scanner = sample(
-            &daemon,
-            "sipguard_packets_total",
+        let scanner = daemon.sample("sipguard_packets_total",
             &[
                 ("service", "sip"),
                 ("reason", "scanner"),
@@ -143,7 +103,7 @@ privileged_test! {
         assert!(line.contains(&sent.to_string()), "{line}");
 
         // Honest phones are unaffected.
-        honest_traffic_succeeds(&lab, 5, 5);
+        lab.honest_traffic_succeeds(5, 5);
         assert!(lab.kamailio_count("REGOK", PHONE) >= 6);
     }
 }
@@ -180,7 +140,7 @@ privileged_test! {
         let attack = std::thread::scope(|s| {
             let attack = s.spawn(|| lab.sipvicious("svcrack", &["-u1001", "-r1-200"], Some(UA), 15));
             // The phones register and call while the attack runs.
-            honest_traffic_succeeds(&lab, 5, 5);
+            lab.honest_traffic_succeeds(5, 5);
             attack.join().expect("svcrack thread")
         })
         .unwrap();
@@ -210,9 +170,7 @@ privileged_test! {
             sent,
             "drops {dropped} + reached {reached} vs sent {sent}"
         );
-        let rate_limited = sample(
-            &daemon,
-            "sipguard_packets_total",
+        let rate_limited = daemon.sample("sipguard_packets_total",
             &[
                 ("service", "sip"),
                 ("reason", "rate_limited"),
@@ -237,26 +195,12 @@ privileged_test! {
         let config = TempFile::with_contents(SIP_ONLY_NO_AUTOBAN);
         let daemon = Daemon::start(&lab.pbx, PBX_IF, 9603, &["--config", config.as_str()]).unwrap();
         let sent_before = lab.udp_sent(&lab.attacker).unwrap();
-        let reached_before = lab.kamailio_count("RX", ATTACKER);
-
-        let started = Instant::now();
-        let flood = std::thread::scope(|s| {
-            let flood = s.spawn(|| lab.register_flood(FLOOD, 500));
-            std::thread::sleep(Duration::from_millis(500));
-            honest_traffic_succeeds(&lab, 5, 10);
-            flood.join().expect("flood thread")
-        })
-        .unwrap();
-        let elapsed = started.elapsed().as_secs_f64();
-        assert_eq!(
-            flood.successful, FLOOD,
-            "sipp sent the whole flood: {flood:?}"
-        );
-
+        let flood = lab
+            .register_flood_during(FLOOD, 500, || lab.honest_traffic_succeeds(5, 10))
+            .unwrap();
         let sent = lab.udp_sent(&lab.attacker).unwrap() - sent_before;
         assert_eq!(sent, FLOOD);
-        let reached = (lab.kamailio_count("RX", ATTACKER) - reached_before) as u64;
-        let cap = BURST + (RATE as f64 * elapsed).ceil() as u64 + 1;
+        let (reached, elapsed, cap) = (flood.reached, flood.secs, flood.cap(BURST, RATE));
         assert!(
             reached <= cap,
             "{reached} of {FLOOD} flood REGISTERs reached Kamailio in {elapsed:.1} s; cap {cap}"
@@ -280,25 +224,13 @@ privileged_test! {
         // The built-in default: auto-ban after more than 5 failures in a minute, for an hour.
         const FAILURES: usize = 5;
         let daemon = Daemon::start(&lab.pbx, PBX_IF, 9604, &[]).unwrap();
-        let guesses_before = lab.kamailio_count("AUTHFAIL", ATTACKER);
-        let attack = std::thread::scope(|s| {
-            let attack = s.spawn(|| {
-                lab.sipvicious(
-                    "svcrack",
-                    &["-u1001", "-r1-200"],
-                    Some("Zoiper rv2.10.20.3"),
-                    15,
-                )
-            });
-            // Honest phones re-register (each with its 401 round) and call during the attack.
-            honest_traffic_succeeds(&lab, 5, 5);
-            honest_traffic_succeeds(&lab, 5, 0);
-            attack.join().expect("svcrack thread")
-        })
-        .unwrap();
-        let out = String::from_utf8_lossy(&attack.stdout);
-        assert!(!out.contains(" 150 "), "svcrack found the password:\n{out}");
-        let guesses = lab.kamailio_count("AUTHFAIL", ATTACKER) - guesses_before;
+        // Honest phones re-register (each with its 401 round) and call during the attack.
+        let guesses = lab
+            .svcrack_during(|| {
+                lab.honest_traffic_succeeds(5, 5);
+                lab.honest_traffic_succeeds(5, 0);
+            })
+            .unwrap();
         assert!(
             guesses <= FAILURES + 1,
             "{guesses} wrong passwords reached Kamailio; the ban comes after {FAILURES} failures"
@@ -312,9 +244,7 @@ privileged_test! {
         assert_eq!(bans[0]["net"], "192.0.2.66/32");
         assert_eq!(bans[0]["reason"], "auth_failures");
         assert_eq!(
-            sample(
-                &daemon,
-                "sipguard_bans_created_total",
+            daemon.sample("sipguard_bans_created_total",
                 &[("reason", "auth_failures")]
             ),
             1
@@ -326,15 +256,7 @@ privileged_test! {
         );
         assert!(daemon.log_text().contains("192.0.2.66/32"));
         assert!(
-            sample(
-                &daemon,
-                "sipguard_packets_total",
-                &[
-                    ("service", "sip"),
-                    ("reason", "banned"),
-                    ("verdict", "drop")
-                ]
-            ) > 0
+            daemon.packets("sip", "banned", "drop") > 0
         );
     }
 }
@@ -347,19 +269,17 @@ privileged_test! {
         // fragments pass only because they follow their first fragment's verdict.
         let daemon = Daemon::start(&lab.pbx, PBX_IF, 9605, &[]).unwrap();
         // The caller 1003 must be registered to call.
-        honest_traffic_succeeds(&lab, 5, 0);
+        lab.honest_traffic_succeeds(5, 0);
         let (caller, callee) = lab
             .honest_calls_with(5, "uac_call_fragmented.xml")
             .expect("sipp calls");
         assert!(
-            all_ok(&caller, 5),
+            caller.all_ok(5),
             "fragmented calls: {caller:?}\n{}",
             lab.kamailio_log()
         );
         assert_eq!(callee.successful, 5, "calls answered: {callee:?}");
-        let passed = sample(
-            &daemon,
-            "sipguard_packets_total",
+        let passed = daemon.sample("sipguard_packets_total",
             &[
                 ("service", "sip"),
                 ("reason", "fragment"),
@@ -368,9 +288,7 @@ privileged_test! {
         );
         // Two INVITEs per call (the 407 round), each with at least one later fragment.
         assert!(passed >= 5 * 2, "later fragments passed: {passed}");
-        let dropped = sample(
-            &daemon,
-            "sipguard_packets_total",
+        let dropped = daemon.sample("sipguard_packets_total",
             &[
                 ("service", "none"),
                 ("reason", "fragment"),
@@ -409,15 +327,7 @@ privileged_test! {
             "the guesser stops at its first unanswered request"
         );
         assert_eq!(
-            sample(
-                &daemon,
-                "sipguard_packets_total",
-                &[
-                    ("service", "sip"),
-                    ("reason", "banned"),
-                    ("verdict", "drop")
-                ]
-            ),
+            daemon.packets("sip", "banned", "drop"),
             1,
             "the seventh request was dropped as banned"
         );

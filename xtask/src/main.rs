@@ -90,9 +90,10 @@ enum Task {
     /// Build release, then a Debian package: target/debian/sipguard_<version>_<arch>.deb.
     Deb,
     /// Build a throwaway VoIP lab in network namespaces, run sipguard in it, play a scripted
-    /// attack timeline and print what happened (`-- --short` for the quick version).
+    /// attack timeline and print what happened (`-- --short` for the quick version,
+    /// `-- --perimeter` for sipguard on a router in front of the PBX, `--dnat` with DNAT).
     Lab {
-        /// Arguments for sipguard-lab: --short, --json FILE.
+        /// Arguments for sipguard-lab: --short, --perimeter, --dnat, --json FILE.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

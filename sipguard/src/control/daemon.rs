@@ -17,11 +17,11 @@ use crate::{
     config::{Config, Mode},
     dataplane::{
         self,
-        attach::{attach, attach_egress, AttachMode},
+        attach::{self, AttachMode},
         clock::ban_clock_ns,
         kernel,
         object::map,
-        pin_dir::Mismatch,
+        pin_dir::{self, Mismatch},
         Loaded, Maps,
     },
     host::iface,
@@ -33,8 +33,9 @@ type Result<T, E = ControlError> = std::result::Result<T, E>;
 /// How the daemon runs: `sipguard run`'s options.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The interface to protect.
-    pub iface: String,
+    /// The interfaces to protect (at least one): the same programs and maps on each, so a
+    /// ban or a rate bucket earned on one holds on all.
+    pub ifaces: Vec<String>,
     /// The policy file; `None`: the built-in default.
     pub config: Option<PathBuf>,
     /// Where to serve Prometheus metrics.
@@ -74,16 +75,15 @@ pub struct Daemon {
     events: Option<RingBuf<MapData>>,
 }
 
-/// What attaching did, for the start's log line.
+/// What attaching did on every interface, and the events ring taken meanwhile.
 struct Attached {
-    /// The XDP mode, or "adopted".
-    xdp_mode: &'static str,
-    egress_adopted: bool,
+    ifaces: Vec<attach::OnInterface>,
     events: RingBuf<MapData>,
 }
 
 impl Daemon {
-    /// Loads the programs, attaches them to `opts.iface` and applies the policy.
+    /// Loads the programs, attaches them to every interface of `opts.ifaces` and applies the
+    /// policy.
     ///
     /// On the same map layout (or a first start), the programs are attached before the
     /// policy is written (`attach_then_apply`); after a layout change, the policy and the
@@ -91,7 +91,19 @@ impl Daemon {
     /// (`migrate_then_attach`).
     pub fn start(opts: Options) -> Result<Self> {
         let config = opts.load_config()?;
-        iface::check_interface(&opts.iface)?;
+        if opts.ifaces.is_empty() {
+            return Err(ControlError::NoInterface);
+        }
+        // Every interface is checked before anything is loaded: a typo in the second one
+        // leaves nothing attached to the first.
+        for (i, name) in opts.ifaces.iter().enumerate() {
+            if opts.ifaces[..i].contains(name) {
+                return Err(ControlError::InterfaceTwice {
+                    iface: name.clone(),
+                });
+            }
+            iface::check_interface(name)?;
+        }
         let mut loaded = dataplane::load(&opts.pin_path, config.global.tracked_sources)?;
         let metrics = opts.metrics.map(metrics::bind).transpose()?;
         let attached = if loaded.migration.is_some() {
@@ -102,10 +114,27 @@ impl Daemon {
         for note in loaded.features.differences() {
             tracing::info!(kernel = %kernel::release(), "on this kernel: {note}");
         }
+        for on in &attached.ifaces {
+            tracing::info!(
+                iface = %on.iface,
+                xdp_mode = on.xdp_mode,
+                egress = if on.egress_adopted { "adopted" } else { "attached" },
+                "attached"
+            );
+        }
+        for stale in pin_dir::pinned_interfaces(&opts.pin_path)
+            .into_iter()
+            .filter(|i| !opts.ifaces.contains(i))
+        {
+            tracing::warn!(
+                iface = %stale,
+                "a link of an earlier daemon is still pinned for {stale}, which this daemon \
+                 doesn't guard: its filter stays as it was (`sipguard detach --iface {stale}` \
+                 removes it)"
+            );
+        }
         tracing::info!(
-            iface = %opts.iface,
-            xdp_mode = attached.xdp_mode,
-            egress = if attached.egress_adopted { "adopted" } else { "attached" },
+            ifaces = %opts.ifaces.join(","),
             config = %config.source,
             services = config.services.len(),
             policy_mode = ?config.global.mode,
@@ -125,7 +154,7 @@ impl Daemon {
     /// Compiles `config` for this host, makes it the active policy, and records it as the
     /// running policy (for `sipguard check --diff`). Returns the new epoch.
     pub fn apply(&mut self, config: &Config) -> Result<u32> {
-        apply(&mut self.loaded, &self.opts.pin_path, config)
+        apply(&mut self.loaded, &self.opts, config)
     }
 
     /// SIGHUP: re-reads the config; a config that fails validation leaves the running policy.
@@ -175,13 +204,14 @@ impl Daemon {
             .build()
             .map_err(ControlError::Runtime)?;
         runtime.block_on(self.serve())?;
-        let iface = self.opts.iface.clone();
+        let ifaces = self.opts.ifaces.clone();
         drop(self);
+        let detach: Vec<String> = ifaces.iter().map(|i| format!("--iface {i}")).collect();
         tracing::info!(
-            iface = %iface,
-            "exiting; the filter stays attached with the last policy (`sipguard detach --iface {}` \
+            ifaces = %ifaces.join(","),
+            "exiting; the filter stays attached with the last policy (`sipguard detach {}` \
              removes it)",
-            iface
+            detach.join(" ")
         );
         Ok(())
     }
@@ -190,9 +220,9 @@ impl Daemon {
     async fn serve(&mut self) -> Result<()> {
         if let Some(listener) = self.metrics.take() {
             let pin_path = self.opts.pin_path.clone();
-            let iface = self.opts.iface.clone();
+            let ifaces = self.opts.ifaces.clone();
             tokio::spawn(async move {
-                if let Err(e) = metrics::serve(listener, pin_path, iface).await {
+                if let Err(e) = metrics::serve(listener, pin_path, ifaces).await {
                     tracing::error!("metrics server stopped: {e}");
                 }
             });
@@ -260,15 +290,15 @@ impl Daemon {
     }
 }
 
-/// Compiles `config` for this host, writes it into the maps and records it (see
-/// [`Daemon::apply`]).
-fn apply(loaded: &mut Loaded, pin_path: &Path, config: &Config) -> Result<u32> {
+/// Compiles `config` for this host, writes it into the maps and records it with the
+/// interfaces it guards (see [`Daemon::apply`]).
+fn apply(loaded: &mut Loaded, opts: &Options, config: &Config) -> Result<u32> {
     let policy = CompiledPolicy::compile(config, &HostFacts::read());
     for note in &policy.notes {
         tracing::warn!("{note}");
     }
     let epoch = loaded.maps.apply(&policy)?;
-    if let Err(e) = applied::record(pin_path, config) {
+    if let Err(e) = applied::record(&opts.pin_path, config, &opts.ifaces) {
         tracing::warn!("recording the running policy for `check --diff`: {e}");
     }
     Ok(epoch)
@@ -283,15 +313,10 @@ fn apply(loaded: &mut Loaded, pin_path: &Path, config: &Config) -> Result<u32> {
 /// program swapped in atomically, over the same maps), and on a first start nothing: it
 /// passes, as the host did before. `EVENTS` is taken before the first policy is applied.
 fn attach_then_apply(loaded: &mut Loaded, opts: &Options, config: &Config) -> Result<Attached> {
-    let xdp_mode = attach(loaded, &opts.pin_path, &opts.iface, opts.xdp_mode)?;
-    let egress_adopted = attach_egress(loaded, &opts.pin_path, &opts.iface)?;
+    let ifaces = attach::attach_all(loaded, &opts.pin_path, &opts.ifaces, opts.xdp_mode)?;
     let events = events_ring(loaded)?;
-    apply(loaded, &opts.pin_path, config)?;
-    Ok(Attached {
-        xdp_mode,
-        egress_adopted,
-        events,
-    })
+    apply(loaded, opts, config)?;
+    Ok(Attached { ifaces, events })
 }
 
 /// The start after a layout change ([`crate::dataplane::pin_dir::Migration`]): write the
@@ -308,9 +333,8 @@ fn migrate_then_attach(loaded: &mut Loaded, opts: &Options, config: &Config) -> 
             loaded.maps.ban_with_note(net, ban, &note)?;
         }
     }
-    apply(loaded, &opts.pin_path, config)?;
-    let xdp_mode = attach(loaded, &opts.pin_path, &opts.iface, opts.xdp_mode)?;
-    let egress_adopted = attach_egress(loaded, &opts.pin_path, &opts.iface)?;
+    apply(loaded, opts, config)?;
+    let ifaces = attach::attach_all(loaded, &opts.pin_path, &opts.ifaces, opts.xdp_mode)?;
     if let Some(m) = loaded.migration.take() {
         let (from, bans) = (m.from, m.bans.len());
         m.finish()?;
@@ -330,11 +354,7 @@ fn migrate_then_attach(loaded: &mut Loaded, opts: &Options, config: &Config) -> 
         }
     }
     let events = events_ring(loaded)?;
-    Ok(Attached {
-        xdp_mode,
-        egress_adopted,
-        events,
-    })
+    Ok(Attached { ifaces, events })
 }
 
 /// The `EVENTS` ring buffer, taken out of the loaded object.

@@ -22,6 +22,14 @@ pub enum ControlError {
     #[error(transparent)]
     Refused(#[from] Refusal),
 
+    /// `sipguard run` without an interface to guard.
+    #[error("no interface to protect: name one or more with --iface")]
+    NoInterface,
+
+    /// The same interface named twice.
+    #[error("--iface {iface} is named twice")]
+    InterfaceTwice { iface: String },
+
     #[error("{what} needs root (CAP_BPF and CAP_NET_ADMIN); run it with sudo")]
     NotRoot { what: &'static str },
 

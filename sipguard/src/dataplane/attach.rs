@@ -72,6 +72,86 @@ pub fn attach(
     Ok(name)
 }
 
+/// What attaching did on one interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OnInterface {
+    pub iface: String,
+    /// "native", "skb", or "adopted" (see [`attach`]).
+    pub xdp_mode: &'static str,
+    /// Whether the egress filter of an earlier daemon was adopted (see [`attach_egress`]).
+    pub egress_adopted: bool,
+}
+
+/// Attaches both programs to every interface of `ifaces`, in order: the same loaded programs
+/// and so the same maps on each (a ban or a rate bucket earned on one holds on all), each
+/// interface's links pinned under its own name and adopted from an earlier daemon as on one
+/// interface. When one interface fails, what this call attached anew to the interfaces before
+/// it is taken off again (adopted links stay: they were attached before), so that a failed
+/// start leaves no interface half-guarded; the error names the interface.
+pub fn attach_all(
+    loaded: &mut Loaded,
+    pin_dir: &Path,
+    ifaces: &[String],
+    mode: AttachMode,
+) -> Result<Vec<OnInterface>> {
+    let tcx = loaded.features.tcx;
+    let mut done: Vec<OnInterface> = Vec::new();
+    for iface in ifaces {
+        let xdp_mode = match attach(loaded, pin_dir, iface, mode) {
+            Ok(m) => m,
+            Err(e) => return Err(undo(pin_dir, tcx, &done, e)),
+        };
+        let egress_adopted = match attach_egress(loaded, pin_dir, iface) {
+            Ok(adopted) => adopted,
+            Err(e) => {
+                // Its XDP link is undone with the others; its egress was never attached.
+                done.push(OnInterface {
+                    iface: iface.clone(),
+                    xdp_mode,
+                    egress_adopted: true,
+                });
+                return Err(undo(pin_dir, tcx, &done, e));
+            }
+        };
+        done.push(OnInterface {
+            iface: iface.clone(),
+            xdp_mode,
+            egress_adopted,
+        });
+    }
+    Ok(done)
+}
+
+/// Takes off what [`attach_all`] attached anew before `failure` (best effort: each step that
+/// fails is logged), and returns `failure`.
+fn undo(
+    pin_dir: &Path,
+    tcx: bool,
+    done: &[OnInterface],
+    failure: DataplaneError,
+) -> DataplaneError {
+    for on in done {
+        let mut pins = Vec::new();
+        if on.xdp_mode != "adopted" {
+            pins.push(xdp_link_pin(pin_dir, &on.iface));
+        }
+        if !on.egress_adopted {
+            if tcx {
+                pins.push(egress_link_pin(pin_dir, &on.iface));
+            } else if let Err(e) = detach_egress_filter(&on.iface) {
+                tracing::warn!(iface = %on.iface, "undoing the egress filter: {e}");
+            }
+        }
+        for pin in pins.iter().filter(|p| p.exists()) {
+            if let Err(e) = std::fs::remove_file(pin) {
+                tracing::warn!(pin = %pin.display(), "undoing an attachment: {e}");
+            }
+        }
+        tracing::warn!(iface = %on.iface, "{failure}: took sipguard off {} again", on.iface);
+    }
+    failure
+}
+
 /// Attaches the egress program (auto-ban from the PBX's answers) to `iface`, and keeps it
 /// there when the daemon exits, like the XDP program. Returns whether the filter of an earlier
 /// daemon was adopted (its program swapped for this one's, with no gap).

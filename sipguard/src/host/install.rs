@@ -85,13 +85,17 @@ pub fn set_iface(text: &str, iface: &str) -> String {
     out.join("\n") + "\n"
 }
 
-/// Refuses what is not an interface name: it lands in a shell-sourced file and a unit.
+/// Refuses what is not an interface name, or several separated by commas (`run --iface`
+/// takes that list): it lands in a shell-sourced file and a unit.
 pub fn check_iface_name(iface: &str) -> Result<(), HostError> {
-    let ok = !iface.is_empty()
-        && iface.len() <= 15
-        && iface
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b));
+    let one = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 15
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+    };
+    let ok = iface.split(',').all(one);
     if ok {
         Ok(())
     } else {
@@ -229,6 +233,22 @@ mod tests {
         assert!(moved.contains("\nSIPGUARD_IFACE=ens3\n"));
         assert!(moved.contains("SIPGUARD_OPTS=\"--watch\""));
         assert_eq!(set_iface("", "eth1"), "SIPGUARD_IFACE=eth1\n");
+    }
+
+    #[test]
+    fn an_interface_list_is_names_separated_by_commas() {
+        assert!(check_iface_name("eth0").is_ok());
+        assert!(check_iface_name("wan0,wan1").is_ok());
+        for bad in [
+            "",
+            "wan0,",
+            ",wan0",
+            "wan0 wan1",
+            "wan0;reboot",
+            "a-name-too-long-x",
+        ] {
+            assert!(check_iface_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

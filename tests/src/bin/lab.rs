@@ -1,14 +1,16 @@
 //! `cargo xtask lab`: a throwaway VoIP lab in network namespaces (Kamailio with digest auth,
 //! sipp phones, an attacker with SIPVicious, sipp and hping3), sipguard with its built-in
 //! default on the PBX's interface, and a scripted attack timeline printed as a table as it
-//! plays. Everything is removed at the end, also on Ctrl-C.
+//! plays. With `--perimeter` the lab is routed: sipguard runs on a Linux router's outside
+//! interface in front of the PBX (`--dnat`: the router DNATs a public address to the PBX).
+//! Everything is removed at the end, also on Ctrl-C.
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 use sipguard_tests::{
     daemon::Daemon,
     scenario::{self, Length},
-    voip::{VoipLab, PBX_IF},
+    voip::{Nat, VoipLab},
 };
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -20,7 +22,7 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("sipguard-lab [--short] [--json FILE]");
+        println!("sipguard-lab [--short] [--perimeter [--dnat]] [--json FILE]");
         return Ok(());
     }
     let len = if args.iter().any(|a| a == "--short") {
@@ -47,13 +49,34 @@ fn main() -> anyhow::Result<()> {
         );
         nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action)?;
     }
+    let flag = |name: &str| args.iter().any(|a| a == name);
     println!("building the lab: PBX (Kamailio, digest auth), phones (sipp), attacker (SIPVicious, sipp, hping3)");
-    let mut lab = VoipLab::new().context("building the lab")?;
+    let mut lab = if flag("--perimeter") {
+        let nat = if flag("--dnat") { Nat::Dnat } else { Nat::None };
+        println!(
+            "routed: phones and attacker outside, a Linux router (forwarding{}) in front of the PBX",
+            if nat == Nat::Dnat {
+                ", DNAT from its public address to the PBX"
+            } else {
+                ""
+            }
+        );
+        VoipLab::perimeter(nat)
+    } else {
+        VoipLab::new()
+    }
+    .context("building the lab")?;
     lab.start_kamailio()?;
-    let daemon = Daemon::start(&lab.pbx, PBX_IF, 9477, &[])?;
+    let (ns, iface) = lab.guard();
+    let daemon = Daemon::start(ns, iface, 9477, &[])?;
     println!(
-        "sipguard runs on the PBX's {PBX_IF} with its built-in default; honest phones register \
-         and call during every attack\n"
+        "sipguard runs on {} {iface} with its built-in default; honest phones register and call \
+         during every attack\n",
+        if lab.perimeter.is_some() {
+            "the router's outside interface"
+        } else {
+            "the PBX's"
+        }
     );
     println!("{}", scenario::header());
     let phases = match scenario::run(&lab, &daemon, len, &STOP, |p| {

@@ -73,9 +73,11 @@ pub enum InstallLayout {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Interface to protect (the PBX's NIC, or the perimeter box's outside NIC).
-    #[arg(long)]
-    pub iface: String,
+    /// Interface to protect (the PBX's NIC, or the perimeter box's outside NIC). Repeat it,
+    /// or separate names by commas, to guard several with one policy: the same programs and
+    /// maps on each, so a ban earned on one drops the source on all.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub iface: Vec<String>,
     /// Policy file (TOML). Without it the built-in default protects a stock Asterisk/FreePBX.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -119,8 +121,9 @@ pub struct InstallArgs {
 
 #[derive(clap::Args)]
 pub struct DetachArgs {
-    #[arg(long)]
-    pub iface: String,
+    /// The interface to take the filter off; repeat it (or separate by commas) for several.
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub iface: Vec<String>,
     #[arg(long, default_value = DEFAULT_PIN_PATH)]
     pub pin_path: PathBuf,
 }

@@ -27,24 +27,24 @@ pub fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ControlError> {
 }
 
 /// Serves `GET /metrics` until the task is dropped, reading the maps pinned in `pin_dir`
-/// (opened once) and sampling their [`Activity`] on `iface` every [`SAMPLE_EVERY`].
+/// (opened once) and sampling their [`Activity`] on `ifaces` every [`SAMPLE_EVERY`].
 pub async fn serve(
     listener: std::net::TcpListener,
     pin_dir: PathBuf,
-    iface: String,
+    ifaces: Vec<String>,
 ) -> Result<(), ControlError> {
     let listener = TcpListener::from_std(listener).map_err(ControlError::io("metrics listener"))?;
     let maps = Arc::new(Maps::open_pinned(&pin_dir)?);
-    let activity = Arc::new(Mutex::new(Activity::new(&iface)));
+    let activity = Arc::new(Mutex::new(Activity::default()));
     {
         let (maps, activity) = (maps.clone(), activity.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SAMPLE_EVERY);
             loop {
                 tick.tick().await;
-                let (maps, activity, iface) = (maps.clone(), activity.clone(), iface.clone());
+                let (maps, activity, ifaces) = (maps.clone(), activity.clone(), ifaces.clone());
                 let sampled = tokio::task::spawn_blocking(move || {
-                    let (totals, attached) = Activity::read(&maps, &iface)?;
+                    let (totals, attached) = Activity::read(&maps, &ifaces)?;
                     activity.lock().unwrap_or_else(|p| p.into_inner()).observe(
                         totals,
                         attached,

@@ -113,9 +113,17 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
     let attached = IntGaugeVec::new(
         Opts::new(
             "sipguard_attached",
-            "1 when the XDP program is attached to the protected interface",
+            "1 when the XDP program is attached to the protected interface (one series per \
+             interface the daemon guards)",
         ),
         &["iface"],
+    )?;
+    let xdp_mode = IntGaugeVec::new(
+        Opts::new(
+            "sipguard_xdp_mode",
+            "1 for the XDP mode (native, skb, ...) of each interface the program is attached to",
+        ),
+        &["iface", "mode"],
     )?;
     if let Some(a) = activity {
         for (reason, at) in &a.last_match {
@@ -124,8 +132,13 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
                 .map_or(0.0, |d| d.as_secs_f64());
             last_match.with_label_values(&[reason]).set(secs);
         }
-        if let Some(on) = a.attached {
-            attached.with_label_values(&[&a.iface]).set(i64::from(on));
+        for (iface, mode) in &a.attached {
+            attached
+                .with_label_values(&[iface])
+                .set(i64::from(mode.is_some()));
+            if let Some(mode) = mode {
+                xdp_mode.with_label_values(&[iface.as_str(), mode]).set(1);
+            }
         }
     }
 
@@ -136,6 +149,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         Box::new(packets) as Box<dyn prometheus::core::Collector>,
         Box::new(last_match),
         Box::new(attached),
+        Box::new(xdp_mode),
         Box::new(bytes),
         Box::new(sip_packets),
         Box::new(bans),

@@ -4,9 +4,11 @@ use crate::args::DetachArgs;
 
 pub fn run(args: &DetachArgs) -> anyhow::Result<()> {
     require_root("sipguard detach")?;
-    for removed in sipguard::control::detach::detach(&args.pin_path, &args.iface)? {
-        println!("removed {removed}");
+    for iface in &args.iface {
+        for removed in sipguard::control::detach::detach(&args.pin_path, iface)? {
+            println!("removed {removed}");
+        }
+        println!("sipguard detached from {iface}");
     }
-    println!("sipguard detached from {}", args.iface);
     Ok(())
 }

@@ -12,11 +12,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     // Under systemd the name comes from /etc/default/sipguard, which a fresh package leaves
     // empty: say where to set it.
     anyhow::ensure!(
-        !args.iface.is_empty(),
+        !args.iface.iter().any(String::is_empty),
         "--iface is empty: name the interface to protect (for the service: SIPGUARD_IFACE in {DEFAULTS})",
     );
     let daemon = Daemon::start(Options {
-        iface: args.iface,
+        ifaces: args.iface,
         config: args.config,
         metrics: args.metrics,
         monitor: args.monitor,

@@ -1,0 +1,339 @@
+//! sipguard on a perimeter box: the real daemon on a Linux router's outside interface, in front
+//! of the lab's Kamailio (`sipguard_tests::voip::Perimeter`), with real packets forwarded
+//! through it, routed and with DNAT; and one daemon guarding several interfaces with one set
+//! of maps.
+use std::{
+    net::{SocketAddr, UdpSocket},
+    time::{Duration, Instant},
+};
+
+use sipguard_tests::{
+    daemon::{binary, refused, Daemon},
+    netns::{self, addr, in_ns, metric, spawn_in_ns, Lab, PBX_IF},
+    policies::TempFile,
+    privileged_test,
+    traffic::{send_udp, tcp_connects, TcpAcceptor},
+    voip::{
+        Nat, VoipLab, LAN_CLIENT, OUTSIDE_ATTACKER, OUTSIDE_IF, OUTSIDE_PHONE, PBX, UPLINK2_HOST,
+        UPLINK2_IF,
+    },
+};
+
+/// The README's perimeter recipe: the built-in default's SIP and admin services, default
+/// drop (replies to the box's and the LAN's own connections pass), auto-ban on.
+const PERIMETER: &str = include_str!("../policies/perimeter.toml");
+
+/// Kamailio's REGISTER limits under [`PERIMETER`] (the built-in default's).
+const RATE: u64 = 10;
+const BURST: u64 = 100;
+/// Failures before the auto-ban (the built-in default's).
+const FAILURES: usize = 5;
+
+fn lab(nat: Nat) -> VoipLab {
+    let mut lab = VoipLab::perimeter(nat).expect("building the routed lab");
+    lab.start_kamailio().expect("starting Kamailio");
+    lab
+}
+
+fn gw(lab: &VoipLab) -> &str {
+    &lab.perimeter.as_ref().expect("a routed lab").gw
+}
+
+/// Honest phones on the outside register `regs` times (and, routed, place `calls` calls),
+/// all of which must succeed.
+fn honest_phones_succeed(lab: &VoipLab, regs: u32, calls: u32) {
+    let routed = lab.perimeter.as_ref().is_some_and(|p| p.nat == Nat::None);
+    lab.honest_traffic_succeeds(regs, if routed { calls } else { 0 });
+}
+
+fn bans(d: &Daemon) -> Vec<(String, String)> {
+    let out = d.cli(&["bans", "--json"]).expect("sipguard bans");
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bans JSON");
+    rows.as_array()
+        .expect("an array")
+        .iter()
+        .map(|r| {
+            (
+                r["net"].as_str().unwrap().to_owned(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// `n` UDP round trips from `client` (in `client_ns`, an ephemeral port) to an echo server on
+/// `server` (in `server_ns`): how many answers came back within a second each.
+fn udp_echoes(client_ns: &str, client: &str, server_ns: &str, server: SocketAddr, n: u32) -> u32 {
+    let echo = spawn_in_ns(server_ns, move || {
+        let sock = UdpSocket::bind(server)?;
+        sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut echoed = 0;
+        let mut buf = [0u8; 512];
+        while echoed < n && Instant::now() < deadline {
+            if let Ok((len, from)) = sock.recv_from(&mut buf) {
+                sock.send_to(&buf[..len], from)?;
+                echoed += 1;
+            }
+        }
+        Ok(echoed)
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let client = addr(client);
+    let answered = in_ns(client_ns, move || -> anyhow::Result<u32> {
+        let sock = UdpSocket::bind(SocketAddr::new(client, 0))?;
+        sock.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut answered = 0;
+        let mut buf = [0u8; 512];
+        for i in 0..n {
+            sock.send_to(format!("ping {i}").as_bytes(), server)?;
+            if sock.recv_from(&mut buf).is_ok() {
+                answered += 1;
+            }
+        }
+        Ok(answered)
+    })
+    .expect("the LAN client's thread")
+    .expect("the LAN client's socket");
+    let _ = echo.join();
+    answered
+}
+
+/// The LAN client's own outbound TCP and UDP to a server on the outside (the phone's host):
+/// its connections complete and its UDP answers come back in through the outside interface.
+fn lan_client_reaches_the_outside(lab: &VoipLab) {
+    let lan = &lab.perimeter.as_ref().expect("a routed lab").lan;
+    let web = TcpAcceptor::start(&lab.phone, 8080).expect("a TCP server outside");
+    let server = SocketAddr::new(addr(OUTSIDE_PHONE), 8080);
+    for _ in 0..3 {
+        assert!(
+            tcp_connects(lan, addr(LAN_CLIENT), server, Duration::from_secs(2)).unwrap(),
+            "the LAN client's TCP connection to the outside"
+        );
+    }
+    // The acceptor takes them from the backlog at its own pace.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(web.finish().unwrap(), 3);
+    let echo = SocketAddr::new(addr(OUTSIDE_PHONE), 7007);
+    assert_eq!(
+        udp_echoes(lan, LAN_CLIENT, &lab.phone, echo, 5),
+        5,
+        "UDP answers to the LAN"
+    );
+}
+
+/// The routed lab's proof, with or without DNAT on the box (`port`: the daemon's metrics).
+fn the_box_defends_the_pbx(nat: Nat, port: u16) {
+    let lab = lab(nat);
+    // Forwarding works before sipguard: a phone registers through the box.
+    honest_phones_succeed(&lab, 1, 0);
+    // The REGISTER flood first, with the auto-ban off, to see the rate limit alone.
+    let config = TempFile::with_contents(
+        &PERIMETER.replace("[autoban]\nenabled = true", "[autoban]\nenabled = false"),
+    );
+    let daemon = Daemon::start(gw(&lab), OUTSIDE_IF, port, &["--config", config.as_str()]).unwrap();
+
+    const FLOOD: u64 = 1500;
+    let flood = lab
+        .register_flood_during(FLOOD, 500, || honest_phones_succeed(&lab, 5, 3))
+        .unwrap();
+    let (reached, elapsed, cap) = (flood.reached, flood.secs, flood.cap(BURST, RATE));
+    assert!(
+        reached <= cap,
+        "{reached} of {FLOOD} flood REGISTERs reached Kamailio in {elapsed:.1} s; cap {cap}"
+    );
+    assert!(reached >= BURST, "the burst itself passes: {reached}");
+    let dropped = daemon.sample(
+        "sipguard_sip_packets_total",
+        &[
+            ("service", "sip"),
+            ("class", "register"),
+            ("verdict", "drop"),
+        ],
+    );
+    assert_eq!(
+        dropped + reached,
+        FLOOD,
+        "drops {dropped} + reached {reached} vs sent {FLOOD}"
+    );
+    eprintln!("{nat:?}: {reached} of {FLOOD} flood REGISTERs reached Kamailio in {elapsed:.1} s (cap {cap})");
+
+    // Then the recipe as it is, auto-ban on: svcrack is banned from the PBX's answers as the
+    // box forwards them out toward it, under its own address (with DNAT too).
+    std::fs::write(&config.0, PERIMETER).unwrap();
+    daemon.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(
+        daemon.wait_for_log("policy reloaded", Duration::from_secs(10)),
+        "{}",
+        daemon.log_text()
+    );
+    let guesses = lab
+        .svcrack_during(|| honest_phones_succeed(&lab, 5, 0))
+        .unwrap();
+    assert!(
+        guesses <= FAILURES + 1,
+        "{guesses} wrong passwords reached Kamailio"
+    );
+    assert_eq!(
+        bans(&daemon),
+        vec![(format!("{OUTSIDE_ATTACKER}/32"), "auth_failures".to_owned())],
+        "the attacker, under its own address, is the one ban"
+    );
+    assert!(daemon.packets("sip", "banned", "drop") > 0);
+    eprintln!("{nat:?}: svcrack banned after {guesses} wrong passwords reached Kamailio");
+
+    // Honest phones from outside still register 100 %, and the LAN's own traffic works.
+    honest_phones_succeed(&lab, 5, 2);
+    lan_client_reaches_the_outside(&lab);
+    let m = daemon.scrape().unwrap();
+    assert!(
+        netns::packets_total(&m, "none", "reply", "pass") > 0.0,
+        "the LAN's answers pass as replies:\n{m}"
+    );
+}
+
+privileged_test! {
+    fn a_routed_box_caps_a_register_flood_bans_svcrack_and_keeps_phones_and_the_lan_working() {
+        the_box_defends_the_pbx(Nat::None, 9650);
+    }
+}
+
+privileged_test! {
+    fn with_dnat_on_the_box_the_attacker_is_banned_under_its_own_address() {
+        the_box_defends_the_pbx(Nat::Dnat, 9651);
+    }
+}
+
+/// A SIP OPTIONS request from `src` to the PBX, which Kamailio logs as `RX`.
+fn options(src: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS sip:{PBX} SIP/2.0\r\nVia: SIP/2.0/UDP {src}:5099;branch=z9hG4bK-{src}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@{src}>;tag=1\r\nTo: <sip:{PBX}>\r\n\
+         Call-ID: probe-{src}\r\nCSeq: 1 OPTIONS\r\nUser-Agent: perimeter-probe\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Kamailio's `RX` lines from `src` after `n` OPTIONS sent from `src` in namespace `ns`.
+fn options_reaching(lab: &VoipLab, ns: &str, src: &str, n: u32) -> usize {
+    let before = lab.kamailio_count("RX", src);
+    send_udp(
+        ns,
+        addr(src),
+        SocketAddr::new(addr(PBX), 5060),
+        n,
+        &options(src),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    lab.kamailio_count("RX", src) - before
+}
+
+fn xdp_on(ns: &str, iface: &str) -> bool {
+    let link = netns::ip(&["-n", ns, "link", "show", iface]).unwrap();
+    String::from_utf8_lossy(&link.stdout).contains("xdp")
+}
+
+privileged_test! {
+    fn two_uplinks_on_one_daemon_share_a_ban_and_are_adopted_and_detached_together() {
+        let lab = lab(Nat::None);
+        let up2 = lab.perimeter.as_ref().unwrap().uplink2.clone();
+        let gw = gw(&lab).to_owned();
+        // The attacker's address also comes in through the second uplink (another route to
+        // the same source: the box's reverse-path filter is off, as on a multihomed router).
+        netns::ip(&["-n", &up2, "addr", "add", &format!("{OUTSIDE_ATTACKER}/32"), "dev", "isp0"]).unwrap();
+        let config = TempFile::with_contents(PERIMETER);
+        let ifaces = format!("{OUTSIDE_IF},{UPLINK2_IF}");
+        let mut daemon = Daemon::start(&gw, &ifaces, 9652, &["--config", config.as_str()]).unwrap();
+
+        // status, /metrics and the applied record name both interfaces.
+        let out = daemon.cli_in_ns(&["status", "--json", "--interval", "0"]).unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let listed: Vec<(String, String)> = status["interfaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["iface"].as_str().unwrap().to_owned(), a["xdp_mode"].as_str().unwrap_or("-").to_owned()))
+            .collect();
+        assert_eq!(listed, vec![(OUTSIDE_IF.to_owned(), "native".to_owned()), (UPLINK2_IF.to_owned(), "native".to_owned())]);
+        let text = String::from_utf8_lossy(&daemon.cli_in_ns(&["status", "--interval", "0"]).unwrap().stdout).into_owned();
+        assert!(text.contains("interface out0: XDP attached (native)\ninterface out1: XDP attached (native)\n"), "{text}");
+        assert_eq!(sipguard::control::applied::interfaces(&daemon.pin_dir), vec![OUTSIDE_IF, UPLINK2_IF]);
+        let m = sipguard_tests::wait_until(Duration::from_secs(5), "both interfaces in /metrics", || {
+            let m = daemon.scrape()?;
+            [OUTSIDE_IF, UPLINK2_IF]
+                .iter()
+                .all(|i| metric(&m, "sipguard_attached", &[("iface", i)]) == Some(1.0))
+                .then_some(m)
+        })
+        .unwrap();
+        assert_eq!(metric(&m, "sipguard_xdp_mode", &[("iface", UPLINK2_IF), ("mode", "native")]), Some(1.0), "{m}");
+
+        // Before the ban the attacker's address gets through either uplink.
+        assert_eq!(options_reaching(&lab, &up2, OUTSIDE_ATTACKER, 3), 3, "through the second uplink");
+        // svcrack through the first uplink: banned from the PBX's answers leaving out0 ...
+        lab.svcrack_during(|| ()).unwrap();
+        assert_eq!(bans(&daemon), vec![(format!("{OUTSIDE_ATTACKER}/32"), "auth_failures".to_owned())]);
+        // ... and dropped on out1 too, while the second uplink's own host still gets through.
+        let banned_before = daemon.packets("sip", "banned", "drop");
+        assert_eq!(options_reaching(&lab, &up2, OUTSIDE_ATTACKER, 5), 0, "the ban holds on the other uplink");
+        let banned = daemon.packets("sip", "banned", "drop");
+        assert_eq!(banned - banned_before, 5, "dropped as banned");
+        assert_eq!(options_reaching(&lab, &up2, UPLINK2_HOST, 3), 3, "the uplink's own host");
+
+        // kill -9: both interfaces stay filtered; the next daemon adopts both links.
+        daemon.kill9().unwrap();
+        assert!(xdp_on(&gw, OUTSIDE_IF) && xdp_on(&gw, UPLINK2_IF), "XDP stays on both");
+        assert_eq!(options_reaching(&lab, &up2, OUTSIDE_ATTACKER, 3), 0, "the ban holds without a daemon");
+        daemon.spawn().unwrap();
+        let log = daemon.log_text();
+        for iface in [OUTSIDE_IF, UPLINK2_IF] {
+            assert!(
+                log.lines().any(|l| l.contains("attached") && l.contains(iface) && l.matches("\"adopted\"").count() == 2),
+                "{iface} adopted:\n{log}"
+            );
+        }
+        assert_eq!(options_reaching(&lab, &up2, OUTSIDE_ATTACKER, 3), 0, "the ban holds after the restart");
+
+        // Stopped, then detached from both in one command: nothing of sipguard's is left.
+        daemon.stop().unwrap();
+        let out = daemon.cli_in_ns(&["detach", "--iface", OUTSIDE_IF, "--iface", UPLINK2_IF]).unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!xdp_on(&gw, OUTSIDE_IF) && !xdp_on(&gw, UPLINK2_IF), "XDP off both");
+        assert!(!daemon.pin_dir.exists(), "pinned maps left behind");
+        assert_eq!(options_reaching(&lab, &up2, OUTSIDE_ATTACKER, 3), 3, "no filter, no ban");
+    }
+}
+
+privileged_test! {
+    fn an_interface_that_fails_names_itself_and_leaves_the_others_unattached() {
+        let lab = Lab::new(&[]).unwrap();
+        netns::ip(&["-n", &lab.pbx, "link", "add", "extra0", "type", "veth", "peer", "name", "extra1"]).unwrap();
+        netns::ip(&["-n", &lab.pbx, "link", "set", "extra0", "up"]).unwrap();
+        let pin = format!("/sys/fs/bpf/{}", sipguard_tests::unique("sipguard-test-"));
+        let run = |ifaces: &[&str]| {
+            let mut c = Lab::netns_command(&lab.pbx, binary()).unwrap();
+            c.arg("run");
+            for i in ifaces {
+                c.args(["--iface", i]);
+            }
+            c.args(["--pin-path", &pin]);
+            c
+        };
+        // A missing interface: refused before anything is loaded.
+        let stderr = refused(&mut run(&[PBX_IF, "nosuch0"]));
+        assert!(stderr.contains("interface \"nosuch0\" not found"), "{stderr}");
+        assert!(!xdp_on(&lab.pbx, PBX_IF));
+        let stderr = refused(&mut run(&[PBX_IF, PBX_IF]));
+        assert!(stderr.contains("--iface pbx0 is named twice"), "{stderr}");
+        // A busy one (another daemon's, on other pins): what was attached before it is undone.
+        let other = Daemon::start(&lab.pbx, "extra0", 9653, &[]).unwrap();
+        let stderr = refused(&mut run(&[PBX_IF, "extra0"]));
+        let _ = std::fs::remove_dir_all(&pin);
+        assert!(stderr.contains("already attached to extra0"), "{stderr}");
+        assert!(!xdp_on(&lab.pbx, PBX_IF), "pbx0 was left attached");
+        assert!(xdp_on(&lab.pbx, "extra0"), "the other daemon's filter stays");
+        drop(other);
+    }
+}

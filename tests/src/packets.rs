@@ -252,7 +252,10 @@ pub fn with_trailer(frame: &[u8], trailer: &[u8]) -> Vec<u8> {
 /// rest at that offset. IPv6 fragments get a fragment header with identification `id`,
 /// IPv4 ones the identification `id`.
 pub fn fragments(frame: &[u8], first_len: usize, id: u32) -> [Vec<u8>; 2] {
-    assert!(first_len % 8 == 0, "fragment offsets are in 8-byte units");
+    assert!(
+        first_len.is_multiple_of(8),
+        "fragment offsets are in 8-byte units"
+    );
     let fixed = l4_offset(frame);
     let payload = &frame[fixed..];
     assert!(

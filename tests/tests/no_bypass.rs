@@ -418,11 +418,10 @@ bpf_test! {
     fn tcp_requests_with_credentials_count_toward_the_autoban(
         h = &over_tcp(include_str!("../policies/autoban_attempts.toml"))
     ) {
-        let attempt = format!(
-            "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nAuthorization: Digest \
-             username=\"1001\", realm=\"pbx\", nonce=\"abc\", uri=\"sip:192.0.2.1\", \
-             response=\"0123456789abcdef0123456789abcdef\"\r\nContent-Length: 0\r\n\r\n"
-        );
+        let attempt = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nAuthorization: \
+                       Digest username=\"1001\", realm=\"pbx\", nonce=\"abc\", \
+                       uri=\"sip:192.0.2.1\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
+                       Content-Length: 0\r\n\r\n";
         for _ in 0..3 {
             assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_PASS);
         }

@@ -18,7 +18,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["parse"]),
     ("policy", &["config", "parse"]),
     ("host", &["config"]),
-    ("dataplane", &["policy", "config", "host"]),
+    ("dataplane", &["policy", "config", "parse", "host"]),
     (
         "control",
         &["dataplane", "policy", "config", "parse", "host"],

@@ -130,11 +130,7 @@ fn paths(i: &Instances) -> anyhow::Result<Vec<Path<'_>>> {
         c,
         packets::with_vlan_tags(
             // 600 bytes: a smaller first fragment to SIP is `tiny_fragment`.
-            &packets::with_ipv6_ext(
-                &packets::sip("2001:db8:1::10", &[b'x'; 600]),
-                &[0, 43, 60, 44],
-                0,
-            ),
+            &packets::with_ipv6_ext(&sip("2001:db8:1::10", &[b'x'; 600]), &[0, 43, 60, 44], 0),
             2,
         ),
     );

@@ -31,6 +31,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ua", targets::ua::run),
     ("keys", targets::keys::run),
     ("packed", targets::packed::run),
+    ("lengths", targets::lengths::run),
+    ("addr", targets::addr::run),
+    ("tcp_requests", targets::tcp_requests::run),
 ];
 
 /// The first `N` bytes of `data` (zero-padded) and the rest: how targets that take a few

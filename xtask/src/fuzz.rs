@@ -40,6 +40,10 @@ fn max_len(target: &str) -> usize {
         "sip" => 64,
         // Fixed fields only.
         "keys" | "packed" => 32,
+        "lengths" => 11,
+        "addr" => 34,
+        // A TCP segment: the 2048 bytes the count scans, and some past them.
+        "tcp_requests" => 2048 + 128,
         // A header value of 64 bytes and up to 36 patterns of up to 32.
         "ua" => 1024,
         // A log line; patterns are compiled only up to 256 bytes.

@@ -25,7 +25,7 @@ pub fn run(data: &[u8]) {
     assert_eq!(SourceWords::v4(v4).key(), want, "{v4:?}");
 
     // IPv6: cut to the prefix (at most 128). IPv4-mapped sources may be folded to their IPv4
-    // identity (issue 13): that rule has its own target.
+    // identity (issue 13): that rule has its own target (`addr`).
     if Ipv6Addr::from(v6).to_ipv4_mapped().is_none() {
         let words = SourceWords::v6(&v6, prefix);
         assert_eq!(words.prefix, u64::from(prefix.min(128)));

@@ -27,13 +27,20 @@ pub fn ipv4_in_ipv6(a: &[u8; 16]) -> Option<[u8; 4]> {
 pub const NAT64_WKP: [u8; 4] = [0x00, 0x64, 0xff, 0x9b];
 
 /// For a prefix of `len` bits over IPv6 `a`: the IPv4 prefix it stands for, when it lies
-/// wholly inside one of [`ipv4_in_ipv6`]'s ranges (`len` at least 96, or 104 for the
-/// compatible form, whose `0.0.0.0/8` stays IPv6).
+/// wholly inside one of [`ipv4_in_ipv6`]'s ranges: `len` at least 96, and for the compatible
+/// form, whose `::/104` (`0.0.0.0/8`) stays IPv6, no address of `::/104` in it (at least 104,
+/// or a shorter prefix whose bits of the first IPv4 byte are not all 0: `::240.0.0.0/100`).
 pub fn ipv4_net_in_ipv6(a: &[u8; 16], len: u8) -> Option<([u8; 4], u8)> {
     let v4 = ipv4_in_ipv6(a)?;
+    if !(96..=128).contains(&len) {
+        return None;
+    }
     let compatible = a[..12].iter().all(|b| *b == 0);
-    let min = if compatible { 104 } else { 96 };
-    (min..=128).contains(&len).then(|| (v4, len - 96))
+    // The bits of the first IPv4 byte the prefix fixes (none at /96).
+    let fixed = v4[0]
+        .checked_shr(u32::from(104 - len.min(104)))
+        .unwrap_or(0);
+    (!compatible || fixed != 0).then_some((v4, len - 96))
 }
 
 #[cfg(test)]
@@ -78,6 +85,17 @@ mod tests {
         assert_eq!(ipv4_net_in_ipv6(&v6("64:ff9b::"), 96), Some(([0; 4], 0)));
         assert_eq!(ipv4_net_in_ipv6(&v6("::ffff:0:0"), 96), Some(([0; 4], 0)));
         assert_eq!(ipv4_net_in_ipv6(&v6("::10.0.0.0"), 100), None);
+        assert_eq!(ipv4_net_in_ipv6(&v6("::"), 96), None);
+        // Clear of ::/104 below /104: every address in it is compatible (fuzz: addr).
+        assert_eq!(
+            ipv4_net_in_ipv6(&v6("::240.0.0.0"), 100),
+            Some(([240, 0, 0, 0], 4))
+        );
+        assert_eq!(
+            ipv4_net_in_ipv6(&v6("::128.0.0.0"), 97),
+            Some(([128, 0, 0, 0], 1))
+        );
+        assert_eq!(ipv4_net_in_ipv6(&v6("::127.0.0.0"), 97), None);
         assert_eq!(
             ipv4_net_in_ipv6(&v6("::ffff:10.0.0.0"), 104),
             Some(([10, 0, 0, 0], 8))

@@ -7,7 +7,9 @@
 //!
 //! What is matched: the first header whose name is `User-Agent` in any case, with optional
 //! spaces or tabs before the colon and after it, and a value that may start on a folded
-//! continuation line. The search stops at the blank line that ends the headers, after
+//! continuation line (CRLF or a bare LF, then a blank). Only the first: reading a second
+//! (a decoy before the real one) costs another header search, which took the program past
+//! the verifier's million instructions on 6.18. The search stops at the blank line that ends the headers, after
 //! [`SCAN_LIMIT`] bytes, or at the end of the payload. RFC 3261 gives User-Agent no compact
 //! form, so there is none to match.
 
@@ -255,9 +257,12 @@ fn value_at(ctx: &XdpContext, line: usize, end: usize) -> Option<usize> {
     }
     at += blanks;
     let w = word(ctx, at, end);
-    if w & 0xffff == u16::from_le_bytes(*b"\r\n") as u64 && matches!((w >> 16) as u8, b' ' | b'\t')
-    {
-        at += 2;
+    // Folding: CRLF, or a bare LF (which SIP parsers accept), then a blank.
+    let crlf = w & 0xffff == u16::from_le_bytes(*b"\r\n") as u64
+        && matches!((w >> 16) as u8, b' ' | b'\t');
+    let lf = w as u8 == b'\n' && matches!((w >> 8) as u8, b' ' | b'\t');
+    if crlf || lf {
+        at += if crlf { 2 } else { 1 };
         let blanks = leading_blanks(word(ctx, at, end));
         if blanks == 8 {
             return None;

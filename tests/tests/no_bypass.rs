@@ -448,3 +448,59 @@ bpf_test! {
         assert_eq!(h.run(&segment("192.0.2.66", REGISTER.as_bytes())), XDP_DROP);
     }
 }
+
+// The User-Agent check: bare-LF folding and NUL bytes hide nothing.
+
+const SCANNERS: &str = include_str!("../policies/sip_scanners.toml");
+
+/// An OPTIONS request with `headers` (each ending in CRLF) before Content-Length.
+fn options_with(headers: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS sip:100@pbx SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.66\r\n{headers}\
+         Content-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Each of `requests` is dropped as `scanner` over UDP and TCP, in both families.
+fn all_dropped_as_scanner(h: &Harness, requests: &[Vec<u8>]) {
+    for (i, r) in requests.iter().enumerate() {
+        for src in [
+            format!("203.0.113.{}", 100 + i),
+            format!("2001:db8:66::{}", 100 + i),
+        ] {
+            let case = format!("{src}: {}", String::from_utf8_lossy(r));
+            let d = ("sip", "scanner", "drop");
+            expect(h, &case, &sip(&src, r), XDP_DROP, d);
+            expect(h, &case, &segment(&src, r), XDP_DROP, d);
+        }
+    }
+}
+
+bpf_test! {
+    fn a_user_agent_folded_with_a_bare_line_feed_is_read(h = SCANNERS) {
+        all_dropped_as_scanner(&h, &[
+            options_with("User-Agent:\n friendly-scanner\r\n"),
+            options_with("User-Agent:\n\tsipvicious\r\n"),
+        ]);
+    }
+}
+
+bpf_test! {
+    fn nul_bytes_do_not_end_the_user_agent_early(h = SCANNERS) {
+        all_dropped_as_scanner(&h, &[
+            options_with("User-Agent: x\0friendly-scanner\r\n"),
+            options_with("X-Pad: \0\0\0\r\nUser-Agent: friendly-scanner\r\n"),
+        ]);
+    }
+}
+
+bpf_test! {
+    fn honest_user_agents_still_pass_however_many(h = SCANNERS) {
+        let honest = options_with("User-Agent: Yealink SIP-T46S\r\nUser-Agent: Zoiper rv2.10\r\n");
+        for src in [GUESSER4, GUESSER6] {
+            expect(&h, src, &sip(src, &honest), XDP_PASS, ("sip", "allowed", "pass"));
+            expect(&h, src, &segment(src, &honest), XDP_PASS, ("sip", "allowed", "pass"));
+        }
+    }
+}

@@ -180,6 +180,28 @@ fn paths(i: &Instances) -> anyhow::Result<Vec<Path<'_>>> {
         r,
         sip("198.51.100.20", &register(1300)),
     );
+    // SIP over TCP: a segment is classified like a datagram and searched for pipelined
+    // requests (the whole 1400 bytes for the second row).
+    let tcp = |payload: &[u8]| frame("198.51.100.20", Transport::TcpAck { dport: 5060 }, payload);
+    add(
+        "rate_register_tcp_under_limit_pass_v4",
+        r,
+        tcp(&register(0)),
+    );
+    add(
+        "rate_register_1400b_tcp_under_limit_pass_v4",
+        r,
+        tcp(&register(1300)),
+    );
+    // A 1400-byte first fragment of an INVITE (classified, limited, remembered) and its
+    // later fragment (the remembered verdict).
+    let invite = format!(
+        "INVITE sip:1002@192.0.2.1 SIP/2.0\r\nCSeq: 2 INVITE\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(1800)
+    );
+    let [first, later] = packets::fragments(&sip("198.51.100.20", invite.as_bytes()), 1384, 9);
+    add("rate_invite_fragmented_first_1400b_pass_v4", r, first);
+    add("rate_invite_fragmented_later_pass_v4", r, later);
 
     let scanner_end = packets::register_1400_ending_with("User-Agent: friendly-scanner\r\n\r\n");
     let honest_end =

@@ -40,7 +40,7 @@ pub fn crafted_unlimited() -> anyhow::Result<String> {
 
 /// SIP with a REGISTER limit no run of a million repeats can reach (the bucket is read and
 /// moved on every packet, but never empty), and SSH with the default SYN limits.
-pub const RATE: &str = "[[service]]\nname = \"sip\"\nprotocol = \"udp\"\nports = [5060]\n\
+pub const RATE: &str = "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\n\
     allow = [\"any\"]\nsip = true\n[service.limits]\nregister = { rate = 1000000, burst = 1000000 }\n\
     [[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\"any\"]\n";
 

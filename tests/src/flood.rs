@@ -175,7 +175,7 @@ pub fn attach_xdp_drop(ns: &str, iface: &str) -> anyhow::Result<OwnedFd> {
 }
 
 /// The index of `iface` in the calling thread's namespace.
-fn ifindex(iface: &str) -> anyhow::Result<u32> {
+pub fn ifindex(iface: &str) -> anyhow::Result<u32> {
     let name = std::ffi::CString::new(iface)?;
     // SAFETY: a NUL-terminated name.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
@@ -324,41 +324,7 @@ impl Flood {
     fn run_af_packet(&self, ifindex: u32, keep_going: &AtomicBool) -> anyhow::Result<Sent> {
         use std::os::fd::AsRawFd as _;
         const BATCH: usize = 64;
-        // SAFETY: plain socket(2); the descriptor is owned right away.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
-        }
-        // SAFETY: a fresh descriptor nobody else owns.
-        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-        let one: libc::c_int = 1;
-        // SAFETY: an int option by pointer with its size.
-        let r = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_QDISC_BYPASS,
-                (&one as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error()).context("PACKET_QDISC_BYPASS");
-        }
-        // SAFETY: a zeroed sockaddr_ll with family and interface set, by pointer and size.
-        let r = unsafe {
-            let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-            sll.sll_family = libc::AF_PACKET as u16;
-            sll.sll_ifindex = ifindex as i32;
-            libc::bind(
-                sock.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(std::io::Error::last_os_error()).context("bind(AF_PACKET)");
-        }
+        let sock = af_packet_socket(ifindex)?;
         let frames = self.variants();
         let mut iovs: Vec<libc::iovec> = (0..BATCH)
             .map(|i| {
@@ -411,6 +377,48 @@ impl Flood {
     }
 }
 
+/// A raw AF_PACKET socket bound to interface `ifindex` of the calling thread's namespace,
+/// with `PACKET_QDISC_BYPASS`: what it sends leaves as written, Ethernet header included.
+pub fn af_packet_socket(ifindex: u32) -> anyhow::Result<OwnedFd> {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: plain socket(2); the descriptor is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error()).context("socket(AF_PACKET)");
+    }
+    // SAFETY: a fresh descriptor nobody else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    let one: libc::c_int = 1;
+    // SAFETY: an int option by pointer with its size.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_QDISC_BYPASS,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("PACKET_QDISC_BYPASS");
+    }
+    // SAFETY: a zeroed sockaddr_ll with family and interface set, by pointer and size.
+    let r = unsafe {
+        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_ifindex = ifindex as i32;
+        libc::bind(
+            sock.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error()).context("bind(AF_PACKET)");
+    }
+    Ok(sock)
+}
+
 /// An Ethernet + IPv4 + UDP frame with a valid IPv4 header checksum and UDP checksum 0. The
 /// IPv4 ID is `ip_id` (for a [`program`] `spread` flood: low byte 255 and a source ending in
 /// .0).
@@ -435,14 +443,8 @@ pub fn udp_frame(
     iph[9] = 17;
     iph[12..16].copy_from_slice(&src.octets());
     iph[16..20].copy_from_slice(&dst.octets());
-    let mut sum: u32 = iph
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    iph[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let sum = crate::wire::inet_checksum(&[&iph]);
+    iph[10..12].copy_from_slice(&sum.to_be_bytes());
     f.extend_from_slice(&iph);
     f.extend_from_slice(&sport.to_be_bytes());
     f.extend_from_slice(&dport.to_be_bytes());

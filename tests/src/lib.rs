@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod traffic;
 pub mod voip;
 pub mod wait;
+pub mod wire;
 
 pub use fixture::privileged;
 pub use wait::{wait_every, wait_until, Deadline};

@@ -65,24 +65,52 @@ impl<T: Default + Send + 'static> Receiver<T> {
 /// A dual-stack UDP receiver on `[::]:port` counting datagrams per source address.
 pub struct UdpCounter(Receiver<BTreeMap<IpAddr, u64>>);
 
+/// Binds a dual-stack UDP socket on `[::]:port` whose reads time out after 100 ms.
+fn dual_stack_udp(port: u16) -> impl FnOnce() -> std::io::Result<UdpSocket> {
+    move || {
+        let sock = UdpSocket::bind(("::", port))?;
+        sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+        Ok(sock)
+    }
+}
+
 impl UdpCounter {
     pub fn start(ns: &str, port: u16) -> anyhow::Result<Self> {
-        let bind = move || {
-            let sock = UdpSocket::bind(("::", port))?;
-            sock.set_read_timeout(Some(Duration::from_millis(100)))?;
-            Ok(sock)
-        };
         let step = |sock: &UdpSocket, counts: &mut BTreeMap<IpAddr, u64>| {
             let mut buf = [0u8; 2048];
             if let Ok((_, from)) = sock.recv_from(&mut buf) {
                 *counts.entry(from.ip().to_canonical()).or_insert(0) += 1;
             }
         };
-        Receiver::start(ns, bind, step).map(Self)
+        Receiver::start(ns, dual_stack_udp(port), step).map(Self)
     }
 
     /// Stops after a short drain and returns datagrams per source.
     pub fn finish(self) -> anyhow::Result<BTreeMap<IpAddr, u64>> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.0.finish()
+    }
+}
+
+/// A dual-stack UDP receiver on `[::]:port` keeping every datagram whole, with its source
+/// (an IPv4-mapped one as IPv4), in order of arrival: what an application on the PBX gets
+/// (after the kernel's reassembly).
+pub struct UdpLog(Receiver<Vec<(IpAddr, Vec<u8>)>>);
+
+impl UdpLog {
+    pub fn start(ns: &str, port: u16) -> anyhow::Result<Self> {
+        let step = |sock: &UdpSocket, log: &mut Vec<(IpAddr, Vec<u8>)>| {
+            let mut buf = vec![0u8; 65536];
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                buf.truncate(n);
+                log.push((from.ip().to_canonical(), buf));
+            }
+        };
+        Receiver::start(ns, dual_stack_udp(port), step).map(Self)
+    }
+
+    /// Stops after a short drain and returns the datagrams.
+    pub fn finish(self) -> anyhow::Result<Vec<(IpAddr, Vec<u8>)>> {
         std::thread::sleep(Duration::from_millis(300));
         self.0.finish()
     }

@@ -5,11 +5,9 @@
 //! the value's first [`WINDOW`] bytes. The caller remembers the verdict per source, so a
 //! source's requests are read about once per recheck interval, not every packet.
 //!
-//! What is matched: the first header whose name is `User-Agent` in any case, with optional
-//! spaces or tabs before the colon and after it, and a value that may start on a folded
-//! continuation line (CRLF or a bare LF, then a blank). Only the first: reading a second
-//! (a decoy before the real one) costs another header search, which took the program past
-//! the verifier's million instructions on 6.18. The search stops at the blank line that ends the headers, after
+//! What is matched: every header (up to three) whose name is `User-Agent` in any case, with
+//! optional spaces or tabs before the colon and after it, and a value that may start on a
+//! folded continuation line (CRLF or a bare LF, then a blank). The search stops at the blank line that ends the headers, after
 //! [`SCAN_LIMIT`] bytes, or at the end of the payload. RFC 3261 gives User-Agent no compact
 //! form, so there is none to match.
 
@@ -39,6 +37,10 @@ pub fn is_scanner(ctx: &XdpContext, epoch: u32, start: usize, end: usize) -> boo
 /// pipeline that reaches it (each parse path, IPv4 or IPv6, each verdict so far), and the
 /// header search alone is some 40,000 instructions per walk: the program went past the
 /// verifier's million. Returns 1 for a scanner.
+///
+/// Every User-Agent header up to [`MAX_USER_AGENTS`] is read, not only the first: an
+/// honest-looking decoy must not hide a second one. The search and the match are global
+/// functions of their own, each verified once however many headers are read.
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn sipguard_scanner_user_agent(
@@ -47,29 +49,71 @@ pub extern "C" fn sipguard_scanner_user_agent(
     start: u64,
     end: u64,
 ) -> u64 {
-    let ctx = XdpContext::new(ctx);
     let Some(table) = SCANNERS.get(epoch & 1) else {
         return 0;
     };
     if table.count == 0 {
         return 0;
     }
+    let end = end & 0x3fff;
+    let mut from = start & 0x3fff;
+    for _ in 0..MAX_USER_AGENTS {
+        let line = sipguard_user_agent_line(ctx, from, end);
+        if line == NO_LINE {
+            return 0;
+        }
+        if sipguard_user_agent_matches(ctx, epoch, line, end) != 0 {
+            return 1;
+        }
+        // The next search starts inside this line: its line feed is ahead.
+        from = line & 0x3fff;
+    }
+    0
+}
+
+/// User-Agent headers read per request: a request has one; a decoy and the real one are two.
+const MAX_USER_AGENTS: usize = 3;
+
+/// [`sipguard_user_agent_line`]'s answer when no User-Agent line is left.
+const NO_LINE: u64 = u64::MAX;
+
+/// Offset of the first line in `[from, end)` whose name looks like `User-Agent` (the
+/// search of [`find_line`]), or [`NO_LINE`].
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_user_agent_line(ctx: *mut xdp_md, from: u64, end: u64) -> u64 {
+    let ctx = XdpContext::new(ctx);
+    let (from, end) = ((from & 0x3fff) as usize, (end & 0x3fff) as usize);
+    match find_line(&ctx, from, end, |w| w | CASE_BITS == USER_AGE) {
+        Some(line) => line as u64,
+        None => NO_LINE,
+    }
+}
+
+/// 1 when the header at `line` is a User-Agent whose value matches one of the epoch's
+/// patterns.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_user_agent_matches(
+    ctx: *mut xdp_md,
+    epoch: u32,
+    line: u64,
+    end: u64,
+) -> u64 {
+    let ctx = XdpContext::new(ctx);
+    let Some(table) = SCANNERS.get(epoch & 1) else {
+        return 0;
+    };
     let Some(scratch) = UA_SCRATCH.get_ptr_mut(0) else {
         return 0;
     };
     // SAFETY: a per-CPU map value, used by this program run only.
     let scratch = unsafe { &mut *scratch };
     let words = scratch.as_mut_ptr();
-    // Offsets above 16 KiB don't occur; the mask gives the verifier the bound it needs.
-    let (start, end) = ((start & 0x3fff) as usize, (end & 0x3fff) as usize);
-    let Some(line) = find_line(&ctx, start, end, |w| w | CASE_BITS == USER_AGE) else {
-        return 0;
-    };
-    // The search can end at any of hundreds of places, each with its own exact knowledge of
-    // `line` and of `end` (refined by every bounds check on the way): forgetting both lets
-    // the verifier walk the rest once instead of once per place.
-    let end = forget_offset(words, end);
-    let Some(value) = value_at(&ctx, forget_offset(words, line), end) else {
+    // The offsets are unknown here (a global function's arguments); each step below refines
+    // them, and forgetting them again lets the verifier walk the next step once.
+    let end = forget_offset(words, (end & 0x3fff) as usize);
+    let Some(value) = value_at(&ctx, forget_offset(words, (line & 0x3fff) as usize), end) else {
         return 0;
     };
     let end = forget_offset(words, end);

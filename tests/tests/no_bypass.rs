@@ -449,7 +449,7 @@ bpf_test! {
     }
 }
 
-// The User-Agent check: bare-LF folding and NUL bytes hide nothing.
+// The User-Agent check: a decoy, bare-LF folding and NUL bytes hide nothing.
 
 const SCANNERS: &str = include_str!("../policies/sip_scanners.toml");
 
@@ -474,6 +474,16 @@ fn all_dropped_as_scanner(h: &Harness, requests: &[Vec<u8>]) {
             expect(h, &case, &sip(&src, r), XDP_DROP, d);
             expect(h, &case, &segment(&src, r), XDP_DROP, d);
         }
+    }
+}
+
+bpf_test! {
+    fn a_decoy_user_agent_does_not_hide_a_second_one(h = SCANNERS) {
+        all_dropped_as_scanner(&h, &[
+            options_with("User-Agent: Yealink SIP-T46S 66.86.0.15\r\nUser-Agent: friendly-scanner\r\n"),
+            options_with("User-Agent: Zoiper\r\nX-A: b\r\nuser-agent :  sipvicious\r\n"),
+            options_with("User-Agent: a\r\nUser-Agent: b\r\nUser-Agent: sipvicious\r\n"),
+        ]);
     }
 }
 

@@ -471,6 +471,19 @@ fn forget_payload(payload: usize, len: usize) -> Option<(usize, usize)> {
     ))
 }
 
+/// The transport payload at `payload`, `declared` bytes long per its headers, capped at the
+/// frame (a truncated frame holds less), then forgotten ([`forget_payload`]).
+#[inline(always)]
+fn payload_in_frame(c: &Cursor, payload: usize, declared: usize) -> Result<(usize, usize), u32> {
+    let in_frame = (c.ctx.data_end() - c.ctx.data()).saturating_sub(payload);
+    let len = if declared < in_frame {
+        declared
+    } else {
+        in_frame
+    };
+    forget_payload(payload, len).ok_or(reason::MALFORMED_L4)
+}
+
 /// UDP, TCP, ICMP (IPv4) and ICMPv6 (IPv6); any other protocol is `Proto::Other`.
 #[inline(always)]
 fn transport<const JUDGE: bool>(c: &mut Cursor, ip: &Ip) -> Result<L4, u32> {
@@ -484,17 +497,10 @@ fn transport<const JUDGE: bool>(c: &mut Cursor, ip: &Ip) -> Result<L4, u32> {
                     ..L4::bare(Proto::Udp)
                 });
             }
-            let payload = c.off + size_of::<UdpHdr>();
-            let in_frame = (c.ctx.data_end() - c.ctx.data()).saturating_sub(payload);
             let declared = lengths::udp_payload_len(u16::from_be(u.len), ip.left, v6, ip.more)
                 .ok_or(reason::MALFORMED_L4)?;
-            let len = if declared < in_frame {
-                declared
-            } else {
-                in_frame
-            };
             let (payload, payload_len) =
-                forget_payload(payload, len).ok_or(reason::MALFORMED_L4)?;
+                payload_in_frame(c, c.off + size_of::<UdpHdr>(), declared)?;
             Ok(L4 {
                 dport: u16::from_be(u.dport),
                 payload,
@@ -520,18 +526,8 @@ fn transport<const JUDGE: bool>(c: &mut Cursor, ip: &Ip) -> Result<L4, u32> {
                     ..L4::bare(Proto::Tcp)
                 });
             }
-            // The segment's data: from the header's end to the IP payload's, capped at the
-            // frame, as for UDP.
-            let payload = c.off + hlen;
-            let in_frame = (c.ctx.data_end() - c.ctx.data()).saturating_sub(payload);
-            let declared = ip.left - hlen;
-            let len = if declared < in_frame {
-                declared
-            } else {
-                in_frame
-            };
-            let (payload, payload_len) =
-                forget_payload(payload, len).ok_or(reason::MALFORMED_L4)?;
+            // The segment's data: from the header's end to the IP payload's.
+            let (payload, payload_len) = payload_in_frame(c, c.off + hlen, ip.left - hlen)?;
             Ok(L4 {
                 dport: u16::from_be(t.dport),
                 flags,

@@ -62,16 +62,20 @@ pub fn frame(src: &str, t: Transport, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Ethernet and IP from the protected host to `client`, the transport still to come.
+fn pbx_to(client: &str) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    let client: IpAddr = client.parse().expect("test address");
+    let eth = PacketBuilder::ethernet2(DST_MAC, SRC_MAC);
+    match client {
+        IpAddr::V4(a) => eth.ipv4(DST_V4, a.octets(), 64),
+        IpAddr::V6(a) => eth.ipv6(DST_V6, a.octets(), 64),
+    }
+}
+
 /// A UDP datagram the protected host sends from its SIP port 5060 to `client`:5060 (what the
 /// egress program sees), carrying `payload`.
 pub fn from_pbx(client: &str, payload: &[u8]) -> Vec<u8> {
-    let client: IpAddr = client.parse().expect("test address");
-    let eth = PacketBuilder::ethernet2(DST_MAC, SRC_MAC);
-    let ip = match client {
-        IpAddr::V4(a) => eth.ipv4(DST_V4, a.octets(), 64),
-        IpAddr::V6(a) => eth.ipv6(DST_V6, a.octets(), 64),
-    };
-    let b = ip.udp(5060, 5060);
+    let b = pbx_to(client).udp(5060, 5060);
     let mut out = Vec::with_capacity(b.size(payload.len()));
     b.write(&mut out, payload).expect("writing a test frame");
     out
@@ -292,13 +296,7 @@ pub fn fragments(frame: &[u8], first_len: usize, id: u32) -> [Vec<u8>; 2] {
 /// A TCP segment the protected host sends from its SIP port 5060 to `client`:40000 (what the
 /// egress program sees), carrying `payload`.
 pub fn from_pbx_tcp(client: &str, payload: &[u8]) -> Vec<u8> {
-    let client: IpAddr = client.parse().expect("test address");
-    let eth = PacketBuilder::ethernet2(DST_MAC, SRC_MAC);
-    let ip = match client {
-        IpAddr::V4(a) => eth.ipv4(DST_V4, a.octets(), 64),
-        IpAddr::V6(a) => eth.ipv6(DST_V6, a.octets(), 64),
-    };
-    let b = ip.tcp(5060, 40000, 1, 64240).ack(1).psh();
+    let b = pbx_to(client).tcp(5060, 40000, 1, 64240).ack(1).psh();
     let mut out = Vec::with_capacity(b.size(payload.len()));
     b.write(&mut out, payload).expect("writing a test frame");
     out

@@ -51,24 +51,28 @@ impl BanArgs {
     }
 }
 
-/// Where a UDP payload lies in the frame, `[start, end)`, as one word: start | end << 32.
+/// Where a SIP payload lies in the frame, `[start, end)`, and how many requests it holds
+/// (1, or more for a TCP segment), as one word: start | end << 32 | requests << 48 (offsets
+/// are below 16 KiB, requests below 2^16).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Span {
     pub start: u64,
     pub end: u64,
+    pub requests: u64,
 }
 
 impl Span {
     #[inline(always)]
     pub const fn pack(self) -> u64 {
-        self.start | self.end << 32
+        self.start | self.end << 32 | self.requests << 48
     }
 
     #[inline(always)]
     pub const fn unpack(span: u64) -> Self {
         Self {
             start: span & 0xffff_ffff,
-            end: span >> 32,
+            end: (span >> 32) & 0xffff,
+            requests: span >> 48,
         }
     }
 }
@@ -174,6 +178,7 @@ mod tests {
         let span = Span {
             start: 42,
             end: 16383,
+            requests: 7,
         };
         assert_eq!(Span::unpack(span.pack()), span);
     }

@@ -514,3 +514,34 @@ bpf_test! {
         }
     }
 }
+
+bpf_test! {
+    fn a_segment_starting_inside_a_request_pays_the_register_limit_for_those_after(h = POLICY) {
+        // A stream cut anywhere: the tail of one REGISTER, then two whole ones. The two are
+        // found by their request lines and the segment pays 3 REGISTER tokens (the burst).
+        let cut = format!("{}{}", &REGISTER[40..], REGISTER.repeat(2));
+        assert_eq!(h.run(&segment(GUESSER4, cut.as_bytes())), XDP_PASS);
+        assert_eq!(h.sip_count("sip", "register", "pass"), 1);
+        let d = ("sip", "rate_limited", "drop");
+        expect(&h, "burst spent", &segment(GUESSER4, REGISTER.as_bytes()), XDP_DROP, d);
+    }
+}
+
+bpf_test! {
+    fn pipelined_requests_with_credentials_each_count_toward_the_autoban(
+        h = &over_tcp(include_str!("../policies/autoban_attempts.toml"))
+    ) {
+        // attempts = 3: two segments of two credentialed REGISTERs are four attempts.
+        let attempt = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nAuthorization: \
+                       Digest username=\"1001\", realm=\"pbx\", nonce=\"abc\", \
+                       uri=\"sip:192.0.2.1\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
+                       Content-Length: 0\r\n\r\n"
+            .repeat(2);
+        assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_PASS);
+        assert!(h.bans().is_empty(), "two attempts are tolerated");
+        assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_DROP);
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+    }
+}

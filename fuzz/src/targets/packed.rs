@@ -32,7 +32,8 @@ pub fn run(data: &[u8]) {
     assert_eq!(Span::unpack(a).pack(), a);
     let span = Span {
         start: b & 0xffff_ffff,
-        end: c & 0xffff_ffff,
+        end: c & 0xffff,
+        requests: (c >> 16) & 0xffff,
     };
     assert_eq!(Span::unpack(span.pack()), span);
 

@@ -21,6 +21,7 @@ use sipguard_common::{
     AuthFailures, Policy,
 };
 
+use super::target::Payload;
 use crate::{
     clock,
     maps::{AUTH_FAILS, UA_SCRATCH},
@@ -28,23 +29,19 @@ use crate::{
     source, ua,
 };
 
-/// Counts a request with credentials from `src` (UDP payload `[start, end)`); true when the
+/// Counts a request with credentials from `src` (the payload's requests: 1 for UDP, each
+/// request of a TCP segment); true when the
 /// source now has more than the policy's `autoban_attempts` unanswered within the window
 /// (its count is then reset: the caller bans it).
 #[inline(always)]
-pub(crate) fn over_limit(
-    ctx: &XdpContext,
-    policy: &Policy,
-    src: &Src,
-    start: usize,
-    end: usize,
-) -> bool {
+pub(crate) fn over_limit(ctx: &XdpContext, policy: &Policy, src: &Src, payload: &Payload) -> bool {
     let words = source::words(policy, src);
     // BPF calls take five arguments: offsets and limits go two to a word (attempts are at
     // most 1000, a prefix at most 128).
     let span = Span {
-        start: start as u64,
-        end: end as u64,
+        start: payload.start as u64,
+        end: payload.end as u64,
+        requests: payload.requests,
     };
     let limits = AttemptLimits {
         attempts: policy.autoban_attempts as u64,
@@ -76,6 +73,9 @@ pub extern "C" fn sipguard_credential_attempt(
     if sipguard_credentials(ctx, span.start, span.end) == 0 {
         return 0;
     }
+    // A TCP segment's further requests count as attempts too: the search reads its first
+    // message, and the others are taken to carry credentials like it.
+    let weight = (span.requests & 0x3ff) as u32;
     let key = source_key(hi, lo, prefix);
     let now = clock::now();
     let window = window_ms * 1_000_000;
@@ -85,9 +85,9 @@ pub extern "C" fn sipguard_credential_attempt(
             // lose one count, the next request counts again.
             let st = unsafe { &mut *st };
             if st.pending != 0 && now.saturating_sub(st.pending_start_ns) <= window {
-                st.pending += 1;
+                st.pending += weight;
             } else {
-                st.pending = 1;
+                st.pending = weight;
                 st.pending_start_ns = now;
             }
             st.pending as u64
@@ -95,12 +95,12 @@ pub extern "C" fn sipguard_credential_attempt(
         None => {
             let fresh = AuthFailures {
                 count: 0,
-                pending: 1,
+                pending: weight,
                 window_start_ns: now,
                 pending_start_ns: now,
             };
             let _ = AUTH_FAILS.insert(&key, &fresh, 0);
-            1
+            weight as u64
         }
     };
     if pending <= attempts {

@@ -234,7 +234,7 @@ fn attempts_verdict(
     if policy.flags & POLICY_AUTOBAN != 0
         && policy.autoban_attempts != 0
         && (class == rate_class::REGISTER || class == rate_class::INVITE)
-        && attempts::over_limit(ctx, policy, src, payload.start, payload.end)
+        && attempts::over_limit(ctx, policy, src, &payload)
     {
         SourceVerdict::Attempts
     } else {

@@ -109,11 +109,19 @@ pub(crate) fn resolve(ctx: &XdpContext, epoch: u32, policy: &Policy, pkt: &Packe
             } else {
                 1
             };
-            (
+            // A segment with requests after its first line pays for all of them as REGISTERs,
+            // the strictest limit: it may start inside a request (a stream cut anywhere), and
+            // the requests after the first are not classified one by one.
+            let class = if requests > 1 {
+                sip::class::REGISTER
+            } else {
                 sip::classify(
                     &parse::payload_head(ctx, pkt.l4.payload, pkt.l4.payload_len),
                     pkt.l4.payload_len,
-                ),
+                )
+            };
+            (
+                class,
                 Payload {
                     readable: policy.flags & POLICY_SCANNERS != 0,
                     start,

@@ -88,27 +88,39 @@ impl Guesser {
         })?
     }
 
-    /// Pipelined over UDP: fetches one challenge, then sends `n` requests with credentials
-    /// back to back without waiting, and collects answers for `silence`. Returns the
-    /// exchanges (answers matched by CSeq).
+    /// [`Guesser::burst_over`] UDP.
     pub fn burst(&self, n: usize) -> anyhow::Result<Vec<Exchange>> {
+        self.burst_over(Transport::Udp, n)
+    }
+
+    /// Pipelined: fetches one challenge, then sends `n` requests with credentials back to
+    /// back without waiting (over TCP, in one write), and collects answers for `silence`.
+    /// Returns the exchanges (answers matched by CSeq).
+    pub fn burst_over(&self, transport: Transport, n: usize) -> anyhow::Result<Vec<Exchange>> {
         in_ns(&self.ns, || -> anyhow::Result<Vec<Exchange>> {
-            let mut channel = Channel::open(self, Transport::Udp)?;
+            let mut channel = Channel::open(self, transport)?;
             let request = self.register(&channel, 0, None)?;
             channel.send(request.as_bytes())?;
             let Some((_, _, Some(challenge))) = self.answer(&mut channel, 0)? else {
                 anyhow::bail!("the PBX sent no challenge to {}", self.src);
             };
             let mut out = Vec::with_capacity(n);
+            let mut pipelined = Vec::new();
             for i in 1..=n {
                 let request = self.register(&channel, i, Some(&challenge))?;
                 let sent = Instant::now();
-                channel.send(request.as_bytes())?;
+                match transport {
+                    Transport::Udp => channel.send(request.as_bytes())?,
+                    Transport::Tcp => pipelined.extend_from_slice(request.as_bytes()),
+                }
                 out.push(Exchange {
                     sent,
                     with_credentials: true,
                     answer: None,
                 });
+            }
+            if !pipelined.is_empty() {
+                channel.send(&pipelined)?;
             }
             let deadline = Deadline::after(self.silence);
             while deadline.pending() {

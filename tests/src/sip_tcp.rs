@@ -118,7 +118,7 @@ impl Packing {
         Ok(match self {
             Self::OnePerSegment => (Some(mss), 1, PADDED_IN_FLIGHT as u64),
             Self::PerSegment(n) => {
-                if n == 0 || mss % n != 0 {
+                if n == 0 || !mss.is_multiple_of(n) {
                     bail!("MSS {mss} is not a multiple of {n}");
                 }
                 (Some(mss / n), n, (n * PADDED_IN_FLIGHT) as u64)

@@ -20,6 +20,7 @@ pub mod policies;
 pub mod reset;
 pub mod scale;
 pub mod scenario;
+pub mod sip_tcp;
 pub mod traffic;
 pub mod voip;
 pub mod wait;

@@ -76,6 +76,9 @@ pub struct VoipLab {
     pub perimeter: Option<Perimeter>,
     /// Scratch directory: Kamailio's runtime files and log, sipp's statistics.
     pub dir: PathBuf,
+    /// sipp's `-t` for the honest phones' registrations and calls: `u1` (UDP, the default)
+    /// or `t1` (one TCP connection per sipp run). The callee's sipp UAS takes UDP either way.
+    pub honest_transport: &'static str,
     kamailio: Option<Child>,
 }
 
@@ -282,6 +285,7 @@ impl VoipLab {
             attacker_ip,
             perimeter,
             dir,
+            honest_transport: "u1",
             kamailio: None,
         };
         // Created one by one, so that a failure part-way leaves `lab` to delete what was.
@@ -408,6 +412,15 @@ impl VoipLab {
         self.kamailio_log()
             .lines()
             .filter(|l| l.contains(&tag) && (l.contains(&with_port) || l.contains(&alone)))
+            .count()
+    }
+
+    /// Requests Kamailio logged receiving from `src` over `proto` (`udp`, `tcp`).
+    pub fn kamailio_rx_over(&self, src: &str, proto: &str) -> usize {
+        let (with_port, over) = (format!(" src={src}:"), format!(" proto={proto} "));
+        self.kamailio_log()
+            .lines()
+            .filter(|l| l.contains(": RX ") && l.contains(&with_port) && l.contains(&over))
             .count()
     }
 
@@ -544,6 +557,8 @@ impl VoipLab {
                 &Self::scenario("reg.xml"),
                 "-inf",
                 &Self::scenario("users_reg.csv"),
+                "-t",
+                self.honest_transport,
                 "-i",
                 self.phone_ip,
                 "-p",
@@ -586,6 +601,8 @@ impl VoipLab {
                 &Self::scenario("reg.xml"),
                 "-inf",
                 &Self::scenario("callee_reg.csv"),
+                "-t",
+                self.honest_transport,
                 "-i",
                 self.phone_ip,
                 "-p",
@@ -639,6 +656,8 @@ impl VoipLab {
                 &Self::scenario(scenario),
                 "-inf",
                 &Self::scenario("caller.csv"),
+                "-t",
+                self.honest_transport,
                 "-i",
                 self.phone_ip,
                 "-p",

@@ -6,7 +6,8 @@
 //! `sip_scanners`, `autoban`, `floods`, `no_bypass`); the real daemon in network namespaces
 //! (`e2e`, `no_bypass_e2e`, `bench_policy`; `perimeter`: on a router in front of the PBX,
 //! and on several interfaces); fleet-wide bans with a real CrowdSec LAPI and fake feeds
-//! (`fleet`); real VoIP tools and fail2ban (`real_tools`); `sipguard audit` (`audit`);
+//! (`fleet`); real VoIP tools and fail2ban (`real_tools`; over TCP: `real_tools_tcp`);
+//! `sipguard audit` (`audit`);
 //! and the Debian package (`deb`, ignored outside a throwaway guest). `cargo xtask test`
 //! runs them all on the host and the BPF modules, a named subset of `e2e` and `deb` in each
 //! guest kernel (`xtask/src/matrix.rs`); filter by module with `cargo test -p sipguard-tests
@@ -28,6 +29,7 @@ mod no_bypass;
 mod no_bypass_e2e;
 mod perimeter;
 mod real_tools;
+mod real_tools_tcp;
 mod sip_classes;
 mod sip_rates;
 mod sip_scanners;

@@ -15,16 +15,17 @@ use sipguard_tests::{
 };
 
 /// SIP open to all with the default limits, auto-ban off.
-const SIP_ONLY_NO_AUTOBAN: &str = "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\n\
+pub(crate) const SIP_ONLY_NO_AUTOBAN: &str =
+    "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\n\
     ports = [5060]\nallow = [\"any\"]\nsip = true\n[autoban]\nenabled = false\n";
 
-fn lab() -> VoipLab {
+pub(crate) fn lab() -> VoipLab {
     let mut lab = VoipLab::new().expect("building the VoIP lab");
     lab.start_kamailio().expect("starting Kamailio");
     lab
 }
 
-fn sip_class(d: &Daemon, class: &str, verdict: &str) -> u64 {
+pub(crate) fn sip_class(d: &Daemon, class: &str, verdict: &str) -> u64 {
     d.sample(
         "sipguard_sip_packets_total",
         &[("service", "sip"), ("class", class), ("verdict", verdict)],
@@ -299,13 +300,15 @@ privileged_test! {
     }
 }
 
-/// The lab's guesser against Kamailio, 1001, from the attacker namespace.
-fn guesser(lab: &VoipLab) -> Guesser {
+/// The lab's guesser against Kamailio, 1001, from the attacker namespace, with a wrong
+/// password.
+pub(crate) fn guesser(lab: &VoipLab) -> Guesser {
     Guesser {
         ns: lab.attacker.clone(),
         src: ATTACKER.parse().unwrap(),
         pbx: format!("{PBX}:5060").parse().unwrap(),
         user: "1001".into(),
+        password: "wrong".into(),
         silence: Duration::from_millis(500),
     }
 }

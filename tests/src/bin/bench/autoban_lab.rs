@@ -49,6 +49,7 @@ pub fn run(trials: usize) -> anyhow::Result<AutobanLab> {
         src: ATTACKER.parse()?,
         pbx: format!("{PBX}:5060").parse()?,
         user: "1001".into(),
+        password: "wrong".into(),
         silence: Duration::from_millis(300),
     };
     println!(

@@ -216,9 +216,6 @@ privileged_test! {
 privileged_test! {
     /// The natural pipelined flood: REGISTERs of 336 bytes written back to back, so that
     /// most segments start inside a request.
-    #[ignore = "sipguard bug: a TCP segment that starts inside a request is classed garbage \
-                and its REGISTERs pay the `other` bucket (100/s, burst 500), not `register` \
-                (10/s, burst 100): about 1100 REGISTERs reach Kamailio in 8 s, cap 182"]
     fn a_tcp_register_flood_streamed_across_segment_boundaries_is_capped_at_the_udp_limit() {
         tcp_flood_is_capped(Packing::Stream, 9614);
     }
@@ -254,9 +251,6 @@ privileged_test! {
     /// 50 wrong passwords answering one challenge, pipelined in one write on one TCP
     /// connection: no more reach Kamailio than of the same burst over UDP (the built-in
     /// default's `attempts = 10` bans it there).
-    #[ignore = "sipguard bug: credentials are counted in a TCP segment's first message only, \
-                so 50 wrong passwords pipelined on one connection all reach Kamailio (UDP: \
-                10, then the `attempts` ban)"]
     fn a_pipelined_tcp_guess_burst_gets_no_more_wrong_passwords_through_than_over_udp() {
         let lab = tcp_lab();
         const N: usize = 50;

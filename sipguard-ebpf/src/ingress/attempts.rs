@@ -70,12 +70,14 @@ pub extern "C" fn sipguard_credential_attempt(
         window_ms,
     } = AttemptLimits::unpack(limits);
     let span = Span::unpack(span);
-    if sipguard_credentials(ctx, span.start, span.end) == 0 {
+    // The search reads the first message. A TCP segment's further requests are taken to carry
+    // credentials (a guesser streaming them cuts segments anywhere, so the first message may
+    // be the tail of one whose credentials were in the segment before); UDP has one request.
+    let found = sipguard_credentials(ctx, span.start, span.end) != 0;
+    let weight = ((span.requests & 0x3ff) as u32).saturating_sub((!found) as u32);
+    if weight == 0 {
         return 0;
     }
-    // A TCP segment's further requests count as attempts too: the search reads its first
-    // message, and the others are taken to carry credentials like it.
-    let weight = (span.requests & 0x3ff) as u32;
     let key = source_key(hi, lo, prefix);
     let now = clock::now();
     let window = window_ms * 1_000_000;

@@ -125,6 +125,15 @@ fn paths(i: &Instances) -> anyhow::Result<Vec<Path<'_>>> {
         c,
         frame("192.0.2.10", Transport::Echo, b"ping"),
     );
+    // A 1400-byte first fragment of an INVITE (classified, remembered for its datagram) and
+    // its later fragment (the remembered verdict), from an allowed source, limits off.
+    let invite = format!(
+        "INVITE sip:1002@192.0.2.1 SIP/2.0\r\nCSeq: 2 INVITE\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(1800)
+    );
+    let [first, later] = packets::fragments(&sip("192.0.2.10", invite.as_bytes()), 1384, 9);
+    add("sip_invite_fragmented_first_1400b_pass_v4", c, first);
+    add("sip_invite_fragmented_later_pass_v4", c, later);
     add(
         "worst_parse_vlan2_ipv6_ext4_pass",
         c,
@@ -193,15 +202,6 @@ fn paths(i: &Instances) -> anyhow::Result<Vec<Path<'_>>> {
         r,
         tcp(&register(1300)),
     );
-    // A 1400-byte first fragment of an INVITE (classified, limited, remembered) and its
-    // later fragment (the remembered verdict).
-    let invite = format!(
-        "INVITE sip:1002@192.0.2.1 SIP/2.0\r\nCSeq: 2 INVITE\r\nX-Pad: {}\r\n\r\n",
-        "p".repeat(1800)
-    );
-    let [first, later] = packets::fragments(&sip("198.51.100.20", invite.as_bytes()), 1384, 9);
-    add("rate_invite_fragmented_first_1400b_pass_v4", r, first);
-    add("rate_invite_fragmented_later_pass_v4", r, later);
 
     let scanner_end = packets::register_1400_ending_with("User-Agent: friendly-scanner\r\n\r\n");
     let honest_end =

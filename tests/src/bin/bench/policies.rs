@@ -42,7 +42,6 @@ pub fn crafted_unlimited() -> anyhow::Result<String> {
 /// moved on every packet, but never empty), and SSH with the default SYN limits.
 pub const RATE: &str = "[[service]]\nname = \"sip\"\nprotocol = [\"udp\", \"tcp\"]\nports = [5060]\n\
     allow = [\"any\"]\nsip = true\n[service.limits]\nregister = { rate = 1000000, burst = 1000000 }\n\
-    invite = { rate = 1000000, burst = 1000000 }\n\
     [[service]]\nname = \"ssh\"\nprotocol = \"tcp\"\nports = [22]\nallow = [\"any\"]\n";
 
 /// SIP open to all, unlimited, with scanner fingerprints read every `recheck` (`"0"`: on

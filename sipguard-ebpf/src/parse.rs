@@ -9,12 +9,13 @@ use sipguard_common::{addr, classify_icmp4, classify_icmp6, lengths, reason, sip
 
 use crate::{
     ingress::frag,
-    maps::{UA_SCRATCH, UA_SCRATCH_WORDS},
+    maps::UA_SCRATCH,
     net::{
         ETH_HLEN, ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_ICMP, IPPROTO_ICMPV6,
         IPPROTO_TCP, IPPROTO_UDP, IPV6_AH, IPV6_DSTOPTS, IPV6_FRAGMENT, IPV6_HOPOPTS, IPV6_ROUTING,
         MAX_VLAN_TAGS, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, VLAN_HLEN,
     },
+    ua,
 };
 
 /// Extension headers skipped before giving up (a legitimate packet carries two or three).
@@ -458,13 +459,7 @@ fn ipv6<const JUDGE: bool>(c: &mut Cursor) -> Result<Ip, u32> {
 #[inline(always)]
 fn forget_payload(payload: usize, len: usize) -> Option<(usize, usize)> {
     let words = UA_SCRATCH.get_ptr_mut(0)? as *mut u64;
-    // SAFETY: the per-CPU map value, used by this program run only; the last word is the
-    // hand-off word, written again by the User-Agent check before any read of its own.
-    let packed = unsafe {
-        let slot = words.add(UA_SCRATCH_WORDS - 1);
-        core::ptr::write_volatile(slot, (payload as u64) << 16 | len as u64);
-        core::ptr::read_volatile(slot)
-    };
+    let packed = ua::forget(words, (payload as u64) << 16 | len as u64);
     Some((
         ((packed >> 16) & 0x3fff) as usize,
         (packed & 0xffff) as usize,

@@ -137,7 +137,7 @@ pub(crate) fn forget_offset(scratch: *mut u64, off: usize) -> usize {
 /// program went past the verifier's million instructions). After this, one walk covers all;
 /// the caller re-checks the range the verifier then needs.
 #[inline(always)]
-fn forget(scratch: *mut u64, x: u64) -> u64 {
+pub(crate) fn forget(scratch: *mut u64, x: u64) -> u64 {
     // SAFETY: `scratch` is the per-CPU map value; HANDOFF is inside it.
     unsafe {
         let slot = scratch.add(HANDOFF);

@@ -34,6 +34,19 @@ pub const RATE_MAX_ENTRIES: u32 = 131072;
 pub const FRAG_MAX_ENTRIES: u32 = 16384;
 /// Clients tracked for auto-ban.
 pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;
+/// Capacity of each destination trie (`DESTS_V4`, `DESTS_V6`, both epochs): the protected
+/// hosts (`[global] protect`) and the services' destinations (`to`).
+pub const DEST_MAX_ENTRIES: u32 = 8192;
+
+/// A `PORT_SERVICE` value (or `Policy::icmp_echo_service`) with this bit names no service but
+/// a destination group, in its low 16 bits: the services on that port are told apart by the
+/// packet's destination, looked up in the destination tries under [`dest_scope`].
+pub const DEST_SCOPED: u32 = 1 << 31;
+/// The destination group of `[global] protect`: a packet to a destination outside it passes
+/// untouched (`reason::UNPROTECTED`). Service groups are numbered from 1.
+pub const DEST_GROUP_PROTECT: u32 = 0;
+/// Destination groups per epoch (the group is 16 bits of the scope).
+pub const DEST_GROUPS: u32 = 1 << 16;
 
 /// Index of the active epoch in the `STATE` array: its low bit; the value counts the policies
 /// applied (the programs read `& 1`).
@@ -48,7 +61,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 11;
+pub const LAYOUT_VERSION: u32 = 12;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.
@@ -58,6 +71,12 @@ pub const SERVICE_NAME_LEN: usize = 32;
 #[inline(always)]
 pub const fn port_index(epoch: u32, proto_slot: u32, port: u16) -> u32 {
     (epoch * PROTO_SLOTS + proto_slot) * PORTS + port as u32
+}
+
+/// Scope of a destination-trie entry: one destination group of one epoch.
+#[inline(always)]
+pub const fn dest_scope(epoch: u32, group: u32) -> [u8; 4] {
+    (epoch * DEST_GROUPS + (group & (DEST_GROUPS - 1))).to_be_bytes()
 }
 
 /// Index into the `SERVICES` array.

@@ -19,6 +19,8 @@ pub const DENY_V6: &str = "DENY_V6";
 pub const TRUSTED_V4: &str = "TRUSTED_V4";
 pub const TRUSTED_V6: &str = "TRUSTED_V6";
 pub const SCANNERS: &str = "SCANNERS";
+pub const DESTS_V4: &str = "DESTS_V4";
+pub const DESTS_V6: &str = "DESTS_V6";
 
 // Runtime state: not per epoch, kept across reloads and restarts.
 pub const STATE: &str = "STATE";
@@ -44,7 +46,7 @@ pub const SAMPLES: &str = "SAMPLES";
 
 /// The maps pinned under the pin directory by name (every map but the scratch ones): what
 /// survives a daemon restart.
-pub const PINNED: [&str; 23] = [
+pub const PINNED: [&str; 25] = [
     STATE,
     POLICY,
     SERVICES,
@@ -68,14 +70,16 @@ pub const PINNED: [&str; 23] = [
     AUTH_FAILS,
     SYN_BUDGET,
     FRAGS,
+    DESTS_V4,
+    DESTS_V6,
 ];
 
 /// The per-CPU scratch maps (created with the programs, never pinned).
 pub const SCRATCH: [&str; 4] = [FRAG_SCRATCH, UA_SCRATCH, EGRESS_SCRATCH, SAMPLES];
 
 /// Every map of the object: [`PINNED`] then [`SCRATCH`].
-pub const ALL: [&str; 27] = {
-    let mut all = [""; 27];
+pub const ALL: [&str; 29] = {
+    let mut all = [""; 29];
     let mut i = 0;
     while i < PINNED.len() {
         all[i] = PINNED[i];

@@ -44,12 +44,15 @@ pub mod reason {
     /// A first fragment to a SIP service too small to hold a request line and its first
     /// headers (`lengths::SIP_FIRST_FRAGMENT_MIN`); its later fragments follow it.
     pub const TINY_FRAGMENT: u32 = 16;
+    /// To a destination outside `[global] protect`: the perimeter box's other traffic, not
+    /// sipguard's business; passes untouched.
+    pub const UNPROTECTED: u32 = 17;
     /// Number of reason slots reserved in the counter map (room for later reasons).
     pub const COUNT: u32 = 32;
 }
 
 /// Names of the reasons as exported in metrics; index = reason number.
-pub const REASON_NAMES: [&str; 17] = [
+pub const REASON_NAMES: [&str; 18] = [
     "allowed",
     "default",
     "non_ip",
@@ -67,6 +70,7 @@ pub const REASON_NAMES: [&str; 17] = [
     "scanner",
     "flood",
     "tiny_fragment",
+    "unprotected",
 ];
 
 pub const PASS: u32 = 0;
@@ -84,7 +88,7 @@ mod tests {
 
     #[test]
     fn reason_names_cover_every_defined_reason() {
-        assert_eq!(REASON_NAMES.len() as u32, reason::TINY_FRAGMENT + 1);
+        assert_eq!(REASON_NAMES.len() as u32, reason::UNPROTECTED + 1);
         assert_eq!(REASON_NAMES[reason::NOT_ALLOWED as usize], "not_allowed");
         assert!(REASON_NAMES.len() as u32 <= reason::COUNT);
     }

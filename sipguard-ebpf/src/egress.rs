@@ -9,14 +9,14 @@
 //! The program never drops or changes a packet (always `TC_ACT_OK`).
 use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
-    addr, port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES, MAX_SERVICES,
-    POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, PROTO_SLOT_TCP, PROTO_SLOT_UDP,
-    SERVICE_ENABLED, SERVICE_SIP,
+    addr, port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES,
+    DEST_GROUP_PROTECT, DEST_SCOPED, MAX_SERVICES, POLICY_AUTOBAN, POLICY_HAS_TRUSTED,
+    POLICY_MONITOR, POLICY_PROTECT, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
 };
 
 use crate::{
     ban::ban_source,
-    clock,
+    clock, dest,
     maps::{self, AUTH_FAILS, EGRESS_HEAD_BYTES, EGRESS_SCRATCH, PORT_SERVICE, SERVICES},
     net::{
         ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_TYPE_OFFSET, IPPROTO_TCP, IPPROTO_UDP,
@@ -53,7 +53,7 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     if policy.flags & POLICY_AUTOBAN == 0 {
         return None;
     }
-    let (client, payload, len) = sip_response_datagram(ctx, epoch)?;
+    let (client, payload, len) = sip_response_datagram(ctx, epoch, policy.flags)?;
     if len < 16 {
         return None;
     }
@@ -154,7 +154,7 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
 /// the payload's offset, the payload's length per the UDP header or the IP length). Up to two VLAN tags; IPv6 without
 /// extension headers (the host's own responses carry none); no IPv4 fragments.
 #[inline(always)]
-fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usize)> {
+fn sip_response_datagram(ctx: &TcContext, epoch: u32, flags: u32) -> Option<(Src, usize, usize)> {
     let mut off = ETH_TYPE_OFFSET;
     let mut ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
     for _ in 0..MAX_VLAN_TAGS {
@@ -165,6 +165,7 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
         ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
     }
     off += 2;
+    let host: [u8; 16];
     let (client, l4, proto, ip_left) = match ethertype {
         ETH_P_IP => {
             let vihl = ctx.load::<u8>(off).ok()?;
@@ -179,6 +180,11 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
             let ihl = (vihl & 0x0f) as usize * 4;
             let total = u16::from_be(ctx.load::<u16>(off + 2).ok()?) as usize;
             let dst = ctx.load::<[u8; 4]>(off + 16).ok()?;
+            // The answering host, where the ingress program saw the request's destination.
+            let s = ctx.load::<[u8; 4]>(off + 12).ok()?;
+            host = [
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, s[0], s[1], s[2], s[3],
+            ];
             (Src::V4(dst), off + ihl, proto, total.checked_sub(ihl)?)
         }
         ETH_P_IPV6 => {
@@ -188,6 +194,7 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
             }
             let left = u16::from_be(ctx.load::<u16>(off + 4).ok()?) as usize;
             let dst = ctx.load::<[u8; 16]>(off + 24).ok()?;
+            host = ctx.load::<[u8; 16]>(off + 8).ok()?;
             // The client as the ingress program keys it: an IPv6 form of an IPv4 address is
             // that address.
             let client = match addr::ipv4_in_ipv6(&dst) {
@@ -209,7 +216,14 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32) -> Option<(Src, usize, usi
         let udp_len = u16::from_be(ctx.load::<u16>(l4 + 4).ok()?) as usize;
         (PROTO_SLOT_UDP, l4 + 8, udp_len.checked_sub(8)?)
     };
-    let service = *PORT_SERVICE.get(port_index(epoch, slot, sport))?;
+    // A host outside `[global] protect` is not judged, so its answers are not read either.
+    if flags & POLICY_PROTECT != 0 && dest::find(epoch, DEST_GROUP_PROTECT, &host) == 0 {
+        return None;
+    }
+    let mut service = *PORT_SERVICE.get(port_index(epoch, slot, sport))?;
+    if service & DEST_SCOPED != 0 {
+        service = dest::find(epoch, service & !DEST_SCOPED, &host);
+    }
     if service == 0 || service >= MAX_SERVICES {
         return None;
     }

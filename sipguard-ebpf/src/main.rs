@@ -22,6 +22,7 @@
 
 mod ban;
 mod clock;
+mod dest;
 mod egress;
 mod ingress;
 mod maps;

@@ -20,10 +20,10 @@ use sipguard_common::{
     ua::{Scanners, PATTERN_MAX},
     AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, Policy, RateKey, ScopedV4,
     ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, AUTH_FAILS_MAX_ENTRIES,
-    BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS,
-    EVENTS_BYTES, FRAG_MAX_ENTRIES, MAX_SERVICES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES,
-    SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES,
-    TRUSTED_MAX_ENTRIES,
+    BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, COUNTER_ENTRIES, DENY_MAX_ENTRIES,
+    DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES, FRAG_MAX_ENTRIES, MAX_SERVICES, PORT_MAP_ENTRIES,
+    RATE_MAX_ENTRIES, SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH,
+    STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
 };
 
 // ---- Policy, per epoch ----------------------------------------------------------------
@@ -56,6 +56,12 @@ pub(crate) static DENY_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(DENY_MAX_ENT
 pub(crate) static TRUSTED_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES, 0);
 #[map]
 pub(crate) static TRUSTED_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(TRUSTED_MAX_ENTRIES, 0);
+/// The protected hosts and the services' destinations of both epochs, scoped by
+/// `dest_scope` (`dest`): a service slot, or 1 for a protected host.
+#[map]
+pub(crate) static DESTS_V4: LpmTrie<ScopedV4, u32> = LpmTrie::pinned(DEST_MAX_ENTRIES, 0);
+#[map]
+pub(crate) static DESTS_V6: LpmTrie<ScopedV6, u32> = LpmTrie::pinned(DEST_MAX_ENTRIES, 0);
 /// The scanner User-Agent patterns of each epoch.
 #[map]
 pub(crate) static SCANNERS: Array<Scanners> = Array::pinned(EPOCHS, 0);

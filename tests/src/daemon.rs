@@ -119,8 +119,10 @@ impl Daemon {
             .context("spawning sipguard")?;
         self.child = Some(child);
         let d = self;
+        // The load's verifier time under software emulation (the kernel matrix's guests) is
+        // seconds, and more on a machine that is busy with something else.
         let ready = wait_every(
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             Duration::from_millis(100),
             "sipguard's metrics answering",
             || {

@@ -33,13 +33,26 @@ pub enum Transport {
     },
 }
 
-/// Builds Ethernet / IPv4 or IPv6 (by `src`'s family) / transport / payload.
+/// Builds Ethernet / IPv4 or IPv6 (by `src`'s family) / transport / payload, to the
+/// protected host ([`DST_V4`], [`DST_V6`]).
 pub fn frame(src: &str, t: Transport, payload: &[u8]) -> Vec<u8> {
+    let dst = match src.parse::<IpAddr>().expect("test address") {
+        IpAddr::V4(_) => IpAddr::from(DST_V4),
+        IpAddr::V6(_) => IpAddr::from(DST_V6),
+    };
+    frame_to(src, &dst.to_string(), t, payload)
+}
+
+/// [`frame`] to the destination `dst` (of `src`'s family), as a box in front of several
+/// hosts sees them.
+pub fn frame_to(src: &str, dst: &str, t: Transport, payload: &[u8]) -> Vec<u8> {
     let src: IpAddr = src.parse().expect("test address");
+    let dst: IpAddr = dst.parse().expect("test address");
     let eth = PacketBuilder::ethernet2(SRC_MAC, DST_MAC);
-    let ip = match src {
-        IpAddr::V4(a) => eth.ipv4(a.octets(), DST_V4, 64),
-        IpAddr::V6(a) => eth.ipv6(a.octets(), DST_V6, 64),
+    let ip = match (src, dst) {
+        (IpAddr::V4(a), IpAddr::V4(d)) => eth.ipv4(a.octets(), d.octets(), 64),
+        (IpAddr::V6(a), IpAddr::V6(d)) => eth.ipv6(a.octets(), d.octets(), 64),
+        _ => panic!("{src} and {dst}: one family per test frame"),
     };
     let v6 = src.is_ipv6();
     let mut out = Vec::new();
@@ -64,12 +77,32 @@ pub fn frame(src: &str, t: Transport, payload: &[u8]) -> Vec<u8> {
 
 /// Ethernet and IP from the protected host to `client`, the transport still to come.
 fn pbx_to(client: &str) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    let host = match client.parse::<IpAddr>().expect("test address") {
+        IpAddr::V4(_) => IpAddr::from(DST_V4),
+        IpAddr::V6(_) => IpAddr::from(DST_V6),
+    };
+    host_to(&host.to_string(), client)
+}
+
+/// Ethernet and IP from `host` to `client` (one family), the transport still to come.
+fn host_to(host: &str, client: &str) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
+    let host: IpAddr = host.parse().expect("test address");
     let client: IpAddr = client.parse().expect("test address");
     let eth = PacketBuilder::ethernet2(DST_MAC, SRC_MAC);
-    match client {
-        IpAddr::V4(a) => eth.ipv4(DST_V4, a.octets(), 64),
-        IpAddr::V6(a) => eth.ipv6(DST_V6, a.octets(), 64),
+    match (host, client) {
+        (IpAddr::V4(h), IpAddr::V4(a)) => eth.ipv4(h.octets(), a.octets(), 64),
+        (IpAddr::V6(h), IpAddr::V6(a)) => eth.ipv6(h.octets(), a.octets(), 64),
+        _ => panic!("{host} and {client}: one family per test frame"),
     }
+}
+
+/// A UDP datagram `host` sends from its SIP port 5060 to `client`:5060, carrying `payload`:
+/// the answer of one of the hosts behind a perimeter box, as the egress program sees it.
+pub fn from_host(host: &str, client: &str, payload: &[u8]) -> Vec<u8> {
+    let b = host_to(host, client).udp(5060, 5060);
+    let mut out = Vec::with_capacity(b.size(payload.len()));
+    b.write(&mut out, payload).expect("writing a test frame");
+    out
 }
 
 /// A UDP datagram the protected host sends from its SIP port 5060 to `client`:5060 (what the

@@ -109,7 +109,8 @@ pub struct Perimeter {
 pub enum Nat {
     /// Routed: the outside addresses the PBX directly.
     None,
-    /// The outside addresses [`PUBLIC`], which the box DNATs to [`PBX`] (SIP, UDP and TCP).
+    /// The outside addresses [`PUBLIC`], which the box DNATs to [`PBX`] (SIP, UDP and TCP,
+    /// and SSH).
     Dnat,
 }
 
@@ -241,7 +242,8 @@ impl VoipLab {
                 "table ip sgtnat {".to_owned(),
                 "chain pre { type nat hook prerouting priority dstnat;".to_owned(),
                 format!("ip daddr {PUBLIC} udp dport 5060 dnat to {PBX};"),
-                format!("ip daddr {PUBLIC} tcp dport 5060 dnat to {PBX}; }}"),
+                format!("ip daddr {PUBLIC} tcp dport 5060 dnat to {PBX};"),
+                format!("ip daddr {PUBLIC} tcp dport 22 dnat to {PBX}; }}"),
                 "chain post { type nat hook postrouting priority srcnat;".to_owned(),
                 format!("oifname \"{OUTSIDE_IF}\" ip saddr 10.20.0.0/24 masquerade; }}"),
                 "}".to_owned(),

@@ -93,7 +93,7 @@ const SCRATCH: [&str; 3] = ["EGRESS_SCRATCH", "FRAG_SCRATCH", "UA_SCRATCH"];
 
 /// Leaves a mark in every map: counters, SIP counters, rate state, the SYN budget, a
 /// scanner ban with its event, a drop sample, auth failures, a fragment's verdict, a manual
-/// IPv6 ban with a note, and a second policy in the other epoch.
+/// IPv6 ban with a note, and a second policy (with protected destinations) in the other epoch.
 fn dirty_everything(h: &mut Harness) {
     let register = b"REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
     for _ in 0..4 {
@@ -127,7 +127,25 @@ fn dirty_everything(h: &mut Harness) {
         .maps
         .ban_with_note(net, ban, "a note")
         .expect("writing a ban");
-    h.apply(&EVERYTHING.replace("2001:db8:1::/64", "2001:db8:3::/64"));
+    // The second policy also protects destinations, and scopes a service by destination:
+    // entries in both destination tries.
+    h.apply(
+        &EVERYTHING
+            .replace("2001:db8:1::/64", "2001:db8:3::/64")
+            .replace(
+                "[global]\n",
+                "[global]\nprotect = [\"192.0.2.0/24\", \"2001:db8:5::/64\"]\n",
+            ),
+    );
+    assert_eq!(
+        h.loaded
+            .maps
+            .destinations()
+            .expect("reading the destinations")
+            .protect
+            .len(),
+        2
+    );
 }
 
 /// The entries of `map` in `snapshot`.

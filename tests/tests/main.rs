@@ -21,6 +21,7 @@ mod audit;
 mod autoban;
 mod bench_policy;
 mod deb;
+mod destinations;
 mod e2e;
 mod fleet;
 mod floods;

@@ -14,13 +14,14 @@ use sipguard_tests::{
     privileged_test,
     traffic::{send_udp, tcp_connects, TcpAcceptor},
     voip::{
-        Nat, VoipLab, LAN_CLIENT, OUTSIDE_ATTACKER, OUTSIDE_IF, OUTSIDE_PHONE, PBX, UPLINK2_HOST,
-        UPLINK2_IF,
+        Nat, VoipLab, LAN_CLIENT, OUTSIDE_ATTACKER, OUTSIDE_GW, OUTSIDE_IF, OUTSIDE_PHONE, PBX,
+        UPLINK2_HOST, UPLINK2_IF,
     },
 };
 
-/// The README's perimeter recipe: the built-in default's SIP and admin services, default
-/// drop (replies to the box's and the LAN's own connections pass), auto-ban on.
+/// The README's perimeter recipe: the PBX and the box protected, each with its own services
+/// (`to`), default drop (replies to the box's own connections pass; the LAN's own traffic is
+/// not sent to a protected host and passes as unprotected), auto-ban on.
 const PERIMETER: &str = include_str!("../policies/perimeter.toml");
 
 /// Kamailio's REGISTER limits under [`PERIMETER`] (the built-in default's).
@@ -182,13 +183,130 @@ fn the_box_defends_the_pbx(nat: Nat, port: u16) {
     assert!(daemon.packets("sip", "banned", "drop") > 0);
     eprintln!("{nat:?}: svcrack banned after {guesses} wrong passwords reached Kamailio");
 
-    // Honest phones from outside still register 100 %, and the LAN's own traffic works.
+    // Honest phones from outside still register 100 %, and the LAN's own traffic works:
+    // routed, its answers are sent to the LAN, which the policy doesn't protect; masqueraded,
+    // to the box's own address, where they pass as replies.
     honest_phones_succeed(&lab, 5, 2);
+    let before = daemon.scrape().unwrap();
     lan_client_reaches_the_outside(&lab);
     let m = daemon.scrape().unwrap();
+    let (reason, verdict) = match nat {
+        Nat::None => ("unprotected", "pass"),
+        Nat::Dnat => ("reply", "pass"),
+    };
+    let moved = netns::packets_total(&m, "none", reason, verdict)
+        - netns::packets_total(&before, "none", reason, verdict);
     assert!(
-        netns::packets_total(&m, "none", "reply", "pass") > 0.0,
-        "the LAN's answers pass as replies:\n{m}"
+        moved >= 8.0,
+        "the LAN's answers pass as {reason}: {moved}\n{m}"
+    );
+
+    ssh_follows_each_hosts_allow_list(&lab, &daemon);
+}
+
+/// The box's administrator and the PBX vendor's support (both outside, in the phone's
+/// namespace; [`PERIMETER`]'s `ssh-box` and `ssh-pbx` allow lists).
+const BOX_ADMIN: &str = "198.51.100.20";
+const PBX_SUPPORT: &str = "198.51.100.40";
+
+/// SSH to the box is limited by its own allow list, SSH to the PBX (routed, or DNAT'd from the
+/// box's public address) by the PBX's: a real listener on port 22 on each.
+fn ssh_follows_each_hosts_allow_list(lab: &VoipLab, daemon: &Daemon) {
+    for a in [BOX_ADMIN, PBX_SUPPORT] {
+        netns::ip(&[
+            "-n",
+            &lab.phone,
+            "addr",
+            "add",
+            &format!("{a}/24"),
+            "dev",
+            "ph0",
+        ])
+        .unwrap();
+    }
+    let box_sshd = TcpAcceptor::start(gw(lab), 22).expect("a listener on the box's port 22");
+    let pbx_sshd = TcpAcceptor::start(&lab.pbx, 22).expect("a listener on the PBX's port 22");
+    std::thread::sleep(Duration::from_millis(200));
+    let the_box = SocketAddr::new(addr(OUTSIDE_GW), 22);
+    let the_pbx = SocketAddr::new(addr(lab.target), 22);
+    let connects = |src: &str, to: SocketAddr, wait: u64| {
+        tcp_connects(&lab.phone, addr(src), to, Duration::from_secs(wait)).unwrap()
+    };
+    assert!(
+        connects(BOX_ADMIN, the_box, 3),
+        "the box's admin to the box"
+    );
+    assert!(
+        connects(PBX_SUPPORT, the_pbx, 3),
+        "the PBX's support to the PBX"
+    );
+    assert!(
+        !connects(BOX_ADMIN, the_pbx, 1),
+        "the box's admin to the PBX"
+    );
+    assert!(
+        !connects(PBX_SUPPORT, the_box, 1),
+        "the PBX's support to the box"
+    );
+    assert!(!connects(OUTSIDE_PHONE, the_box, 1), "a phone to the box");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        box_sshd.finish().unwrap(),
+        1,
+        "connections the box accepted"
+    );
+    assert_eq!(
+        pbx_sshd.finish().unwrap(),
+        1,
+        "connections the PBX accepted"
+    );
+    assert!(daemon.packets("ssh-box", "allowed", "pass") > 0);
+    assert!(daemon.packets("ssh-pbx", "allowed", "pass") > 0);
+    assert!(daemon.packets("ssh-box", "not_allowed", "drop") >= 2);
+    assert!(daemon.packets("ssh-pbx", "not_allowed", "drop") >= 1);
+    for a in [BOX_ADMIN, PBX_SUPPORT] {
+        netns::ip(&[
+            "-n",
+            &lab.phone,
+            "addr",
+            "del",
+            &format!("{a}/24"),
+            "dev",
+            "ph0",
+        ])
+        .unwrap();
+    }
+    // status and /metrics name the protected hosts and each service's destinations.
+    let out = daemon.cli_in_ns(&["status", "--interval", "0"]).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "protect: 192.0.2.1/32, 198.51.100.1/32, 198.51.100.2/32, 203.0.113.1/32 (traffic \
+             to other destinations passes, counted as unprotected)\n"
+        ) && text.contains("service ssh-box: to 198.51.100.1/32, 203.0.113.1/32\n")
+            && text.contains("service ssh-pbx: to 192.0.2.1/32, 198.51.100.2/32\n"),
+        "{text}"
+    );
+    let m = daemon.scrape().unwrap();
+    for (service, to) in [
+        ("sip", "192.0.2.1/32"),
+        ("sip", "198.51.100.2/32"),
+        ("ssh-box", "198.51.100.1/32"),
+    ] {
+        assert_eq!(
+            metric(
+                &m,
+                "sipguard_service_destination",
+                &[("service", service), ("to", to)]
+            ),
+            Some(1.0),
+            "{m}"
+        );
+    }
+    assert_eq!(
+        metric(&m, "sipguard_protected", &[("net", "203.0.113.1/32")]),
+        Some(1.0),
+        "{m}"
     );
 }
 
@@ -201,6 +319,45 @@ privileged_test! {
 privileged_test! {
     fn with_dnat_on_the_box_the_attacker_is_banned_under_its_own_address() {
         the_box_defends_the_pbx(Nat::Dnat, 9651);
+    }
+}
+
+privileged_test! {
+    fn the_lab_timeline_plays_through_the_box_within_the_limits_it_has_on_the_pbx() {
+        // `cargo xtask lab -- --perimeter --short`, asserted, on the recipe: svmap, svwar,
+        // svcrack, a REGISTER flood, SYN and ICMP floods from outside, honest phones
+        // registering and calling through the box during each.
+        let lab = lab(Nat::None);
+        let config = TempFile::with_contents(PERIMETER);
+        let daemon = Daemon::start(gw(&lab), OUTSIDE_IF, 9654, &["--config", config.as_str()]).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let phases = sipguard_tests::scenario::run(
+            &lab,
+            &daemon,
+            sipguard_tests::scenario::Length::SHORT,
+            &stop,
+            |p| eprintln!("{}", sipguard_tests::scenario::row(p)),
+        )
+        .unwrap();
+        assert_eq!(phases.len(), 6, "every phase played");
+        for p in &phases {
+            assert_eq!(p.honest_failed, 0, "honest traffic failed during {p:?}");
+            assert!(p.honest_ok > 0, "{p:?}");
+            assert!(p.sent > 0, "the attack ran: {p:?}");
+            assert!(
+                p.reached <= p.limit,
+                "{}: {} reached the PBX, the limits allow {}",
+                p.attack,
+                p.reached,
+                p.limit
+            );
+            assert!(!p.dropped.is_empty(), "sipguard dropped part of {p:?}");
+        }
+        let crack = &phases[2];
+        assert!(
+            crack.bans.iter().any(|b| b == &format!("{OUTSIDE_ATTACKER}/32 auth_failures")),
+            "svcrack was banned under its own address: {crack:?}"
+        );
     }
 }
 

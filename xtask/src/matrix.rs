@@ -37,6 +37,7 @@ const BPF_MODULES: &[&str] = &[
     "autoban",
     "floods",
     "no_bypass",
+    "destinations",
 ];
 
 /// The end-to-end tests (module `e2e`, `tests/tests/e2e.rs`) every guest runs, by exact name

@@ -9,8 +9,12 @@
 //!    beyond the frame, a UDP length below 8 or (outside a fragment) beyond the IP payload ->
 //!    drop `malformed_l2`, `malformed_l3` or `malformed_l4`. Every length comes from the
 //!    header that defines it: an IPv6 UDP length of 0 is the rest of the IP payload.
+//!    With `[global] protect` set, a packet to any other destination ([`dest`]) -> pass
+//!    `unprotected`: a perimeter box's other traffic is not sipguard's business.
 //! 3. **Target** ([`target`], no verdict): (transport, destination port) -> service, ICMP echo
-//!    requests -> the policy's echo service; a disabled service is none. UDP to a SIP service
+//!    requests -> the policy's echo service; where the port's services name destinations
+//!    (`to`), the packet's destination picks among them ([`dest`]), and a destination none of
+//!    them names is no service. A disabled service is none. UDP to a SIP service
 //!    is classified, so every verdict below is also counted by SIP class.
 //! 4. **Banned** ([`lists::banned`]): a ban covering the source, not expired (a `sip`-scoped
 //!    ban only on SIP services), and the source not trusted -> drop `banned`.
@@ -57,11 +61,11 @@ mod lists;
 mod target;
 
 use aya_ebpf::programs::XdpContext;
-use sipguard_common::{reason, IcmpClass, POLICY_MONITOR, SERVICE_NONE};
+use sipguard_common::{reason, IcmpClass, POLICY_MONITOR, POLICY_PROTECT, SERVICE_NONE};
 
 use self::decision::Decision;
 use crate::{
-    maps,
+    dest, maps,
     parse::{self, Cursor, Parsed, Proto},
 };
 
@@ -90,6 +94,10 @@ fn judge(ctx: &XdpContext) -> Decision {
         Ok(Parsed::NonIp) => return Decision::pass(SERVICE_NONE, reason::NON_IP),
         Err(malformed) => return Decision::drop(SERVICE_NONE, malformed, global_monitor),
     };
+    // 2b. Protected destinations.
+    if policy.flags & POLICY_PROTECT != 0 && !dest::protected(ctx, epoch) {
+        return Decision::pass(SERVICE_NONE, reason::UNPROTECTED);
+    }
     // 3. Target: the service first (an array read), so that ban and deny drops are counted
     // against the service they targeted; the verdict order is unchanged.
     let t = target::resolve(ctx, epoch, policy, &pkt);

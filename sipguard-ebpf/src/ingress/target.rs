@@ -7,13 +7,14 @@
 
 use aya_ebpf::programs::XdpContext;
 use sipguard_common::{
-    port_index, service_index, sip, IcmpClass, Policy, ServicePolicy, MAX_SERVICES, POLICY_MONITOR,
-    POLICY_SCANNERS, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_MONITOR,
-    SERVICE_NONE, SERVICE_SIP,
+    port_index, service_index, sip, IcmpClass, Policy, ServicePolicy, DEST_SCOPED, MAX_SERVICES,
+    POLICY_MONITOR, POLICY_SCANNERS, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED,
+    SERVICE_MONITOR, SERVICE_NONE, SERVICE_SIP,
 };
 
 use super::decision::NO_SIP_CLASS;
 use crate::{
+    dest,
     maps::{PORT_SERVICE, SERVICES},
     parse::{self, Packet, Proto},
     pipelining,
@@ -77,7 +78,7 @@ fn carries_sip(pkt: &Packet) -> bool {
 /// Resolves the packet's [`Target`] (array reads only; no verdict).
 #[inline(always)]
 pub(crate) fn resolve(ctx: &XdpContext, epoch: u32, policy: &Policy, pkt: &Packet) -> Target {
-    let service = service_of(epoch, policy, pkt);
+    let service = service_of(ctx, epoch, policy, pkt);
     let service_policy = if service == SERVICE_NONE {
         None
     } else {
@@ -149,16 +150,20 @@ pub(crate) fn resolve(ctx: &XdpContext, epoch: u32, policy: &Policy, pkt: &Packe
     }
 }
 
-/// (transport, destination port) or ICMP echo request -> service id (0: none).
+/// (transport, destination port) or ICMP echo request -> service id (0: none); a port whose
+/// services name destinations -> the one naming the packet's destination.
 #[inline(always)]
-fn service_of(epoch: u32, policy: &Policy, pkt: &Packet) -> u32 {
+fn service_of(ctx: &XdpContext, epoch: u32, policy: &Policy, pkt: &Packet) -> u32 {
     let l4 = &pkt.l4;
-    let service = match l4.proto {
+    let mut service = match l4.proto {
         Proto::Udp => port_service(port_index(epoch, PROTO_SLOT_UDP, l4.dport)),
         Proto::Tcp => port_service(port_index(epoch, PROTO_SLOT_TCP, l4.dport)),
         Proto::Icmp if l4.icmp == IcmpClass::EchoRequest => policy.icmp_echo_service,
         _ => SERVICE_NONE,
     };
+    if service & DEST_SCOPED != 0 {
+        service = dest::lookup(ctx, epoch, service);
+    }
     if service < MAX_SERVICES {
         service
     } else {

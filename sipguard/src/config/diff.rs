@@ -64,6 +64,7 @@ fn global_items(g: &Global, out: &mut BTreeMap<String, String>) {
         reply_ports,
         deny,
         trusted,
+        protect,
         rate_ipv6_prefix,
         drop_samples,
         tracked_sources,
@@ -87,12 +88,19 @@ fn global_items(g: &Global, out: &mut BTreeMap<String, String>) {
     for net in trusted {
         out.insert(format!("trusted {net}"), String::new());
     }
+    for net in protect {
+        out.insert(format!("protect {net}"), String::new());
+    }
 }
 
 fn service_line(s: &Service) -> String {
     let protocols: Vec<String> = s.protocols.iter().map(ToString::to_string).collect();
     let ports: Vec<String> = s.ports.iter().map(ToString::to_string).collect();
     let mut line = format!("{} {}", protocols.join(","), ports.join(","));
+    if !s.to.is_empty() {
+        let to: Vec<String> = s.to.iter().map(ToString::to_string).collect();
+        line += &format!(" to={}", to.join(","));
+    }
     if let Some(mode) = s.mode {
         line += &format!(" mode={mode}");
     }
@@ -184,6 +192,27 @@ mod tests {
         assert_eq!(
             diff(&config(BASE), &config(&new)),
             vec!["~ service sip: udp 5060 sip -> udp 5060,5080 mode=monitor sip"]
+        );
+    }
+
+    #[test]
+    fn protected_hosts_and_a_services_destinations_are_shown() {
+        let new = BASE
+            .replace(
+                "default = \"drop\"",
+                "default = \"drop\"\nprotect = [\"198.51.100.10\", \"2001:db8:5::/64\"]",
+            )
+            .replace(
+                "sip = true",
+                "sip = true\nto = [\"198.51.100.10\", \"2001:db8:5::10\"]",
+            );
+        assert_eq!(
+            diff(&config(BASE), &config(&new)),
+            vec![
+                "~ service sip: udp 5060 sip -> udp 5060 to=198.51.100.10/32,2001:db8:5::10/128 sip",
+                "+ protect 198.51.100.10/32",
+                "+ protect 2001:db8:5::/64",
+            ]
         );
     }
 

@@ -20,6 +20,11 @@ pub const MAX_DENY_ENTRIES: usize = (DENY_MAX_ENTRIES / EPOCHS) as usize;
 /// Trusted entries: one epoch's share of `TRUSTED_V4`/`TRUSTED_V6`.
 pub const MAX_TRUSTED_ENTRIES: usize = (TRUSTED_MAX_ENTRIES / EPOCHS) as usize;
 
+/// Entries of `[global] protect`, and of one service's `to`: the destination tries hold both,
+/// for both epochs (`DEST_MAX_ENTRIES`); the map writer checks the exact total.
+pub const MAX_PROTECT_ENTRIES: usize = 1024;
+pub const MAX_TO_ENTRIES: usize = 256;
+
 /// Highest rate or burst accepted (requests per second per source).
 pub const MAX_RATE: u32 = 1_000_000;
 

@@ -146,6 +146,9 @@ pub struct Global {
     pub deny: Vec<IpNet>,
     /// SIP sources exempt from rate limits (trunks, the office), normalized.
     pub trusted: Vec<IpNet>,
+    /// `protect`: the hosts sipguard guards (a perimeter box's PBXs, and the box itself);
+    /// packets to any other destination pass untouched. Empty: every destination.
+    pub protect: Vec<IpNet>,
     /// IPv6 sources share one rate bucket per prefix of this length.
     pub rate_ipv6_prefix: u8,
     /// Dropped packets logged as samples, per second and CPU at most (0: none).
@@ -170,6 +173,7 @@ impl Default for Global {
             reply_ports: ReplyPorts::Auto,
             deny: Vec::new(),
             trusted: Vec::new(),
+            protect: Vec::new(),
             rate_ipv6_prefix: DEFAULT_RATE_IPV6_PREFIX,
             drop_samples: DEFAULT_DROP_SAMPLES,
             tracked_sources: DEFAULT_TRACKED_SOURCES,
@@ -503,6 +507,9 @@ pub struct Service {
     /// Explicit prefixes (normalized, without duplicates, in file order), not including the
     /// `any` keywords.
     pub allow: Vec<IpNet>,
+    /// `to`: the destinations the service protects (normalized, an IPv6 form of an IPv4
+    /// address as that address, without duplicates, in file order); empty: every destination.
+    pub to: Vec<IpNet>,
     /// `None`: follow the global mode.
     pub mode: Option<Mode>,
     /// `sip = true`: the service speaks SIP; its UDP datagrams are classified (keep-alive,

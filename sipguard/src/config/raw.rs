@@ -66,6 +66,8 @@ pub(super) struct RawGlobal {
     pub(super) deny: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) trusted: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) protect: Vec<Spanned<String>>,
     pub(super) rate_ipv6_prefix: Option<Spanned<i64>>,
     pub(super) drop_samples: Option<Spanned<i64>>,
     pub(super) tracked_sources: Option<Spanned<i64>>,
@@ -129,6 +131,7 @@ pub(super) struct RawService {
     pub(super) protocol: Spanned<RawProtocols>,
     pub(super) ports: Option<Spanned<RawPorts>>,
     pub(super) allow: Spanned<Vec<Spanned<String>>>,
+    pub(super) to: Option<Spanned<Vec<Spanned<String>>>>,
     pub(super) mode: Option<Spanned<String>>,
     pub(super) sip: Option<Spanned<bool>>,
     pub(super) limits: Option<Spanned<RawLimits>>,

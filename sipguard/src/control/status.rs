@@ -30,6 +30,10 @@ pub struct Status {
     pub mode: &'static str,
     pub default_policy: &'static str,
     pub services: Vec<String>,
+    /// `[global] protect`, from the destination tries (empty: every destination is judged).
+    pub protect: Vec<String>,
+    /// The services that name their destinations (`to`), in slot order.
+    pub destinations: Vec<ServiceDestinations>,
     pub counters: Vec<CounterRow>,
     /// Packets per second of each counter row (same order), over `rate_interval_s`.
     pub packets_per_second: Vec<f64>,
@@ -37,6 +41,12 @@ pub struct Status {
     pub sip: Vec<SipCounterRow>,
     pub bans: usize,
     pub maps: Vec<Fill>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceDestinations {
+    pub service: String,
+    pub to: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,7 +87,18 @@ impl Status {
             })
             .collect();
         let sip = maps.sip_counters()?;
+        let dests = maps.destinations()?;
+        let strings = |nets: &[ipnet::IpNet]| nets.iter().map(|n| n.to_string()).collect();
         Ok(Self {
+            protect: strings(&dests.protect),
+            destinations: dests
+                .to
+                .iter()
+                .map(|(service, to)| ServiceDestinations {
+                    service: service.clone(),
+                    to: strings(to),
+                })
+                .collect(),
             interfaces: pin_dir::pinned_interfaces(pin_dir)
                 .into_iter()
                 .map(|iface| {
@@ -174,6 +195,16 @@ impl Status {
             self.default_policy,
             self.services.join(", ")
         );
+        if !self.protect.is_empty() {
+            let _ = writeln!(
+                out,
+                "protect: {} (traffic to other destinations passes, counted as unprotected)",
+                self.protect.join(", ")
+            );
+        }
+        for d in &self.destinations {
+            let _ = writeln!(out, "service {}: to {}", d.service, d.to.join(", "));
+        }
         let _ = writeln!(out, "bans: {}", self.bans);
         let _ = writeln!(out);
         let row = |out: &mut String, cells: [&str; 3], packets: &str, bytes: &str, pps: &str| {
@@ -248,6 +279,8 @@ mod tests {
             mode: "enforce",
             default_policy: "drop",
             services: vec!["sip".into(), "ssh".into()],
+            protect: Vec::new(),
+            destinations: Vec::new(),
             counters: vec![CounterRow {
                 service: "sip".into(),
                 reason: "allowed",
@@ -283,6 +316,26 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("PKT/S"), "{text}");
+    }
+
+    #[test]
+    fn the_report_names_the_protected_hosts_and_each_services_destinations() {
+        let mut s = status();
+        assert!(!s.to_text().contains("protect:"));
+        s.protect = vec!["203.0.113.1/32".into(), "2001:db8:5::/64".into()];
+        s.destinations = vec![ServiceDestinations {
+            service: "sip".into(),
+            to: vec!["203.0.113.10/32".into(), "2001:db8:5::10/128".into()],
+        }];
+        let text = s.to_text();
+        assert!(
+            text.contains(
+                "protect: 203.0.113.1/32, 2001:db8:5::/64 (traffic to other destinations \
+                 passes, counted as unprotected)\nservice sip: to 203.0.113.10/32, \
+                 2001:db8:5::10/128\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

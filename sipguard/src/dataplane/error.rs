@@ -103,6 +103,7 @@ pub enum CapacityKind {
     AllowEntries,
     TrustedEntries,
     DenyEntries,
+    DestEntries,
 }
 
 impl fmt::Display for CapacityKind {
@@ -112,6 +113,7 @@ impl fmt::Display for CapacityKind {
             CapacityKind::AllowEntries => "allow entries",
             CapacityKind::TrustedEntries => "trusted entries",
             CapacityKind::DenyEntries => "deny entries",
+            CapacityKind::DestEntries => "destination entries (protect and to)",
         })
     }
 }

@@ -40,9 +40,9 @@ mod tests {
         ua::Scanners, AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, Policy,
         RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES,
         AUTH_FAILS_MAX_ENTRIES, BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN,
-        COUNTER_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, EVENTS_BYTES, FRAG_MAX_ENTRIES, MAX_SERVICES,
-        PORT_MAP_ENTRIES, RATE_MAX_ENTRIES, SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ENTRIES,
-        TRUSTED_MAX_ENTRIES,
+        COUNTER_ENTRIES, DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES,
+        FRAG_MAX_ENTRIES, MAX_SERVICES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES, SERVICE_NAME_LEN,
+        SIP_COUNTER_ENTRIES, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
     };
 
     use super::{map, EGRESS_PROGRAM, NOOP_PROGRAM, OBJECT, PROGRAM};
@@ -148,6 +148,20 @@ mod tests {
                 size_of::<Key<ScopedV6>>(),
                 u32s,
                 TRUSTED_MAX_ENTRIES,
+            ),
+            expect(
+                map::DESTS_V4,
+                BPF_MAP_TYPE_LPM_TRIE,
+                size_of::<Key<ScopedV4>>(),
+                u32s,
+                DEST_MAX_ENTRIES,
+            ),
+            expect(
+                map::DESTS_V6,
+                BPF_MAP_TYPE_LPM_TRIE,
+                size_of::<Key<ScopedV6>>(),
+                u32s,
+                DEST_MAX_ENTRIES,
             ),
             expect(
                 map::SCANNERS,

@@ -36,6 +36,8 @@ pub struct CompiledPolicy {
     pub deny: Vec<IpNet>,
     /// SIP sources exempt from rate limits.
     pub trusted: Vec<IpNet>,
+    /// The protected hosts (`[global] protect`); empty: every destination.
+    pub protect: Vec<IpNet>,
     /// Scanner User-Agent patterns (none when the check is off).
     pub scanners: Scanners,
     /// What the translation decided on its own, for the log (kept admin sessions...).
@@ -69,6 +71,7 @@ impl CompiledPolicy {
             services,
             deny: config.global.deny.clone(),
             trusted: config.global.trusted.clone(),
+            protect: config.global.protect.clone(),
             scanners,
             notes,
         }
@@ -95,24 +98,24 @@ fn keep_admin_sessions(
     for &(remote, local_port) in &host.admin_sessions {
         // IPv4-mapped IPv6 addresses (dual-stack sockets) are IPv4 on the wire.
         let remote = crate::parse::fold_addr(remote);
-        let Some(service) = services
+        // No service: packets of an established session carry ACK and pass as return
+        // traffic even under default drop. Several (told apart by `to`): the session's local
+        // address is not known here, so each of them keeps it.
+        for service in services
             .iter_mut()
-            .find(|s| s.serves(PROTO_SLOT_TCP, local_port))
-        else {
-            // No service: packets of an established session carry ACK and pass as
-            // return traffic even under default drop.
-            continue;
-        };
-        if service.allows(remote) {
-            continue;
+            .filter(|s| s.serves(PROTO_SLOT_TCP, local_port))
+        {
+            if service.allows(remote) {
+                continue;
+            }
+            let net = IpNet::from(remote);
+            notes.push(format!(
+                "keeping your SSH session from {remote} to tcp port {local_port} open: added \
+                 {net} to the allow list of service {:?} (add it to the config to make it \
+                 permanent)",
+                service.name
+            ));
+            service.allow.push(net);
         }
-        let net = IpNet::from(remote);
-        notes.push(format!(
-            "keeping your SSH session from {remote} to tcp port {local_port} open: added \
-             {net} to the allow list of service {:?} (add it to the config to make it \
-             permanent)",
-            service.name
-        ));
-        service.allow.push(net);
     }
 }

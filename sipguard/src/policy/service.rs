@@ -25,6 +25,8 @@ pub struct CompiledService {
     pub ports: Vec<(u32, PortRange)>,
     pub icmp: bool,
     pub allow: Vec<IpNet>,
+    /// The destinations it protects (`to`); empty: every destination.
+    pub to: Vec<IpNet>,
 }
 
 impl CompiledService {
@@ -80,6 +82,7 @@ impl CompiledService {
             ports,
             icmp: s.protocols.contains(&Protocol::Icmp),
             allow: s.allow.clone(),
+            to: s.to.clone(),
         }
     }
 

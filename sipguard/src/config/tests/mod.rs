@@ -14,6 +14,7 @@ mod addresses;
 mod autoban;
 mod capacity;
 mod defaults;
+mod destinations;
 mod errors;
 mod fleet;
 mod global;

@@ -1,15 +1,17 @@
-//! `[global]`: mode, default action, reply ports, the deny and trusted lists, and the
-//! data plane's global numbers. Each key left out keeps [`Global::default`].
+//! `[global]`: mode, default action, reply ports, the deny and trusted lists, the protected
+//! destinations (and that services' `to` lie within them), and the data plane's global numbers. Each key left out keeps [`Global::default`].
 use std::collections::HashSet;
 
 use ipnet::IpNet;
 use toml::Spanned;
 
-use super::{parse_mode, Validator};
+use super::{parse_mode, service::svc_field, Validator};
 use crate::{
     config::{
-        limits::{MAX_DENY_ENTRIES, MAX_TRUSTED_ENTRIES, TRACKED_SOURCES_RANGE},
-        raw::RawGlobal,
+        limits::{
+            MAX_DENY_ENTRIES, MAX_PROTECT_ENTRIES, MAX_TRUSTED_ENTRIES, TRACKED_SOURCES_RANGE,
+        },
+        raw::{RawGlobal, RawService},
         ConfigError, DefaultAction, Global, PortRange, ReplyPorts,
     },
     parse::{self, ListEntry},
@@ -54,6 +56,8 @@ impl Validator<'_> {
         }
         global.deny = self.deny(&g.deny)?;
         global.trusted = self.trusted(&g.trusted)?;
+        global.protect =
+            self.destinations(&g.protect, field("protect"), "protect", MAX_PROTECT_ENTRIES)?;
         if let Some(p) = &g.rate_ipv6_prefix {
             global.rate_ipv6_prefix = match u8::try_from(*p.get_ref()) {
                 Ok(len @ 1..=128) => len,
@@ -159,5 +163,80 @@ impl Validator<'_> {
             ));
         }
         Ok(trusted)
+    }
+
+    /// Destinations (`[global] protect`, a service's `to`): prefixes only, an IPv6 form of an
+    /// IPv4 address as that address (the data plane looks destinations up folded), without
+    /// duplicates, in file order.
+    pub(super) fn destinations(
+        &self,
+        raw: &[Spanned<String>],
+        field: String,
+        key: &str,
+        max: usize,
+    ) -> Result<Vec<IpNet>, ConfigError> {
+        let mut out = Vec::new();
+        for entry in raw {
+            let net = match parse::list_entry(entry.get_ref()) {
+                Ok(ListEntry::Prefix(n)) => parse::fold_net(n),
+                Ok(ListEntry::Any4 | ListEntry::Any6 | ListEntry::Any) => {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        field,
+                        format!(
+                            "the `any` keywords are only valid in `allow`; leave `{key}` out to \
+                             cover every destination"
+                        ),
+                    ))
+                }
+                Err(e) => return Err(self.at_value(&entry.span(), field, e)),
+            };
+            if out.contains(&net) {
+                continue;
+            }
+            if out.len() == max {
+                return Err(self.at_value(
+                    &entry.span(),
+                    field,
+                    format!("too many `{key}` entries: at most {max}"),
+                ));
+            }
+            out.push(net);
+        }
+        Ok(out)
+    }
+
+    /// With `[global] protect` set, every destination a service names (`to`) lies within it:
+    /// traffic to any other destination passes unjudged, so such an entry would never apply.
+    pub(super) fn check_to_within_protect(
+        &self,
+        raw: &[Spanned<RawService>],
+        protect: &[IpNet],
+    ) -> Result<(), ConfigError> {
+        if protect.is_empty() {
+            return Ok(());
+        }
+        for s in raw {
+            let s = s.get_ref();
+            let Some(to) = &s.to else { continue };
+            for entry in to.get_ref() {
+                let Ok(ListEntry::Prefix(n)) = parse::list_entry(entry.get_ref()) else {
+                    continue;
+                };
+                let net = parse::fold_net(n);
+                if !protect.iter().any(|p| p.contains(&net)) {
+                    return Err(self.at_value(
+                        &entry.span(),
+                        svc_field(s.name.get_ref(), "to"),
+                        format!(
+                            "{net} is outside [global] protect: traffic to it passes \
+                             unjudged (reason unprotected); add it to `protect` or remove it \
+                             here"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -40,6 +40,7 @@ impl Validator<'_> {
             None => Global::default(),
         };
         let services = self.services(&raw.service)?;
+        self.check_to_within_protect(&raw.service, &global.protect)?;
         let scanners = match &raw.scanners {
             Some(s) => self.scanners(s)?,
             None => ScannerPolicy::default(),

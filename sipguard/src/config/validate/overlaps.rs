@@ -1,101 +1,117 @@
-//! No (protocol, port) pair belongs to two services, and only one service serves icmp: the
-//! data plane maps each port to one service slot. Reported at the later service's entry,
-//! naming the earlier service and its line.
+//! No (protocol, port, destination) belongs to two services, and no destination of icmp: the
+//! data plane maps each port, and each destination of a port whose services name theirs
+//! (`to`), to one service slot. Two services may share a port only when both name their
+//! destinations and no destination of one overlaps one of the other's; a service without `to`
+//! covers every destination. Reported at the later service's entry, naming the earlier service
+//! and its line.
+use ipnet::IpNet;
 use toml::Spanned;
 
 use super::{service::svc_field, Span, Validator};
 use crate::config::{
     raw::{RawPorts, RawService},
-    ConfigError, PortRange, Protocol, Service,
+    ConfigError, Protocol, Service,
 };
 
 impl Validator<'_> {
-    /// A (protocol, port) pair belongs to one service at most; so does icmp.
+    /// A (protocol, port, destination) belongs to one service at most; so does icmp to a
+    /// destination.
     pub(super) fn check_overlaps(
         &self,
         raw: &[Spanned<RawService>],
         services: &[Service],
     ) -> Result<(), ConfigError> {
         let name_line = |i: usize| self.line(&raw[i].get_ref().name.span());
+        let why = |later: usize, earlier: usize| match shared_destination(
+            &services[later],
+            &services[earlier],
+        ) {
+            Shared::None => None,
+            Shared::Every => Some(String::new()),
+            Shared::Prefix(a, b) => Some(format!(" (to {a}, and {b} there)")),
+        };
 
-        let mut icmp_owner: Option<usize> = None;
-        for (i, s) in services.iter().enumerate() {
-            if s.protocols.contains(&Protocol::Icmp) {
-                if let Some(first) = icmp_owner {
+        for (j, s) in services.iter().enumerate() {
+            if !s.protocols.contains(&Protocol::Icmp) {
+                continue;
+            }
+            for (i, earlier) in services[..j].iter().enumerate() {
+                if !earlier.protocols.contains(&Protocol::Icmp) {
+                    continue;
+                }
+                if let Some(dest) = why(j, i) {
                     return Err(self.at_value(
-                        &raw[i].get_ref().protocol.span(),
+                        &raw[j].get_ref().protocol.span(),
                         svc_field(&s.name, "protocol"),
                         format!(
-                            "icmp is also served by service {:?} (line {}): a protocol and port \
-                             can belong to one service only",
-                            services[first].name,
-                            name_line(first)
+                            "icmp is also served by service {:?} (line {}){dest}: a protocol, \
+                             port and destination can belong to one service only",
+                            earlier.name,
+                            name_line(i)
                         ),
                     ));
                 }
-                icmp_owner = Some(i);
             }
         }
 
-        for proto in [Protocol::Udp, Protocol::Tcp] {
-            // (range, service index, span of the entry as written)
-            let mut entries: Vec<(PortRange, usize, Span)> = Vec::new();
-            for (i, s) in services.iter().enumerate() {
+        for (j, s) in services.iter().enumerate() {
+            let spans = port_spans(raw[j].get_ref());
+            for proto in [Protocol::Udp, Protocol::Tcp] {
                 if !s.protocols.contains(&proto) {
                     continue;
                 }
-                let spans = port_spans(raw[i].get_ref());
-                entries.extend(s.ports.iter().zip(spans).map(|(&r, sp)| (r, i, sp)));
-            }
-            entries.sort_by_key(|(r, i, _)| (r.lo, r.hi, *i));
-            // Sweep in order of `lo`, remembering the entry reaching highest (`best`) and the
-            // entry reaching highest among the other services (`other`): an entry overlaps a
-            // different service exactly when the relevant one of them reaches its `lo`.
-            let mut best: Option<usize> = None;
-            let mut other: Option<usize> = None;
-            for k in 0..entries.len() {
-                let (r, svc, _) = &entries[k];
-                let candidate = match best {
-                    Some(b) if entries[b].1 != *svc => Some(b),
-                    _ => other,
-                };
-                if let Some(c) = candidate {
-                    if entries[c].0.hi >= r.lo {
-                        debug_assert!(entries[c].0.overlaps(r));
-                        let port = r.lo;
-                        let (later, earlier) = if entries[c].1 > *svc { (c, k) } else { (k, c) };
-                        let (_, later_svc, later_span) = &entries[later];
-                        let earlier_svc = entries[earlier].1;
+                for (r, span) in s.ports.iter().zip(&spans) {
+                    for (i, earlier) in services[..j].iter().enumerate() {
+                        if !earlier.protocols.contains(&proto) {
+                            continue;
+                        }
+                        let Some(e) = earlier.ports.iter().find(|e| e.overlaps(r)) else {
+                            continue;
+                        };
+                        let Some(dest) = why(j, i) else {
+                            continue;
+                        };
+                        let port = r.lo.max(e.lo);
                         return Err(self.at_value(
-                            later_span,
-                            svc_field(&services[*later_svc].name, "ports"),
+                            span,
+                            svc_field(&s.name, "ports"),
                             format!(
-                                "{proto} port {port} is also served by service {:?} (line {}): \
-                                 a protocol and port can belong to one service only",
-                                services[earlier_svc].name,
-                                name_line(earlier_svc)
+                                "{proto} port {port} is also served by service {:?} (line {})\
+                                 {dest}: a protocol, port and destination can belong to one \
+                                 service only",
+                                earlier.name,
+                                name_line(i)
                             ),
                         ));
                     }
-                }
-                match best {
-                    Some(b) if entries[b].0.hi >= r.hi => {
-                        if entries[b].1 != *svc && other.is_none_or(|o| entries[o].0.hi < r.hi) {
-                            other = Some(k);
-                        }
-                    }
-                    Some(b) => {
-                        if entries[b].1 != *svc {
-                            other = Some(b);
-                        }
-                        best = Some(k);
-                    }
-                    None => best = Some(k),
                 }
             }
         }
         Ok(())
     }
+}
+
+/// What two services' destinations have in common.
+enum Shared {
+    None,
+    /// One of them (or both) names no destination: it covers all of the other's.
+    Every,
+    /// A prefix of the first and one of the second that overlap.
+    Prefix(IpNet, IpNet),
+}
+
+fn shared_destination(a: &Service, b: &Service) -> Shared {
+    if a.to.is_empty() || b.to.is_empty() {
+        return Shared::Every;
+    }
+    for x in &a.to {
+        for y in &b.to {
+            if x.contains(&y.network()) || y.contains(&x.network()) {
+                return Shared::Prefix(*x, *y);
+            }
+        }
+    }
+    Shared::None
 }
 
 /// The spans of a service's port entries, in the order of [`Service::ports`].

@@ -1,9 +1,9 @@
 //! `[[service]]`: one protocol/port set with its allow list, mode, SIP flag and rate limits.
 //!
 //! [`Validator::service`] reads a service in named steps, in the order its errors are
-//! reported: name, protocols, ports, allow list, mode, SIP flag, limits. [`Validator::services`]
+//! reported: name, protocols, ports, allow list, destinations, mode, SIP flag, limits. [`Validator::services`]
 //! checks what involves several services: their number, unique names, the allow entries of
-//! all of them together, and (in [`super::overlaps`]) that no port belongs to two.
+//! all of them together, and (in [`super::overlaps`]) that no (port, destination) belongs to two.
 use std::collections::{HashMap, HashSet};
 
 use ipnet::IpNet;
@@ -12,7 +12,7 @@ use toml::Spanned;
 use super::{parse_mode, Validator};
 use crate::{
     config::{
-        limits::{MAX_ALLOW_ENTRIES, MAX_CONFIG_SERVICES, MAX_RATE},
+        limits::{MAX_ALLOW_ENTRIES, MAX_CONFIG_SERVICES, MAX_RATE, MAX_TO_ENTRIES},
         raw::{RawLimit, RawLimits, RawPort, RawPorts, RawProtocols, RawService},
         ConfigError, Limit, PortRange, Protocol, Service, SipLimits,
     },
@@ -88,6 +88,22 @@ impl Validator<'_> {
         let icmp = protocols == [Protocol::Icmp];
         let ports = self.ports(&name, &header, rs.ports.as_ref(), icmp)?;
         let allow = self.allow(&name, rs.allow.get_ref())?;
+        let to = match &rs.to {
+            Some(to) => {
+                let nets =
+                    self.destinations(to.get_ref(), svc_field(&name, "to"), "to", MAX_TO_ENTRIES)?;
+                if nets.is_empty() {
+                    return Err(self.at_value(
+                        &to.span(),
+                        svc_field(&name, "to"),
+                        "an empty `to` would match no destination: list the protected hosts, \
+                         or leave `to` out to cover every destination",
+                    ));
+                }
+                nets
+            }
+            None => Vec::new(),
+        };
         let mode = match &rs.mode {
             Some(m) => Some(
                 parse_mode(m.get_ref())
@@ -104,6 +120,7 @@ impl Validator<'_> {
             allow_any_v4: allow.any_v4,
             allow_any_v6: allow.any_v6,
             allow: allow.nets,
+            to,
             mode,
             sip,
             limits: Some(limits),

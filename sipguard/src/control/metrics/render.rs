@@ -102,6 +102,36 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
     )?;
     default_drop.set(i64::from(policy.flags & POLICY_DEFAULT_DROP != 0));
 
+    let dests = maps.destinations()?;
+    let protected = IntGaugeVec::new(
+        Opts::new(
+            "sipguard_protected",
+            "1 for each destination in [global] protect (none: every destination is judged; \
+             traffic to others passes as reason unprotected)",
+        ),
+        &["net"],
+    )?;
+    for net in &dests.protect {
+        protected
+            .with_label_values(&[net.to_string().as_str()])
+            .set(1);
+    }
+    let service_to = IntGaugeVec::new(
+        Opts::new(
+            "sipguard_service_destination",
+            "1 for each destination a service names (to = [...]); a service without one \
+             serves every destination",
+        ),
+        &["service", "to"],
+    )?;
+    for (service, nets) in &dests.to {
+        for net in nets {
+            service_to
+                .with_label_values(&[service.as_str(), net.to_string().as_str()])
+                .set(1);
+        }
+    }
+
     let last_match = prometheus::GaugeVec::new(
         Opts::new(
             "sipguard_last_match_timestamp_seconds",
@@ -159,6 +189,8 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         Box::new(build),
         Box::new(monitor),
         Box::new(default_drop),
+        Box::new(protected),
+        Box::new(service_to),
     ]) {
         registry.register(c)?;
     }

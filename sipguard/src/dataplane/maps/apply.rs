@@ -8,13 +8,17 @@
 use aya::maps::{lpm_trie::Key, LpmTrie, MapData, MapError};
 use ipnet::IpNet;
 use sipguard_common::{
-    allow_scope, epoch_scope, port_index, service_index, Policy, ScopedV4, ScopedV6, ServicePolicy,
-    ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES, EPOCHS, LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4,
-    POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED, PORTS, PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN,
-    STATE_ACTIVE_EPOCH, STATE_LAYOUT, TRUSTED_MAX_ENTRIES,
+    allow_scope, dest_scope, epoch_scope, port_index, service_index, Policy, ScopedV4, ScopedV6,
+    ServicePolicy, ALLOW_MAX_ENTRIES, DENY_MAX_ENTRIES, DEST_GROUPS, DEST_MAX_ENTRIES, EPOCHS,
+    LAYOUT_VERSION, MAX_SERVICES, POLICY_HAS_DENY_V4, POLICY_HAS_DENY_V6, POLICY_HAS_TRUSTED,
+    PORTS, PROTO_SLOTS, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_LAYOUT,
+    TRUSTED_MAX_ENTRIES,
 };
 
-use super::{fixed_str, Maps, Result};
+use super::{
+    dests::{self, DestLayout},
+    fixed_str, Maps, Result,
+};
 use crate::{
     dataplane::{error::CapacityKind, object::map, DataplaneError},
     policy::CompiledPolicy,
@@ -36,16 +40,19 @@ impl Maps {
         let target = active ^ 1;
         let names: Vec<&str> = policy.services.iter().map(|s| s.name.as_str()).collect();
         let Slots { slots, fresh } = assign_slots(&self.names_of(active)?, &names)?;
+        let dests = dests::layout(policy, &slots);
+        check_dest_capacity(&dests)?;
 
         self.clear_epoch(target)?;
-        self.write_ports(target, policy, &slots)?;
+        self.write_ports(target, &dests)?;
+        self.write_dests(target, &dests)?;
         self.write_services(target, policy, &slots)?;
         let (deny_v4, deny_v6) = self.write_lists(target, policy, &slots)?;
         self.scanners
             .set(target, policy.scanners, 0)
             .map_err(DataplaneError::map(map::SCANNERS))?;
         self.policy
-            .set(target, settings(policy, &slots, deny_v4, deny_v6), 0)
+            .set(target, settings(policy, &dests, deny_v4, deny_v6), 0)
             .map_err(DataplaneError::map(map::POLICY))?;
         // The flip: from the next packet on, the new epoch decides.
         let next = self.generation()?.wrapping_add(1);
@@ -73,25 +80,39 @@ impl Maps {
         remove_where(&mut self.deny_v6, map::DENY_V6, |k| k.scope == scope)?;
         remove_where(&mut self.trusted_v4, map::TRUSTED_V4, |k| k.scope == scope)?;
         remove_where(&mut self.trusted_v6, map::TRUSTED_V6, |k| k.scope == scope)?;
+        let (first, last) = (dest_scope(epoch, 0), dest_scope(epoch, DEST_GROUPS - 1));
+        let in_epoch = |scope: [u8; 4]| scope >= first && scope <= last;
+        remove_where(&mut self.dests_v4, map::DESTS_V4, |k| in_epoch(k.scope))?;
+        remove_where(&mut self.dests_v6, map::DESTS_V6, |k| in_epoch(k.scope))?;
         Ok(())
     }
 
-    fn write_ports(&mut self, epoch: u32, policy: &CompiledPolicy, slots: &[u32]) -> Result<()> {
-        let mut table = vec![0u32; (PROTO_SLOTS * PORTS) as usize];
-        for (s, &slot) in policy.services.iter().zip(slots) {
-            for &(proto, range) in &s.ports {
-                for port in range.lo..=range.hi {
-                    table[(proto * PORTS + port as u32) as usize] = slot;
-                }
-            }
-        }
+    fn write_ports(&mut self, epoch: u32, dests: &DestLayout) -> Result<()> {
         for proto in 0..PROTO_SLOTS {
             for port in 0..PORTS {
-                let value = table[(proto * PORTS + port) as usize];
+                let value = dests.ports[(proto * PORTS + port) as usize];
                 self.port_service
                     .set(port_index(epoch, proto, port as u16), value, 0)
                     .map_err(DataplaneError::map(map::PORT_SERVICE))?;
             }
+        }
+        Ok(())
+    }
+
+    /// The protected hosts and the services' destinations.
+    fn write_dests(&mut self, epoch: u32, dests: &DestLayout) -> Result<()> {
+        for &(group, net, value) in &dests.entries {
+            insert_scoped(
+                &mut self.dests_v4,
+                &mut self.dests_v6,
+                dest_scope(epoch, group),
+                &net,
+                value,
+            )
+            .map_err(DataplaneError::map(match net {
+                IpNet::V4(_) => map::DESTS_V4,
+                IpNet::V6(_) => map::DESTS_V6,
+            }))?;
         }
         Ok(())
     }
@@ -153,8 +174,9 @@ impl Maps {
 }
 
 /// The `POLICY` value of an epoch: the settings as `compile` built them, plus what only the
-/// writer knows: which lists got entries in this epoch, and the icmp service's slot.
-fn settings(policy: &CompiledPolicy, slots: &[u32], deny_v4: bool, deny_v6: bool) -> Policy {
+/// writer knows: which lists got entries in this epoch, and the icmp service's slot (or
+/// destination group).
+fn settings(policy: &CompiledPolicy, dests: &DestLayout, deny_v4: bool, deny_v6: bool) -> Policy {
     let mut value = policy.settings;
     if !policy.trusted.is_empty() {
         value.flags |= POLICY_HAS_TRUSTED;
@@ -165,12 +187,7 @@ fn settings(policy: &CompiledPolicy, slots: &[u32], deny_v4: bool, deny_v6: bool
     if deny_v6 {
         value.flags |= POLICY_HAS_DENY_V6;
     }
-    value.icmp_echo_service = policy
-        .services
-        .iter()
-        .zip(slots)
-        .find(|(s, _)| s.icmp)
-        .map_or(0, |(_, &slot)| slot);
+    value.icmp_echo_service = dests.icmp;
     value
 }
 
@@ -253,6 +270,22 @@ fn check_capacity(policy: &CompiledPolicy) -> Result<()> {
         policy.deny.len(),
         DENY_MAX_ENTRIES / EPOCHS,
     )
+}
+
+/// The destination entries of one epoch fit their share of the tries.
+fn check_dest_capacity(dests: &DestLayout) -> Result<()> {
+    let (v4, v6) = dests.counts();
+    let max = (DEST_MAX_ENTRIES / EPOCHS) as usize;
+    for have in [v4, v6] {
+        if have > max {
+            return Err(DataplaneError::Capacity {
+                what: CapacityKind::DestEntries,
+                have,
+                max,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn insert_scoped(

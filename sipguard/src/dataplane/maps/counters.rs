@@ -11,7 +11,8 @@ use aya::maps::{MapData, MapError, PerCpuArray, PerCpuValues};
 use sipguard_common::{
     counter_index, reason, sip, sip_counter_index, verdict, Counter, ALLOW_MAX_ENTRIES,
     BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES, BAN_REASON_NAMES, BAN_REASON_SCANNER,
-    DENY_MAX_ENTRIES, MAX_SERVICES, REASON_NAMES, TRUSTED_MAX_ENTRIES, VERDICT_NAMES,
+    DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, MAX_SERVICES, REASON_NAMES, TRUSTED_MAX_ENTRIES,
+    VERDICT_NAMES,
 };
 
 use super::{Maps, Result};
@@ -241,6 +242,16 @@ impl Maps {
                 map::TRUSTED_V6,
                 count(self.trusted_v6.keys(), map::TRUSTED_V6)?,
                 TRUSTED_MAX_ENTRIES,
+            ),
+            trie(
+                map::DESTS_V4,
+                count(self.dests_v4.keys(), map::DESTS_V4)?,
+                DEST_MAX_ENTRIES,
+            ),
+            trie(
+                map::DESTS_V6,
+                count(self.dests_v6.keys(), map::DESTS_V6)?,
+                DEST_MAX_ENTRIES,
             ),
             trie(
                 map::BANS_V4,

@@ -13,8 +13,8 @@ use aya::{
 use ipnet::IpNet;
 use sipguard_common::{
     epoch_scope, service_index, ua::Scanners, Ban, BanNoteKey, Counter, Policy, ScopedV4, ScopedV6,
-    ServicePolicy, BAN_NOTE_LEN, MAX_SERVICES, SCOPE_BITS, SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH,
-    STATE_LAYOUT,
+    ServicePolicy, BAN_NOTE_LEN, DEST_GROUPS, DEST_GROUP_PROTECT, MAX_SERVICES, SCOPE_BITS,
+    SERVICE_NAME_LEN, STATE_ACTIVE_EPOCH, STATE_LAYOUT,
 };
 
 use super::{object::map, DataplaneError};
@@ -23,6 +23,7 @@ pub mod apply;
 pub mod bans;
 pub mod bulk;
 pub mod counters;
+mod dests;
 mod fixed_str;
 pub mod reasons;
 
@@ -32,6 +33,15 @@ pub use counters::{counter_map, CounterRow, Fill, SipCounterRow};
 pub use reasons::{ban_reason_name, BAN_REASON_APIBAN, BAN_REASON_CROWDSEC};
 
 type Result<T, E = DataplaneError> = std::result::Result<T, E>;
+
+/// What the destination tries hold for the active policy ([`Maps::destinations`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Destinations {
+    /// `[global] protect` (empty: every destination is judged).
+    pub protect: Vec<IpNet>,
+    /// (service, its `to`), for the services that name destinations.
+    pub to: Vec<(String, Vec<IpNet>)>,
+}
 
 /// All maps of the XDP program.
 pub struct Maps {
@@ -46,6 +56,8 @@ pub struct Maps {
     deny_v6: LpmTrie<MapData, ScopedV6, u32>,
     trusted_v4: LpmTrie<MapData, ScopedV4, u32>,
     trusted_v6: LpmTrie<MapData, ScopedV6, u32>,
+    dests_v4: LpmTrie<MapData, ScopedV4, u32>,
+    dests_v6: LpmTrie<MapData, ScopedV6, u32>,
     bans_v4: LpmTrie<MapData, [u8; 4], Ban>,
     bans_v6: LpmTrie<MapData, [u8; 16], Ban>,
     counters: PerCpuArray<MapData, Counter>,
@@ -129,6 +141,8 @@ impl Maps {
             deny_v6: typed!(map::DENY_V6),
             trusted_v4: typed!(map::TRUSTED_V4),
             trusted_v6: typed!(map::TRUSTED_V6),
+            dests_v4: typed!(map::DESTS_V4),
+            dests_v6: typed!(map::DESTS_V6),
             bans_v4: typed!(map::BANS_V4),
             bans_v6: typed!(map::BANS_V6),
             counters: typed!(map::COUNTERS),
@@ -207,6 +221,55 @@ impl Maps {
                 out.extend(IpNet::new(IpAddr::from(k.addr), len).ok());
             }
         }
+        Ok(out)
+    }
+
+    /// The destinations of the active policy, from the destination tries: `[global] protect`
+    /// and each service's `to` (service name, its destinations; only services that name any).
+    pub fn destinations(&self) -> Result<Destinations> {
+        let epoch = self.active_epoch()?;
+        let names = self.names_of(epoch)?;
+        let mut out = Destinations::default();
+        let mut add = |scope: [u8; 4], net: Option<IpNet>, value: u32| {
+            let scope = u32::from_be_bytes(scope);
+            let (Some(net), true) = (net, scope / DEST_GROUPS == epoch) else {
+                return;
+            };
+            if scope % DEST_GROUPS == DEST_GROUP_PROTECT {
+                out.protect.push(net);
+            } else if let Some(name) = names.get(value as usize).filter(|n| !n.is_empty()) {
+                match out.to.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, nets)) => nets.push(net),
+                    None => out.to.push((name.clone(), vec![net])),
+                }
+            }
+        };
+        for entry in self.dests_v4.iter() {
+            let (key, value) = entry.map_err(DataplaneError::map(map::DESTS_V4))?;
+            let len = (key.prefix_len() - SCOPE_BITS) as u8;
+            add(
+                key.data().scope,
+                IpNet::new(IpAddr::from(key.data().addr), len).ok(),
+                value,
+            );
+        }
+        for entry in self.dests_v6.iter() {
+            let (key, value) = entry.map_err(DataplaneError::map(map::DESTS_V6))?;
+            let len = (key.prefix_len() - SCOPE_BITS) as u8;
+            add(
+                key.data().scope,
+                IpNet::new(IpAddr::from(key.data().addr), len).ok(),
+                value,
+            );
+        }
+        out.protect.sort();
+        for (_, nets) in &mut out.to {
+            nets.sort();
+            nets.dedup();
+        }
+        // In slot order, as the services are listed.
+        out.to
+            .sort_by_key(|(n, _)| names.iter().position(|m| m == n));
         Ok(out)
     }
 

@@ -32,8 +32,12 @@ pub const fn sip_counter_index(service: u32, class: u32, verdict: u32) -> u32 {
     (service * sip::class::COUNT + class) * verdict::COUNT + verdict
 }
 
-/// Slots of the per-CPU ban counter (`BAN_COUNTERS`), by `BAN_REASON_*`.
+/// Slots of the per-CPU ban counter (`BAN_COUNTERS`), by `BAN_REASON_*`, and
+/// [`BAN_COUNTER_INSERT_FAILED`].
 pub const BAN_COUNTER_ENTRIES: u32 = 8;
+/// The `BAN_COUNTERS` slot of the bans the programs decided but could not write (the ban map
+/// full): never a reason's.
+pub const BAN_COUNTER_INSERT_FAILED: u32 = BAN_COUNTER_ENTRIES - 1;
 
 #[cfg(test)]
 mod tests {
@@ -57,6 +61,6 @@ mod tests {
 
     #[test]
     fn every_ban_reason_has_a_counter_slot() {
-        assert!(BAN_REASON_NAMES.len() as u32 <= BAN_COUNTER_ENTRIES);
+        assert!(BAN_REASON_NAMES.len() as u32 <= BAN_COUNTER_INSERT_FAILED);
     }
 }

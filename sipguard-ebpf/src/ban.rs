@@ -4,7 +4,8 @@
 
 use aya_ebpf::maps::lpm_trie::Key;
 use sipguard_common::{
-    packed::BanArgs, source_key, Ban, Event, Policy, BAN_REASON_SCANNER, BAN_SCOPE_ALL, EVENT_BAN,
+    packed::BanArgs, source_key, Ban, Event, Policy, BAN_COUNTER_INSERT_FAILED, BAN_REASON_SCANNER,
+    BAN_SCOPE_SIP, EVENT_BAN,
 };
 
 use crate::{
@@ -14,7 +15,9 @@ use crate::{
     source,
 };
 
-/// Bans a source caught with a scanner User-Agent for the policy's scanner ban time.
+/// Bans a source caught with a scanner User-Agent for the policy's scanner ban time, from
+/// SIP only: anyone can write that header under any source address (over TCP too: XDP reads
+/// a segment before the kernel knows whether its connection exists).
 #[inline(always)]
 pub(crate) fn ban_scanner(policy: &Policy, src: &Src) {
     ban_source(
@@ -22,7 +25,7 @@ pub(crate) fn ban_scanner(policy: &Policy, src: &Src) {
         src,
         policy.scanner_ban_s,
         BAN_REASON_SCANNER,
-        BAN_SCOPE_ALL,
+        BAN_SCOPE_SIP,
         0,
     );
 }
@@ -111,6 +114,11 @@ pub extern "C" fn sipguard_ban_source(
             .is_ok()
     };
     if !inserted {
+        // The map is full (or the kernel out of memory): the ban is lost, and counted.
+        if let Some(n) = BAN_COUNTERS.get_ptr_mut(BAN_COUNTER_INSERT_FAILED) {
+            // SAFETY: per-CPU map memory.
+            unsafe { *n += 1 };
+        }
         return 0;
     }
     maps::set_bans_present();

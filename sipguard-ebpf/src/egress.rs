@@ -6,10 +6,14 @@
 //!
 //! Outcomes, not volume: an honest phone gets one challenge, answers it and gets a 200, which
 //! clears its count, however often it registers. A password guesser collects a 401 per guess.
+//! The ban takes the policy's scope when the answers went over TCP (the client completed a
+//! handshake: its address is proven), scope `sip` when they went over UDP (to whatever source
+//! the requests claimed).
+//!
 //! The program never drops or changes a packet (always `TC_ACT_OK`).
 use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
-    addr, port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES,
+    addr, port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES, BAN_SCOPE_SIP,
     DEST_GROUP_PROTECT, DEST_SCOPED, MAX_SERVICES, POLICY_AUTOBAN, POLICY_HAS_TRUSTED,
     POLICY_MONITOR, POLICY_PROTECT, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
 };
@@ -53,7 +57,7 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     if policy.flags & POLICY_AUTOBAN == 0 {
         return None;
     }
-    let (client, payload, len) = sip_response_datagram(ctx, epoch, policy.flags)?;
+    let (client, payload, len, bound) = sip_response_datagram(ctx, epoch, policy.flags)?;
     if len < 16 {
         return None;
     }
@@ -135,12 +139,20 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
                 let trusted =
                     policy.flags & POLICY_HAS_TRUSTED != 0 && source::is_trusted(epoch, &client);
                 if !trusted && policy.flags & POLICY_MONITOR == 0 {
+                    // Answers over TCP went to the address that completed the handshake;
+                    // over UDP, to whatever source a request claimed: a forger's victim
+                    // is banned from SIP at most.
+                    let scope = if bound {
+                        policy.autoban_scope
+                    } else {
+                        BAN_SCOPE_SIP
+                    };
                     ban_source(
                         &policy,
                         &client,
                         policy.autoban_ban_s,
                         BAN_REASON_AUTH_FAILURES,
-                        policy.autoban_scope,
+                        scope,
                         count,
                     );
                 }
@@ -154,7 +166,11 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
 /// the payload's offset, the payload's length per the UDP header or the IP length). Up to two VLAN tags; IPv6 without
 /// extension headers (the host's own responses carry none); no IPv4 fragments.
 #[inline(always)]
-fn sip_response_datagram(ctx: &TcContext, epoch: u32, flags: u32) -> Option<(Src, usize, usize)> {
+fn sip_response_datagram(
+    ctx: &TcContext,
+    epoch: u32,
+    flags: u32,
+) -> Option<(Src, usize, usize, bool)> {
     let mut off = ETH_TYPE_OFFSET;
     let mut ethertype = u16::from_be(ctx.load::<u16>(off).ok()?);
     for _ in 0..MAX_VLAN_TAGS {
@@ -231,7 +247,7 @@ fn sip_response_datagram(ctx: &TcContext, epoch: u32, flags: u32) -> Option<(Src
     if s.flags & SERVICE_ENABLED == 0 || s.flags & SERVICE_SIP == 0 {
         return None;
     }
-    Some((client, payload, len))
+    Some((client, payload, len, slot == PROTO_SLOT_TCP))
 }
 
 /// The method of the response's CSeq header (`METHOD_*`), from the first `len` bytes of the

@@ -245,6 +245,12 @@ impl VoipLab {
                 format!("ip daddr {PUBLIC} tcp dport 5060 dnat to {PBX};"),
                 format!("ip daddr {PUBLIC} tcp dport 22 dnat to {PBX}; }}"),
                 "chain post { type nat hook postrouting priority srcnat;".to_owned(),
+                // Into the reply range: every answer to the LAN lands where sipguard's
+                // `reply_ports` passes it (the README's recipe).
+                format!(
+                    "oifname \"{OUTSIDE_IF}\" ip saddr 10.20.0.0/24 meta l4proto {{ tcp, udp }} \
+                     masquerade to :32768-60999;"
+                ),
                 format!("oifname \"{OUTSIDE_IF}\" ip saddr 10.20.0.0/24 masquerade; }}"),
                 "}".to_owned(),
             ]
@@ -550,11 +556,24 @@ impl VoipLab {
     /// `n` honest registrations with digest authentication from the phone namespace (users
     /// 1003.. from `users_reg.csv`), at `rate` per second.
     pub fn honest_registrations(&self, n: u32, rate: u32) -> anyhow::Result<SippResult> {
+        self.registrations_from(&self.phone, self.phone_ip, self.target, n, rate)
+    }
+
+    /// [`VoipLab::honest_registrations`] from phones at `ip` in namespace `ns`, sent to
+    /// `target` (an office phone on the routed lab's LAN registers with the PBX's own address).
+    pub fn registrations_from(
+        &self,
+        ns: &str,
+        ip: &str,
+        target: &str,
+        n: u32,
+        rate: u32,
+    ) -> anyhow::Result<SippResult> {
         self.sipp(
-            &self.phone,
+            ns,
             "honest_reg",
             &[
-                &format!("{}:5060", self.target),
+                &format!("{target}:5060"),
                 "-sf",
                 &Self::scenario("reg.xml"),
                 "-inf",
@@ -562,7 +581,7 @@ impl VoipLab {
                 "-t",
                 self.honest_transport,
                 "-i",
-                self.phone_ip,
+                ip,
                 "-p",
                 "5070",
                 "-mp",
@@ -593,6 +612,28 @@ impl VoipLab {
         &self,
         n: u32,
         scenario: &str,
+    ) -> anyhow::Result<(SippResult, SippResult)> {
+        self.calls(n, scenario, (&self.phone, self.phone_ip, self.target))
+    }
+
+    /// `n` honest calls from a caller at `ip` in namespace `ns`, through the PBX at `target`,
+    /// to the outside callee (as [`VoipLab::honest_calls`]): an office phone on the routed
+    /// lab's LAN calling a phone outside.
+    pub fn calls_from(
+        &self,
+        ns: &str,
+        ip: &str,
+        target: &str,
+        n: u32,
+    ) -> anyhow::Result<(SippResult, SippResult)> {
+        self.calls(n, "uac_call.xml", (ns, ip, target))
+    }
+
+    fn calls(
+        &self,
+        n: u32,
+        scenario: &str,
+        (caller_ns, caller_ip, caller_target): (&str, &str, &str),
     ) -> anyhow::Result<(SippResult, SippResult)> {
         let callee = self.sipp(
             &self.phone,
@@ -650,10 +691,10 @@ impl VoipLab {
             bail!("the sipp UAS did not listen");
         }
         let caller = self.sipp(
-            &self.phone,
+            caller_ns,
             "caller",
             &[
-                &format!("{}:5060", self.target),
+                &format!("{caller_target}:5060"),
                 "-sf",
                 &Self::scenario(scenario),
                 "-inf",
@@ -661,7 +702,7 @@ impl VoipLab {
                 "-t",
                 self.honest_transport,
                 "-i",
-                self.phone_ip,
+                caller_ip,
                 "-p",
                 "5072",
                 "-mp",

@@ -1,6 +1,8 @@
 //! Auto-ban from the wire (BPF_PROG_TEST_RUN on the TC egress program, then the XDP program):
 //! the PBX's authentication failures to one client, with no success between them, ban it.
-use sipguard_common::{BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES};
+use sipguard_common::{
+    BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES, BAN_SCOPE_ALL, BAN_SCOPE_SIP,
+};
 use sipguard_tests::{
     bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
@@ -41,6 +43,25 @@ bpf_test! {
         assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_FAILURES);
         assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
         assert_eq!(h.count("sip", "banned", "drop"), 1);
+    }
+}
+
+bpf_test! {
+    fn failures_answered_over_udp_ban_from_sip_only_whatever_the_configured_scope(
+        h = &POLICY.replace("ban = \"1h\"", "ban = \"1h\"\nscope = \"all\"")
+    ) {
+        // The answers went to whatever source the requests claimed: a forger's victim.
+        answer(&h, GUESSER, 401, "REGISTER", 4);
+        let bans = h.bans();
+        assert_eq!(bans.len(), 1, "{bans:?}");
+        assert_eq!(bans[0].1.scope, BAN_SCOPE_SIP);
+        assert_ne!(bans[0].1.scope, BAN_SCOPE_ALL);
+        assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
+        assert_eq!(h.count("sip", "banned", "drop"), 1);
+        // Its other traffic meets the policy as before: here, the default drop.
+        assert_eq!(h.run(&sipguard_tests::packets::udp(GUESSER, 7777)), XDP_DROP);
+        assert_eq!(h.count("none", "default", "drop"), 1);
+        assert_eq!(h.count("none", "banned", "drop"), 0);
     }
 }
 
@@ -168,6 +189,7 @@ bpf_test! {
         assert_eq!(bans.len(), 1, "{bans:?}");
         assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
         assert_eq!(bans[0].1.reason, BAN_REASON_AUTH_ATTEMPTS);
+        assert_eq!(bans[0].1.scope, BAN_SCOPE_SIP, "requests prove nothing of their source");
         assert_eq!(h.run(&sip(GUESSER, &register())), XDP_DROP);
         assert_eq!(h.count("sip", "banned", "drop"), 2);
         assert_eq!(h.ban_count("auth_attempts"), 1);
@@ -288,5 +310,48 @@ bpf_test! {
         );
         assert_eq!(h.ban_count("auth_attempts"), 1);
         assert_eq!(h.ban_count("auth_failures"), 0, "one ban, one event");
+    }
+}
+
+// A full ban map: what the programs decide is counted as lost, and a ban by hand says why it
+// was not made.
+
+bpf_test! {
+    fn on_a_full_ban_map_an_auto_ban_is_counted_as_lost_and_a_manual_ban_is_refused(h = POLICY) {
+        use sipguard::dataplane::{
+            maps::{Expiry, FleetBan, BAN_REASON_CROWDSEC},
+            DataplaneError,
+        };
+        use sipguard_common::{Ban, BAN_MAX_ENTRIES, BAN_REASON_MANUAL};
+        // Fill the IPv4 trie with /32s of 10.0.0.0/8.
+        let fill: Vec<FleetBan> = (0..BAN_MAX_ENTRIES)
+            .map(|i| FleetBan {
+                net: ipnet::IpNet::new(std::net::Ipv4Addr::from(0x0a00_0000 | i).into(), 32).unwrap(),
+                expiry: Expiry::Never,
+                reason: BAN_REASON_CROWDSEC,
+                scope: BAN_SCOPE_ALL,
+                note: String::new(),
+            })
+            .collect();
+        let now = sipguard::dataplane::clock::ban_clock_ns();
+        h.loaded.maps.ban_many(&fill, now, 0).expect("filling the ban map");
+        assert_eq!(h.bans().len(), BAN_MAX_ENTRIES as usize);
+        assert_eq!(h.loaded.maps.ban_insert_failures().unwrap(), 0);
+        // The guesser's failures: the ban is decided, not written, and counted as lost.
+        answer(&h, GUESSER, 401, "REGISTER", 4);
+        assert!(!h.bans().iter().any(|(n, _)| n.to_string() == "192.0.2.66/32"));
+        assert_eq!(h.loaded.maps.ban_insert_failures().unwrap(), 1);
+        assert_eq!(h.ban_count("auth_failures"), 0, "no ban made is counted as made");
+        // A ban by hand names the full map.
+        let ban = Ban {
+            expires_ns: 0,
+            created_ns: now,
+            hits: 0,
+            reason: BAN_REASON_MANUAL,
+            scope: BAN_SCOPE_ALL,
+        };
+        let err = h.loaded.maps.ban("192.0.2.99/32".parse().unwrap(), ban).unwrap_err();
+        assert!(matches!(err, DataplaneError::BanMapFull { .. }), "{err}");
+        assert!(err.to_string().starts_with("the ban map BANS_V4 is full (65536 prefixes)"), "{err}");
     }
 }

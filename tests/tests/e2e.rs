@@ -1592,6 +1592,9 @@ privileged_test! {
         );
         let row = wait_for_ban(&d, "192.0.2.10/32").expect("the guesser is banned");
         assert_eq!(row["reason"], "auth_failures", "{row}");
+        // Answered over UDP: the address may be forged, so the ban covers SIP only (the
+        // built-in default's scope is "all").
+        assert_eq!(row["scope"], "sip", "{row}");
         let text = d.scrape().expect("metrics");
         assert_eq!(
             metric(

@@ -445,6 +445,9 @@ bpf_test! {
         let bans = h.bans();
         assert_eq!(bans.len(), 1, "{bans:?}");
         assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
+        // Answers over TCP went to the address that completed the handshake: proven
+        // evidence, banned with the configured scope (`all` by default).
+        assert_eq!(bans[0].1.scope, sipguard_common::BAN_SCOPE_ALL);
         assert_eq!(h.run(&segment("192.0.2.66", REGISTER.as_bytes())), XDP_DROP);
     }
 }

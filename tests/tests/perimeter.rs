@@ -64,7 +64,13 @@ fn bans(d: &Daemon) -> Vec<(String, String)> {
 
 /// `n` UDP round trips from `client` (in `client_ns`, an ephemeral port) to an echo server on
 /// `server` (in `server_ns`): how many answers came back within a second each.
-fn udp_echoes(client_ns: &str, client: &str, server_ns: &str, server: SocketAddr, n: u32) -> u32 {
+fn udp_echoes(
+    client_ns: &str,
+    client: SocketAddr,
+    server_ns: &str,
+    server: SocketAddr,
+    n: u32,
+) -> u32 {
     let echo = spawn_in_ns(server_ns, move || {
         let sock = UdpSocket::bind(server)?;
         sock.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -80,9 +86,8 @@ fn udp_echoes(client_ns: &str, client: &str, server_ns: &str, server: SocketAddr
         Ok(echoed)
     });
     std::thread::sleep(Duration::from_millis(200));
-    let client = addr(client);
     let answered = in_ns(client_ns, move || -> anyhow::Result<u32> {
-        let sock = UdpSocket::bind(SocketAddr::new(client, 0))?;
+        let sock = UdpSocket::bind(client)?;
         sock.set_read_timeout(Some(Duration::from_secs(1)))?;
         let mut answered = 0;
         let mut buf = [0u8; 512];
@@ -117,10 +122,56 @@ fn lan_client_reaches_the_outside(lab: &VoipLab) {
     assert_eq!(web.finish().unwrap(), 3);
     let echo = SocketAddr::new(addr(OUTSIDE_PHONE), 7007);
     assert_eq!(
-        udp_echoes(lan, LAN_CLIENT, &lab.phone, echo, 5),
+        udp_echoes(
+            lan,
+            SocketAddr::new(addr(LAN_CLIENT), 0),
+            &lab.phone,
+            echo,
+            5
+        ),
         5,
         "UDP answers to the LAN"
     );
+    // From a fixed low port, as an office phone talks SIP to a provider outside: masqueraded,
+    // the box maps it into the reply range (the recipe's `masquerade to :32768-60999`).
+    let echo = SocketAddr::new(addr(OUTSIDE_PHONE), 7008);
+    assert_eq!(
+        udp_echoes(
+            lan,
+            SocketAddr::new(addr(LAN_CLIENT), 5062),
+            &lab.phone,
+            echo,
+            5
+        ),
+        5,
+        "UDP answers to the LAN's port 5062"
+    );
+}
+
+/// An office phone on the LAN registers with the PBX (which the box doesn't judge: LAN to
+/// PBX never enters the outside interface) and, routed, calls a phone outside through it: the
+/// outside callee's answers to the PBX and to the LAN phone pass.
+fn lan_phones_register_and_call_out(lab: &VoipLab) {
+    let lan = &lab.perimeter.as_ref().expect("a routed lab").lan;
+    let r = lab
+        .registrations_from(lan, LAN_CLIENT, PBX, 3, 5)
+        .expect("sipp on the LAN");
+    assert!(
+        r.all_ok(3),
+        "the LAN phone's registrations: {r:?}\n{}",
+        lab.kamailio_log()
+    );
+    if lab.perimeter.as_ref().is_some_and(|p| p.nat == Nat::None) {
+        let (caller, callee) = lab
+            .calls_from(lan, LAN_CLIENT, PBX, 2)
+            .expect("sipp calls from the LAN");
+        assert!(
+            caller.all_ok(2),
+            "the LAN phone's calls: {caller:?}\n{}",
+            lab.kamailio_log()
+        );
+        assert_eq!(callee.successful, 2, "calls answered outside: {callee:?}");
+    }
 }
 
 /// The routed lab's proof, with or without DNAT on the box (`port`: the daemon's metrics).
@@ -189,6 +240,7 @@ fn the_box_defends_the_pbx(nat: Nat, port: u16) {
     honest_phones_succeed(&lab, 5, 2);
     let before = daemon.scrape().unwrap();
     lan_client_reaches_the_outside(&lab);
+    lan_phones_register_and_call_out(&lab);
     let m = daemon.scrape().unwrap();
     let (reason, verdict) = match nat {
         Nat::None => ("unprotected", "pass"),

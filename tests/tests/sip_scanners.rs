@@ -2,7 +2,7 @@
 //! may be, how it may be written, what is not a User-Agent, and what a match does (drop,
 //! ban, trusted, monitor, remembered verdicts).
 use sipguard::config::DEFAULT_SCANNER_USER_AGENTS;
-use sipguard_common::BAN_REASON_SCANNER;
+use sipguard_common::{BAN_REASON_SCANNER, BAN_SCOPE_SIP};
 use sipguard_tests::{
     bpf_test,
     harness::{XDP_DROP, XDP_PASS},
@@ -281,7 +281,7 @@ bpf_test! {
 const BANNING: &str = "recheck = \"0\"\nban = \"1h\"";
 
 bpf_test! {
-    fn a_scanner_is_banned_for_the_configured_time(h = &POLICY.replace("recheck = \"0\"", BANNING)) {
+    fn a_scanner_is_banned_from_sip_for_the_configured_time(h = &POLICY.replace("recheck = \"0\"", BANNING)) {
         let before = sipguard::dataplane::clock::ban_clock_ns();
         assert_eq!(h.run(&sip(ATTACKER, SVMAP_OPTIONS.as_bytes())), XDP_DROP);
         let bans = h.bans();
@@ -292,7 +292,10 @@ bpf_test! {
         let hour = 3_600_000_000_000u64;
         assert!(ban.expires_ns >= before + hour - 1_000_000_000);
         assert!(ban.expires_ns <= sipguard::dataplane::clock::ban_clock_ns() + hour);
-        // From now on everything from that source is dropped, RTP included.
+        // Anyone can write a User-Agent under any source address: the ban covers SIP only.
+        assert_eq!(ban.scope, BAN_SCOPE_SIP);
+        assert_eq!(h.run(&sip(ATTACKER, b"REGISTER sip:192.0.2.1 SIP/2.0\r\n\r\n")), XDP_DROP);
+        assert_eq!(h.count("sip", "banned", "drop"), 1);
         let rtp = frame(
             ATTACKER,
             Transport::Udp {
@@ -301,8 +304,8 @@ bpf_test! {
             },
             b"rtp",
         );
-        assert_eq!(h.run(&rtp), XDP_DROP);
-        assert_eq!(h.count("rtp", "banned", "drop"), 1);
+        assert_eq!(h.run(&rtp), XDP_PASS, "the forged address's other traffic");
+        assert_eq!(h.count("rtp", "allowed", "pass"), 1);
         assert_eq!(h.count("sip", "scanner", "drop"), 1);
     }
 }

@@ -7,7 +7,7 @@
 use aya_ebpf::programs::XdpContext;
 use sipguard_common::{
     rate_class, rate_class_of, reason, IcmpClass, Policy, RateKey, ServicePolicy, SourceState,
-    BAN_REASON_AUTH_ATTEMPTS, POLICY_AUTOBAN, POLICY_HAS_TRUSTED,
+    BAN_REASON_AUTH_ATTEMPTS, BAN_SCOPE_SIP, POLICY_AUTOBAN, POLICY_HAS_TRUSTED,
 };
 
 use super::{
@@ -57,13 +57,15 @@ pub(crate) fn per_source(
             reason::SCANNER
         }
         SourceVerdict::Attempts => {
+            // Requests with credentials prove nothing about their source (a forger writes
+            // them as easily, UDP or a blind TCP segment): a ban from SIP at most.
             if !t.monitor {
                 ban::ban_source(
                     policy,
                     &pkt.src,
                     policy.autoban_ban_s,
                     BAN_REASON_AUTH_ATTEMPTS,
-                    policy.autoban_scope,
+                    BAN_SCOPE_SIP,
                     policy.autoban_attempts + 1,
                 );
             }

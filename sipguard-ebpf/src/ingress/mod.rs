@@ -36,7 +36,8 @@
 //!     remembered as a scanner -> drop `scanner`; over its rate -> drop `rate_limited`; a SIP
 //!     request with a scanner User-Agent -> drop `scanner` (and a ban if configured); a
 //!     REGISTER/INVITE with credentials past the auto-ban threshold ([`attempts`]) -> ban and
-//!     drop `banned`. A trusted source passes as `trusted` instead. Keep-alives, responses
+//!     drop `banned`. Both bans are scope `sip`: what this program reads proves nothing of
+//!     the source address (a forger writes it, over UDP or in a blind TCP segment). A trusted source passes as `trusted` instead. Keep-alives, responses
 //!     and everything else are never limited.
 //! 11. **SYN budget** ([`limits::syn_budget`]): a new TCP connection over the service's budget
 //!     for all sources together -> drop `flood` (a trusted source passes as `trusted`).

@@ -6,7 +6,7 @@ use std::{fmt::Write as _, time::Duration};
 
 use ipnet::IpNet;
 use serde::Serialize;
-use sipguard_common::{Ban, BAN_REASON_MANUAL, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
+use sipguard_common::{Ban, BAN_MAX_ENTRIES, BAN_REASON_MANUAL, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
 
 use super::{ControlError, Refusal};
 use crate::dataplane::{
@@ -134,6 +134,22 @@ pub fn to_text(rows: &[BanRow]) -> String {
     out
 }
 
+/// The line `sipguard bans` adds when the ban maps are under pressure: a trie 90 % full or
+/// more, or bans the data plane lost to a full map (`lost`). None otherwise.
+pub fn pressure(rows: &[BanRow], lost: u64) -> Option<String> {
+    let v6 = rows.iter().filter(|r| r.net.contains(':')).count();
+    let v4 = rows.len() - v6;
+    let cap = BAN_MAX_ENTRIES as usize;
+    let tight = |n: usize| n * 10 >= cap * 9;
+    if !tight(v4) && !tight(v6) && lost == 0 {
+        return None;
+    }
+    Some(format!(
+        "ban maps: IPv4 {v4} of {cap} prefixes, IPv6 {v6} of {cap}; {lost} bans the data plane \
+         decided were lost to a full map (sipguard_ban_insert_failures_total)\n"
+    ))
+}
+
 fn human(s: u64) -> String {
     match s {
         0..=59 => format!("{s}s"),
@@ -153,6 +169,33 @@ mod tests {
         assert_eq!(human(125), "2m05s");
         assert_eq!(human(3 * 3600 + 60), "3h01m");
         assert_eq!(human(2 * 86400 + 3600), "2d01h");
+    }
+
+    #[test]
+    fn pressure_is_shown_only_near_full_or_after_a_lost_ban() {
+        let row = |net: String| BanRow {
+            net,
+            reason: "auth_failures".into(),
+            note: None,
+            scope: "sip",
+            expires_in_s: None,
+            expired: false,
+            hits: 0,
+        };
+        let few: Vec<BanRow> = (0..10).map(|i| row(format!("192.0.2.{i}/32"))).collect();
+        assert_eq!(pressure(&few, 0), None);
+        assert_eq!(
+            pressure(&few, 3).as_deref(),
+            Some(
+                "ban maps: IPv4 10 of 65536 prefixes, IPv6 0 of 65536; 3 bans the data plane \
+                 decided were lost to a full map (sipguard_ban_insert_failures_total)\n"
+            )
+        );
+        let many: Vec<BanRow> = (0..59_000u32)
+            .map(|i| row(format!("2001:db8:{:x}:{:x}::/64", i >> 16, i & 0xffff)))
+            .collect();
+        let line = pressure(&many, 0).expect("90 % full");
+        assert!(line.contains("IPv6 59000 of 65536;"), "{line}");
     }
 
     #[test]

@@ -76,6 +76,13 @@ pub enum DataplaneError {
         max: usize,
     },
 
+    /// A ban the kernel could not store: the ban map holds `capacity` prefixes already.
+    #[error(
+        "the ban map {name} is full ({capacity} prefixes): the ban was not made; `sipguard bans` \
+         lists what fills it (unban, or ban a wider prefix that covers many)"
+    )]
+    BanMapFull { name: &'static str, capacity: u32 },
+
     /// Every service slot is taken in the active epoch or the new policy.
     #[error("policy does not fit the maps: no free service slot for {service:?}")]
     NoFreeSlot { service: String },

@@ -17,7 +17,17 @@ pub struct Activity {
     /// Per interface (in the daemon's order): its XDP mode, None when nothing is attached;
     /// an interface `ip` can't say about is left out.
     pub(super) attached: Vec<(String, Option<&'static str>)>,
+    /// Bans lost to a full ban map since the last warning, and when that warning was logged.
+    unreported_ban_failures: u64,
+    warned_at: Option<SystemTime>,
 }
+
+/// The pseudo-reason under which [`Activity`] tracks bans lost to a full ban map
+/// (`sipguard_last_match_timestamp_seconds{reason="ban_insert_failed"}`).
+pub const BAN_INSERT_FAILED: &str = "ban_insert_failed";
+
+/// The daemon warns about lost bans at most this often.
+pub const BAN_FAILURE_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the daemon samples [`Activity`].
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
@@ -36,6 +46,7 @@ impl Activity {
         for row in maps.counters()? {
             *totals.entry(row.reason).or_default() += row.packets;
         }
+        totals.insert(BAN_INSERT_FAILED, maps.ban_insert_failures()?);
         let attached = ifaces
             .iter()
             .filter_map(|i| iface::xdp_mode(i).map(|mode| (i.clone(), mode)))
@@ -44,23 +55,36 @@ impl Activity {
     }
 
     /// Takes in one sample taken at `now`: a reason whose total rose since the last sample
-    /// matched at `now` (the first sample only primes the totals).
+    /// matched at `now` (the first sample only primes the totals). Returns the bans lost to
+    /// a full ban map to warn about now: those since the last warning, at most once per
+    /// [`BAN_FAILURE_WARN_EVERY`].
     pub(super) fn observe(
         &mut self,
         totals: BTreeMap<&'static str, u64>,
         attached: Vec<(String, Option<&'static str>)>,
         now: SystemTime,
-    ) {
+    ) -> Option<u64> {
+        let failed = |t: &BTreeMap<&'static str, u64>| t.get(BAN_INSERT_FAILED).copied();
         if self.primed {
             for (reason, total) in &totals {
                 if self.totals.get(reason).is_none_or(|prev| total > prev) {
                     self.last_match.insert(reason, now);
                 }
             }
+            let (before, after) = (failed(&self.totals), failed(&totals));
+            self.unreported_ban_failures += after.unwrap_or(0).saturating_sub(before.unwrap_or(0));
         }
         self.totals = totals;
         self.primed = true;
         self.attached = attached;
+        let due = self
+            .warned_at
+            .is_none_or(|at| now.duration_since(at).unwrap_or_default() >= BAN_FAILURE_WARN_EVERY);
+        if self.unreported_ban_failures == 0 || !due {
+            return None;
+        }
+        self.warned_at = Some(now);
+        Some(std::mem::take(&mut self.unreported_ban_failures))
     }
 }
 
@@ -90,5 +114,25 @@ mod tests {
         assert_eq!(a.last_match.get("allowed"), Some(&t(3)));
         assert_eq!(a.last_match.get("banned"), Some(&t(2)));
         assert_eq!(a.attached, on(None));
+    }
+
+    #[test]
+    fn bans_lost_to_a_full_map_are_reported_at_most_once_a_minute() {
+        let t = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let lost = |n| BTreeMap::from([(BAN_INSERT_FAILED, n)]);
+        let mut a = Activity::default();
+        assert_eq!(
+            a.observe(lost(7), Vec::new(), t(1)),
+            None,
+            "the first sample only primes"
+        );
+        assert_eq!(a.observe(lost(7), Vec::new(), t(2)), None);
+        assert_eq!(a.observe(lost(10), Vec::new(), t(3)), Some(3));
+        assert_eq!(a.last_match.get(BAN_INSERT_FAILED), Some(&t(3)));
+        // More within the minute: kept for the next warning.
+        assert_eq!(a.observe(lost(12), Vec::new(), t(4)), None);
+        assert_eq!(a.observe(lost(15), Vec::new(), t(62)), None);
+        assert_eq!(a.observe(lost(15), Vec::new(), t(63)), Some(5));
+        assert_eq!(a.observe(lost(15), Vec::new(), t(200)), None, "nothing new");
     }
 }

@@ -45,11 +45,18 @@ pub async fn serve(
                 let (maps, activity, ifaces) = (maps.clone(), activity.clone(), ifaces.clone());
                 let sampled = tokio::task::spawn_blocking(move || {
                     let (totals, attached) = Activity::read(&maps, &ifaces)?;
-                    activity.lock().unwrap_or_else(|p| p.into_inner()).observe(
+                    let lost = activity.lock().unwrap_or_else(|p| p.into_inner()).observe(
                         totals,
                         attached,
                         SystemTime::now(),
                     );
+                    if let Some(n) = lost {
+                        tracing::warn!(
+                            lost = n,
+                            "{n} bans the data plane decided were not made: the ban map is \
+                             full (sipguard_ban_insert_failures_total; `sipguard bans` lists it)"
+                        );
+                    }
                     Ok::<(), ControlError>(())
                 })
                 .await;

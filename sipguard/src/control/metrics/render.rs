@@ -58,6 +58,12 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
     for (reason, n) in maps.ban_counts()? {
         bans.with_label_values(&[reason]).inc_by(n);
     }
+    let ban_failures = prometheus::IntCounter::new(
+        "sipguard_ban_insert_failures_total",
+        "Bans the data plane decided but could not write because the ban map was full (the \
+         source was dropped or judged as before, not banned)",
+    )?;
+    ban_failures.inc_by(maps.ban_insert_failures()?);
 
     let log_lines = IntCounterVec::new(
         Opts::new(
@@ -183,6 +189,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         Box::new(bytes),
         Box::new(sip_packets),
         Box::new(bans),
+        Box::new(ban_failures),
         Box::new(log_lines),
         Box::new(entries),
         Box::new(capacity),

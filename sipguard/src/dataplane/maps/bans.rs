@@ -8,7 +8,9 @@ use std::{net::IpAddr, path::Path};
 
 use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData, MapError};
 use ipnet::IpNet;
-use sipguard_common::{Ban, BanNoteKey, BAN_NOTE_LEN, STATE_BANS_PRESENT};
+use sipguard_common::{
+    Ban, BanNoteKey, BAN_COUNTER_INSERT_FAILED, BAN_MAX_ENTRIES, BAN_NOTE_LEN, STATE_BANS_PRESENT,
+};
 
 use super::{fixed_str, Maps, Result};
 use crate::dataplane::{object::map, DataplaneError};
@@ -111,24 +113,42 @@ impl Maps {
     }
 
     pub(super) fn put_ban(&mut self, net: IpNet, ban: Ban) -> Result<()> {
-        match net {
-            IpNet::V4(n) => self
-                .bans_v4
-                .insert(
+        let (name, result) = match net {
+            IpNet::V4(n) => (
+                map::BANS_V4,
+                self.bans_v4.insert(
                     &Key::new(u32::from(n.prefix_len()), n.network().octets()),
                     ban,
                     0,
-                )
-                .map_err(DataplaneError::map(map::BANS_V4)),
-            IpNet::V6(n) => self
-                .bans_v6
-                .insert(
+                ),
+            ),
+            IpNet::V6(n) => (
+                map::BANS_V6,
+                self.bans_v6.insert(
                     &Key::new(u32::from(n.prefix_len()), n.network().octets()),
                     ban,
                     0,
-                )
-                .map_err(DataplaneError::map(map::BANS_V6)),
-        }
+                ),
+            ),
+        };
+        result.map_err(|e| match &e {
+            MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::ENOSPC) => {
+                DataplaneError::BanMapFull {
+                    name,
+                    capacity: BAN_MAX_ENTRIES,
+                }
+            }
+            _ => DataplaneError::map(name)(e),
+        })
+    }
+
+    /// Bans the programs decided but could not write, the ban map being full (all CPUs).
+    pub fn ban_insert_failures(&self) -> Result<u64> {
+        let values = self
+            .ban_counters
+            .get(&BAN_COUNTER_INSERT_FAILED, 0)
+            .map_err(DataplaneError::map(map::BAN_COUNTERS))?;
+        Ok(values.iter().sum())
     }
 
     /// [`Maps::ban`] with the admin's text, kept beside the ban (cut to 63 bytes; an empty

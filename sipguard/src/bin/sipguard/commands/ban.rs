@@ -61,6 +61,9 @@ pub fn list(args: &BansArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
         print!("{}", bans::to_text(&rows));
+        if let Some(line) = bans::pressure(&rows, maps.ban_insert_failures()?) {
+            print!("{line}");
+        }
     }
     Ok(())
 }

@@ -302,6 +302,22 @@ impl Fixture {
         self.counters().values().sum()
     }
 
+    /// Runs `frame` and asserts the action and that exactly the one (service, reason,
+    /// verdict) counter moved, by one; `case` names the packet in the messages.
+    pub fn expect(&self, case: &str, frame: &[u8], action: u32, counted: (&str, &str, &str)) {
+        let (service, reason, verdict) = counted;
+        let before = self.count(service, reason, verdict);
+        let total = self.total();
+        assert_eq!(self.run(frame), action, "{case}: action");
+        assert_eq!(
+            self.count(service, reason, verdict),
+            before + 1,
+            "{case}: {service}/{reason}/{verdict}; counters: {:?}",
+            self.counters()
+        );
+        assert_eq!(self.total(), total + 1, "{case}: one counter moved");
+    }
+
     pub fn pin_dir(&self) -> &std::path::Path {
         &self.pin_dir
     }

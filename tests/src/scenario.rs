@@ -278,6 +278,39 @@ pub fn drops_by_reason(metrics: &str) -> BTreeMap<String, u64> {
 }
 
 /// The table's header and one row per phase.
+/// The short timeline for a test, each phase's row on stderr as it ends.
+pub fn run_short(lab: &VoipLab, daemon: &Daemon) -> anyhow::Result<Vec<Phase>> {
+    let stop = AtomicBool::new(false);
+    run(lab, daemon, Length::SHORT, &stop, |p| {
+        eprintln!("{}", row(p))
+    })
+}
+
+/// The timeline's proof, for the tests that play it: every phase played, honest traffic
+/// never failed during any, each attack ran, was partly dropped and reached the PBX within the
+/// limits; svcrack's phase banned `guesser` (`"ADDR/32 auth_failures"`).
+pub fn assert_held(phases: &[Phase], guesser: &str) {
+    assert_eq!(phases.len(), 6, "every phase played");
+    for p in phases {
+        assert_eq!(p.honest_failed, 0, "honest traffic failed during {p:?}");
+        assert!(p.honest_ok > 0, "{p:?}");
+        assert!(p.sent > 0, "the attack ran: {p:?}");
+        assert!(
+            p.reached <= p.limit,
+            "{}: {} reached the PBX, the limits allow {}",
+            p.attack,
+            p.reached,
+            p.limit
+        );
+        assert!(!p.dropped.is_empty(), "sipguard dropped part of {p:?}");
+    }
+    let crack = &phases[2];
+    assert!(
+        crack.bans.iter().any(|b| b == guesser),
+        "svcrack was banned as {guesser}: {crack:?}"
+    );
+}
+
 pub fn header() -> String {
     format!(
         "{:<44} {:>7} {:>8} {:>7} {:>6}  {:<28} {:<8} {}",

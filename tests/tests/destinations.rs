@@ -42,22 +42,6 @@ fn echo(src: &str, dst: &str) -> Vec<u8> {
     frame_to(src, dst, Transport::Echo, b"ping")
 }
 
-/// Runs `frame` and asserts the action and that exactly the one (service, reason, verdict)
-/// counter moved, by one.
-fn expect(h: &Harness, case: &str, frame: &[u8], action: u32, counted: (&str, &str, &str)) {
-    let (service, reason, verdict) = counted;
-    let before = h.count(service, reason, verdict);
-    let total = h.total();
-    assert_eq!(h.run(frame), action, "{case}: action");
-    assert_eq!(
-        h.count(service, reason, verdict),
-        before + 1,
-        "{case}: {service}/{reason}/{verdict}; all counters: {:?}",
-        h.counters()
-    );
-    assert_eq!(h.total(), total + 1, "{case}: exactly one counter moved");
-}
-
 bpf_test! {
     fn ssh_to_the_box_and_ssh_to_the_pbx_follow_their_own_allow_lists(h = POLICY) {
         for (admin, other, boxa, pbx) in [
@@ -65,13 +49,13 @@ bpf_test! {
             (BOX_ADMIN6, PBX_ADMIN6, BOX6, PBX6),
         ] {
             let (box_admin, pbx_admin) = (admin, other);
-            expect(&h, "box admin to the box", &syn(box_admin, boxa, 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
-            expect(&h, "box admin to the PBX", &syn(box_admin, pbx, 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
-            expect(&h, "PBX admin to the PBX", &syn(pbx_admin, pbx, 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
-            expect(&h, "PBX admin to the box", &syn(pbx_admin, boxa, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
+            h.expect("box admin to the box", &syn(box_admin, boxa, 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
+            h.expect("box admin to the PBX", &syn(box_admin, pbx, 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
+            h.expect("PBX admin to the PBX", &syn(pbx_admin, pbx, 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
+            h.expect("PBX admin to the box", &syn(pbx_admin, boxa, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
         }
-        expect(&h, "an outsider to the box", &syn(OUTSIDER4, BOX4, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
-        expect(&h, "an outsider to the PBX", &syn(OUTSIDER6, PBX6, 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
+        h.expect("an outsider to the box", &syn(OUTSIDER4, BOX4, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
+        h.expect("an outsider to the PBX", &syn(OUTSIDER6, PBX6, 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
     }
 }
 
@@ -80,10 +64,10 @@ bpf_test! {
         // ::ffff:a.b.c.d (and a source written so) is the IPv4 address, as for sources: the
         // IPv6 form of the PBX's address is neither unprotected nor another service's.
         let mapped = |a: &str| format!("::ffff:{a}");
-        expect(&h, "mapped PBX admin to the mapped PBX", &syn(&mapped(PBX_ADMIN4), &mapped(PBX4), 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
-        expect(&h, "mapped box admin to the mapped PBX", &syn(&mapped(BOX_ADMIN4), &mapped(PBX4), 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
-        expect(&h, "mapped box admin to the mapped box", &syn(&mapped(BOX_ADMIN4), &mapped(BOX4), 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
-        expect(&h, "mapped outsider to a mapped host outside protect", &syn(&mapped(OUTSIDER4), &mapped(OTHER4), 22), XDP_PASS, ("none", "unprotected", "pass"));
+        h.expect("mapped PBX admin to the mapped PBX", &syn(&mapped(PBX_ADMIN4), &mapped(PBX4), 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
+        h.expect("mapped box admin to the mapped PBX", &syn(&mapped(BOX_ADMIN4), &mapped(PBX4), 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
+        h.expect("mapped box admin to the mapped box", &syn(&mapped(BOX_ADMIN4), &mapped(BOX4), 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
+        h.expect("mapped outsider to a mapped host outside protect", &syn(&mapped(OUTSIDER4), &mapped(OTHER4), 22), XDP_PASS, ("none", "unprotected", "pass"));
     }
 }
 
@@ -92,41 +76,41 @@ bpf_test! {
         let unprotected = ("none", "unprotected", "pass");
         // What would be dropped toward a protected host: an unknown port under default drop,
         // SSH from anyone, SIP from anyone to a port no service serves.
-        expect(&h, "SYN to 22", &syn(OUTSIDER4, OTHER4, 22), XDP_PASS, unprotected);
-        expect(&h, "UDP to 7777", &udp(OUTSIDER4, OTHER4, 7777), XDP_PASS, unprotected);
-        expect(&h, "UDP to 5060", &udp(OUTSIDER4, OTHER4, 5060), XDP_PASS, unprotected);
-        expect(&h, "echo", &echo(OUTSIDER4, OTHER4), XDP_PASS, unprotected);
-        expect(&h, "SYN to 22, IPv6", &syn(OUTSIDER6, OTHER6, 22), XDP_PASS, unprotected);
-        expect(&h, "UDP to 7777, IPv6", &udp(OUTSIDER6, OTHER6, 7777), XDP_PASS, unprotected);
+        h.expect("SYN to 22", &syn(OUTSIDER4, OTHER4, 22), XDP_PASS, unprotected);
+        h.expect("UDP to 7777", &udp(OUTSIDER4, OTHER4, 7777), XDP_PASS, unprotected);
+        h.expect("UDP to 5060", &udp(OUTSIDER4, OTHER4, 5060), XDP_PASS, unprotected);
+        h.expect("echo", &echo(OUTSIDER4, OTHER4), XDP_PASS, unprotected);
+        h.expect("SYN to 22, IPv6", &syn(OUTSIDER6, OTHER6, 22), XDP_PASS, unprotected);
+        h.expect("UDP to 7777, IPv6", &udp(OUTSIDER6, OTHER6, 7777), XDP_PASS, unprotected);
         // The same packets to a protected host meet the policy.
-        expect(&h, "UDP to 7777 on the PBX", &udp(OUTSIDER4, PBX4, 7777), XDP_DROP, ("none", "default", "drop"));
-        expect(&h, "UDP to 7777 on the PBX, IPv6", &udp(OUTSIDER6, PBX6, 7777), XDP_DROP, ("none", "default", "drop"));
+        h.expect("UDP to 7777 on the PBX", &udp(OUTSIDER4, PBX4, 7777), XDP_DROP, ("none", "default", "drop"));
+        h.expect("UDP to 7777 on the PBX, IPv6", &udp(OUTSIDER6, PBX6, 7777), XDP_DROP, ("none", "default", "drop"));
         // A /64 in protect covers every address in it.
-        expect(&h, "UDP to 7777 on another protected IPv6 host", &udp(OUTSIDER6, "2001:db8:5::99", 7777), XDP_DROP, ("none", "default", "drop"));
+        h.expect("UDP to 7777 on another protected IPv6 host", &udp(OUTSIDER6, "2001:db8:5::99", 7777), XDP_DROP, ("none", "default", "drop"));
     }
 }
 
 bpf_test! {
     fn a_protected_host_no_service_of_the_port_names_meets_the_default_policy(h = POLICY) {
         // SIP serves the PBX only: SIP to the box is no service, and dropped by default.
-        expect(&h, "SIP to the PBX", &udp(OUTSIDER4, PBX4, 5060), XDP_PASS, ("sip", "allowed", "pass"));
-        expect(&h, "SIP to the box", &udp(OUTSIDER4, BOX4, 5060), XDP_DROP, ("none", "default", "drop"));
-        expect(&h, "SIP to the box, IPv6", &udp(OUTSIDER6, BOX6, 5060), XDP_DROP, ("none", "default", "drop"));
-        expect(&h, "SIP over TCP to the PBX, IPv6", &syn(OUTSIDER6, PBX6, 5060), XDP_PASS, ("sip", "allowed", "pass"));
+        h.expect("SIP to the PBX", &udp(OUTSIDER4, PBX4, 5060), XDP_PASS, ("sip", "allowed", "pass"));
+        h.expect("SIP to the box", &udp(OUTSIDER4, BOX4, 5060), XDP_DROP, ("none", "default", "drop"));
+        h.expect("SIP to the box, IPv6", &udp(OUTSIDER6, BOX6, 5060), XDP_DROP, ("none", "default", "drop"));
+        h.expect("SIP over TCP to the PBX, IPv6", &syn(OUTSIDER6, PBX6, 5060), XDP_PASS, ("sip", "allowed", "pass"));
         // A service without `to` serves every protected host.
-        expect(&h, "HTTPS to the box", &syn(OUTSIDER4, BOX4, 443), XDP_PASS, ("https", "allowed", "pass"));
-        expect(&h, "HTTPS to the PBX, IPv6", &syn(OUTSIDER6, PBX6, 443), XDP_PASS, ("https", "allowed", "pass"));
+        h.expect("HTTPS to the box", &syn(OUTSIDER4, BOX4, 443), XDP_PASS, ("https", "allowed", "pass"));
+        h.expect("HTTPS to the PBX, IPv6", &syn(OUTSIDER6, PBX6, 443), XDP_PASS, ("https", "allowed", "pass"));
     }
 }
 
 bpf_test! {
     fn echo_requests_are_judged_by_the_service_of_their_destination(h = POLICY) {
-        expect(&h, "outsider pings the PBX", &echo(OUTSIDER4, PBX4), XDP_PASS, ("ping-pbx", "allowed", "pass"));
-        expect(&h, "outsider pings the PBX, IPv6", &echo(OUTSIDER6, PBX6), XDP_PASS, ("ping-pbx", "allowed", "pass"));
-        expect(&h, "outsider pings the box", &echo(OUTSIDER4, BOX4), XDP_DROP, ("ping-box", "not_allowed", "drop"));
-        expect(&h, "box admin pings the box", &echo(BOX_ADMIN4, BOX4), XDP_PASS, ("ping-box", "allowed", "pass"));
+        h.expect("outsider pings the PBX", &echo(OUTSIDER4, PBX4), XDP_PASS, ("ping-pbx", "allowed", "pass"));
+        h.expect("outsider pings the PBX, IPv6", &echo(OUTSIDER6, PBX6), XDP_PASS, ("ping-pbx", "allowed", "pass"));
+        h.expect("outsider pings the box", &echo(OUTSIDER4, BOX4), XDP_DROP, ("ping-box", "not_allowed", "drop"));
+        h.expect("box admin pings the box", &echo(BOX_ADMIN4, BOX4), XDP_PASS, ("ping-box", "allowed", "pass"));
         // ping-box names only the box's IPv4 address: its IPv6 one has no echo service.
-        expect(&h, "outsider pings the box, IPv6", &echo(OUTSIDER6, BOX6), XDP_DROP, ("none", "default", "drop"));
+        h.expect("outsider pings the box, IPv6", &echo(OUTSIDER6, BOX6), XDP_DROP, ("none", "default", "drop"));
     }
 }
 
@@ -135,17 +119,17 @@ bpf_test! {
         "protect = [\"203.0.113.1\", \"203.0.113.10\", \"2001:db8:5::/64\"]",
         "",
     )) {
-        expect(&h, "SYN to 22 on another host", &syn(OUTSIDER4, OTHER4, 22), XDP_DROP, ("none", "default", "drop"));
-        expect(&h, "UDP to 7777 on another host, IPv6", &udp(OUTSIDER6, OTHER6, 7777), XDP_DROP, ("none", "default", "drop"));
-        expect(&h, "HTTPS to another host", &syn(OUTSIDER4, OTHER4, 443), XDP_PASS, ("https", "allowed", "pass"));
-        expect(&h, "SSH to the PBX", &syn(PBX_ADMIN4, PBX4, 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
+        h.expect("SYN to 22 on another host", &syn(OUTSIDER4, OTHER4, 22), XDP_DROP, ("none", "default", "drop"));
+        h.expect("UDP to 7777 on another host, IPv6", &udp(OUTSIDER6, OTHER6, 7777), XDP_DROP, ("none", "default", "drop"));
+        h.expect("HTTPS to another host", &syn(OUTSIDER4, OTHER4, 443), XDP_PASS, ("https", "allowed", "pass"));
+        h.expect("SSH to the PBX", &syn(PBX_ADMIN4, PBX4, 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
         assert_eq!(h.count("none", "unprotected", "pass"), 0);
     }
 }
 
 bpf_test! {
     fn a_reload_moves_a_destination_from_one_service_to_another(h = POLICY) {
-        expect(&h, "before", &syn(PBX_ADMIN4, BOX4, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
+        h.expect("before", &syn(PBX_ADMIN4, BOX4, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
         // The box's SSH is handed to the PBX's admins: the box's address moves to ssh-pbx.
         h.apply(&POLICY.replace(
             "to = [\"203.0.113.1\", \"2001:db8:5::1\"]",
@@ -154,13 +138,13 @@ bpf_test! {
             "to = [\"203.0.113.10\", \"2001:db8:5::10\"]\n\n[[service]]\nname = \"ping-pbx\"",
             "to = [\"203.0.113.10\", \"203.0.113.1\", \"2001:db8:5::10\"]\n\n[[service]]\nname = \"ping-pbx\"",
         ));
-        expect(&h, "after, IPv4", &syn(PBX_ADMIN4, BOX4, 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
-        expect(&h, "after, IPv4, the box's admin", &syn(BOX_ADMIN4, BOX4, 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
-        expect(&h, "after, IPv6 stays", &syn(BOX_ADMIN6, BOX6, 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
+        h.expect("after, IPv4", &syn(PBX_ADMIN4, BOX4, 22), XDP_PASS, ("ssh-pbx", "allowed", "pass"));
+        h.expect("after, IPv4, the box's admin", &syn(BOX_ADMIN4, BOX4, 22), XDP_DROP, ("ssh-pbx", "not_allowed", "drop"));
+        h.expect("after, IPv6 stays", &syn(BOX_ADMIN6, BOX6, 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
         // And back: nothing of the other epoch's destinations is left.
         h.apply(POLICY);
-        expect(&h, "back", &syn(PBX_ADMIN4, BOX4, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
-        expect(&h, "back, the box's admin", &syn(BOX_ADMIN4, BOX4, 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
+        h.expect("back", &syn(PBX_ADMIN4, BOX4, 22), XDP_DROP, ("ssh-box", "not_allowed", "drop"));
+        h.expect("back, the box's admin", &syn(BOX_ADMIN4, BOX4, 22), XDP_PASS, ("ssh-box", "allowed", "pass"));
     }
 }
 
@@ -198,6 +182,6 @@ bpf_test! {
                 ("2001:db8:77::/64".to_owned(), BAN_REASON_AUTH_FAILURES),
             ]
         );
-        expect(&h, "the guesser to the PBX", &udp("198.51.100.23", PBX4, 5060), XDP_DROP, ("sip", "banned", "drop"));
+        h.expect("the guesser to the PBX", &udp("198.51.100.23", PBX4, 5060), XDP_DROP, ("sip", "banned", "drop"));
     }
 }

@@ -34,22 +34,6 @@ fn passed(h: &Harness, frame: &[u8], n: usize) -> usize {
     (0..n).filter(|_| h.run(frame) == XDP_PASS).count()
 }
 
-/// Runs `frame` and asserts the action and that exactly this (service, reason, verdict)
-/// counter moved by one.
-fn expect(h: &Harness, case: &str, frame: &[u8], action: u32, counted: (&str, &str, &str)) {
-    let (service, reason, verdict) = counted;
-    let before = h.count(service, reason, verdict);
-    let total = h.total();
-    assert_eq!(h.run(frame), action, "{case}: action");
-    assert_eq!(
-        h.count(service, reason, verdict),
-        before + 1,
-        "{case}: {service}/{reason}/{verdict}; counters: {:?}",
-        h.counters()
-    );
-    assert_eq!(h.total(), total + 1, "{case}: one counter moved");
-}
-
 bpf_test! {
     fn an_ipv6_register_burst_with_udp_length_zero_is_rate_limited(h = POLICY) {
         let zero = packets::with_udp_len(&register(GUESSER6), 0);
@@ -62,7 +46,7 @@ bpf_test! {
 bpf_test! {
     fn an_ipv4_udp_length_of_zero_is_malformed(h = POLICY) {
         let zero = packets::with_udp_len(&register(GUESSER4), 0);
-        expect(&h, "v4 len 0", &zero, XDP_DROP, ("none", "malformed_l4", "drop"));
+        h.expect("v4 len 0", &zero, XDP_DROP, ("none", "malformed_l4", "drop"));
     }
 }
 
@@ -72,7 +56,7 @@ bpf_test! {
             for len in 1..8 {
                 let f = packets::with_udp_len(&register(src), len);
                 let case = format!("{src} len {len}");
-                expect(&h, &case, &f, XDP_DROP, ("none", "malformed_l4", "drop"));
+                h.expect(&case, &f, XDP_DROP, ("none", "malformed_l4", "drop"));
             }
         }
     }
@@ -86,7 +70,7 @@ bpf_test! {
             for len in [true_len + 1, true_len + 100, u16::MAX] {
                 let bad = packets::with_udp_len(&f, len);
                 let case = format!("{src} len {len}");
-                expect(&h, &case, &bad, XDP_DROP, ("none", "malformed_l4", "drop"));
+                h.expect(&case, &bad, XDP_DROP, ("none", "malformed_l4", "drop"));
             }
         }
     }
@@ -111,7 +95,7 @@ bpf_test! {
             for delta in [1, 64, 4000] {
                 let f = packets::with_ip_len_delta(&register(src), delta);
                 let case = format!("{src} ip length +{delta}");
-                expect(&h, &case, &f, XDP_DROP, ("none", "malformed_l3", "drop"));
+                h.expect(&case, &f, XDP_DROP, ("none", "malformed_l3", "drop"));
             }
         }
     }
@@ -122,7 +106,7 @@ bpf_test! {
         // The IP packet ends before the UDP length says (the rest of the frame is a trailer).
         for src in [GUESSER4, GUESSER6] {
             let f = packets::with_ip_len_delta(&register(src), -10);
-            expect(&h, src, &f, XDP_DROP, ("none", "malformed_l4", "drop"));
+            h.expect(src, &f, XDP_DROP, ("none", "malformed_l4", "drop"));
         }
     }
 }
@@ -149,9 +133,9 @@ bpf_test! {
             // The first fragment carries only the UDP header; the request line is in the next.
             let [first, later] = packets::fragments(&register(src), 8, 100 + i as u32);
             let sip_drop = ("sip", "tiny_fragment", "drop");
-            expect(&h, &format!("{src} first"), &first, XDP_DROP, sip_drop);
+            h.expect(&format!("{src} first"), &first, XDP_DROP, sip_drop);
             let frag_drop = ("sip", "fragment", "drop");
-            expect(&h, &format!("{src} later"), &later, XDP_DROP, frag_drop);
+            h.expect(&format!("{src} later"), &later, XDP_DROP, frag_drop);
         }
     }
 }
@@ -184,10 +168,10 @@ bpf_test! {
                 } else {
                     (XDP_DROP, ("sip", "rate_limited", "drop"))
                 };
-                expect(&h, &format!("{src} first {id}"), &first, action, counted);
+                h.expect(&format!("{src} first {id}"), &first, action, counted);
                 let frag = if action == XDP_PASS { "pass" } else { "drop" };
                 let counted = ("sip", "fragment", frag);
-                expect(&h, &format!("{src} later {id}"), &later, action, counted);
+                h.expect(&format!("{src} later {id}"), &later, action, counted);
             }
         }
         assert_eq!(h.sip_count("sip", "register", "pass"), 2 * BURST as u64);
@@ -199,8 +183,8 @@ bpf_test! {
         for (i, src) in [GUESSER4, GUESSER6].into_iter().enumerate() {
             let rtp = frame(src, Transport::Udp { sport: 4000, dport: 12000 }, &[0x80; 300]);
             let [first, later] = packets::fragments(&rtp, 16, 7 + i as u32);
-            expect(&h, src, &first, XDP_PASS, ("rtp", "allowed", "pass"));
-            expect(&h, src, &later, XDP_PASS, ("rtp", "fragment", "pass"));
+            h.expect(src, &first, XDP_PASS, ("rtp", "allowed", "pass"));
+            h.expect(src, &later, XDP_PASS, ("rtp", "fragment", "pass"));
         }
     }
 }
@@ -217,7 +201,7 @@ fn ipv6_forms(v4: &str) -> [String; 3] {
 bpf_test! {
     fn ipv6_forms_of_a_denied_ipv4_source_are_denied(h = POLICY) {
         for src in ipv6_forms("198.51.100.7") {
-            expect(&h, &src, &register(&src), XDP_DROP, ("sip", "denied", "drop"));
+            h.expect(&src, &register(&src), XDP_DROP, ("sip", "denied", "drop"));
         }
     }
 }
@@ -226,10 +210,10 @@ bpf_test! {
     fn ipv6_forms_of_ipv4_sources_meet_the_ipv4_allow_list(h = POLICY) {
         let ssh = |src: &str| frame(src, Transport::TcpSyn { dport: 22 }, &[]);
         for src in ipv6_forms("203.0.113.5") {
-            expect(&h, &src, &ssh(&src), XDP_PASS, ("ssh", "allowed", "pass"));
+            h.expect(&src, &ssh(&src), XDP_PASS, ("ssh", "allowed", "pass"));
         }
         for src in ipv6_forms("192.0.2.5") {
-            expect(&h, &src, &ssh(&src), XDP_DROP, ("ssh", "not_allowed", "drop"));
+            h.expect(&src, &ssh(&src), XDP_DROP, ("ssh", "not_allowed", "drop"));
         }
     }
 }
@@ -240,8 +224,8 @@ bpf_test! {
         assert_eq!(h.run(&register(GUESSER4)), XDP_PASS);
         assert_eq!(h.run(&register(&mapped)), XDP_PASS);
         assert_eq!(h.run(&register(&compatible)), XDP_PASS);
-        expect(&h, &nat64, &register(&nat64), XDP_DROP, ("sip", "rate_limited", "drop"));
-        expect(&h, GUESSER4, &register(GUESSER4), XDP_DROP, ("sip", "rate_limited", "drop"));
+        h.expect(&nat64, &register(&nat64), XDP_DROP, ("sip", "rate_limited", "drop"));
+        h.expect(GUESSER4, &register(GUESSER4), XDP_DROP, ("sip", "rate_limited", "drop"));
     }
 }
 
@@ -260,9 +244,9 @@ bpf_test! {
             )
             .unwrap();
         assert_eq!(h.bans()[0].0.to_string(), "203.0.113.66/32");
-        expect(&h, GUESSER4, &register(GUESSER4), XDP_DROP, ("sip", "banned", "drop"));
+        h.expect(GUESSER4, &register(GUESSER4), XDP_DROP, ("sip", "banned", "drop"));
         for src in ipv6_forms(GUESSER4) {
-            expect(&h, &src, &register(&src), XDP_DROP, ("sip", "banned", "drop"));
+            h.expect(&src, &register(&src), XDP_DROP, ("sip", "banned", "drop"));
         }
     }
 }
@@ -272,7 +256,7 @@ bpf_test! {
         for src in ipv6_forms("192.0.2.130") {
             h.clear_rate_state();
             assert_eq!(passed(&h, &register(&src), BURST), BURST, "{src}");
-            expect(&h, &src, &register(&src), XDP_PASS, ("sip", "trusted", "pass"));
+            h.expect(&src, &register(&src), XDP_PASS, ("sip", "trusted", "pass"));
         }
     }
 }
@@ -282,7 +266,7 @@ bpf_test! {
         // Ordinary IPv6 whose last 32 bits spell a denied IPv4 address, and the loopback and
         // unspecified forms that `::a.b.c.d` would otherwise swallow.
         for src in ["2001:db8:1::c633:6407", "::1", "::0.1.2.3", "::fffe:198.51.100.7"] {
-            expect(&h, src, &register(src), XDP_PASS, ("sip", "allowed", "pass"));
+            h.expect(src, &register(src), XDP_PASS, ("sip", "allowed", "pass"));
         }
     }
 }
@@ -330,7 +314,7 @@ bpf_test! {
         assert_eq!(h.run(&segment(GUESSER4, REGISTER.as_bytes())), XDP_PASS);
         assert_eq!(h.run(&register(GUESSER4)), XDP_PASS);
         let d = ("sip", "rate_limited", "drop");
-        expect(&h, "tcp", &segment(GUESSER4, REGISTER.as_bytes()), XDP_DROP, d);
+        h.expect("tcp", &segment(GUESSER4, REGISTER.as_bytes()), XDP_DROP, d);
     }
 }
 
@@ -339,7 +323,7 @@ bpf_test! {
         let two = REGISTER.repeat(2);
         assert_eq!(h.run(&segment(GUESSER4, two.as_bytes())), XDP_PASS, "2 of a burst of 3");
         let d = ("sip", "rate_limited", "drop");
-        expect(&h, "2 more", &segment(GUESSER4, two.as_bytes()), XDP_DROP, d);
+        h.expect("2 more", &segment(GUESSER4, two.as_bytes()), XDP_DROP, d);
         assert_eq!(h.run(&segment(GUESSER4, REGISTER.as_bytes())), XDP_PASS, "the last token");
     }
 }
@@ -349,7 +333,7 @@ bpf_test! {
         for (src, n) in [(GUESSER4, 4), (GUESSER6, 8), ("203.0.113.67", 30)] {
             let many = REGISTER.repeat(n);
             let d = ("sip", "rate_limited", "drop");
-            expect(&h, &format!("{src} x{n}"), &segment(src, many.as_bytes()), XDP_DROP, d);
+            h.expect(&format!("{src} x{n}"), &segment(src, many.as_bytes()), XDP_DROP, d);
         }
     }
 }
@@ -363,7 +347,7 @@ bpf_test! {
         for (i, m) in [bodies, lf].iter().enumerate() {
             let src = format!("203.0.113.{}", 70 + i);
             let d = ("sip", "rate_limited", "drop");
-            expect(&h, m, &segment(&src, m.as_bytes()), XDP_DROP, d);
+            h.expect(m, &segment(&src, m.as_bytes()), XDP_DROP, d);
         }
     }
 }
@@ -389,7 +373,7 @@ bpf_test! {
         let tail = segment(GUESSER4, &REGISTER.as_bytes()[5..]);
         assert_eq!(h.run(&head), XDP_PASS);
         assert_eq!(h.run(&tail), XDP_PASS);
-        expect(&h, "third", &head, XDP_DROP, ("sip", "rate_limited", "drop"));
+        h.expect("third", &head, XDP_DROP, ("sip", "rate_limited", "drop"));
         assert_eq!(h.sip_count("sip", "garbage", "drop"), 1);
     }
 }
@@ -401,8 +385,8 @@ bpf_test! {
         let probe = "OPTIONS sip:100@pbx SIP/2.0\r\nVia: SIP/2.0/TCP 203.0.113.66\r\n\
                      User-Agent: friendly-scanner\r\nContent-Length: 0\r\n\r\n";
         let d = ("sip", "scanner", "drop");
-        expect(&h, "probe", &segment(GUESSER4, probe.as_bytes()), XDP_DROP, d);
-        expect(&h, "probe6", &segment(GUESSER6, probe.as_bytes()), XDP_DROP, d);
+        h.expect("probe", &segment(GUESSER4, probe.as_bytes()), XDP_DROP, d);
+        h.expect("probe6", &segment(GUESSER6, probe.as_bytes()), XDP_DROP, d);
     }
 }
 
@@ -474,8 +458,8 @@ fn all_dropped_as_scanner(h: &Harness, requests: &[Vec<u8>]) {
         ] {
             let case = format!("{src}: {}", String::from_utf8_lossy(r));
             let d = ("sip", "scanner", "drop");
-            expect(h, &case, &sip(&src, r), XDP_DROP, d);
-            expect(h, &case, &segment(&src, r), XDP_DROP, d);
+            h.expect(&case, &sip(&src, r), XDP_DROP, d);
+            h.expect(&case, &segment(&src, r), XDP_DROP, d);
         }
     }
 }
@@ -512,8 +496,8 @@ bpf_test! {
     fn honest_user_agents_still_pass_however_many(h = SCANNERS) {
         let honest = options_with("User-Agent: Yealink SIP-T46S\r\nUser-Agent: Zoiper rv2.10\r\n");
         for src in [GUESSER4, GUESSER6] {
-            expect(&h, src, &sip(src, &honest), XDP_PASS, ("sip", "allowed", "pass"));
-            expect(&h, src, &segment(src, &honest), XDP_PASS, ("sip", "allowed", "pass"));
+            h.expect(src, &sip(src, &honest), XDP_PASS, ("sip", "allowed", "pass"));
+            h.expect(src, &segment(src, &honest), XDP_PASS, ("sip", "allowed", "pass"));
         }
     }
 }
@@ -526,7 +510,7 @@ bpf_test! {
         assert_eq!(h.run(&segment(GUESSER4, cut.as_bytes())), XDP_PASS);
         assert_eq!(h.sip_count("sip", "register", "pass"), 1);
         let d = ("sip", "rate_limited", "drop");
-        expect(&h, "burst spent", &segment(GUESSER4, REGISTER.as_bytes()), XDP_DROP, d);
+        h.expect("burst spent", &segment(GUESSER4, REGISTER.as_bytes()), XDP_DROP, d);
     }
 }
 

@@ -60,9 +60,6 @@ pub const POLICY_SCANNERS: u32 = 1 << 6;
 pub const POLICY_AUTOBAN: u32 = 1 << 7;
 /// `[global] protect` is set: packets to other destinations pass untouched.
 pub const POLICY_PROTECT: u32 = 1 << 8;
-/// The epoch looks destinations up (`protect`, or a service with `to`): the parser keeps the
-/// packet's destination for it.
-pub const POLICY_DESTS: u32 = 1 << 9;
 
 #[cfg(test)]
 mod tests {
@@ -80,13 +77,12 @@ mod tests {
             POLICY_SCANNERS,
             POLICY_AUTOBAN,
             POLICY_PROTECT,
-            POLICY_DESTS,
         ];
         let all = flags.iter().fold(0, |acc, f| {
             assert_eq!(f.count_ones(), 1);
             assert_eq!(acc & f, 0);
             acc | f
         });
-        assert_eq!(all, 0x3ff);
+        assert_eq!(all, 0x1ff);
     }
 }

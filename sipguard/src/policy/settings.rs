@@ -6,7 +6,7 @@
 //! flags of the lists it wrote and the icmp service's slot.
 use sipguard_common::{
     ua::Scanners, Policy, BAN_SCOPE_ALL, BAN_SCOPE_SIP, POLICY_AUTOBAN, POLICY_CONFIGURED,
-    POLICY_DEFAULT_DROP, POLICY_DESTS, POLICY_MONITOR, POLICY_PROTECT, POLICY_SCANNERS,
+    POLICY_DEFAULT_DROP, POLICY_MONITOR, POLICY_PROTECT, POLICY_SCANNERS,
 };
 
 use super::{HostFacts, LINUX_LOCAL_PORT_RANGE};
@@ -35,10 +35,7 @@ pub(super) fn settings(
         flags |= POLICY_AUTOBAN;
     }
     if !global.protect.is_empty() {
-        flags |= POLICY_PROTECT | POLICY_DESTS;
-    }
-    if config.services.iter().any(|s| !s.to.is_empty()) {
-        flags |= POLICY_DESTS;
+        flags |= POLICY_PROTECT;
     }
     let (reply_port_lo, reply_port_hi) = reply_ports.unwrap_or((0, 0));
     Policy {

@@ -1,5 +1,6 @@
 //! `[global]`: mode, default action, reply ports, the deny and trusted lists, the protected
-//! destinations (and that services' `to` lie within them), and the data plane's global numbers. Each key left out keeps [`Global::default`].
+//! destinations (and that services' `to` lie within them), and the data plane's global
+//! numbers. Each key left out keeps [`Global::default`].
 use std::collections::HashSet;
 
 use ipnet::IpNet;

@@ -234,19 +234,21 @@ pub(crate) fn assign_slots(old: &[String], new: &[&str]) -> Result<Slots> {
     Ok(Slots { slots, fresh })
 }
 
+/// `have` entries of `what` fit `max`, or the capacity error that says they don't.
+fn within(what: CapacityKind, have: usize, max: u32) -> Result<()> {
+    if have > max as usize {
+        Err(DataplaneError::Capacity {
+            what,
+            have,
+            max: max as usize,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// Everything that could make an apply fail half-way, checked before any write.
 fn check_capacity(policy: &CompiledPolicy) -> Result<()> {
-    let over = |what, have: usize, max: u32| {
-        if have > max as usize {
-            Err(DataplaneError::Capacity {
-                what,
-                have,
-                max: max as usize,
-            })
-        } else {
-            Ok(())
-        }
-    };
     if !policy.fits() {
         return Err(DataplaneError::Capacity {
             what: CapacityKind::Services,
@@ -255,17 +257,17 @@ fn check_capacity(policy: &CompiledPolicy) -> Result<()> {
         });
     }
     let allow_total: usize = policy.services.iter().map(|s| s.allow.len()).sum();
-    over(
+    within(
         CapacityKind::AllowEntries,
         allow_total,
         ALLOW_MAX_ENTRIES / EPOCHS,
     )?;
-    over(
+    within(
         CapacityKind::TrustedEntries,
         policy.trusted.len(),
         TRUSTED_MAX_ENTRIES / EPOCHS,
     )?;
-    over(
+    within(
         CapacityKind::DenyEntries,
         policy.deny.len(),
         DENY_MAX_ENTRIES / EPOCHS,
@@ -275,15 +277,8 @@ fn check_capacity(policy: &CompiledPolicy) -> Result<()> {
 /// The destination entries of one epoch fit their share of the tries.
 fn check_dest_capacity(dests: &DestLayout) -> Result<()> {
     let (v4, v6) = dests.counts();
-    let max = (DEST_MAX_ENTRIES / EPOCHS) as usize;
     for have in [v4, v6] {
-        if have > max {
-            return Err(DataplaneError::Capacity {
-                what: CapacityKind::DestEntries,
-                have,
-                max,
-            });
-        }
+        within(CapacityKind::DestEntries, have, DEST_MAX_ENTRIES / EPOCHS)?;
     }
     Ok(())
 }

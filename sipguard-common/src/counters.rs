@@ -32,12 +32,23 @@ pub const fn sip_counter_index(service: u32, class: u32, verdict: u32) -> u32 {
     (service * sip::class::COUNT + class) * verdict::COUNT + verdict
 }
 
-/// Slots of the per-CPU ban counter (`BAN_COUNTERS`), by `BAN_REASON_*`, and
-/// [`BAN_COUNTER_INSERT_FAILED`].
-pub const BAN_COUNTER_ENTRIES: u32 = 8;
+/// Slots of the per-CPU ban counter (`BAN_COUNTERS`): by `BAN_REASON_*` (below
+/// [`BAN_COUNTER_INSERT_FAILED`]), then the evidence the programs weighed and did not ban on.
+pub const BAN_COUNTER_ENTRIES: u32 = 12;
 /// The `BAN_COUNTERS` slot of the bans the programs decided but could not write (the ban map
 /// full): never a reason's.
-pub const BAN_COUNTER_INSERT_FAILED: u32 = BAN_COUNTER_ENTRIES - 1;
+pub const BAN_COUNTER_INSERT_FAILED: u32 = 7;
+/// Challenges (401/407) to requests without credentials: the normal first half of a digest
+/// login, never a failure (anyone can make the PBX send one to any address over UDP).
+pub const BAN_COUNTER_CHALLENGES: u32 = 8;
+/// Requests with credentials seen again within the retransmission window: one attempt.
+pub const BAN_COUNTER_RETRANSMISSIONS: u32 = 9;
+/// Bans withheld: the evidence was unproven (a forger could have produced it) and the source
+/// recently logged in (`LEARNED`).
+pub const BAN_COUNTER_SPARED: u32 = 10;
+/// Failures answered over UDP: counted toward a ban from SIP at most, since a forger can make
+/// the PBX send them to any address.
+pub const BAN_COUNTER_UNPROVEN_FAILURES: u32 = 11;
 
 #[cfg(test)]
 mod tests {

@@ -77,7 +77,15 @@ pub struct AuthFailures {
     pub pending: u32,
     pub window_start_ns: u64,
     pub pending_start_ns: u64,
+    /// Digest of the last request with credentials counted in `pending` (the XDP program:
+    /// a copy of it within [`RETRANSMISSION_NS`] is a retransmission, not another attempt).
+    pub last_digest: u64,
+    pub last_digest_ns: u64,
 }
+
+/// How long a request is retransmitted: RFC 3261's 64*T1 (Timer B for an INVITE, Timer F
+/// for the rest), 32 s.
+pub const RETRANSMISSION_NS: u64 = 32_000_000_000;
 
 /// Key of the `FRAGS` LRU map: a datagram, by source (IPv4 as ::ffff:a.b.c.d) and IP
 /// identification. Only the XDP program reads and writes it.

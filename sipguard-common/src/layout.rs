@@ -34,6 +34,10 @@ pub const RATE_MAX_ENTRIES: u32 = 131072;
 pub const FRAG_MAX_ENTRIES: u32 = 16384;
 /// Clients tracked for auto-ban.
 pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;
+/// Sources the PBX recently accepted (a 2xx or 18x to a request with credentials), which
+/// only proven evidence may ban (`LEARNED`). Only a correct password puts a source here, so
+/// a flood cannot churn it.
+pub const LEARNED_MAX_ENTRIES: u32 = 16384;
 /// Capacity of each destination trie (`DESTS_V4`, `DESTS_V6`, both epochs): the protected
 /// hosts (`[global] protect`) and the services' destinations (`to`).
 pub const DEST_MAX_ENTRIES: u32 = 8192;
@@ -61,7 +65,7 @@ pub const STATE_LAYOUT: u32 = 1;
 pub const STATE_BANS_PRESENT: u32 = 2;
 pub const STATE_ENTRIES: u32 = 3;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 12;
+pub const LAYOUT_VERSION: u32 = 13;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.

@@ -65,8 +65,8 @@ mod tests {
     #[test]
     fn struct_sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<Counter>(), 16);
-        assert_eq!(size_of::<Policy>(), 48);
-        assert_eq!(size_of::<AuthFailures>(), 24);
+        assert_eq!(size_of::<Policy>(), 56);
+        assert_eq!(size_of::<AuthFailures>(), 40);
         assert_eq!(size_of::<Event>(), 40);
         assert_eq!(size_of::<SourceState>(), 24);
         assert_eq!(size_of::<BanNoteKey>(), 20);

@@ -29,6 +29,7 @@ pub const BANS_V6: &str = "BANS_V6";
 pub const BAN_NOTES: &str = "BAN_NOTES";
 pub const RATES: &str = "RATES";
 pub const AUTH_FAILS: &str = "AUTH_FAILS";
+pub const LEARNED: &str = "LEARNED";
 pub const SYN_BUDGET: &str = "SYN_BUDGET";
 pub const FRAGS: &str = "FRAGS";
 
@@ -46,7 +47,7 @@ pub const SAMPLES: &str = "SAMPLES";
 
 /// The maps pinned under the pin directory by name (every map but the scratch ones): what
 /// survives a daemon restart.
-pub const PINNED: [&str; 25] = [
+pub const PINNED: [&str; 26] = [
     STATE,
     POLICY,
     SERVICES,
@@ -72,14 +73,15 @@ pub const PINNED: [&str; 25] = [
     FRAGS,
     DESTS_V4,
     DESTS_V6,
+    LEARNED,
 ];
 
 /// The per-CPU scratch maps (created with the programs, never pinned).
 pub const SCRATCH: [&str; 4] = [FRAG_SCRATCH, UA_SCRATCH, EGRESS_SCRATCH, SAMPLES];
 
 /// Every map of the object: [`PINNED`] then [`SCRATCH`].
-pub const ALL: [&str; 29] = {
-    let mut all = [""; 29];
+pub const ALL: [&str; 30] = {
+    let mut all = [""; 30];
     let mut i = 0;
     while i < PINNED.len() {
         all[i] = PINNED[i];

@@ -24,14 +24,17 @@ pub struct BanArgs {
     pub scope: u32,
     /// Failures or attempts counted, for the ban's event.
     pub count: u32,
+    /// The evidence proves the source receives the PBX's answers (failures answered over
+    /// TCP). Unproven evidence never bans a source the PBX recently accepted.
+    pub proven: bool,
 }
 
 impl BanArgs {
-    /// (prefix | family << 8, seconds | reason << 32, scope | count << 32).
+    /// (prefix | family << 8 | proven << 16, seconds | reason << 32, scope | count << 32).
     #[inline(always)]
     pub const fn pack(self) -> (u64, u64, u64) {
         (
-            self.prefix | (self.family as u64) << 8,
+            self.prefix | (self.family as u64) << 8 | (self.proven as u64) << 16,
             self.seconds as u64 | (self.reason as u64) << 32,
             self.scope as u64 | (self.count as u64) << 32,
         )
@@ -43,6 +46,7 @@ impl BanArgs {
         Self {
             prefix: (prefix_family & 0xff).clamp(1, 128),
             family: (prefix_family >> 8) as u8,
+            proven: (prefix_family >> 16) & 1 != 0,
             seconds: (seconds_reason & 0xffff_ffff) as u32,
             reason: (seconds_reason >> 32) as u32,
             scope: (scope_count & 0xffff_ffff) as u32,
@@ -151,6 +155,7 @@ mod tests {
                 reason: BAN_REASON_AUTH_ATTEMPTS,
                 scope: BAN_SCOPE_SIP,
                 count: 1001,
+                proven: family == 6,
             };
             let (a, b, c) = args.pack();
             assert_eq!(BanArgs::unpack(a, b, c), args);
@@ -166,6 +171,7 @@ mod tests {
             reason: 0,
             scope: 0,
             count: 0,
+            proven: true,
         };
         let (a, b, c) = zero.pack();
         assert_eq!(BanArgs::unpack(a, b, c).prefix, 1);

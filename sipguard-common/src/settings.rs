@@ -41,6 +41,13 @@ pub struct Policy {
     /// Dropped packets (drop or would_drop) sent to the daemon's log as samples, per second
     /// and CPU at most (0: none); the others are counted as skipped in the next sample.
     pub drop_samples: u32,
+    /// A source the PBX accepted (a 2xx, or an 18x to an INVITE, answering a request with
+    /// credentials) is remembered this long, in s, and only proven evidence (answers over TCP)
+    /// bans it meanwhile (0: nobody is remembered).
+    pub autoban_learned_s: u32,
+    /// Seed of the request digest that tells retransmissions apart (random per policy: an
+    /// attacker cannot aim collisions at a hash they cannot compute).
+    pub digest_seed: u32,
 }
 
 /// The policy is written and valid.

@@ -1,23 +1,32 @@
 //! Bans made by the programs: a scanner User-Agent (XDP), too many credential attempts (XDP)
 //! or too many authentication failures (egress). One global BPF function,
 //! [`sipguard_ban_source`], writes the ban, counts it and tells the daemon, for both programs.
+//! It is also where unproven evidence meets learned trust ([`crate::learned`]): a ban on
+//! evidence a forger could have produced is withheld, and counted, when the PBX recently
+//! accepted the source.
 
 use aya_ebpf::maps::lpm_trie::Key;
 use sipguard_common::{
-    packed::BanArgs, source_key, Ban, Event, Policy, BAN_COUNTER_INSERT_FAILED, BAN_REASON_SCANNER,
-    BAN_SCOPE_SIP, EVENT_BAN,
+    packed::BanArgs, source_key, Ban, Event, Policy, BAN_COUNTER_INSERT_FAILED, BAN_COUNTER_SPARED,
+    BAN_REASON_SCANNER, BAN_SCOPE_SIP, EVENT_BAN,
 };
 
 use crate::{
-    clock,
+    clock, learned,
     maps::{self, BANS_V4, BANS_V6, BAN_COUNTERS, EVENTS},
     parse::Src,
     source,
 };
 
+/// [`sipguard_ban_source`]'s answer: the ban was written.
+pub(crate) const BANNED: u64 = 1;
+/// [`sipguard_ban_source`]'s answer: withheld, the evidence unproven and the source accepted
+/// recently.
+pub(crate) const SPARED: u64 = 2;
+
 /// Bans a source caught with a scanner User-Agent for the policy's scanner ban time, from
 /// SIP only: anyone can write that header under any source address (over TCP too: XDP reads
-/// a segment before the kernel knows whether its connection exists).
+/// a segment before the kernel knows whether its connection exists). Unproven evidence.
 #[inline(always)]
 pub(crate) fn ban_scanner(policy: &Policy, src: &Src) {
     ban_source(
@@ -27,6 +36,7 @@ pub(crate) fn ban_scanner(policy: &Policy, src: &Src) {
         BAN_REASON_SCANNER,
         BAN_SCOPE_SIP,
         0,
+        false,
     );
 }
 
@@ -34,6 +44,9 @@ pub(crate) fn ban_scanner(policy: &Policy, src: &Src) {
 /// unless a ban in force already covers it. Overwrites an expired entry with the same prefix
 /// (the daemon may not have reaped it yet). Counts the ban per reason and tells the daemon
 /// through the ring buffer; a full ban map or ring buffer loses only the ban or its log line.
+/// `proven`: the evidence shows the source receives the PBX's answers; without it, a source
+/// the PBX accepted recently is not banned ([`SPARED`]). Returns [`sipguard_ban_source`]'s
+/// answer.
 #[inline(always)]
 pub(crate) fn ban_source(
     policy: &Policy,
@@ -42,7 +55,8 @@ pub(crate) fn ban_source(
     reason: u32,
     scope: u32,
     count: u32,
-) {
+    proven: bool,
+) -> u64 {
     let words = source::words(policy, src);
     // BPF calls take five arguments: the small ones go two to a word.
     let (prefix_family, seconds_reason, scope_count) = BanArgs {
@@ -52,6 +66,7 @@ pub(crate) fn ban_source(
         reason,
         scope,
         count,
+        proven,
     }
     .pack();
     sipguard_ban_source(
@@ -60,13 +75,15 @@ pub(crate) fn ban_source(
         prefix_family,
         seconds_reason,
         scope_count,
-    );
+    )
 }
 
 /// [`ban_source`] as a global BPF function, shared by the XDP and egress programs: the ban, its
 /// event and their keys stay off the callers' stacks (the verifier adds a caller's stack to its
 /// deepest callee's, 512 bytes in all). `hi`, `lo`: the source as
 /// [`SourceWords`](sipguard_common::SourceWords) gives it; the rest: a packed [`BanArgs`].
+/// Returns [`BANNED`], [`SPARED`], or 0 (a ban in force already covers the source, or the
+/// map is full).
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn sipguard_ban_source(
@@ -83,8 +100,16 @@ pub extern "C" fn sipguard_ban_source(
         reason,
         scope,
         count,
+        proven,
     } = BanArgs::unpack(prefix_family, seconds_reason, scope_count);
     let key = source_key(hi, lo, prefix);
+    if !proven && learned::accepted(&key) {
+        if let Some(n) = BAN_COUNTERS.get_ptr_mut(BAN_COUNTER_SPARED) {
+            // SAFETY: per-CPU map memory.
+            unsafe { *n += 1 };
+        }
+        return SPARED;
+    }
     let prefix = prefix as u32;
     let now = clock::now();
     let ban = Ban {
@@ -142,5 +167,5 @@ pub extern "C" fn sipguard_ban_source(
         ..Event::default()
     };
     let _ = EVENTS.output::<Event>(&event, 0);
-    1
+    BANNED
 }

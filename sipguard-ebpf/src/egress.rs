@@ -1,27 +1,31 @@
 //! Auto-ban from the wire: a TC egress program on the protected interface reads the PBX's own
 //! SIP responses and counts, per client, authentication failures (401, 403, 407 to a REGISTER
-//! or an INVITE) with no 2xx to a REGISTER or INVITE in between. A client past the policy's
-//! threshold within its window is banned in the map the XDP program already checks: the next
+//! or an INVITE that carried credentials) with no 2xx to a REGISTER or INVITE in between. A
+//! client at the policy's threshold within its window is banned in the map the XDP program already checks: the next
 //! packet from it is dropped, within the same millisecond, with no log file in between.
 //!
-//! Outcomes, not volume: an honest phone gets one challenge, answers it and gets a 200, which
-//! clears its count, however often it registers. A password guesser collects a 401 per guess.
-//! The ban takes the policy's scope when the answers went over TCP (the client completed a
-//! handshake: its address is proven), scope `sip` when they went over UDP (to whatever source
-//! the requests claimed).
+//! Outcomes, not volume: an honest phone gets one challenge (not a failure: its request had no
+//! credentials), answers it and gets a 200, which clears its count, however often it
+//! registers. A password guesser collects a 401 per guess. The ban takes the policy's scope
+//! when the answers went over TCP (the client completed a handshake: its address is proven),
+//! scope `sip` when they went over UDP (to whatever source the requests claimed), and none
+//! at all on UDP evidence against a client the PBX accepted lately ([`learned`]).
 //!
 //! The program never drops or changes a packet (always `TC_ACT_OK`).
 use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
-    addr, port_index, service_index, ua::LF, AuthFailures, BAN_REASON_AUTH_FAILURES, BAN_SCOPE_SIP,
-    DEST_GROUP_PROTECT, DEST_SCOPED, MAX_SERVICES, POLICY_AUTOBAN, POLICY_HAS_TRUSTED,
-    POLICY_MONITOR, POLICY_PROTECT, PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
+    addr, port_index, service_index, ua::LF, BAN_COUNTER_CHALLENGES, BAN_COUNTER_UNPROVEN_FAILURES,
+    BAN_REASON_AUTH_FAILURES, BAN_SCOPE_SIP, DEST_GROUP_PROTECT, DEST_SCOPED, MAX_SERVICES,
+    POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_PROTECT, PROTO_SLOT_TCP,
+    PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
 };
 
 use crate::{
     ban::ban_source,
-    clock, dest,
-    maps::{self, AUTH_FAILS, EGRESS_HEAD_BYTES, EGRESS_SCRATCH, PORT_SERVICE, SERVICES},
+    clock, dest, learned,
+    maps::{
+        self, AUTH_FAILS, BAN_COUNTERS, EGRESS_HEAD_BYTES, EGRESS_SCRATCH, PORT_SERVICE, SERVICES,
+    },
     net::{
         ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_TYPE_OFFSET, IPPROTO_TCP, IPPROTO_UDP,
         MAX_VLAN_TAGS, VLAN_HLEN,
@@ -45,10 +49,19 @@ enum Outcome {
     Progress,
     /// 401, 403, 407 to REGISTER or INVITE.
     Failure,
+    /// Any other final answer (3xx to 6xx) to REGISTER or INVITE: one request is answered.
+    Other,
 }
 
 /// Reads one outgoing packet; counts or clears its client's failures if it is a SIP response
-/// of interest, and bans the client past the threshold. `None`: nothing to do.
+/// of interest, and bans the client at the threshold. `None`: nothing to do.
+///
+/// A 401/403/407 is a failure only when it answers a request with credentials: the XDP
+/// program counts those per client (`AuthFailures::pending`, retransmissions once), and each
+/// answer takes one off. A challenge with none waiting answers a request without
+/// credentials, the first half of every digest login (and what anyone can make the PBX send
+/// to any address over UDP): counted as a challenge, never a failure. A 2xx (or an 18x to an
+/// INVITE) answering credentials also teaches trust ([`learned`]).
 #[inline(always)]
 pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     let (epoch, policy) = maps::active()?;
@@ -89,6 +102,7 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
         200..=299 => Outcome::Success,
         180..=189 => Outcome::Progress,
         401 | 403 | 407 => Outcome::Failure,
+        300..=699 => Outcome::Other,
         _ => return None,
     };
     let method = sipguard_cseq_method(n as u64);
@@ -96,70 +110,90 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
         return None;
     }
     let key = source::rate_key(&policy, &client);
+    let Some(st) = AUTH_FAILS.get_ptr_mut(&key) else {
+        // No request with credentials from this client is waiting.
+        if matches!(outcome, Outcome::Failure) {
+            count(BAN_COUNTER_CHALLENGES);
+        }
+        return Some(());
+    };
+    // SAFETY: map memory for this program run; two CPUs racing on one client may lose one
+    // count, the next answer counts again.
+    let st = unsafe { &mut *st };
+    let now = clock::now();
+    let window = policy.autoban_window_ms as u64 * 1_000_000;
+    // This answer is to a request with credentials (the oldest one waiting).
+    let answers_credentials = st.pending != 0 && now.saturating_sub(st.pending_start_ns) <= window;
+    if answers_credentials {
+        st.pending -= 1;
+    }
     match outcome {
         Outcome::Success => {
+            if answers_credentials {
+                learned::remember(&key, policy.autoban_learned_s);
+            }
             let _ = AUTH_FAILS.remove(&key);
         }
         Outcome::Progress => {
             if method == METHOD_INVITE {
-                if let Some(st) = AUTH_FAILS.get_ptr_mut(&key) {
-                    // SAFETY: map memory for this program run.
-                    unsafe { (*st).pending = 0 };
+                if answers_credentials {
+                    learned::remember(&key, policy.autoban_learned_s);
                 }
+                st.pending = 0;
             }
         }
+        Outcome::Other => {}
         Outcome::Failure => {
-            let now = clock::now();
-            let window = policy.autoban_window_ms as u64 * 1_000_000;
-            let count = match AUTH_FAILS.get_ptr_mut(&key) {
-                Some(st) => {
-                    // SAFETY: map memory for this program run.
-                    let st = unsafe { &mut *st };
-                    if st.count != 0 && now.saturating_sub(st.window_start_ns) <= window {
-                        st.count += 1;
-                    } else {
-                        st.count = 1;
-                        st.window_start_ns = now;
-                    }
-                    st.count
-                }
-                None => {
-                    let fresh = AuthFailures {
-                        count: 1,
-                        pending: 0,
-                        window_start_ns: now,
-                        pending_start_ns: 0,
-                    };
-                    let _ = AUTH_FAILS.insert(&key, &fresh, 0);
-                    1
-                }
-            };
-            if count > policy.autoban_failures {
+            if !answers_credentials {
+                count(BAN_COUNTER_CHALLENGES);
+                return Some(());
+            }
+            if !bound {
+                count(BAN_COUNTER_UNPROVEN_FAILURES);
+            }
+            if st.count != 0 && now.saturating_sub(st.window_start_ns) <= window {
+                st.count += 1;
+            } else {
+                st.count = 1;
+                st.window_start_ns = now;
+            }
+            let failures = st.count;
+            if failures >= policy.autoban_failures {
                 let _ = AUTH_FAILS.remove(&key);
                 let trusted =
                     policy.flags & POLICY_HAS_TRUSTED != 0 && source::is_trusted(epoch, &client);
                 if !trusted && policy.flags & POLICY_MONITOR == 0 {
                     // Answers over TCP went to the address that completed the handshake;
                     // over UDP, to whatever source a request claimed: a forger's victim
-                    // is banned from SIP at most.
+                    // is banned from SIP at most, and not at all if it logged in lately.
                     let scope = if bound {
                         policy.autoban_scope
                     } else {
                         BAN_SCOPE_SIP
                     };
-                    ban_source(
+                    let _ = ban_source(
                         &policy,
                         &client,
                         policy.autoban_ban_s,
                         BAN_REASON_AUTH_FAILURES,
                         scope,
-                        count,
+                        failures,
+                        bound,
                     );
                 }
             }
         }
     }
     Some(())
+}
+
+/// One more in a `BAN_COUNTERS` slot (per CPU).
+#[inline(always)]
+fn count(slot: u32) {
+    if let Some(n) = BAN_COUNTERS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU map memory.
+        unsafe { *n += 1 };
+    }
 }
 
 /// A UDP datagram or TCP segment from one of the policy's SIP services: (its destination,

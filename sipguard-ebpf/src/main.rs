@@ -25,6 +25,7 @@ mod clock;
 mod dest;
 mod egress;
 mod ingress;
+mod learned;
 mod maps;
 mod net;
 mod parse;

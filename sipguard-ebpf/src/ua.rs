@@ -148,7 +148,7 @@ pub(crate) fn forget(scratch: *mut u64, x: u64) -> u64 {
 
 /// Eight payload bytes at `off` as a little-endian word; bytes at or past `end` read as zero.
 #[inline(always)]
-fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
+pub(crate) fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
     let data = ctx.data();
     let data_end = ctx.data_end();
     if off + 8 <= end {
@@ -198,7 +198,7 @@ fn word(ctx: &XdpContext, off: usize, end: usize) -> u64 {
 /// # Safety
 /// `addr..addr + 8` must be readable (checked against `data_end` for packet memory).
 #[inline(always)]
-unsafe fn load(addr: usize) -> u64 {
+pub(crate) unsafe fn load(addr: usize) -> u64 {
     // The address may be unaligned: x86-64 and arm64 load unaligned words natively, and the
     // verifier only enforces alignment where the CPU can't. `read_unaligned` would be lowered
     // by LLVM's BPF backend into eight byte loads and shifts; a volatile word load keeps one
@@ -237,12 +237,8 @@ pub(crate) fn whole_word(ctx: &XdpContext, off: usize) -> u64 {
 }
 
 /// Offset of the first header line whose first 8 bytes satisfy `wanted`, walking the payload
-/// 8 bytes per step for line feeds. None at the blank line that ends the headers.
-///
-/// Up to three line feeds per word are tested: a header line is at least 3 bytes (`x:` and
-/// LF), so no word holds more. The verifier walks every step of a loop, and a nested
-/// per-word loop of eight steps multiplied its paths past its million-instruction limit.
-/// Only the 8-byte name test runs here; the caller parses the rest once.
+/// 8 bytes per step for line feeds. None at the blank line that ends the headers, or where the
+/// search ends without it ([`search_line`] tells the two apart).
 #[inline(always)]
 pub(crate) fn find_line(
     ctx: &XdpContext,
@@ -250,12 +246,43 @@ pub(crate) fn find_line(
     end: usize,
     wanted: impl Fn(u64) -> bool,
 ) -> Option<usize> {
+    match search_line(ctx, start, end, wanted) {
+        Search::Found(line) => Some(line),
+        Search::HeadersEnd | Search::PayloadEnd | Search::Limit => None,
+    }
+}
+
+/// How [`search_line`] ended.
+pub(crate) enum Search {
+    /// The line's offset.
+    Found(usize),
+    /// At the blank line that ends the headers: every header was looked at.
+    HeadersEnd,
+    /// Within 16 bytes of the payload's end (a blank line there is not seen).
+    PayloadEnd,
+    /// After [`SCAN_LIMIT`] bytes: the rest was not looked at.
+    Limit,
+}
+
+/// [`find_line`]'s walk, telling how it ended.
+///
+/// Up to three line feeds per word are tested: a header line is at least 3 bytes (`x:` and
+/// LF), so no word holds more. The verifier walks every step of a loop, and a nested
+/// per-word loop of eight steps multiplied its paths past its million-instruction limit.
+/// Only the 8-byte name test runs here; the caller parses the rest once.
+#[inline(always)]
+pub(crate) fn search_line(
+    ctx: &XdpContext,
+    start: usize,
+    end: usize,
+    wanted: impl Fn(u64) -> bool,
+) -> Search {
     let mut off = start;
     for _ in 0..SCAN_LIMIT / 8 {
         // The lines searched for are at least 12 bytes with their colon and a value: none
         // starts in the last 8 bytes.
         if off + 16 > end {
-            break;
+            return Search::PayloadEnd;
         }
         let mut feeds = zero_bytes(whole_word(ctx, off) ^ LF);
         // A constant count of 3: LLVM unrolls it, and the verifier walks no inner loop.
@@ -268,16 +295,16 @@ pub(crate) fn find_line(
             let first = w as u8;
             if first == b'\r' || first == b'\n' {
                 // The blank line that ends the headers.
-                return None;
+                return Search::HeadersEnd;
             }
             if wanted(w) {
-                return Some(line);
+                return Search::Found(line);
             }
             feeds &= feeds - 1;
         }
         off += 8;
     }
-    None
+    Search::Limit
 }
 
 /// Where the value of the header at `line` starts, if the name is exactly `User-Agent`:

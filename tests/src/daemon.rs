@@ -171,6 +171,23 @@ impl Daemon {
         )
     }
 
+    /// `sipguard bans --json`, polled (at most 5 s) until `net` is listed; its row.
+    pub fn wait_for_ban(&self, net: &str) -> Option<serde_json::Value> {
+        let listed = || {
+            let out = self.cli(&["bans", "--json"]).ok()?;
+            let rows: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            rows.as_array()?.iter().find(|r| r["net"] == net).cloned()
+        };
+        let what = format!("{net} in `sipguard bans`");
+        wait_every(
+            Duration::from_secs(5),
+            Duration::from_millis(100),
+            &what,
+            listed,
+        )
+        .ok()
+    }
+
     /// `sipguard ARGS --pin-path <this daemon's pins>` run from another shell.
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
         Command::new(binary())

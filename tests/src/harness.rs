@@ -297,6 +297,27 @@ impl Fixture {
             .map_or(0, |(_, n)| *n)
     }
 
+    /// What auto-ban weighed and did not ban on, of one kind (`challenge`, `retransmission`,
+    /// `unproven_failure`, `spared`), summed over CPUs.
+    pub fn evidence(&self, kind: &str) -> u64 {
+        let counts = self
+            .loaded
+            .maps
+            .evidence_counts()
+            .expect("reading ban counters");
+        counts
+            .iter()
+            .find(|(name, _)| *name == kind)
+            .map_or_else(|| panic!("no evidence kind {kind}"), |(_, n)| *n)
+    }
+
+    /// One round trip through both programs: `request` (from the client) passes the XDP
+    /// program, then the PBX's `answer` leaves through the egress program.
+    pub fn round_trip(&self, request: &[u8], answer: &[u8]) {
+        assert_eq!(self.run(request), XDP_PASS, "the request reaches the PBX");
+        assert_eq!(self.run_egress(answer), 0, "the answer leaves (TC_ACT_OK)");
+    }
+
     /// Total packets counted over all keys.
     pub fn total(&self) -> u64 {
         self.counters().values().sum()

@@ -128,6 +128,26 @@ pub fn response(code: u16, method: &str, via_padding: usize) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A REGISTER with `Authorization` (`method` INVITE: an INVITE with `Proxy-Authorization`),
+/// as a client answers a challenge; `guess` is written into the digest's `response=`, so two
+/// guesses differ where a password guess does and a retransmission is the same bytes again.
+pub fn with_credentials(method: &str, guess: usize) -> Vec<u8> {
+    let (uri, header) = if method == "INVITE" {
+        ("sip:1002@192.0.2.1", "Proxy-Authorization")
+    } else {
+        ("sip:192.0.2.1", "Authorization")
+    };
+    format!(
+        "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bK-{guess}\r\n\
+         From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>\r\n\
+         Call-ID: 42@192.0.2.66\r\nCSeq: {} {method}\r\n\
+         {header}: Digest username=\"1001\", realm=\"192.0.2.1\", nonce=\"abc\", \
+         uri=\"{uri}\", response=\"{guess:032x}\"\r\nContent-Length: 0\r\n\r\n",
+        guess + 2
+    )
+    .into_bytes()
+}
+
 /// UDP datagram from `src` to `dport` with a small payload.
 pub fn udp(src: &str, dport: u16) -> Vec<u8> {
     frame(src, Transport::Udp { sport: 5060, dport }, b"payload")

@@ -141,15 +141,16 @@ pub fn run(
                 Some("Zoiper rv2.10.20.3"),
             ),
             Reached::Kamailio,
-            // The challenge and 5 wrong passwords, each a REGISTER; svcrack may send one
-            // more before its answer, and one retransmission.
+            // 5 wrong passwords, each after its own challenge (no failure): two REGISTERs
+            // each; svcrack may send one more pair before its answer, and one retransmission.
             Box::new(|_| 2 * 6 + 2),
         ),
         (
             "REGISTER flood (sipp, 500/s)",
             flood,
             Reached::Kamailio,
-            // REGISTER 10/s with a burst of 100 per source, and the auto-ban on top.
+            // REGISTER 10/s with a burst of 100 per source. No auto-ban: the PBX's 401s to
+            // REGISTERs without credentials are challenges, never failures.
             Box::new(|t| 100 + (10.0 * t) as u64),
         ),
         (

@@ -27,19 +27,29 @@ const MAX_TIME: Duration = Duration::from_secs(30);
 const PACE_FRAMES: usize = 16;
 const PACE_GAP: Duration = Duration::from_millis(1);
 
-/// The client side of a [`Lab`] as a raw sender: frames from `cli0` to `pbx0`.
+/// The client side of a [`Lab`] as a raw sender: frames from `cli0` to `pbx0` (or, with
+/// [`Wire::between`], from any interface to any peer on its segment).
 pub struct Wire {
     ns: String,
+    dev: String,
     src_mac: [u8; 6],
     dst_mac: [u8; 6],
 }
 
 impl Wire {
     pub fn new(lab: &Lab) -> anyhow::Result<Self> {
+        Self::between(&lab.client, CLIENT_IF, &lab.pbx, PBX_IF)
+    }
+
+    /// Frames written on `dev` in namespace `ns`, addressed to `peer_dev`'s MAC in `peer_ns`
+    /// (the same segment: a veth pair or a bridge). A forger's sender: the source address is
+    /// whatever [`Wire::udp`] is given.
+    pub fn between(ns: &str, dev: &str, peer_ns: &str, peer_dev: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            ns: lab.client.clone(),
-            src_mac: mac(&lab.client, CLIENT_IF)?,
-            dst_mac: mac(&lab.pbx, PBX_IF)?,
+            ns: ns.to_owned(),
+            dev: dev.to_owned(),
+            src_mac: mac(ns, dev)?,
+            dst_mac: mac(peer_ns, peer_dev)?,
         })
     }
 
@@ -58,14 +68,14 @@ impl Wire {
         out
     }
 
-    /// Writes `frames` out of `cli0` in order, a short pause every few frames; returns the
+    /// Writes `frames` out of the sender's interface in order, a short pause every few frames; returns the
     /// time from the first to the last.
     pub fn send(&self, frames: &[Vec<u8>]) -> anyhow::Result<Duration> {
         if frames.len() > MAX_FRAMES {
             bail!("{} frames: at most {MAX_FRAMES} per send", frames.len());
         }
         in_ns(&self.ns, || -> anyhow::Result<Duration> {
-            let sock = af_packet_socket(ifindex(CLIENT_IF)?)?;
+            let sock = af_packet_socket(ifindex(&self.dev)?)?;
             let deadline = Deadline::after(MAX_TIME);
             let start = Instant::now();
             for (i, f) in frames.iter().enumerate() {

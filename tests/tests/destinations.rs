@@ -6,7 +6,7 @@ use sipguard_common::BAN_REASON_AUTH_FAILURES;
 use sipguard_tests::{
     bpf_test,
     harness::{Harness, XDP_DROP, XDP_PASS},
-    packets::{frame_to, from_host, response, Transport},
+    packets::{frame_to, from_host, response, with_credentials, Transport},
 };
 
 const TC_ACT_OK: i32 = 0;
@@ -158,17 +158,44 @@ fn answers(h: &Harness, host: &str, client: &str, code: u16, n: usize) {
     }
 }
 
+/// `client` sends `host` `n` REGISTERs with credentials (guesses `from..`).
+fn guesses(h: &Harness, client: &str, host: &str, from: usize, n: usize) {
+    for g in from..from + n {
+        let request = frame_to(
+            client,
+            host,
+            Transport::Udp {
+                sport: 5060,
+                dport: 5060,
+            },
+            &with_credentials("REGISTER", g),
+        );
+        assert_eq!(h.run(&request), XDP_PASS);
+    }
+}
+
 bpf_test! {
     fn the_pbxs_failures_ban_a_guesser_and_other_hosts_answers_are_not_read(h = POLICY) {
-        // Another host behind the box (outside protect), and the box itself on the SIP port
-        // it doesn't serve: their 401s are not the PBX's, and ban nobody.
-        answers(&h, OTHER4, "198.51.100.21", 401, 10);
-        answers(&h, OTHER6, "2001:db8:77::21", 401, 10);
-        answers(&h, BOX4, "198.51.100.22", 401, 10);
+        // Guessers with requests to the PBX waiting; then another host behind the box
+        // (outside protect), and the box itself on the SIP port it doesn't serve, answer
+        // them: their 401s are not the PBX's, and ban nobody.
+        for (client, other) in [
+            ("198.51.100.21", OTHER4),
+            ("2001:db8:77::21", OTHER6),
+            ("198.51.100.22", BOX4),
+        ] {
+            let pbx = if other == OTHER6 { PBX6 } else { PBX4 };
+            guesses(&h, client, pbx, 0, 5);
+            answers(&h, other, client, 401, 5);
+        }
         assert!(h.bans().is_empty(), "{:?}", h.bans());
-        // The PBX's, IPv4 and IPv6: past the threshold, each guesser is banned.
-        answers(&h, PBX4, "198.51.100.23", 401, 4);
-        answers(&h, PBX6, "2001:db8:77::23", 401, 4);
+        // The PBX's, IPv4 and IPv6: at the threshold, each guesser is banned.
+        for (client, pbx) in [("198.51.100.23", PBX4), ("2001:db8:77::23", PBX6)] {
+            for g in 0..3 {
+                guesses(&h, client, pbx, g, 1);
+                answers(&h, pbx, client, 401, 1);
+            }
+        }
         let mut banned: Vec<(String, u32)> = h
             .bans()
             .iter()

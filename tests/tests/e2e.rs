@@ -644,27 +644,6 @@ privileged_test! {
     }
 }
 
-/// Polls `sipguard bans --json` (at most 5 s) until `net` is listed; returns its row.
-fn wait_for_ban(d: &Daemon, net: &str) -> Option<serde_json::Value> {
-    let listed = || {
-        let rows: serde_json::Value =
-            serde_json::from_str(&run_ok(d, &["bans", "--json"])).unwrap();
-        rows.as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["net"] == net)
-            .cloned()
-    };
-    let what = format!("{net} in `sipguard bans`");
-    wait_every(
-        Duration::from_secs(5),
-        Duration::from_millis(100),
-        &what,
-        listed,
-    )
-    .ok()
-}
-
 privileged_test! {
     fn log_lines_ban_their_source_but_never_the_pbx_itself() {
         let lab = Lab::new(&[ALLOWED4]).unwrap();
@@ -698,7 +677,7 @@ privileged_test! {
             r#"[2026-11-21 10:00:01] SECURITY[1] res_security_log.c: SecurityEvent="InvalidPassword",EventTV="2026-11-21T10:00:01",Severity="Error",Service="PJSIP",EventVersion="2",AccountID="1001",SessionID="0x1",LocalAddress="IPV4/UDP/192.0.2.1/5060",RemoteAddress="IPV4/UDP/192.0.2.10/5060",Challenge="abc",ReceivedChallenge="abc",ReceivedHash="def""#,
             3,
         );
-        let row = wait_for_ban(&d, "192.0.2.10/32").expect("the security log's attacker is banned");
+        let row = d.wait_for_ban("192.0.2.10/32").expect("the security log's attacker is banned");
         assert_eq!(row["reason"], "log");
         assert!(
             d.wait_for_log("banned", Duration::from_secs(2)),
@@ -727,7 +706,7 @@ privileged_test! {
             "Nov 21 10:00:02 pbx sshd[77]: Failed password for invalid user admin from 2001:db8:1::77 port 40000 ssh2",
             3,
         );
-        let row = wait_for_ban(&d, "2001:db8:1::77/128").expect("banned from the rotated file");
+        let row = d.wait_for_ban("2001:db8:1::77/128").expect("banned from the rotated file");
         assert_eq!(row["reason"], "log");
 
         let rows: serde_json::Value = serde_json::from_str(&run_ok(&d, &["bans", "--json"])).unwrap();
@@ -764,7 +743,7 @@ privileged_test! {
             Some(&10),
             "ten unanswered attempts reach the PBX, no more"
         );
-        let row = wait_for_ban(&d, "192.0.2.10/32").expect("the guesser is banned");
+        let row = d.wait_for_ban("192.0.2.10/32").expect("the guesser is banned");
         assert_eq!(row["reason"], "auth_attempts");
         assert!(
             d.wait_for_log("banned", Duration::from_secs(2)),
@@ -1565,7 +1544,7 @@ privileged_test! {
     fn a_client_answered_401_past_the_threshold_is_banned_by_the_egress_program() {
         let lab = Lab::new(&[ALLOWED4]).unwrap();
         let pbx = challenging_pbx(&lab.pbx);
-        // The built-in default: auto-ban after 5 failures, so the 6th 401 bans.
+        // The built-in default: the 5th failure (a 401 to a request with credentials) bans.
         let d = Daemon::start(&lab.pbx, PBX_IF, 9500, &[]).unwrap();
         let sip = SocketAddr::new(addr(PBX_V4), 5060);
         in_client(&lab, |sock| {
@@ -1587,10 +1566,10 @@ privileged_test! {
         let received = pbx.finish().unwrap();
         assert_eq!(
             received.get(&addr(ALLOWED4)),
-            Some(&6),
-            "five failures are allowed, the sixth answer bans, nothing after it reaches the PBX"
+            Some(&5),
+            "four failures are allowed, the fifth answer bans, nothing after it reaches the PBX"
         );
-        let row = wait_for_ban(&d, "192.0.2.10/32").expect("the guesser is banned");
+        let row = d.wait_for_ban("192.0.2.10/32").expect("the guesser is banned");
         assert_eq!(row["reason"], "auth_failures", "{row}");
         // Answered over UDP: the address may be forged, so the ban covers SIP only (the
         // built-in default's scope is "all").
@@ -1604,7 +1583,7 @@ privileged_test! {
             ),
             Some(1.0)
         );
-        assert_eq!(packets_total(&text, "sip", "banned", "drop"), 14.0);
+        assert_eq!(packets_total(&text, "sip", "banned", "drop"), 15.0);
     }
 }
 

@@ -95,18 +95,6 @@ fn banned(d: &Daemon) -> Vec<String> {
         .collect()
 }
 
-/// Polls `sipguard bans` (at most 5 s) until `net` is listed.
-fn wait_for_ban(d: &Daemon, net: &str) -> bool {
-    let what = format!("{net} in `sipguard bans`");
-    wait_every(
-        Duration::from_secs(5),
-        Duration::from_millis(100),
-        &what,
-        || banned(d).iter().any(|n| n == net).then_some(()),
-    )
-    .is_ok()
-}
-
 /// A daemon on the lab's PBX watching `log`, once its watch is exported on /metrics.
 fn daemon(lab: &Lab, log: &LogFile, config: &TempFile, port: u16) -> Daemon {
     let d = Daemon::start(&lab.pbx, PBX_IF, port, &["--config", config.as_str()]).unwrap();
@@ -226,7 +214,7 @@ privileged_test! {
             append(&log.path, line, 3).unwrap();
         }
         for (line, net) in &honest {
-            assert!(wait_for_ban(&d, net), "{net} banned for {line:?}:\n{}", d.log_text());
+            assert!(d.wait_for_ban(net).is_some(), "{net} banned for {line:?}:\n{}", d.log_text());
         }
         let mut nets = banned(&d);
         nets.sort();
@@ -258,7 +246,7 @@ privileged_test! {
         let failures = lab.kamailio_count("AUTHFAIL", voip::ATTACKER);
         assert!(failures >= 4, "Kamailio logged {failures} AUTHFAIL lines:\n{}", lab.kamailio_log());
         let guesser = format!("{}/32", voip::ATTACKER);
-        assert!(wait_for_ban(&d, &guesser), "the guesser is banned:\n{}", d.log_text());
+        assert!(d.wait_for_ban(&guesser).is_some(), "the guesser is banned:\n{}", d.log_text());
         assert_eq!(answered, 8, "Kamailio answered every guess before the ban");
         assert_eq!(banned(&d), vec![guesser]);
         // Banned for SIP: its next REGISTER gets no answer.

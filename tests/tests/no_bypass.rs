@@ -275,9 +275,13 @@ bpf_test! {
     fn the_pbxs_failures_to_an_ipv6_form_ban_the_ipv4_address(
         h = include_str!("../policies/autoban.toml")
     ) {
+        // Requests with credentials from the IPv4 address, answered to its IPv6 form.
         let failure = packets::response(401, "REGISTER", 0);
-        for _ in 0..6 {
-            h.run_egress(&packets::from_pbx("::ffff:192.0.2.66", &failure));
+        for g in 0..3 {
+            h.round_trip(
+                &sip("192.0.2.66", &packets::with_credentials("REGISTER", g)),
+                &packets::from_pbx("::ffff:192.0.2.66", &failure),
+            );
         }
         let bans = h.bans();
         assert_eq!(bans.len(), 1, "{bans:?}");
@@ -402,14 +406,11 @@ bpf_test! {
     fn tcp_requests_with_credentials_count_toward_the_autoban(
         h = &over_tcp(include_str!("../policies/autoban_attempts.toml"))
     ) {
-        let attempt = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nAuthorization: \
-                       Digest username=\"1001\", realm=\"pbx\", nonce=\"abc\", \
-                       uri=\"sip:192.0.2.1\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
-                       Content-Length: 0\r\n\r\n";
-        for _ in 0..3 {
-            assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_PASS);
+        let attempt = packets::with_credentials;
+        for g in 0..3 {
+            assert_eq!(h.run(&segment("192.0.2.66", &attempt("REGISTER", g))), XDP_PASS);
         }
-        assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_DROP);
+        assert_eq!(h.run(&segment("192.0.2.66", &attempt("REGISTER", 3))), XDP_DROP);
         let bans = h.bans();
         assert_eq!(bans.len(), 1, "{bans:?}");
         assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
@@ -420,12 +421,13 @@ bpf_test! {
     fn the_pbxs_failures_over_tcp_ban_the_client(
         h = &over_tcp(include_str!("../policies/autoban.toml"))
     ) {
-        let failure = packets::response(401, "REGISTER", 0);
-        for _ in 0..3 {
-            h.run_egress(&packets::from_pbx_tcp("192.0.2.66", &failure));
+        let failure = packets::from_pbx_tcp("192.0.2.66", &packets::response(401, "REGISTER", 0));
+        let guess = |g| segment("192.0.2.66", &packets::with_credentials("REGISTER", g));
+        for g in 0..2 {
+            h.round_trip(&guess(g), &failure);
         }
-        assert!(h.bans().is_empty(), "three failures are tolerated");
-        h.run_egress(&packets::from_pbx_tcp("192.0.2.66", &failure));
+        assert!(h.bans().is_empty(), "two failures of three are tolerated");
+        h.round_trip(&guess(2), &failure);
         let bans = h.bans();
         assert_eq!(bans.len(), 1, "{bans:?}");
         assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");
@@ -519,14 +521,13 @@ bpf_test! {
         h = &over_tcp(include_str!("../policies/autoban_attempts.toml"))
     ) {
         // attempts = 3: two segments of two credentialed REGISTERs are four attempts.
-        let attempt = "REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 9 REGISTER\r\nAuthorization: \
-                       Digest username=\"1001\", realm=\"pbx\", nonce=\"abc\", \
-                       uri=\"sip:192.0.2.1\", response=\"0123456789abcdef0123456789abcdef\"\r\n\
-                       Content-Length: 0\r\n\r\n"
-            .repeat(2);
-        assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_PASS);
+        let two = |g| {
+            [packets::with_credentials("REGISTER", g), packets::with_credentials("REGISTER", g + 1)]
+                .concat()
+        };
+        assert_eq!(h.run(&segment("192.0.2.66", &two(0))), XDP_PASS);
         assert!(h.bans().is_empty(), "two attempts are tolerated");
-        assert_eq!(h.run(&segment("192.0.2.66", attempt.as_bytes())), XDP_DROP);
+        assert_eq!(h.run(&segment("192.0.2.66", &two(2))), XDP_DROP);
         let bans = h.bans();
         assert_eq!(bans.len(), 1, "{bans:?}");
         assert_eq!(bans[0].0.to_string(), "192.0.2.66/32");

@@ -188,8 +188,9 @@ privileged_test! {
 privileged_test! {
     fn a_register_flood_is_capped_while_honest_phones_register_and_call() {
         let lab = lab();
-        // The default limits (REGISTER 10/s, burst 100 per source); auto-ban off, which would
-        // ban the flood after its sixth 401 (the test below shows that).
+        // The default limits (REGISTER 10/s, burst 100 per source); auto-ban off (the flood's
+        // REGISTERs carry no credentials: the PBX's 401s to them are challenges, not
+        // failures, so the limit alone holds it).
         const RATE: u64 = 10;
         const BURST: u64 = 100;
         const FLOOD: u64 = 2000;
@@ -222,7 +223,8 @@ privileged_test! {
 privileged_test! {
     fn svcrack_is_banned_after_a_handful_of_wrong_passwords() {
         let lab = lab();
-        // The built-in default: auto-ban after more than 5 failures in a minute, for an hour.
+        // The built-in default: the fifth failure in a minute bans, for an hour. svcrack asks
+        // for a fresh challenge before its guesses: those are no failures.
         const FAILURES: usize = 5;
         let daemon = Daemon::start(&lab.pbx, PBX_IF, 9604, &[]).unwrap();
         // Honest phones re-register (each with its 401 round) and call during the attack.
@@ -234,7 +236,7 @@ privileged_test! {
             .unwrap();
         assert!(
             guesses <= FAILURES + 1,
-            "{guesses} wrong passwords reached Kamailio; the ban comes after {FAILURES} failures"
+            "{guesses} wrong passwords reached Kamailio; the ban comes at {FAILURES} failures (one more may be in flight)"
         );
         eprintln!("svcrack banned after {guesses} wrong passwords reached Kamailio");
 
@@ -320,7 +322,8 @@ privileged_test! {
         // Lock-step: every request leaves the moment the previous answer arrives.
         let run = guesser(&lab).lock_step(20).unwrap();
         let answered: Vec<u16> = run.iter().filter_map(|e| e.answer.map(|a| a.0)).collect();
-        // The challenge and five wrong passwords are answered (401); the sixth failure bans.
+        // The challenge (no failure: that REGISTER had no credentials) and five wrong
+        // passwords are answered (401); the fifth failure bans.
         assert_eq!(answered, vec![401; 6], "{run:?}");
         let last = run.last().unwrap();
         assert!(last.answer.is_none() && last.with_credentials);
@@ -347,5 +350,98 @@ privileged_test! {
         let daemon = Daemon::start(&lab.pbx, PBX_IF, 9607, &[]).unwrap();
         let phases = sipguard_tests::scenario::run_short(&lab, &daemon).unwrap();
         sipguard_tests::scenario::assert_held(&phases, "192.0.2.66/32 auth_failures");
+    }
+}
+
+/// A forger in the attacker namespace writing `src` as the source, to Kamailio on 5060: raw
+/// frames on the attacker's bridge port, every checksum valid.
+fn forged(lab: &VoipLab, src: &str, payloads: &[String]) {
+    use sipguard_tests::wire::Wire;
+    let wire = Wire::between(&lab.attacker, "atk0", &lab.pbx, PBX_IF).expect("the forger's wire");
+    let (src, dst) = (src.parse().unwrap(), PBX.parse().unwrap());
+    let frames: Vec<Vec<u8>> = payloads
+        .iter()
+        .map(|p| wire.udp(src, dst, 5060, p.as_bytes()))
+        .collect();
+    wire.send(&frames).expect("sending the forged frames");
+}
+
+/// What a forger sends "from" `victim`: `n` REGISTERs for 1001 without credentials, `n` with
+/// made-up credentials (a nonce Kamailio never issued), and `n` OPTIONS with a scanner
+/// User-Agent; each request its own transaction.
+fn forgeries(victim: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        let head = |method: &str, cseq: usize, ua: &str| {
+            format!(
+                "{method} sip:{PBX} SIP/2.0\r\nVia: SIP/2.0/UDP {victim}:5060;branch=z9hG4bK-f{i}-{cseq}\r\n\
+                 From: <sip:1001@{PBX}>;tag=f{i}\r\nTo: <sip:1001@{PBX}>\r\n\
+                 Call-ID: forged-{i}-{cseq}@{victim}\r\nCSeq: {cseq} {method}\r\n\
+                 Contact: <sip:1001@{victim}:5060>\r\nMax-Forwards: 70\r\nUser-Agent: {ua}\r\n"
+            )
+        };
+        out.push(format!(
+            "{}Content-Length: 0\r\n\r\n",
+            head("REGISTER", 1, "Yealink SIP-T46S")
+        ));
+        out.push(format!(
+            "{}Authorization: Digest username=\"1001\", realm=\"{PBX}\", nonce=\"made-up-{i}\", \
+             uri=\"sip:{PBX}\", response=\"{i:032x}\", algorithm=MD5\r\nContent-Length: 0\r\n\r\n",
+            head("REGISTER", 2, "Yealink SIP-T46S")
+        ));
+        out.push(format!(
+            "{}Content-Length: 0\r\n\r\n",
+            head("OPTIONS", 3, "friendly-scanner")
+        ));
+    }
+    out
+}
+
+privileged_test! {
+    fn a_forger_writing_the_trunks_address_never_bans_it_and_its_calls_go_on() {
+        let lab = lab();
+        // The built-in default, scanner bans on.
+        let config = TempFile::with_contents(
+            &sipguard::config::DEFAULT_CONFIG.replace("# ban = \"1h\"", "ban = \"1h\""),
+        );
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9616, &["--config", config.as_str()]).unwrap();
+        // The trunk (the phones' address, a registering peer) logs in: learned.
+        lab.honest_traffic_succeeds(5, 2);
+        let authfail_before = lab.kamailio_count("AUTHFAIL", PHONE);
+        // 20 of each forgery, far past every threshold (5 failures, 10 attempts, 1 scanner).
+        forged(&lab, PHONE, &forgeries(PHONE, 20));
+        // Kamailio believed them: it challenged, and logged wrong passwords "from" the trunk,
+        // the lines fail2ban's jail would ban it on.
+        std::thread::sleep(Duration::from_millis(500));
+        let authfail = lab.kamailio_count("AUTHFAIL", PHONE) - authfail_before;
+        assert!(authfail >= 5, "Kamailio logged {authfail} failures from the trunk");
+        // The trunk is not banned, with any scope, and its calls go on.
+        let bans = daemon.cli(&["bans", "--json"]).unwrap();
+        let bans: serde_json::Value = serde_json::from_slice(&bans.stdout).unwrap();
+        assert_eq!(bans.as_array().unwrap().len(), 0, "nobody is banned: {bans}");
+        lab.honest_traffic_succeeds(5, 5);
+        // The metrics count the unproven evidence.
+        let evidence = |kind| daemon.sample("sipguard_autoban_evidence_total", &[("kind", kind)]);
+        assert!(evidence("challenge") >= 20, "challenges: {}", evidence("challenge"));
+        assert!(evidence("unproven_failure") >= 5, "{}", evidence("unproven_failure"));
+        assert!(evidence("spared") >= 2, "failure and scanner bans withheld: {}", evidence("spared"));
+        assert_eq!(daemon.packets("sip", "scanner", "drop"), 20, "every forged scanner packet dropped");
+        eprintln!(
+            "forged trunk: Kamailio logged {authfail} AUTHFAILs from it; challenges {}, \
+             unproven failures {}, bans spared {}; no ban",
+            evidence("challenge"),
+            evidence("unproven_failure"),
+            evidence("spared")
+        );
+
+        // The same forgeries under an address that never logged in (no host owns it):
+        // banned, from SIP only, never all of its traffic.
+        const NEVER_LOGGED_IN: &str = "192.0.2.77";
+        forged(&lab, NEVER_LOGGED_IN, &forgeries(NEVER_LOGGED_IN, 20));
+        let row = daemon
+            .wait_for_ban("192.0.2.77/32")
+            .expect("the address that never logged in is banned");
+        assert_eq!(row["scope"], "sip", "{row}");
+        lab.honest_traffic_succeeds(5, 5);
     }
 }

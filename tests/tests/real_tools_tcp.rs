@@ -46,7 +46,7 @@ privileged_test! {
         assert_eq!(answered(&run), vec![401, 200], "{run:?}\n{}", lab.kamailio_log());
         assert_eq!(lab.kamailio_count("AUTHOK", ATTACKER), 1);
 
-        // The built-in default: auto-ban after more than 5 failures in a minute.
+        // The built-in default: the fifth failure in a minute bans.
         const FAILURES: usize = 5;
         let daemon = Daemon::start(&lab.pbx, PBX_IF, 9611, &[]).unwrap();
         let (fails_before, rx_before) = (
@@ -61,8 +61,9 @@ privileged_test! {
             guessing.join().expect("guesser thread")
         })
         .unwrap();
-        // The challenge and five wrong passwords are answered (401); the sixth failure bans,
-        // so the seventh request, on the same connection, is never answered.
+        // The challenge (no failure: that REGISTER had no credentials) and five wrong
+        // passwords are answered (401); the fifth failure bans, so the seventh request, on
+        // the same connection, is never answered.
         assert_eq!(answered(&run), vec![401; FAILURES + 1], "{run:?}");
         let last = run.last().unwrap();
         assert!(last.answer.is_none() && last.with_credentials, "{run:?}");
@@ -135,8 +136,8 @@ const BURST: u64 = 100;
 const FLOOD_FOR: Duration = Duration::from_secs(8);
 
 /// A REGISTER flood over one TCP connection from the attacker, laid out as `packing`, while
-/// the phones register and call over TCP; auto-ban off (it would ban the flood after its
-/// sixth 401). What reaches Kamailio is held to the UDP flood's bound, burst + rate x time.
+/// the phones register and call over TCP; auto-ban off (the flood carries no credentials,
+/// so the PBX's 401s to it are no failures either way). What reaches Kamailio is held to the UDP flood's bound, burst + rate x time.
 fn tcp_flood_is_capped(packing: Packing, metrics: u16) {
     let lab = tcp_lab();
     let config = TempFile::with_contents(SIP_ONLY_NO_AUTOBAN);

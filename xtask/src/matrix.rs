@@ -35,6 +35,7 @@ const BPF_MODULES: &[&str] = &[
     "sip_rates",
     "sip_scanners",
     "autoban",
+    "learned_trust",
     "floods",
     "no_bypass",
     "destinations",

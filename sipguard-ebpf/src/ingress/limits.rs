@@ -16,7 +16,7 @@ use super::{
     target::{Payload, Target},
 };
 use crate::{
-    ban, clock,
+    ban, clock, learned,
     maps::{RATES, SYN_BUDGET},
     parse::{Packet, Src},
     source, ua,
@@ -59,17 +59,23 @@ pub(crate) fn per_source(
         SourceVerdict::Attempts => {
             // Requests with credentials prove nothing about their source (a forger writes
             // them as easily, UDP or a blind TCP segment): a ban from SIP at most.
-            if !t.monitor {
-                ban::ban_source(
+            // A source the PBX accepted lately is not banned on them: its request is over
+            // its budget of unanswered ones, and dropped as such.
+            let spared = !t.monitor
+                && ban::ban_source(
                     policy,
                     &pkt.src,
                     policy.autoban_ban_s,
                     BAN_REASON_AUTH_ATTEMPTS,
                     BAN_SCOPE_SIP,
                     policy.autoban_attempts + 1,
-                );
+                    false,
+                ) == ban::SPARED;
+            if spared {
+                reason::RATE_LIMITED
+            } else {
+                reason::BANNED
             }
-            reason::BANNED
         }
         _ => reason::RATE_LIMITED,
     };
@@ -195,9 +201,14 @@ fn rate_and_fingerprint(
     };
     // SAFETY: the value lives in the map while the program runs.
     let state = unsafe { &mut *state };
-    let remembered = now < state.ua_until;
+    let mut remembered = now < state.ua_until;
     if payload.readable() && remembered && state.ua_scanner != 0 {
-        return SourceVerdict::Scanner { fresh: false };
+        // A forger can make any address look like a scanner for one packet: a source the PBX
+        // accepted lately has each request read on its own instead.
+        if !learned::accepted_source(policy, src) {
+            return SourceVerdict::Scanner { fresh: false };
+        }
+        remembered = false;
     }
     if interval != 0 {
         // A TCP segment of n requests conforms when all n do (then costs n intervals), and
@@ -234,7 +245,6 @@ fn attempts_verdict(
     // REGISTER and INVITE classes only come from UDP or TCP data to a SIP service: the
     // payload is set.
     if policy.flags & POLICY_AUTOBAN != 0
-        && policy.autoban_attempts != 0
         && (class == rate_class::REGISTER || class == rate_class::INVITE)
         && attempts::over_limit(ctx, policy, src, &payload)
     {

@@ -199,8 +199,9 @@ pub struct ScannerPolicy {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AutobanPolicy {
     pub enabled: bool,
-    /// A client with more than this many authentication failures (401, 403, 407 to REGISTER
-    /// or INVITE) and no 2xx between them ...
+    /// A client answered this many authentication failures (401, 403, 407 to a REGISTER or
+    /// INVITE that carried credentials; a challenge to one without them is no failure) with
+    /// no 2xx between them ...
     pub failures: u32,
     /// ... within this window ...
     pub window: Duration,
@@ -212,6 +213,10 @@ pub struct AutobanPolicy {
     /// INVITE requests carrying credentials and no 2xx (INVITE: or 18x) back within `window`
     /// is banned the same way (0: off).
     pub attempts: u32,
+    /// A source the PBX accepted (a 2xx, or an 18x to an INVITE, answering credentials) is
+    /// remembered this long, and only proven evidence (failures answered over TCP) bans it
+    /// meanwhile (zero: nobody is remembered).
+    pub learned_trust: Duration,
 }
 
 impl Default for AutobanPolicy {
@@ -226,6 +231,7 @@ impl Default for AutobanPolicy {
             ban: Duration::from_secs(3600),
             sip_only: false,
             attempts: 10,
+            learned_trust: Duration::from_secs(2 * 3600),
         }
     }
 }

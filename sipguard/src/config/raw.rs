@@ -93,6 +93,7 @@ pub(super) struct RawAutoban {
     pub(super) window: Option<Spanned<String>>,
     pub(super) ban: Option<Spanned<String>>,
     pub(super) scope: Option<Spanned<String>>,
+    pub(super) learned_trust: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

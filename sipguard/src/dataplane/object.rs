@@ -41,8 +41,8 @@ mod tests {
         RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES,
         AUTH_FAILS_MAX_ENTRIES, BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN,
         COUNTER_ENTRIES, DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES,
-        FRAG_MAX_ENTRIES, MAX_SERVICES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES, SERVICE_NAME_LEN,
-        SIP_COUNTER_ENTRIES, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
+        FRAG_MAX_ENTRIES, LEARNED_MAX_ENTRIES, MAX_SERVICES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES,
+        SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
     };
 
     use super::{map, EGRESS_PROGRAM, NOOP_PROGRAM, OBJECT, PROGRAM};
@@ -204,6 +204,13 @@ mod tests {
                 16,
                 size_of::<AuthFailures>(),
                 AUTH_FAILS_MAX_ENTRIES,
+            ),
+            expect(
+                map::LEARNED,
+                BPF_MAP_TYPE_LRU_HASH,
+                16,
+                size_of::<u64>(),
+                LEARNED_MAX_ENTRIES,
             ),
             expect(
                 map::SYN_BUDGET,

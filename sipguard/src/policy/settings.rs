@@ -60,6 +60,9 @@ pub(super) fn settings(
         },
         autoban_attempts: autoban.attempts,
         drop_samples: global.drop_samples,
+        autoban_learned_s: saturating_u32(u128::from(autoban.learned_trust.as_secs())),
+        // Random per epoch: the map writer draws it.
+        digest_seed: 0,
     }
 }
 

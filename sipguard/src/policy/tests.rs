@@ -221,6 +221,8 @@ fn the_built_in_default_reaches_the_kernel_as_exactly_these_settings() {
             autoban_scope: BAN_SCOPE_ALL,
             autoban_attempts: 10,
             drop_samples: 1,
+            autoban_learned_s: 7200,
+            digest_seed: 0,
         }
     );
 }
@@ -232,7 +234,7 @@ fn every_global_scanner_and_autoban_key_reaches_the_kernel_settings() {
          rate_ipv6_prefix = 48\ndrop_samples = 7\ntracked_sources = 4096\n\
          [scanners]\nban = \"2h\"\nrecheck = \"250ms\"\n\
          [autoban]\nenabled = false\nfailures = 3\nattempts = 0\nwindow = \"10m\"\nban = \"1d\"\n\
-         scope = \"sip\"\n",
+         scope = \"sip\"\nlearned_trust = \"30m\"\n",
     );
     let p = CompiledPolicy::compile(&c, &admin_host(vec![]));
     assert_eq!(
@@ -251,6 +253,8 @@ fn every_global_scanner_and_autoban_key_reaches_the_kernel_settings() {
             autoban_scope: BAN_SCOPE_SIP,
             autoban_attempts: 0,
             drop_samples: 7,
+            autoban_learned_s: 1800,
+            digest_seed: 0,
         }
     );
     assert_eq!(p.reply_ports(), None);

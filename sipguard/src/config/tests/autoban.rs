@@ -43,3 +43,35 @@ fn zero_autoban_failures_are_refused() {
     assert_eq!(line, 2);
     assert_eq!(field, "[autoban] field `failures`");
 }
+
+#[test]
+fn learned_trust_defaults_to_two_hours_and_zero_turns_it_off() {
+    assert_eq!(parse("").autoban.learned_trust, Duration::from_secs(7200));
+    let c = parse("[autoban]\nlearned_trust = \"30m\"\n");
+    assert_eq!(c.autoban.learned_trust, Duration::from_secs(1800));
+    assert_eq!(
+        parse("[autoban]\nlearned_trust = \"0s\"\n")
+            .autoban
+            .learned_trust,
+        Duration::ZERO
+    );
+}
+
+#[test]
+fn a_learned_trust_past_thirty_days_is_refused_with_its_line() {
+    let (line, _, field, value, message) =
+        fail("[autoban]\nfailures = 3\nlearned_trust = \"45d\"\n");
+    assert_eq!(line, 3);
+    assert_eq!(field, "[autoban] field `learned_trust`");
+    assert_eq!(value.as_deref(), Some("\"45d\""));
+    assert!(message.contains("30d"), "{message}");
+}
+
+#[test]
+fn learned_trust_is_not_a_logwatch_field() {
+    let (line, _, _, _, message) = fail(
+        "[[logwatch]]\npath = \"/var/log/x\"\npatterns = [\"sshd\"]\nlearned_trust = \"1h\"\n",
+    );
+    assert_eq!(line, 4);
+    assert!(message.starts_with("unknown key"), "{message}");
+}

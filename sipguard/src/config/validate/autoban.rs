@@ -29,7 +29,7 @@ impl Validator<'_> {
                     return Err(self.at_value(
                         &f.span(),
                         field("failures"),
-                        "expected 1 to 1000 (failures tolerated before the ban)",
+                        "expected 1 to 1000 (failures counted toward the ban)",
                     ))
                 }
             };
@@ -66,6 +66,18 @@ impl Validator<'_> {
         }
         if let Some(d) = duration(&raw.ban, "ban", Duration::from_secs(365 * 86400))? {
             policy.ban = d;
+        }
+        if let Some(v) = &raw.learned_trust {
+            let d = parse::duration(v.get_ref())
+                .map_err(|e| self.at_value(&v.span(), field("learned_trust"), e))?;
+            if !d.is_zero() && (d < Duration::from_secs(1) || d > Duration::from_secs(30 * 86400)) {
+                return Err(self.at_value(
+                    &v.span(),
+                    field("learned_trust"),
+                    "expected 0s (off) or from 1s to 30d",
+                ));
+            }
+            policy.learned_trust = d;
         }
         if let Some(s) = &raw.scope {
             policy.sip_only = match s.get_ref().as_str() {

@@ -69,6 +69,7 @@ impl Validator<'_> {
                 window: raw.window.clone(),
                 ban: raw.ban.clone(),
                 scope: raw.scope.clone(),
+                learned_trust: None,
             },
             &format!("[[logwatch]] #{}", index + 1),
         )?;

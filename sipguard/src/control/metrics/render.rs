@@ -64,6 +64,20 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
          source was dropped or judged as before, not banned)",
     )?;
     ban_failures.inc_by(maps.ban_insert_failures()?);
+    let evidence = IntCounterVec::new(
+        Opts::new(
+            "sipguard_autoban_evidence_total",
+            "What auto-ban weighed and did not ban on, by kind: challenge (a 401/403/407 to a \
+             request without credentials, never a failure), retransmission (a request with \
+             credentials seen again, one attempt), unproven_failure (a failure answered over \
+             UDP: bans from SIP at most), spared (a ban withheld: unproven evidence against a \
+             source the PBX accepted lately)",
+        ),
+        &["kind"],
+    )?;
+    for (kind, n) in maps.evidence_counts()? {
+        evidence.with_label_values(&[kind]).inc_by(n);
+    }
 
     let log_lines = IntCounterVec::new(
         Opts::new(
@@ -190,6 +204,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         Box::new(sip_packets),
         Box::new(bans),
         Box::new(ban_failures),
+        Box::new(evidence),
         Box::new(log_lines),
         Box::new(entries),
         Box::new(capacity),

@@ -188,7 +188,16 @@ fn settings(policy: &CompiledPolicy, dests: &DestLayout, deny_v4: bool, deny_v6:
         value.flags |= POLICY_HAS_DENY_V6;
     }
     value.icmp_echo_service = dests.icmp;
+    value.digest_seed = digest_seed();
     value
+}
+
+/// 32 random bits, from the OS's randomness through std's hasher keys (the retransmission
+/// digest's seed: see `ingress::attempts` in the eBPF crate).
+fn digest_seed() -> u32 {
+    use std::hash::BuildHasher;
+    let h = std::collections::hash_map::RandomState::new().hash_one(0u8);
+    (h ^ (h >> 32)) as u32
 }
 
 /// Where the services of a new policy go, by [`assign_slots`].

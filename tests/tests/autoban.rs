@@ -37,6 +37,14 @@ fn answer(h: &Harness, client: &str, code: u16, method: &str, n: usize) {
     }
 }
 
+/// `client`'s REGISTER without credentials, challenged (401): the first half of a login.
+fn challenge(h: &Harness, client: &str) {
+    h.round_trip(
+        &sip(client, &register()),
+        &from_pbx(client, &response(401, "REGISTER", 0)),
+    );
+}
+
 /// Guesses so far, so that no two guesses of a test are the same bytes (a copy is a
 /// retransmission).
 static GUESSES: AtomicUsize = AtomicUsize::new(0);
@@ -93,10 +101,7 @@ bpf_test! {
         // Forged credential-less REGISTERs "from" the trunk make the PBX challenge it, again
         // and again: the first half of every digest login, not a wrong password.
         for _ in 0..50 {
-            h.round_trip(
-                &sip(GUESSER, &register()),
-                &from_pbx(GUESSER, &response(401, "REGISTER", 0)),
-            );
+            challenge(&h, GUESSER);
         }
         // And challenges with no request seen at all (another interface, a request sipguard
         // never counted).
@@ -111,18 +116,12 @@ bpf_test! {
     fn each_guess_is_one_failure_however_many_challenges_come_between(h = POLICY) {
         // svcrack's rhythm: a fresh challenge before every guess, then the guess, refused.
         for _ in 0..2 {
-            h.round_trip(
-                &sip(GUESSER, &register()),
-                &from_pbx(GUESSER, &response(401, "REGISTER", 0)),
-            );
+            challenge(&h, GUESSER);
             guess(&h, GUESSER, 401, "REGISTER", 1);
         }
         assert!(h.bans().is_empty(), "two wrong passwords, not four failures");
         assert_eq!(h.evidence("challenge"), 2);
-        h.round_trip(
-            &sip(GUESSER, &register()),
-            &from_pbx(GUESSER, &response(401, "REGISTER", 0)),
-        );
+        challenge(&h, GUESSER);
         guess(&h, GUESSER, 401, "REGISTER", 1);
         assert_eq!(h.bans().len(), 1, "the third wrong password bans");
     }
@@ -132,10 +131,7 @@ bpf_test! {
     fn a_success_clears_the_count(h = POLICY) {
         // An honest phone: challenged, then accepted, over and over.
         for _ in 0..10 {
-            h.round_trip(
-                &sip(PHONE, &register()),
-                &from_pbx(PHONE, &response(401, "REGISTER", 0)),
-            );
+            challenge(&h, PHONE);
             guess(&h, PHONE, 200, "REGISTER", 1);
         }
         // A call: 407, then the INVITE with credentials, 180 and 200.

@@ -34,7 +34,7 @@ pub const fn sip_counter_index(service: u32, class: u32, verdict: u32) -> u32 {
 
 /// Slots of the per-CPU ban counter (`BAN_COUNTERS`): by `BAN_REASON_*` (below
 /// [`BAN_COUNTER_INSERT_FAILED`]), then the evidence the programs weighed and did not ban on.
-pub const BAN_COUNTER_ENTRIES: u32 = 12;
+pub const BAN_COUNTER_ENTRIES: u32 = 14;
 /// The `BAN_COUNTERS` slot of the bans the programs decided but could not write (the ban map
 /// full): never a reason's.
 pub const BAN_COUNTER_INSERT_FAILED: u32 = 7;
@@ -49,6 +49,12 @@ pub const BAN_COUNTER_SPARED: u32 = 10;
 /// Failures answered over UDP: counted toward a ban from SIP at most, since a forger can make
 /// the PBX send them to any address.
 pub const BAN_COUNTER_UNPROVEN_FAILURES: u32 = 11;
+/// Failures answered over UDP to a request whose nonce the PBX had sent to that address
+/// alone: proven evidence.
+pub const BAN_COUNTER_NONCE_PROVEN: u32 = 12;
+/// Challenge nonces the PBX sent to a second address: they prove nothing (Kamailio's default
+/// nonce, the same for every client in a second).
+pub const BAN_COUNTER_SHARED_NONCES: u32 = 13;
 
 #[cfg(test)]
 mod tests {

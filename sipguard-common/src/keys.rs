@@ -81,6 +81,10 @@ pub struct AuthFailures {
     /// a copy of it within [`RETRANSMISSION_NS`] is a retransmission, not another attempt).
     pub last_digest: u64,
     pub last_digest_ns: u64,
+    /// Of `pending`, the requests whose nonce the PBX had sent to this very address (the XDP
+    /// program; see [`crate::nonce`]): their failures are proven evidence.
+    pub bound: u32,
+    pub _pad: u32,
 }
 
 /// How long a request is retransmitted: RFC 3261's 64*T1 (Timer B for an INVITE, Timer F

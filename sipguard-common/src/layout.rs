@@ -38,6 +38,9 @@ pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;
 /// only proven evidence may ban (`LEARNED`). Only a correct password puts a source here, so
 /// a flood cannot churn it.
 pub const LEARNED_MAX_ENTRIES: u32 = 16384;
+/// Challenge nonces remembered (`NONCES`, LRU): an evicted one only makes a later failure
+/// unproven, never proven.
+pub const NONCES_MAX_ENTRIES: u32 = 65536;
 /// Capacity of each destination trie (`DESTS_V4`, `DESTS_V6`, both epochs): the protected
 /// hosts (`[global] protect`) and the services' destinations (`to`).
 pub const DEST_MAX_ENTRIES: u32 = 8192;

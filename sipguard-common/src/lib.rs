@@ -37,6 +37,7 @@ pub mod keys;
 pub mod layout;
 pub mod lengths;
 pub mod map_names;
+pub mod nonce;
 pub mod packed;
 #[cfg(feature = "user")]
 mod pod;
@@ -52,6 +53,7 @@ pub use events::*;
 pub use icmp::*;
 pub use keys::*;
 pub use layout::*;
+pub use nonce::NonceOwner;
 pub use service::*;
 pub use settings::*;
 pub use verdict::{reason, REASON_NAMES, VERDICT_NAMES};
@@ -66,7 +68,8 @@ mod tests {
     fn struct_sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<Counter>(), 16);
         assert_eq!(size_of::<Policy>(), 56);
-        assert_eq!(size_of::<AuthFailures>(), 40);
+        assert_eq!(size_of::<AuthFailures>(), 48);
+        assert_eq!(size_of::<NonceOwner>(), 24);
         assert_eq!(size_of::<Event>(), 40);
         assert_eq!(size_of::<SourceState>(), 24);
         assert_eq!(size_of::<BanNoteKey>(), 20);

@@ -30,6 +30,7 @@ pub const BAN_NOTES: &str = "BAN_NOTES";
 pub const RATES: &str = "RATES";
 pub const AUTH_FAILS: &str = "AUTH_FAILS";
 pub const LEARNED: &str = "LEARNED";
+pub const NONCES: &str = "NONCES";
 pub const SYN_BUDGET: &str = "SYN_BUDGET";
 pub const FRAGS: &str = "FRAGS";
 
@@ -47,7 +48,7 @@ pub const SAMPLES: &str = "SAMPLES";
 
 /// The maps pinned under the pin directory by name (every map but the scratch ones): what
 /// survives a daemon restart.
-pub const PINNED: [&str; 26] = [
+pub const PINNED: [&str; 27] = [
     STATE,
     POLICY,
     SERVICES,
@@ -74,14 +75,15 @@ pub const PINNED: [&str; 26] = [
     DESTS_V4,
     DESTS_V6,
     LEARNED,
+    NONCES,
 ];
 
 /// The per-CPU scratch maps (created with the programs, never pinned).
 pub const SCRATCH: [&str; 4] = [FRAG_SCRATCH, UA_SCRATCH, EGRESS_SCRATCH, SAMPLES];
 
 /// Every map of the object: [`PINNED`] then [`SCRATCH`].
-pub const ALL: [&str; 30] = {
-    let mut all = [""; 30];
+pub const ALL: [&str; 31] = {
+    let mut all = [""; 31];
     let mut i = 0;
     while i < PINNED.len() {
         all[i] = PINNED[i];

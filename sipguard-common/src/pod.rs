@@ -6,8 +6,8 @@
 //! pattern is a valid value, and no byte is uninitialised.
 
 use crate::{
-    ua, AuthFailures, Ban, BanNoteKey, Counter, Event, FragKey, FragVerdict, Policy, RateKey,
-    ScopedV4, ScopedV6, ServicePolicy, SourceState,
+    ua, AuthFailures, Ban, BanNoteKey, Counter, Event, FragKey, FragVerdict, NonceOwner, Policy,
+    RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState,
 };
 
 /// `aya::Pod` for each type, with the one reason that holds for all of them.
@@ -35,5 +35,6 @@ pod!(
     Event,
     FragKey,
     FragVerdict,
+    NonceOwner,
     ua::Scanners,
 );

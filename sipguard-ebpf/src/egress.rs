@@ -7,17 +7,18 @@
 //! Outcomes, not volume: an honest phone gets one challenge (not a failure: its request had no
 //! credentials), answers it and gets a 200, which clears its count, however often it
 //! registers. A password guesser collects a 401 per guess. The ban takes the policy's scope
-//! when the answers went over TCP (the client completed a handshake: its address is proven),
-//! scope `sip` when they went over UDP (to whatever source the requests claimed), and none
-//! at all on UDP evidence against a client the PBX accepted lately ([`learned`]).
+//! on proven evidence: answers over TCP (the client completed a handshake), or over UDP to
+//! requests echoing a nonce the PBX sent to that address alone ([`nonce`]). Otherwise the
+//! answers went to whatever source the requests claimed: scope `sip`, and no ban at all
+//! against a client the PBX accepted lately ([`learned`]).
 //!
 //! The program never drops or changes a packet (always `TC_ACT_OK`).
 use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
-    addr, port_index, service_index, ua::LF, BAN_COUNTER_CHALLENGES, BAN_COUNTER_UNPROVEN_FAILURES,
-    BAN_REASON_AUTH_FAILURES, BAN_SCOPE_SIP, DEST_GROUP_PROTECT, DEST_SCOPED, MAX_SERVICES,
-    POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_PROTECT, PROTO_SLOT_TCP,
-    PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
+    addr, port_index, service_index, ua::LF, BAN_COUNTER_CHALLENGES, BAN_COUNTER_NONCE_PROVEN,
+    BAN_COUNTER_UNPROVEN_FAILURES, BAN_REASON_AUTH_FAILURES, BAN_SCOPE_SIP, DEST_GROUP_PROTECT,
+    DEST_SCOPED, MAX_SERVICES, POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_PROTECT,
+    PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
 };
 
 use crate::{
@@ -30,6 +31,7 @@ use crate::{
         ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, ETH_TYPE_OFFSET, IPPROTO_TCP, IPPROTO_UDP,
         MAX_VLAN_TAGS, VLAN_HLEN,
     },
+    nonce,
     parse::Src,
     source,
 };
@@ -98,7 +100,8 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     if d0 > 9 || d1 > 9 || d2 > 9 {
         return None;
     }
-    let outcome = match d0 * 100 + d1 * 10 + d2 {
+    let code = d0 * 100 + d1 * 10 + d2;
+    let outcome = match code {
         200..=299 => Outcome::Success,
         180..=189 => Outcome::Progress,
         401 | 403 | 407 => Outcome::Failure,
@@ -109,7 +112,12 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     if !matches!(method, METHOD_REGISTER | METHOD_INVITE) {
         return None;
     }
-    let key = source::rate_key(&policy, &client);
+    let words = source::words(&policy, &client);
+    // Every challenge's nonce, with whom it went to: what a later failure's request must
+    // echo to be proven (the status is tested inside: no branch here for the verifier to
+    // walk the rest of this function down twice).
+    nonce::record_challenge(code, n, words.hi, words.lo);
+    let key = words.key();
     let Some(st) = AUTH_FAILS.get_ptr_mut(&key) else {
         // No request with credentials from this client is waiting.
         if matches!(outcome, Outcome::Failure) {
@@ -124,8 +132,14 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     let window = policy.autoban_window_ms as u64 * 1_000_000;
     // This answer is to a request with credentials (the oldest one waiting).
     let answers_credentials = st.pending != 0 && now.saturating_sub(st.pending_start_ns) <= window;
+    // ... and that request echoed a nonce the PBX had sent to this address alone.
+    let mut nonce_bound = false;
     if answers_credentials {
         st.pending -= 1;
+        if st.bound != 0 {
+            st.bound -= 1;
+            nonce_bound = true;
+        }
     }
     match outcome {
         Outcome::Success => {
@@ -148,8 +162,15 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
                 count(BAN_COUNTER_CHALLENGES);
                 return Some(());
             }
+            // Proven: answered over TCP (the client completed a handshake), or over UDP to a
+            // request whose nonce proves its sender got the PBX's challenge.
+            let proven = bound || nonce_bound;
             if !bound {
-                count(BAN_COUNTER_UNPROVEN_FAILURES);
+                count(if nonce_bound {
+                    BAN_COUNTER_NONCE_PROVEN
+                } else {
+                    BAN_COUNTER_UNPROVEN_FAILURES
+                });
             }
             if st.count != 0 && now.saturating_sub(st.window_start_ns) <= window {
                 st.count += 1;
@@ -163,10 +184,10 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
                 let trusted =
                     policy.flags & POLICY_HAS_TRUSTED != 0 && source::is_trusted(epoch, &client);
                 if !trusted && policy.flags & POLICY_MONITOR == 0 {
-                    // Answers over TCP went to the address that completed the handshake;
-                    // over UDP, to whatever source a request claimed: a forger's victim
-                    // is banned from SIP at most, and not at all if it logged in lately.
-                    let scope = if bound {
+                    // Unproven answers went to whatever source a request claimed: a forger's
+                    // victim is banned from SIP at most, and not at all if it logged in
+                    // lately.
+                    let scope = if proven {
                         policy.autoban_scope
                     } else {
                         BAN_SCOPE_SIP
@@ -178,7 +199,7 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
                         BAN_REASON_AUTH_FAILURES,
                         scope,
                         failures,
-                        bound,
+                        proven,
                     );
                 }
             }

@@ -28,6 +28,7 @@ mod ingress;
 mod learned;
 mod maps;
 mod net;
+mod nonce;
 mod parse;
 mod pipelining;
 mod sample;

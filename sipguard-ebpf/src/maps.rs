@@ -18,12 +18,12 @@ use aya_ebpf::{
 };
 use sipguard_common::{
     ua::{Scanners, PATTERN_MAX},
-    AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, Policy, RateKey, ScopedV4,
-    ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, AUTH_FAILS_MAX_ENTRIES,
+    AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, NonceOwner, Policy, RateKey,
+    ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, AUTH_FAILS_MAX_ENTRIES,
     BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, COUNTER_ENTRIES, DENY_MAX_ENTRIES,
     DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES, FRAG_MAX_ENTRIES, LEARNED_MAX_ENTRIES, MAX_SERVICES,
-    PORT_MAP_ENTRIES, RATE_MAX_ENTRIES, SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ACTIVE_EPOCH,
-    STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
+    NONCES_MAX_ENTRIES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES, SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES,
+    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
 };
 
 // ---- Policy, per epoch ----------------------------------------------------------------
@@ -92,6 +92,9 @@ pub(crate) static AUTH_FAILS: LruHashMap<[u8; 16], AuthFailures> =
 /// ends on the programs' clock (`learned`).
 #[map]
 pub(crate) static LEARNED: LruHashMap<[u8; 16], u64> = LruHashMap::pinned(LEARNED_MAX_ENTRIES, 0);
+/// Challenge nonces by hash, with the address the PBX sent each to (`nonce`).
+#[map]
+pub(crate) static NONCES: LruHashMap<u64, NonceOwner> = LruHashMap::pinned(NONCES_MAX_ENTRIES, 0);
 /// GCRA state of each service's SYN budget, by service slot.
 #[map]
 pub(crate) static SYN_BUDGET: Array<u64> = Array::pinned(MAX_SERVICES, 0);

@@ -64,15 +64,58 @@ impl Guesser {
         transport: Transport,
         max: usize,
     ) -> anyhow::Result<Vec<Exchange>> {
+        self.lock_step_core(transport, max, None, false)
+    }
+
+    /// Lock-step over UDP beside another client: before each request with credentials,
+    /// `neighbour` gets that client challenged and returns the nonce it was sent. With
+    /// `share`, a guess waits for a nonce both were sent: when the neighbour's differs (a
+    /// new second began between the two challenges, for a PBX whose nonce is the time's), the
+    /// guesser first fetches a fresh challenge, at most 3 times. Stops like
+    /// [`Guesser::lock_step`].
+    pub fn lock_step_beside(
+        &self,
+        max: usize,
+        neighbour: impl Fn() -> anyhow::Result<String> + Sync,
+        share: bool,
+    ) -> anyhow::Result<Vec<Exchange>> {
+        self.lock_step_core(Transport::Udp, max, Some(&neighbour), share)
+    }
+
+    /// [`Guesser::lock_step_over`], with [`Guesser::lock_step_beside`]'s neighbour if given.
+    fn lock_step_core(
+        &self,
+        transport: Transport,
+        max: usize,
+        neighbour: Option<&(dyn Fn() -> anyhow::Result<String> + Sync)>,
+        share: bool,
+    ) -> anyhow::Result<Vec<Exchange>> {
         in_ns(&self.ns, || -> anyhow::Result<Vec<Exchange>> {
             let mut channel = Channel::open(self, transport)?;
             let mut out = Vec::new();
             let mut challenge: Option<Challenge> = None;
-            for i in 0..max {
-                let request = self.register(&channel, i, challenge.as_ref())?;
+            let mut cseq = 0;
+            while out.len() < max {
+                if let (Some(neighbour), true) = (neighbour, challenge.is_some()) {
+                    let mut theirs = neighbour()?;
+                    for _ in 0..3 {
+                        if !share || challenge.as_ref().is_some_and(|c| c.nonce == theirs) {
+                            break;
+                        }
+                        let request = self.register(&channel, cseq, None)?;
+                        channel.send(request.as_bytes())?;
+                        if let Some((_, _, Some(fresh))) = self.answer(&mut channel, cseq)? {
+                            challenge = Some(fresh);
+                        }
+                        cseq += 1;
+                        theirs = neighbour()?;
+                    }
+                }
+                let request = self.register(&channel, cseq, challenge.as_ref())?;
                 let sent = Instant::now();
                 channel.send(request.as_bytes())?;
-                let answer = self.answer(&mut channel, i)?;
+                let answer = self.answer(&mut channel, cseq)?;
+                cseq += 1;
                 out.push(Exchange {
                     sent,
                     with_credentials: challenge.is_some(),
@@ -85,6 +128,19 @@ impl Guesser {
                 }
             }
             Ok(out)
+        })?
+    }
+
+    /// One REGISTER without credentials; the nonce of the PBX's challenge to it.
+    pub fn challenge(&self) -> anyhow::Result<String> {
+        in_ns(&self.ns, || -> anyhow::Result<String> {
+            let mut channel = Channel::open(self, Transport::Udp)?;
+            let request = self.register(&channel, 0, None)?;
+            channel.send(request.as_bytes())?;
+            match self.answer(&mut channel, 0)? {
+                Some((_, _, Some(c))) => Ok(c.nonce),
+                _ => anyhow::bail!("the PBX sent {} no challenge", self.src),
+            }
         })?
     }
 

@@ -117,11 +117,16 @@ pub fn from_pbx(client: &str, payload: &[u8]) -> Vec<u8> {
 /// A SIP response `code` to a request of `method`, as a PBX sends it: the copied headers
 /// first (a long Via from the client can push CSeq far down), then the PBX's own.
 pub fn response(code: u16, method: &str, via_padding: usize) -> Vec<u8> {
+    challenge_with(code, method, via_padding, "abc")
+}
+
+/// [`response`] with the challenge's `nonce`.
+pub fn challenge_with(code: u16, method: &str, via_padding: usize, nonce: &str) -> Vec<u8> {
     format!(
         "SIP/2.0 {code} Whatever\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bK-1{}\r\n\
          From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>;tag=2\r\n\
          Call-ID: 42@192.0.2.66\r\nCSeq: 7 {method}\r\n\
-         WWW-Authenticate: Digest realm=\"192.0.2.1\", nonce=\"abc\", qop=\"auth\"\r\n\
+         WWW-Authenticate: Digest realm=\"192.0.2.1\", nonce=\"{nonce}\", qop=\"auth\"\r\n\
          Server: kamailio\r\nContent-Length: 0\r\n\r\n",
         "x".repeat(via_padding)
     )
@@ -131,7 +136,13 @@ pub fn response(code: u16, method: &str, via_padding: usize) -> Vec<u8> {
 /// A REGISTER with `Authorization` (`method` INVITE: an INVITE with `Proxy-Authorization`),
 /// as a client answers a challenge; `guess` is written into the digest's `response=`, so two
 /// guesses differ where a password guess does and a retransmission is the same bytes again.
+/// Its nonce is one no test's PBX sends ([`response`]'s is `abc`): unproven evidence.
 pub fn with_credentials(method: &str, guess: usize) -> Vec<u8> {
+    with_nonce(method, guess, "made-up")
+}
+
+/// [`with_credentials`] echoing `nonce`.
+pub fn with_nonce(method: &str, guess: usize, nonce: &str) -> Vec<u8> {
     let (uri, header) = if method == "INVITE" {
         ("sip:1002@192.0.2.1", "Proxy-Authorization")
     } else {
@@ -141,7 +152,7 @@ pub fn with_credentials(method: &str, guess: usize) -> Vec<u8> {
         "{method} {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bK-{guess}\r\n\
          From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>\r\n\
          Call-ID: 42@192.0.2.66\r\nCSeq: {} {method}\r\n\
-         {header}: Digest username=\"1001\", realm=\"192.0.2.1\", nonce=\"abc\", \
+         {header}: Digest username=\"1001\", realm=\"192.0.2.1\", nonce=\"{nonce}\", \
          uri=\"{uri}\", response=\"{guess:032x}\"\r\nContent-Length: 0\r\n\r\n",
         guess + 2
     )

@@ -135,6 +135,29 @@ pub fn send_udp(
     })?
 }
 
+/// Sends `count` password guesses from `src` to `dst` inside namespace `ns`: `template` with
+/// its digest `response="000..."` replaced by each guess's number, so that no guess is a
+/// retransmission of the one before (which sipguard counts once).
+pub fn send_guesses(
+    ns: &str,
+    src: IpAddr,
+    dst: SocketAddr,
+    count: u32,
+    template: &str,
+) -> anyhow::Result<()> {
+    const ZERO: &str = "response=\"00000000000000000000000000000000\"";
+    anyhow::ensure!(template.contains(ZERO), "the guess template has no {ZERO}");
+    in_ns(ns, || -> anyhow::Result<()> {
+        let sock = UdpSocket::bind(SocketAddr::new(src, 0))?;
+        for i in 0..count {
+            let guess = template.replace(ZERO, &format!("response=\"{i:032}\""));
+            sock.send_to(guess.as_bytes(), dst)?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    })?
+}
+
 /// A dual-stack TCP listener on `[::]:port` that accepts and closes connections.
 pub struct TcpAcceptor(Receiver<u64>);
 

@@ -378,6 +378,12 @@ fn veth(near_ns: &str, near: &str, far_ns: &str, far: &str) -> anyhow::Result<()
 impl VoipLab {
     /// Starts Kamailio in the PBX namespace and waits (at most 10 s) until it listens.
     pub fn start_kamailio(&mut self) -> anyhow::Result<()> {
+        self.start_kamailio_with(&[])
+    }
+
+    /// [`VoipLab::start_kamailio`] with `defines` (`-A NAME`: the config's `#!ifdef`
+    /// variants).
+    pub fn start_kamailio_with(&mut self, defines: &[&str]) -> anyhow::Result<()> {
         let run = self.dir.join("kamailio-run");
         std::fs::create_dir_all(&run)?;
         let log = std::fs::File::create(self.kamailio_log_path())?;
@@ -387,6 +393,7 @@ impl VoipLab {
             .arg(lab_dir().join("kamailio.cfg"))
             .args(["-DD", "-E", "-n", "1", "-Y"])
             .arg(&run)
+            .args(defines.iter().flat_map(|d| ["-A", *d]))
             .arg("-P")
             .arg(run.join("kamailio.pid"))
             .stdin(Stdio::null())

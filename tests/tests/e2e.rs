@@ -16,7 +16,9 @@ use sipguard_tests::{
     },
     policies::{TempFile, LAB},
     privileged_test,
-    traffic::{send_udp, tcp_connects, SteadyUdp, TcpAcceptor, UdpCounter, DATAGRAMS},
+    traffic::{
+        send_guesses, send_udp, tcp_connects, SteadyUdp, TcpAcceptor, UdpCounter, DATAGRAMS,
+    },
     wait_every, wait_until,
 };
 
@@ -736,7 +738,7 @@ privileged_test! {
                         uri=\"sip:192.0.2.1\", response=\"00000000000000000000000000000000\"\r\n\
                         Content-Length: 0\r\n\r\n";
         let sip = SocketAddr::new(addr(PBX_V4), 5060);
-        send_udp(&lab.client, addr(ALLOWED4), sip, 25, register.as_bytes()).unwrap();
+        send_guesses(&lab.client, addr(ALLOWED4), sip, 25, register).unwrap();
         let received = pbx.finish().unwrap();
         assert_eq!(
             received.get(&addr(ALLOWED4)),
@@ -1554,7 +1556,7 @@ privileged_test! {
                      Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-{cseq}\r\n\
                      From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>\r\n\
                      Call-ID: guess@192.0.2.10\r\nCSeq: {cseq} REGISTER\r\n\
-                     Authorization: Digest username=\"1001\", realm=\"pbx\", nonce=\"abc\", \
+                     Authorization: Digest username=\"1001\", realm=\"pbx\", nonce=\"made-up\", \
                      uri=\"sip:192.0.2.1\", response=\"{cseq:032}\"\r\n\
                      Content-Length: 0\r\n\r\n"
                 );
@@ -1571,8 +1573,8 @@ privileged_test! {
         );
         let row = d.wait_for_ban("192.0.2.10/32").expect("the guesser is banned");
         assert_eq!(row["reason"], "auth_failures", "{row}");
-        // Answered over UDP: the address may be forged, so the ban covers SIP only (the
-        // built-in default's scope is "all").
+        // Answered over UDP to requests echoing a nonce the PBX never sent: the address may be
+        // forged, so the ban covers SIP only (the built-in default's scope is "all").
         assert_eq!(row["scope"], "sip", "{row}");
         let text = d.scrape().expect("metrics");
         assert_eq!(

@@ -15,7 +15,7 @@ use sipguard_tests::{
     netns::{addr, ip, metric, Lab, PBX_IF, PBX_V4, PBX_V6},
     policies::{TempFile, LAB},
     privileged_test,
-    traffic::{send_udp, UdpCounter},
+    traffic::{send_guesses, send_udp, UdpCounter},
     wait_every,
 };
 
@@ -253,7 +253,7 @@ privileged_test! {
 
         // The guesser against A: the built-in `attempts = 10` bans it there.
         let pbx_a = UdpCounter::start(&a.pbx, 5060).unwrap();
-        send_udp(&a.client, addr(IP4), SocketAddr::new(addr(PBX_V4), 5060), 25, GUESS.as_bytes()).unwrap();
+        send_guesses(&a.client, addr(IP4), SocketAddr::new(addr(PBX_V4), 5060), 25, GUESS).unwrap();
         assert_eq!(pbx_a.finish().unwrap().get(&addr(IP4)), Some(&10));
         wait_bans(&da, Duration::from_secs(5), "A's auto-ban", |rows| {
             row(rows, "192.0.2.10/32").is_some_and(|r| r["reason"] == "auth_attempts")

@@ -3,7 +3,7 @@
 //! share one loaded object ([`sipguard_tests::harness`]).
 //!
 //! Tiers: BPF_PROG_TEST_RUN on the real object (`xdp_verdicts`, `sip_classes`, `sip_rates`,
-//! `sip_scanners`, `autoban`, `learned_trust`, `floods`, `no_bypass`, `destinations`); the real daemon in network namespaces
+//! `sip_scanners`, `autoban`, `learned_trust`, `nonces`, `floods`, `no_bypass`, `destinations`); the real daemon in network namespaces
 //! (`e2e`, `no_bypass_e2e`, `bench_policy`; `perimeter`: on a router in front of the PBX,
 //! and on several interfaces); fleet-wide bans with a real CrowdSec LAPI and fake feeds
 //! (`fleet`); real VoIP tools and fail2ban (`real_tools`; over TCP: `real_tools_tcp`);
@@ -29,6 +29,7 @@ mod learned_trust;
 mod log_bans;
 mod no_bypass;
 mod no_bypass_e2e;
+mod nonces;
 mod perimeter;
 mod real_tools;
 mod real_tools_tcp;

@@ -339,6 +339,14 @@ privileged_test! {
         );
         let gap = last.sent - run[5].answer.unwrap().1;
         eprintln!("last failure answer -> first dropped request: {gap:?}");
+        // Each guess echoed the nonce Kamailio had just sent to the guesser, and to nobody
+        // else: proven evidence over UDP, so the ban takes the configured scope (`all`).
+        assert_eq!(
+            daemon.sample("sipguard_autoban_evidence_total", &[("kind", "nonce_proven")]),
+            5
+        );
+        let row = daemon.wait_for_ban("192.0.2.66/32").expect("the guesser is banned");
+        assert_eq!(row["scope"], "all", "{row}");
     }
 }
 
@@ -443,5 +451,63 @@ privileged_test! {
             .expect("the address that never logged in is banned");
         assert_eq!(row["scope"], "sip", "{row}");
         lab.honest_traffic_succeeds(5, 5);
+    }
+}
+
+/// A lock-step guesser (the attacker, 1001, wrong password) beside a phone (1002 from the
+/// phone namespace) that Kamailio challenges before each guess; with `share`, each guess
+/// echoes a nonce the phone was also sent. Returns the guesser's ban and the daemon.
+fn guess_beside_a_phone(lab: &VoipLab, metrics: u16, share: bool) -> (serde_json::Value, Daemon) {
+    let daemon = Daemon::start(&lab.pbx, PBX_IF, metrics, &[]).unwrap();
+    let phone = Guesser {
+        ns: lab.phone.clone(),
+        src: PHONE.parse().unwrap(),
+        user: "1002".into(),
+        ..guesser(lab)
+    };
+    let run = guesser(lab)
+        .lock_step_beside(20, || phone.challenge(), share)
+        .unwrap();
+    assert!(
+        run.last().is_some_and(|e| e.answer.is_none()),
+        "banned: {run:?}"
+    );
+    let row = daemon
+        .wait_for_ban("192.0.2.66/32")
+        .expect("the guesser is banned");
+    (row, daemon)
+}
+
+fn evidence(daemon: &Daemon, kind: &str) -> u64 {
+    daemon.sample("sipguard_autoban_evidence_total", &[("kind", kind)])
+}
+
+privileged_test! {
+    fn kamailios_default_nonces_prove_nothing_for_a_guesser_challenged_beside_a_phone() {
+        // Kamailio's default nonce is the same for every client in one second: the guesser's
+        // nonces also went to the phone, so its failures are unproven (a forger could have
+        // asked for that nonce and written the guesser's address): a ban from SIP only.
+        let lab = lab();
+        let (row, daemon) = guess_beside_a_phone(&lab, 9617, true);
+        assert_eq!(row["scope"], "sip", "{row}");
+        assert!(evidence(&daemon, "shared_nonce") >= 1);
+        assert_eq!(evidence(&daemon, "nonce_proven"), 0);
+        assert_eq!(evidence(&daemon, "unproven_failure"), 5);
+    }
+}
+
+privileged_test! {
+    fn with_kamailios_source_ip_nonce_check_the_same_guesser_is_proven_and_banned_from_everything() {
+        // auth_checks_register = 8: each client's nonce is its own, whoever else is challenged
+        // in the same second; the guesser's failures are proven, and take the configured
+        // scope (the built-in default's "all").
+        let mut lab = VoipLab::new().expect("building the VoIP lab");
+        lab.start_kamailio_with(&["WITH_SRC_IP_NONCE"]).expect("starting Kamailio");
+        let (row, daemon) = guess_beside_a_phone(&lab, 9618, false);
+        assert_eq!(row["scope"], "all", "{row}");
+        assert_eq!(evidence(&daemon, "shared_nonce"), 0);
+        assert_eq!(evidence(&daemon, "nonce_proven"), 5);
+        // The phone beside it was challenged, never failed, and is not banned.
+        assert!(daemon.wait_for_ban("192.0.2.10/32").is_none());
     }
 }

@@ -36,6 +36,7 @@ const BPF_MODULES: &[&str] = &[
     "sip_scanners",
     "autoban",
     "learned_trust",
+    "nonces",
     "floods",
     "no_bypass",
     "destinations",

@@ -14,6 +14,10 @@
 //! only when a request with credentials is waiting for its answer here. So it is kept
 //! whenever auto-ban is on; `[autoban] attempts = 0` only turns off the ban on it.
 //!
+//! The search also reads the nonce the credentials echo ([`crate::nonce`]): when the PBX sent
+//! it to this address alone, the request is counted as bound (`AuthFailures::bound`), and the
+//! PBX's failure answering it is proven evidence.
+//!
 //! Retransmissions are one attempt: a request whose digest (of the whole message, seeded per
 //! policy) is the source's last one, within RFC 3261's 32 s, is not counted again. A copy is
 //! byte for byte the same request; a guess differs at least in its `response=`, so a guesser
@@ -34,6 +38,7 @@ use super::target::Payload;
 use crate::{
     clock,
     maps::{self, AUTH_FAILS, BAN_COUNTERS, UA_SCRATCH},
+    nonce,
     parse::Src,
     source, ua,
 };
@@ -82,11 +87,16 @@ pub extern "C" fn sipguard_credential_attempt(
     // The search reads the first message. A TCP segment's further requests are taken to carry
     // credentials (a guesser streaming them cuts segments anywhere, so the first message may
     // be the tail of one whose credentials were in the segment before); UDP has one request.
-    let found = sipguard_credentials(ctx, span.start, span.end) != NO_CREDENTIALS;
+    let credentials = sipguard_credentials(ctx, span.start, span.end);
+    let found = credentials != NO_CREDENTIALS;
     let weight = ((span.requests & 0x3ff) as u32).saturating_sub((!found) as u32);
     if weight == 0 {
         return 0;
     }
+    // The credentials echo a nonce the PBX sent to this address alone: their failure will
+    // be proven evidence.
+    let bound =
+        credentials >= CREDENTIALS_AT && nonce::bound(ctx, credentials & 0x3fff, span.end, hi, lo);
     let seed = match maps::active() {
         Some((_, policy)) => policy.digest_seed as u64,
         None => 0,
@@ -114,8 +124,10 @@ pub extern "C" fn sipguard_credential_attempt(
             st.last_digest_ns = now;
             if st.pending != 0 && now.saturating_sub(st.pending_start_ns) <= window {
                 st.pending += weight;
+                st.bound += bound as u32;
             } else {
                 st.pending = weight;
+                st.bound = bound as u32;
                 st.pending_start_ns = now;
             }
             st.pending as u64
@@ -128,6 +140,8 @@ pub extern "C" fn sipguard_credential_attempt(
                 pending_start_ns: now,
                 last_digest: digest,
                 last_digest_ns: now,
+                bound: bound as u32,
+                _pad: 0,
             };
             let _ = AUTH_FAILS.insert(&key, &fresh, 0);
             weight as u64
@@ -140,20 +154,20 @@ pub extern "C" fn sipguard_credential_attempt(
     1
 }
 
-/// [`sipguard_credentials`]' answers: the headers hold credentials; they were all read and
-/// hold none; or they were not all read (past [`SCAN_LIMIT`](sipguard_common::ua::SCAN_LIMIT),
+/// [`sipguard_credentials`]' answers: the headers hold credentials ([`CREDENTIALS_AT`] ORed
+/// with the line's offset); they were all read and hold none; or they were not all read (past [`SCAN_LIMIT`](sipguard_common::ua::SCAN_LIMIT),
 /// cut by the end of a fragment or a segment, or behind more look-alikes than are followed),
 /// so the request counts as one with credentials. A guesser must not hide its credentials
 /// from the count behind padding, fragmentation or decoys: over UDP, a request counted
 /// here is what makes the PBX's 401 to it a failure.
-pub(crate) const CREDENTIALS: u64 = 1;
+pub(crate) const CREDENTIALS_AT: u64 = 1 << 32;
 pub(crate) const NO_CREDENTIALS: u64 = 0;
 pub(crate) const NOT_ALL_READ: u64 = 2;
 
 /// `Proxy-Authenticate` (a response header) lines followed past before giving up.
 const LOOKALIKES: usize = 3;
 
-/// [`CREDENTIALS`] if the SIP request's headers (payload `[start, end)`) hold an
+/// [`CREDENTIALS_AT`] with the line's offset if the SIP request's headers (payload `[start, end)`) hold an
 /// `Authorization` or `Proxy-Authorization` line, [`NO_CREDENTIALS`] when every header was
 /// read and none does, else [`NOT_ALL_READ`]. A global BPF function, like the User-Agent
 /// search: its loop and the search's are each verified once.
@@ -191,7 +205,7 @@ pub extern "C" fn sipguard_credentials(ctx: *mut xdp_md, start: u64, end: u64) -
         if ua::whole_word(&ctx, line) | CASE_BITS == AUTHORIZ
             || ua::whole_word(&ctx, line + 8) | CASE_BITS == THORIZAT
         {
-            return CREDENTIALS;
+            return CREDENTIALS_AT | line as u64;
         }
         from = line as u64;
     }

@@ -37,12 +37,13 @@ mod tests {
         EbpfSectionKind, Object, ProgramSection,
     };
     use sipguard_common::{
-        ua::Scanners, AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, Policy,
-        RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES,
+        ua::Scanners, AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, NonceOwner,
+        Policy, RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES,
         AUTH_FAILS_MAX_ENTRIES, BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN,
         COUNTER_ENTRIES, DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES,
-        FRAG_MAX_ENTRIES, LEARNED_MAX_ENTRIES, MAX_SERVICES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES,
-        SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
+        FRAG_MAX_ENTRIES, LEARNED_MAX_ENTRIES, MAX_SERVICES, NONCES_MAX_ENTRIES, PORT_MAP_ENTRIES,
+        RATE_MAX_ENTRIES, SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ENTRIES,
+        TRUSTED_MAX_ENTRIES,
     };
 
     use super::{map, EGRESS_PROGRAM, NOOP_PROGRAM, OBJECT, PROGRAM};
@@ -211,6 +212,13 @@ mod tests {
                 16,
                 size_of::<u64>(),
                 LEARNED_MAX_ENTRIES,
+            ),
+            expect(
+                map::NONCES,
+                BPF_MAP_TYPE_LRU_HASH,
+                size_of::<u64>(),
+                size_of::<NonceOwner>(),
+                NONCES_MAX_ENTRIES,
             ),
             expect(
                 map::SYN_BUDGET,

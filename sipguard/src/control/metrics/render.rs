@@ -70,8 +70,10 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
             "What auto-ban weighed and did not ban on, by kind: challenge (a 401/403/407 to a \
              request without credentials, never a failure), retransmission (a request with \
              credentials seen again, one attempt), unproven_failure (a failure answered over \
-             UDP: bans from SIP at most), spared (a ban withheld: unproven evidence against a \
-             source the PBX accepted lately)",
+             UDP: bans from SIP at most), nonce_proven (a failure answered over UDP to a \
+             request echoing a nonce the PBX sent to that address alone: proven), \
+             shared_nonce (a challenge nonce sent to a second address: proves nothing), spared \
+             (a ban withheld: unproven evidence against a source the PBX accepted lately)",
         ),
         &["kind"],
     )?;

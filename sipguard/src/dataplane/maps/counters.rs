@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 use aya::maps::{MapData, MapError, PerCpuArray, PerCpuValues};
 use sipguard_common::{
     counter_index, reason, sip, sip_counter_index, verdict, Counter, ALLOW_MAX_ENTRIES,
-    BAN_COUNTER_CHALLENGES, BAN_COUNTER_RETRANSMISSIONS, BAN_COUNTER_SPARED,
-    BAN_COUNTER_UNPROVEN_FAILURES, BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES,
-    BAN_REASON_NAMES, BAN_REASON_SCANNER, DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, MAX_SERVICES,
-    REASON_NAMES, TRUSTED_MAX_ENTRIES, VERDICT_NAMES,
+    BAN_COUNTER_CHALLENGES, BAN_COUNTER_NONCE_PROVEN, BAN_COUNTER_RETRANSMISSIONS,
+    BAN_COUNTER_SHARED_NONCES, BAN_COUNTER_SPARED, BAN_COUNTER_UNPROVEN_FAILURES,
+    BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES, BAN_REASON_NAMES, BAN_REASON_SCANNER,
+    DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, MAX_SERVICES, REASON_NAMES, TRUSTED_MAX_ENTRIES,
+    VERDICT_NAMES,
 };
 
 use super::{Maps, Result};
@@ -209,13 +210,18 @@ impl Maps {
     /// What the programs weighed for auto-ban and did not ban on, summed over CPUs, by kind:
     /// `challenge` (a 401/403/407 to a request without credentials), `retransmission` (a
     /// request with credentials seen again, counted once), `unproven_failure` (a failure
-    /// answered over UDP: it bans from SIP at most), `spared` (a ban withheld: unproven
-    /// evidence against a source the PBX accepted lately).
+    /// answered over UDP: it bans from SIP at most), `nonce_proven` (a failure answered over
+    /// UDP whose request echoed a nonce the PBX had sent to that address alone: proven),
+    /// `shared_nonce` (a challenge nonce the PBX sent to a second address: it proves
+    /// nothing), `spared` (a ban withheld: unproven evidence against a source the PBX
+    /// accepted lately).
     pub fn evidence_counts(&self) -> Result<Vec<(&'static str, u64)>> {
         [
             ("challenge", BAN_COUNTER_CHALLENGES),
             ("retransmission", BAN_COUNTER_RETRANSMISSIONS),
             ("unproven_failure", BAN_COUNTER_UNPROVEN_FAILURES),
+            ("nonce_proven", BAN_COUNTER_NONCE_PROVEN),
+            ("shared_nonce", BAN_COUNTER_SHARED_NONCES),
             ("spared", BAN_COUNTER_SPARED),
         ]
         .into_iter()

@@ -35,14 +35,38 @@ pub const BAN_REASON_LOG: u32 = 3;
 /// Set by the XDP program: too many requests carrying credentials that the PBX never
 /// accepted (`Policy::autoban_attempts`).
 pub const BAN_REASON_AUTH_ATTEMPTS: u32 = 4;
+/// Set by the egress program: failures naming too many SIP users (`Policy::autoban_users`):
+/// a guesser rotating extensions.
+pub const BAN_REASON_AUTH_ENUMERATION: u32 = 5;
 /// Names of the ban reasons, index = reason.
-pub const BAN_REASON_NAMES: [&str; 5] =
-    ["manual", "scanner", "auth_failures", "log", "auth_attempts"];
+pub const BAN_REASON_NAMES: [&str; 6] = [
+    "manual",
+    "scanner",
+    "auth_failures",
+    "log",
+    "auth_attempts",
+    "auth_enumeration",
+];
 /// The ban covers every packet of the source.
 pub const BAN_SCOPE_ALL: u32 = 0;
 /// The ban covers the source's packets to SIP services only (sources behind carrier-grade NAT
 /// shared with honest users keep their web and RTP).
 pub const BAN_SCOPE_SIP: u32 = 1;
+
+/// A slot of the `AUTO_BAN_RING` array: which of the programs' bans holds it, so that the
+/// ban made [`AUTO_BAN_ROOM`](crate::AUTO_BAN_ROOM) bans later can evict exactly that one
+/// (a newer ban on the same prefix has another `created_ns` and stays).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AutoBanSlot {
+    /// The key's data: IPv4 in the first 4 bytes, IPv6 cut to `prefix_len`.
+    pub addr: [u8; 16],
+    /// The ban's `created_ns`; 0: the slot was never used.
+    pub created_ns: u64,
+    /// 4 or 6.
+    pub family: u32,
+    pub prefix_len: u32,
+}
 
 /// Key of the `BAN_NOTES` map (user space only): the admin's text for a ban.
 #[repr(C)]
@@ -64,7 +88,10 @@ mod tests {
 
     #[test]
     fn ban_reason_names_cover_every_reason() {
-        assert_eq!(BAN_REASON_NAMES.len() as u32, BAN_REASON_AUTH_ATTEMPTS + 1);
+        assert_eq!(
+            BAN_REASON_NAMES.len() as u32,
+            BAN_REASON_AUTH_ENUMERATION + 1
+        );
         assert_eq!(BAN_REASON_NAMES[BAN_REASON_LOG as usize], "log");
     }
 }

@@ -34,7 +34,7 @@ pub const fn sip_counter_index(service: u32, class: u32, verdict: u32) -> u32 {
 
 /// Slots of the per-CPU ban counter (`BAN_COUNTERS`): by `BAN_REASON_*` (below
 /// [`BAN_COUNTER_INSERT_FAILED`]), then the evidence the programs weighed and did not ban on.
-pub const BAN_COUNTER_ENTRIES: u32 = 14;
+pub const BAN_COUNTER_ENTRIES: u32 = 16;
 /// The `BAN_COUNTERS` slot of the bans the programs decided but could not write (the ban map
 /// full): never a reason's.
 pub const BAN_COUNTER_INSERT_FAILED: u32 = 7;
@@ -55,6 +55,14 @@ pub const BAN_COUNTER_NONCE_PROVEN: u32 = 12;
 /// Challenge nonces the PBX sent to a second address: they prove nothing (Kamailio's default
 /// nonce, the same for every client in a second).
 pub const BAN_COUNTER_SHARED_NONCES: u32 = 13;
+/// 401/407s to requests with credentials that say `stale=true`: the nonce had expired, not
+/// the password failed (RFC 7616: the digest was valid; Kamailio says so before it checks
+/// the password at all). Either way no password was refused, so it is no failure: the
+/// challenge an office of phones collects when the PBX restarts or its nonces expire.
+pub const BAN_COUNTER_STALE: u32 = 14;
+/// The programs' bans still in force that a newer one pushed out of their room (see
+/// [`AUTO_BAN_ROOM`](crate::AUTO_BAN_ROOM)): the ban maps are under pressure.
+pub const BAN_COUNTER_EVICTED: u32 = 15;
 
 #[cfg(test)]
 mod tests {

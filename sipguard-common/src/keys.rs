@@ -70,8 +70,10 @@ pub struct SourceState {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AuthFailures {
-    /// Failures since `window_start_ns` with no 2xx in between (the egress program).
-    pub count: u32,
+    /// SIP users whose failures from this client began since `window_start_ns` and that have
+    /// not logged in since (the egress program; each user's own tally is in `USER_FAILS`):
+    /// the enumeration count.
+    pub users: u32,
     /// Requests with credentials since `pending_start_ns` with no 2xx (INVITE: or 18x) back
     /// (the XDP program counts them, the egress program clears them).
     pub pending: u32,
@@ -85,6 +87,30 @@ pub struct AuthFailures {
     /// program; see [`crate::nonce`]): their failures are proven evidence.
     pub bound: u32,
     pub _pad: u32,
+}
+
+/// Key of the `USER_FAILS` LRU map: a client (as `AUTH_FAILS` keys it) and the SIP user its
+/// failed requests named (a seeded hash of the user part of the response's `From` URI, which
+/// the PBX copies from the request: for a REGISTER the account registered, for an INVITE the
+/// caller). Only the egress program reads and writes it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct UserKey {
+    pub addr: [u8; 16],
+    pub user: u64,
+}
+
+/// Value of the `USER_FAILS` map: one (client, user)'s run of failures.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserFailures {
+    /// Failures since `window_start_ns` with no success of this user in between.
+    pub count: u32,
+    pub _pad: u32,
+    pub window_start_ns: u64,
+    /// The client's `AuthFailures::window_start_ns` when this user was counted among its
+    /// `users`: a user counted in an earlier window is counted again in the current one.
+    pub counted_in_ns: u64,
 }
 
 /// How long a request is retransmitted: RFC 3261's 64*T1 (Timer B for an INVITE, Timer F

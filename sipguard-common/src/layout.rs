@@ -25,6 +25,17 @@ pub const PORT_MAP_ENTRIES: u32 = EPOCHS * PROTO_SLOTS * PORTS;
 pub const ALLOW_MAX_ENTRIES: u32 = 65536;
 pub const DENY_MAX_ENTRIES: u32 = 262144;
 pub const BAN_MAX_ENTRIES: u32 = 65536;
+/// The programs' own bans (scanner, auth failures, attempts, enumeration) live in tries of
+/// their own (`AUTO_BANS_V4`, `AUTO_BANS_V6`), apart from the admin's, log and fleet bans
+/// in `BANS_V4`/`BANS_V6`: an attack that makes the programs ban can never push out a ban
+/// the admin made. The room keeps the most recent [`AUTO_BAN_ROOM`] of them (both families
+/// together, in the `AUTO_BAN_RING`): a new one takes the slot of the one made that many bans
+/// earlier, which, if still in force, is evicted (and counted).
+pub const AUTO_BAN_ROOM: u32 = 65536;
+/// Capacity of each of the programs' ban tries: the room, and slack for two CPUs banning at
+/// once (the ring's head is not atomic on every kernel) and for bans carried over a layout
+/// change.
+pub const AUTO_BANS_MAX_ENTRIES: u32 = AUTO_BAN_ROOM + 4096;
 /// Capacity of the trusted-source tries (both epochs).
 pub const TRUSTED_MAX_ENTRIES: u32 = 8192;
 /// Sources tracked for rate limiting. LRU: a spoofed-source flood churns it, but allow
@@ -34,6 +45,9 @@ pub const RATE_MAX_ENTRIES: u32 = 131072;
 pub const FRAG_MAX_ENTRIES: u32 = 16384;
 /// Clients tracked for auto-ban.
 pub const AUTH_FAILS_MAX_ENTRIES: u32 = 65536;
+/// (Client, SIP user) failure tallies (`USER_FAILS`, LRU): an evicted tally starts again,
+/// and its user is counted once more toward the client's enumeration count.
+pub const USER_FAILS_MAX_ENTRIES: u32 = 65536;
 /// Sources the PBX recently accepted (a 2xx or 18x to a request with credentials), which
 /// only proven evidence may ban (`LEARNED`). Only a correct password puts a source here, so
 /// a flood cannot churn it.
@@ -66,9 +80,12 @@ pub const STATE_LAYOUT: u32 = 1;
 /// inserts a ban sets the flag *after* the insert; whoever clears it (when every ban is gone)
 /// clears it first and re-checks the tries afterwards, setting it again if a ban appeared.
 pub const STATE_BANS_PRESENT: u32 = 2;
-pub const STATE_ENTRIES: u32 = 3;
+/// Index of the programs' next slot in the `AUTO_BAN_RING` (wrapping; the slot is the value
+/// modulo [`AUTO_BAN_ROOM`]).
+pub const STATE_AUTO_BAN_HEAD: u32 = 3;
+pub const STATE_ENTRIES: u32 = 4;
 /// Bump whenever a map's key, value or size changes.
-pub const LAYOUT_VERSION: u32 = 13;
+pub const LAYOUT_VERSION: u32 = 14;
 
 /// Service names (`SERVICE_NAMES` array, index = [`service_index`]), NUL-padded; read by
 /// `sipguard status` and the metrics exporter, never by the XDP program.

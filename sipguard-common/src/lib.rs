@@ -67,8 +67,11 @@ mod tests {
     #[test]
     fn struct_sizes_have_no_implicit_padding() {
         assert_eq!(size_of::<Counter>(), 16);
-        assert_eq!(size_of::<Policy>(), 56);
+        assert_eq!(size_of::<Policy>(), 60);
         assert_eq!(size_of::<AuthFailures>(), 48);
+        assert_eq!(size_of::<UserKey>(), 24);
+        assert_eq!(size_of::<AutoBanSlot>(), 32);
+        assert_eq!(size_of::<UserFailures>(), 24);
         assert_eq!(size_of::<NonceOwner>(), 24);
         assert_eq!(size_of::<Event>(), 40);
         assert_eq!(size_of::<SourceState>(), 24);

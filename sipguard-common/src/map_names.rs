@@ -26,9 +26,13 @@ pub const DESTS_V6: &str = "DESTS_V6";
 pub const STATE: &str = "STATE";
 pub const BANS_V4: &str = "BANS_V4";
 pub const BANS_V6: &str = "BANS_V6";
+pub const AUTO_BANS_V4: &str = "AUTO_BANS_V4";
+pub const AUTO_BANS_V6: &str = "AUTO_BANS_V6";
+pub const AUTO_BAN_RING: &str = "AUTO_BAN_RING";
 pub const BAN_NOTES: &str = "BAN_NOTES";
 pub const RATES: &str = "RATES";
 pub const AUTH_FAILS: &str = "AUTH_FAILS";
+pub const USER_FAILS: &str = "USER_FAILS";
 pub const LEARNED: &str = "LEARNED";
 pub const NONCES: &str = "NONCES";
 pub const SYN_BUDGET: &str = "SYN_BUDGET";
@@ -48,7 +52,7 @@ pub const SAMPLES: &str = "SAMPLES";
 
 /// The maps pinned under the pin directory by name (every map but the scratch ones): what
 /// survives a daemon restart.
-pub const PINNED: [&str; 27] = [
+pub const PINNED: [&str; 31] = [
     STATE,
     POLICY,
     SERVICES,
@@ -76,14 +80,18 @@ pub const PINNED: [&str; 27] = [
     DESTS_V6,
     LEARNED,
     NONCES,
+    USER_FAILS,
+    AUTO_BANS_V4,
+    AUTO_BANS_V6,
+    AUTO_BAN_RING,
 ];
 
 /// The per-CPU scratch maps (created with the programs, never pinned).
 pub const SCRATCH: [&str; 4] = [FRAG_SCRATCH, UA_SCRATCH, EGRESS_SCRATCH, SAMPLES];
 
 /// Every map of the object: [`PINNED`] then [`SCRATCH`].
-pub const ALL: [&str; 31] = {
-    let mut all = [""; 31];
+pub const ALL: [&str; 35] = {
+    let mut all = [""; 35];
     let mut i = 0;
     while i < PINNED.len() {
         all[i] = PINNED[i];

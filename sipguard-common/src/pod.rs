@@ -6,8 +6,9 @@
 //! pattern is a valid value, and no byte is uninitialised.
 
 use crate::{
-    ua, AuthFailures, Ban, BanNoteKey, Counter, Event, FragKey, FragVerdict, NonceOwner, Policy,
-    RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState,
+    ua, AuthFailures, AutoBanSlot, Ban, BanNoteKey, Counter, Event, FragKey, FragVerdict,
+    NonceOwner, Policy, RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, UserFailures,
+    UserKey,
 };
 
 /// `aya::Pod` for each type, with the one reason that holds for all of them.
@@ -36,5 +37,8 @@ pod!(
     FragKey,
     FragVerdict,
     NonceOwner,
+    UserKey,
+    UserFailures,
+    AutoBanSlot,
     ua::Scanners,
 );

@@ -48,6 +48,10 @@ pub struct Policy {
     /// Seed of the request digest that tells retransmissions apart (random per policy: an
     /// attacker cannot aim collisions at a hash they cannot compute).
     pub digest_seed: u32,
+    /// Enumeration: a client whose failures name this many SIP users (each with a failure
+    /// and no login since, within `autoban_window_ms`) is banned, however few failures each
+    /// user has (0: off). One user's own failures ban at `autoban_failures`.
+    pub autoban_users: u32,
 }
 
 /// The policy is written and valid.

@@ -1,8 +1,10 @@
 //! Auto-ban from the wire: a TC egress program on the protected interface reads the PBX's own
-//! SIP responses and counts, per client, authentication failures (401, 403, 407 to a REGISTER
-//! or an INVITE that carried credentials) with no 2xx to a REGISTER or INVITE in between. A
-//! client at the policy's threshold within its window is banned in the map the XDP program already checks: the next
-//! packet from it is dropped, within the same millisecond, with no log file in between.
+//! SIP responses and counts, per client and SIP user ([`users`]), authentication failures
+//! (401, 403, 407 to a REGISTER or an INVITE that carried credentials) with no 2xx to that
+//! user in between. A client whose failures for one user reach the policy's threshold within
+//! its window, or whose failures name too many users (enumeration), is banned in the map the
+//! XDP program already checks: the next packet from it is dropped, within the same
+//! millisecond, with no log file in between.
 //!
 //! Outcomes, not volume: an honest phone gets one challenge (not a failure: its request had no
 //! credentials), answers it and gets a 200, which clears its count, however often it
@@ -16,9 +18,10 @@
 use aya_ebpf::{helpers::generated::bpf_skb_load_bytes, programs::TcContext};
 use sipguard_common::{
     addr, port_index, service_index, ua::LF, BAN_COUNTER_CHALLENGES, BAN_COUNTER_NONCE_PROVEN,
-    BAN_COUNTER_UNPROVEN_FAILURES, BAN_REASON_AUTH_FAILURES, BAN_SCOPE_SIP, DEST_GROUP_PROTECT,
-    DEST_SCOPED, MAX_SERVICES, POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_PROTECT,
-    PROTO_SLOT_TCP, PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
+    BAN_COUNTER_STALE, BAN_COUNTER_UNPROVEN_FAILURES, BAN_REASON_AUTH_ENUMERATION,
+    BAN_REASON_AUTH_FAILURES, BAN_SCOPE_SIP, DEST_GROUP_PROTECT, DEST_SCOPED, MAX_SERVICES,
+    POLICY_AUTOBAN, POLICY_HAS_TRUSTED, POLICY_MONITOR, POLICY_PROTECT, PROTO_SLOT_TCP,
+    PROTO_SLOT_UDP, SERVICE_ENABLED, SERVICE_SIP,
 };
 
 use crate::{
@@ -33,7 +36,7 @@ use crate::{
     },
     nonce,
     parse::Src,
-    source,
+    source, users,
 };
 
 /// Bytes of a response searched for its CSeq.
@@ -44,7 +47,7 @@ const METHOD_REGISTER: u64 = 1;
 const METHOD_INVITE: u64 = 2;
 
 enum Outcome {
-    /// 2xx to REGISTER or INVITE: the client is who it says; both counts clear.
+    /// 2xx to REGISTER or INVITE: the user logged in; its run of failures ends.
     Success,
     /// 18x to INVITE: the call was routed, so its credentials passed; the count of requests
     /// with credentials clears, failures stay (only a 2xx ends a run of failures).
@@ -143,10 +146,14 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
     }
     match outcome {
         Outcome::Success => {
+            // A login clears its user's run only (a guesser's own valid account must not
+            // clear the extensions it guesses): only an answer to credentials, so that a 2xx
+            // the PBX gives without a password (an IVR answering a guest call) clears nothing.
             if answers_credentials {
                 learned::remember(&key, policy.autoban_learned_s);
+                let user = users::of_response(n, policy.digest_seed as u64);
+                users::end_run(&words, user);
             }
-            let _ = AUTH_FAILS.remove(&key);
         }
         Outcome::Progress => {
             if method == METHOD_INVITE {
@@ -162,6 +169,12 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
                 count(BAN_COUNTER_CHALLENGES);
                 return Some(());
             }
+            // `stale=true`: the nonce had expired, no password was refused (what every phone
+            // of an office collects when the PBX restarts).
+            if nonce::stale(n) {
+                count(BAN_COUNTER_STALE);
+                return Some(());
+            }
             // Proven: answered over TCP (the client completed a handshake), or over UDP to a
             // request whose nonce proves its sender got the PBX's challenge.
             let proven = bound || nonce_bound;
@@ -172,36 +185,39 @@ pub(crate) fn observe(ctx: &TcContext) -> Option<()> {
                     BAN_COUNTER_UNPROVEN_FAILURES
                 });
             }
-            if st.count != 0 && now.saturating_sub(st.window_start_ns) <= window {
-                st.count += 1;
+            let user = users::of_response(n, policy.digest_seed as u64);
+            let (failures, named) = users::failure(&words, user, window);
+            // One user's run at the threshold, or failures naming too many users.
+            let (reason, evidence) = if failures >= policy.autoban_failures {
+                (BAN_REASON_AUTH_FAILURES, failures)
+            } else if policy.autoban_users != 0 && named >= policy.autoban_users {
+                (BAN_REASON_AUTH_ENUMERATION, named)
             } else {
-                st.count = 1;
-                st.window_start_ns = now;
-            }
-            let failures = st.count;
-            if failures >= policy.autoban_failures {
-                let _ = AUTH_FAILS.remove(&key);
-                let trusted =
-                    policy.flags & POLICY_HAS_TRUSTED != 0 && source::is_trusted(epoch, &client);
-                if !trusted && policy.flags & POLICY_MONITOR == 0 {
-                    // Unproven answers went to whatever source a request claimed: a forger's
-                    // victim is banned from SIP at most, and not at all if it logged in
-                    // lately.
-                    let scope = if proven {
-                        policy.autoban_scope
-                    } else {
-                        BAN_SCOPE_SIP
-                    };
-                    let _ = ban_source(
-                        &policy,
-                        &client,
-                        policy.autoban_ban_s,
-                        BAN_REASON_AUTH_FAILURES,
-                        scope,
-                        failures,
-                        proven,
-                    );
-                }
+                return Some(());
+            };
+            // Judged (banned, spared or trusted): the user's run and the client's tally of
+            // users start again.
+            users::end_run(&words, user);
+            let _ = AUTH_FAILS.remove(&key);
+            let trusted =
+                policy.flags & POLICY_HAS_TRUSTED != 0 && source::is_trusted(epoch, &client);
+            if !trusted && policy.flags & POLICY_MONITOR == 0 {
+                // Unproven answers went to whatever source a request claimed: a forger's
+                // victim is banned from SIP at most, and not at all if it logged in lately.
+                let scope = if proven {
+                    policy.autoban_scope
+                } else {
+                    BAN_SCOPE_SIP
+                };
+                let _ = ban_source(
+                    &policy,
+                    &client,
+                    policy.autoban_ban_s,
+                    reason,
+                    scope,
+                    evidence,
+                    proven,
+                );
             }
         }
     }

@@ -34,6 +34,7 @@ mod pipelining;
 mod sample;
 mod source;
 mod ua;
+mod users;
 
 use aya_ebpf::{
     bindings::{xdp_action, TC_ACT_OK},

@@ -18,12 +18,14 @@ use aya_ebpf::{
 };
 use sipguard_common::{
     ua::{Scanners, PATTERN_MAX},
-    AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, NonceOwner, Policy, RateKey,
-    ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES, AUTH_FAILS_MAX_ENTRIES,
+    AuthFailures, AutoBanSlot, Ban, BanNoteKey, Counter, FragKey, FragVerdict, NonceOwner, Policy,
+    RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, UserFailures, UserKey,
+    ALLOW_MAX_ENTRIES, AUTH_FAILS_MAX_ENTRIES, AUTO_BANS_MAX_ENTRIES, AUTO_BAN_ROOM,
     BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, COUNTER_ENTRIES, DENY_MAX_ENTRIES,
     DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES, FRAG_MAX_ENTRIES, LEARNED_MAX_ENTRIES, MAX_SERVICES,
     NONCES_MAX_ENTRIES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES, SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES,
-    STATE_ACTIVE_EPOCH, STATE_BANS_PRESENT, STATE_ENTRIES, TRUSTED_MAX_ENTRIES,
+    STATE_ACTIVE_EPOCH, STATE_AUTO_BAN_HEAD, STATE_BANS_PRESENT, STATE_ENTRIES,
+    TRUSTED_MAX_ENTRIES, USER_FAILS_MAX_ENTRIES,
 };
 
 // ---- Policy, per epoch ----------------------------------------------------------------
@@ -71,11 +73,19 @@ pub(crate) static SCANNERS: Array<Scanners> = Array::pinned(EPOCHS, 0);
 /// The active epoch, the layout version and the "bans may exist" flag (`STATE_*`).
 #[map]
 pub(crate) static STATE: Array<u32> = Array::pinned(STATE_ENTRIES, 0);
-/// Bans by source prefix.
+/// Bans by source prefix: the admin's, from logs and from the fleet (the daemon writes them).
 #[map]
 pub(crate) static BANS_V4: LpmTrie<[u8; 4], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
 #[map]
 pub(crate) static BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(BAN_MAX_ENTRIES, 0);
+/// The programs' own bans, in their own room (`ban`): IPv4 /32s, IPv6 rate prefixes.
+#[map]
+pub(crate) static AUTO_BANS_V4: LpmTrie<[u8; 4], Ban> = LpmTrie::pinned(AUTO_BANS_MAX_ENTRIES, 0);
+#[map]
+pub(crate) static AUTO_BANS_V6: LpmTrie<[u8; 16], Ban> = LpmTrie::pinned(AUTO_BANS_MAX_ENTRIES, 0);
+/// Which ban holds each slot of the programs' room, oldest next (`STATE_AUTO_BAN_HEAD`).
+#[map]
+pub(crate) static AUTO_BAN_RING: Array<AutoBanSlot> = Array::pinned(AUTO_BAN_ROOM, 0);
 /// The admin's text per ban (`sipguard ban --reason`); the programs never read it.
 #[map]
 pub(crate) static BAN_NOTES: HashMap<BanNoteKey, [u8; BAN_NOTE_LEN]> =
@@ -88,6 +98,11 @@ pub(crate) static RATES: LruHashMap<RateKey, SourceState> = LruHashMap::pinned(R
 #[map]
 pub(crate) static AUTH_FAILS: LruHashMap<[u8; 16], AuthFailures> =
     LruHashMap::pinned(AUTH_FAILS_MAX_ENTRIES, 0);
+/// Failures per (client, SIP user) (`users`): one user's run, and whether it is counted
+/// among its client's `AuthFailures::users`.
+#[map]
+pub(crate) static USER_FAILS: LruHashMap<UserKey, UserFailures> =
+    LruHashMap::pinned(USER_FAILS_MAX_ENTRIES, 0);
 /// Sources the PBX recently accepted (same key as `AUTH_FAILS`), with the time their trust
 /// ends on the programs' clock (`learned`).
 #[map]
@@ -179,6 +194,19 @@ pub(crate) fn active() -> Option<(u32, &'static Policy)> {
 #[inline(always)]
 pub(crate) fn bans_present() -> bool {
     matches!(STATE.get(STATE_BANS_PRESENT), Some(&flag) if flag != 0)
+}
+
+/// The slot of the programs' ban room to write next (`STATE_AUTO_BAN_HEAD`), moving the
+/// head on. A plain read and write: two CPUs banning at once may take one slot, and the ban
+/// whose slot is overwritten then stays until it expires (the tries have slack for it).
+#[inline(always)]
+pub(crate) fn next_auto_ban_slot() -> Option<u32> {
+    let head = STATE.get_ptr_mut(STATE_AUTO_BAN_HEAD)?;
+    // SAFETY: a pointer into the array's map memory, valid while the program runs.
+    let slot = unsafe { *head };
+    // SAFETY: as above.
+    unsafe { *head = slot.wrapping_add(1) };
+    Some(slot % AUTO_BAN_ROOM)
 }
 
 /// Tells the ban lookups a ban exists (after inserting it; see `STATE_BANS_PRESENT`).

@@ -161,13 +161,27 @@ pub extern "C" fn sipguard_record_challenge(code_len: u64, hi: u64, lo: u64) -> 
 }
 
 /// The hash of the nonce in the response's first `WWW-Authenticate` or `Proxy-Authenticate`
-/// line (the egress scratch, `len` bytes; the line within [`CHALLENGE_LINE_WITHIN`]), or 0. A global BPF function: its line walk is
-/// verified once.
+/// line (the egress scratch, `len` bytes; the line within [`CHALLENGE_LINE_WITHIN`]), or 0.
 #[no_mangle]
 #[inline(never)]
 pub extern "C" fn sipguard_challenge_nonce(len: u64) -> u64 {
+    match sipguard_challenge_line(len) {
+        NO_LINE => 0,
+        line => sipguard_scratch_nonce(line, len),
+    }
+}
+
+/// [`sipguard_challenge_line`]'s answer when the response has no challenge line.
+const NO_LINE: u64 = u64::MAX;
+
+/// Offset in the egress scratch (`len` bytes copied) of the response's first
+/// `WWW-Authenticate` or `Proxy-Authenticate` line, within [`CHALLENGE_LINE_WITHIN`], or
+/// [`NO_LINE`]. A global BPF function: its line walk is verified once.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_challenge_line(len: u64) -> u64 {
     let Some(scratch) = EGRESS_SCRATCH.get_ptr_mut(0) else {
-        return 0;
+        return NO_LINE;
     };
     let bytes = scratch as *const u8;
     let len = (len as usize).min(EGRESS_HEAD_BYTES);
@@ -187,15 +201,100 @@ pub extern "C" fn sipguard_challenge_nonce(len: u64) -> u64 {
             let (w, next) = unsafe { (read(bytes, line), read(bytes, line + 8)) };
             let first = w as u8;
             if first == b'\r' || first == b'\n' {
-                return 0;
+                return NO_LINE;
             }
             let (w, next) = (w | CASE_BITS, next | CASE_BITS);
             if (w == WWW_AUTH && next == ENTICATE) || (w == PROXY_AU && next == THENTICA) {
-                return sipguard_scratch_nonce(line as u64, len as u64);
+                return line as u64;
             }
         }
     }
+    NO_LINE
+}
+
+/// The response's challenge line (the egress scratch, `len` bytes copied) says
+/// `stale=true` (or `stale="true"`, any case) within [`CHALLENGE_SCAN`] bytes: the nonce the
+/// request echoed had expired. Only the PBX writes that line (see the module doc).
+#[inline(always)]
+pub(crate) fn stale(len: usize) -> bool {
+    sipguard_challenge_stale(len as u64) != 0
+}
+
+/// [`stale`] as a global BPF function: 1 or 0.
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn sipguard_challenge_stale(len: u64) -> u64 {
+    let line = sipguard_challenge_line(len);
+    if line == NO_LINE {
+        return 0;
+    }
+    let Some(scratch) = EGRESS_SCRATCH.get_ptr_mut(0) else {
+        return 0;
+    };
+    let bytes = scratch as *const u8;
+    let (line, len) = (
+        (line as usize) & (EGRESS_HEAD_BYTES - 1),
+        (len as usize).min(EGRESS_HEAD_BYTES),
+    );
+    // Eight bytes at a time (a byte loop cost the verifier a hundred thousand instructions):
+    // each `=` before the line's end is a candidate, with `stale` before it and `true` or
+    // `"true"` after it (`=` and `"` are unchanged by the case bits).
+    for i in 0..CHALLENGE_SCAN / 8 {
+        let at = line + 8 * i;
+        if at + 8 > len {
+            return 0;
+        }
+        // SAFETY: at + 8 <= len <= EGRESS_HEAD_BYTES.
+        let w = unsafe { word(bytes, at) };
+        let feeds = zero_bytes(w ^ LF);
+        let mut eqs = zero_bytes(w ^ EQUALS);
+        if feeds != 0 {
+            // Only those before the first line feed.
+            eqs &= (feeds & feeds.wrapping_neg()) - 1;
+        }
+        // A nonce's base64 padding may put two more in the word.
+        for _ in 0..3 {
+            if eqs == 0 {
+                break;
+            }
+            let eq = at + lowest_byte(eqs) as usize;
+            eqs &= eqs - 1;
+            if eq < line + 5 || eq + 6 > len {
+                continue;
+            }
+            // SAFETY: eq - 5 >= line and eq + 1 < len; the scratch has 128 bytes past
+            // EGRESS_HEAD_BYTES for the rest of each word.
+            let (before, after) = unsafe { (word(bytes, eq - 5), word(bytes, eq + 1)) };
+            let (before, after) = (before | CASE_BITS, after | CASE_BITS);
+            if before & 0xffff_ffff_ffff == STALE_EQ
+                && (after & 0xffff_ffff == TRUE || after & 0xff_ffff_ffff == QUOTED_TRUE)
+            {
+                return 1;
+            }
+        }
+        if feeds != 0 {
+            return 0;
+        }
+    }
     0
+}
+
+/// What [`sipguard_challenge_stale`] compares, as little-endian words read lower-cased.
+const EQUALS: u64 = 0x3d3d_3d3d_3d3d_3d3d;
+const STALE_EQ: u64 = u64::from_le_bytes(*b"stale=\0\0");
+const TRUE: u64 = u32::from_le_bytes(*b"true") as u64;
+const QUOTED_TRUE: u64 = u64::from_le_bytes(*b"\"true\0\0\0");
+
+/// Eight bytes of the scratch at `at`, masked inside it through memory (see [`scratch_byte`]).
+///
+/// # Safety
+/// `at` must be below EGRESS_HEAD_BYTES (the scratch has 128 bytes more).
+#[inline(always)]
+unsafe fn word(bytes: *const u8, at: usize) -> u64 {
+    // SAFETY: a read of a local.
+    let at = unsafe { core::ptr::read_volatile(&at) } & (EGRESS_HEAD_BYTES - 1);
+    // SAFETY: the caller's contract, and the mask.
+    unsafe { read(bytes, at) }
 }
 
 /// [`sipguard_nonce_at`] and [`sipguard_nonce_hash`] in one walk of the egress scratch, from
@@ -267,7 +366,7 @@ pub extern "C" fn sipguard_scratch_nonce_hash(start: u64, len: u64) -> u64 {
 /// can prove idle (the callers check `at` against the copied length) and then adds the
 /// offsets in an order the verifier can't bound.
 #[inline(always)]
-fn scratch_byte(bytes: *const u8, at: usize) -> u8 {
+pub(crate) fn scratch_byte(bytes: *const u8, at: usize) -> u8 {
     // SAFETY: a read of a local.
     let at = unsafe { core::ptr::read_volatile(&at) } & (EGRESS_HEAD_BYTES - 1);
     // SAFETY: below EGRESS_HEAD_BYTES, inside the scratch.
@@ -279,7 +378,7 @@ fn scratch_byte(bytes: *const u8, at: usize) -> u8 {
 /// # Safety
 /// `at + 8` must be inside the scratch.
 #[inline(always)]
-unsafe fn read(bytes: *const u8, at: usize) -> u64 {
+pub(crate) unsafe fn read(bytes: *const u8, at: usize) -> u64 {
     // SAFETY: the caller keeps `at + 8` inside the scratch (this function's contract).
     unsafe { core::ptr::read_volatile(bytes.add(at) as *const u64) }
 }

@@ -266,6 +266,22 @@ def bruteforce_summary(d):
                      "wrong passwords per trial", "against sipguard"], out))
     md.append(f"{doc['definitions']}\n")
     md.append("![brute force](docs/bench/bruteforce.png)\n")
+    forged = doc.get("forged_trunk")
+    if forged:
+        md.append("#### The forged trunk: the same defences, and a forger writing the trunk's "
+                  "address\n")
+        md.append(f"Attack: {forged['attack']}.\n")
+        out = []
+        for name in sorted(forged["results"], key=lambda n: n != "sipguard"):
+            r = forged["results"][name]
+            out.append((name, r["forged_sent"], r["authfail_logged"],
+                        f"**{r['ban']}**",
+                        f"{r['registrations_ok']}/{r['registrations']}",
+                        f"{r['calls_ok']}/{r['calls']}"))
+        md.append(table(["defence", "forged packets", "AUTHFAIL lines \"from\" the trunk",
+                         "the trunk's ban", "trunk registrations ok after",
+                         "trunk calls ok after"], out))
+        md.append(f"{forged['definitions']}\n")
     return md
 
 

@@ -11,6 +11,7 @@ pub mod fail2ban;
 pub mod fake_http;
 pub mod fixture;
 pub mod flood;
+pub mod forgery;
 pub mod guesser;
 pub mod harness;
 pub mod log_lines;

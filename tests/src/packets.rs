@@ -122,15 +122,44 @@ pub fn response(code: u16, method: &str, via_padding: usize) -> Vec<u8> {
 
 /// [`response`] with the challenge's `nonce`.
 pub fn challenge_with(code: u16, method: &str, via_padding: usize, nonce: &str) -> Vec<u8> {
+    answer_for(
+        code,
+        method,
+        "\"Alice\" <sip:1001@192.0.2.1>",
+        &format!("nonce=\"{nonce}\", qop=\"auth\""),
+        via_padding,
+    )
+}
+
+/// A response `code` to `method` whose `From` value (copied from the request) is `from`,
+/// with `challenge` after the realm of its `WWW-Authenticate` line.
+pub fn answer_for(
+    code: u16,
+    method: &str,
+    from: &str,
+    challenge: &str,
+    via_padding: usize,
+) -> Vec<u8> {
     format!(
         "SIP/2.0 {code} Whatever\r\nVia: SIP/2.0/UDP 192.0.2.66:5060;branch=z9hG4bK-1{}\r\n\
-         From: <sip:1001@192.0.2.1>;tag=1\r\nTo: <sip:1001@192.0.2.1>;tag=2\r\n\
+         From: {from};tag=1\r\nTo: <sip:1001@192.0.2.1>;tag=2\r\n\
          Call-ID: 42@192.0.2.66\r\nCSeq: 7 {method}\r\n\
-         WWW-Authenticate: Digest realm=\"192.0.2.1\", nonce=\"{nonce}\", qop=\"auth\"\r\n\
+         WWW-Authenticate: Digest realm=\"192.0.2.1\", {challenge}\r\n\
          Server: kamailio\r\nContent-Length: 0\r\n\r\n",
         "x".repeat(via_padding)
     )
     .into_bytes()
+}
+
+/// [`response`] for SIP user `user` (the user part of the `From` URI the PBX copies).
+pub fn response_for_user(code: u16, method: &str, user: &str) -> Vec<u8> {
+    answer_for(
+        code,
+        method,
+        &format!("<sip:{user}@192.0.2.1>"),
+        "nonce=\"abc\", qop=\"auth\"",
+        0,
+    )
 }
 
 /// A REGISTER with `Authorization` (`method` INVITE: an INVITE with `Proxy-Authorization`),

@@ -576,6 +576,33 @@ impl VoipLab {
         n: u32,
         rate: u32,
     ) -> anyhow::Result<SippResult> {
+        self.registrations_of("users_reg.csv", ns, ip, target, n, rate)
+    }
+
+    /// Six office phones behind the phone namespace's one address (users 1003 to 1008 of
+    /// `office_reg.csv`; 1008 still has an old password), each registering once, all `rate`
+    /// per second.
+    pub fn office_registrations(&self, rate: u32) -> anyhow::Result<SippResult> {
+        self.registrations_of(
+            "office_reg.csv",
+            &self.phone,
+            self.phone_ip,
+            self.target,
+            6,
+            rate,
+        )
+    }
+
+    /// `n` registrations of the users of `users` (a sipp injection file of `lab/sipp`).
+    fn registrations_of(
+        &self,
+        users: &str,
+        ns: &str,
+        ip: &str,
+        target: &str,
+        n: u32,
+        rate: u32,
+    ) -> anyhow::Result<SippResult> {
         self.sipp(
             ns,
             "honest_reg",
@@ -584,7 +611,7 @@ impl VoipLab {
                 "-sf",
                 &Self::scenario("reg.xml"),
                 "-inf",
-                &Self::scenario("users_reg.csv"),
+                &Self::scenario(users),
                 "-t",
                 self.honest_transport,
                 "-i",

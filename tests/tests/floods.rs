@@ -92,8 +92,8 @@ const EVERYTHING: &str = include_str!("../policies/floods_everything.toml");
 const SCRATCH: [&str; 3] = ["EGRESS_SCRATCH", "FRAG_SCRATCH", "UA_SCRATCH"];
 
 /// Leaves a mark in every map: counters, SIP counters, rate state, the SYN budget, a
-/// scanner ban with its event, a drop sample, auth failures, a learned login, a fragment's verdict, a manual
-/// IPv6 ban with a note, and a second policy (with protected destinations) in the other epoch.
+/// scanner ban per family with its event, a drop sample, auth failures, a learned login, a fragment's verdict, manual
+/// bans (IPv6 with a note, IPv4), and a second policy (with protected destinations) in the other epoch.
 fn dirty_everything(h: &mut Harness) {
     let register = b"REGISTER sip:192.0.2.1 SIP/2.0\r\nCSeq: 1 REGISTER\r\n\r\n";
     for _ in 0..4 {
@@ -105,6 +105,8 @@ fn dirty_everything(h: &mut Harness) {
     }
     let scanner = b"OPTIONS sip:100@192.0.2.1 SIP/2.0\r\nUser-Agent: friendly-scanner\r\n\r\n";
     assert_eq!(h.run(&packets::sip("192.0.2.66", scanner)), XDP_DROP);
+    // And from IPv6: a ban in each family of the programs' room.
+    assert_eq!(h.run(&packets::sip("2001:db8:1::66", scanner)), XDP_DROP);
     for g in 0..2 {
         h.round_trip(
             &packets::sip("192.0.2.77", &packets::with_credentials("REGISTER", g)),
@@ -131,6 +133,10 @@ fn dirty_everything(h: &mut Harness) {
     h.loaded
         .maps
         .ban_with_note(net, ban, "a note")
+        .expect("writing a ban");
+    h.loaded
+        .maps
+        .ban("203.0.113.0/24".parse().expect("a test prefix"), ban)
         .expect("writing a ban");
     // The second policy also protects destinations, and scopes a service by destination:
     // entries in both destination tries.

@@ -3,7 +3,7 @@
 //! share one loaded object ([`sipguard_tests::harness`]).
 //!
 //! Tiers: BPF_PROG_TEST_RUN on the real object (`xdp_verdicts`, `sip_classes`, `sip_rates`,
-//! `sip_scanners`, `autoban`, `learned_trust`, `nonces`, `floods`, `no_bypass`, `destinations`); the real daemon in network namespaces
+//! `sip_scanners`, `autoban`, `ban_room`, `learned_trust`, `nonces`, `user_tallies`, `floods`, `no_bypass`, `destinations`); the real daemon in network namespaces
 //! (`e2e`, `no_bypass_e2e`, `bench_policy`; `perimeter`: on a router in front of the PBX,
 //! and on several interfaces); fleet-wide bans with a real CrowdSec LAPI and fake feeds
 //! (`fleet`); real VoIP tools and fail2ban (`real_tools`; over TCP: `real_tools_tcp`);
@@ -19,6 +19,7 @@
 
 mod audit;
 mod autoban;
+mod ban_room;
 mod bench_policy;
 mod deb;
 mod destinations;
@@ -36,4 +37,5 @@ mod real_tools_tcp;
 mod sip_classes;
 mod sip_rates;
 mod sip_scanners;
+mod user_tallies;
 mod xdp_verdicts;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use sipguard_tests::{
     daemon::Daemon,
+    forgery,
     guesser::Guesser,
     policies::TempFile,
     privileged_test,
@@ -361,48 +362,9 @@ privileged_test! {
     }
 }
 
-/// A forger in the attacker namespace writing `src` as the source, to Kamailio on 5060: raw
-/// frames on the attacker's bridge port, every checksum valid.
+/// [`forgery::send`], which must go.
 fn forged(lab: &VoipLab, src: &str, payloads: &[String]) {
-    use sipguard_tests::wire::Wire;
-    let wire = Wire::between(&lab.attacker, "atk0", &lab.pbx, PBX_IF).expect("the forger's wire");
-    let (src, dst) = (src.parse().unwrap(), PBX.parse().unwrap());
-    let frames: Vec<Vec<u8>> = payloads
-        .iter()
-        .map(|p| wire.udp(src, dst, 5060, p.as_bytes()))
-        .collect();
-    wire.send(&frames).expect("sending the forged frames");
-}
-
-/// What a forger sends "from" `victim`: `n` REGISTERs for 1001 without credentials, `n` with
-/// made-up credentials (a nonce Kamailio never issued), and `n` OPTIONS with a scanner
-/// User-Agent; each request its own transaction.
-fn forgeries(victim: &str, n: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        let head = |method: &str, cseq: usize, ua: &str| {
-            format!(
-                "{method} sip:{PBX} SIP/2.0\r\nVia: SIP/2.0/UDP {victim}:5060;branch=z9hG4bK-f{i}-{cseq}\r\n\
-                 From: <sip:1001@{PBX}>;tag=f{i}\r\nTo: <sip:1001@{PBX}>\r\n\
-                 Call-ID: forged-{i}-{cseq}@{victim}\r\nCSeq: {cseq} {method}\r\n\
-                 Contact: <sip:1001@{victim}:5060>\r\nMax-Forwards: 70\r\nUser-Agent: {ua}\r\n"
-            )
-        };
-        out.push(format!(
-            "{}Content-Length: 0\r\n\r\n",
-            head("REGISTER", 1, "Yealink SIP-T46S")
-        ));
-        out.push(format!(
-            "{}Authorization: Digest username=\"1001\", realm=\"{PBX}\", nonce=\"made-up-{i}\", \
-             uri=\"sip:{PBX}\", response=\"{i:032x}\", algorithm=MD5\r\nContent-Length: 0\r\n\r\n",
-            head("REGISTER", 2, "Yealink SIP-T46S")
-        ));
-        out.push(format!(
-            "{}Content-Length: 0\r\n\r\n",
-            head("OPTIONS", 3, "friendly-scanner")
-        ));
-    }
-    out
+    forgery::send(lab, src, payloads).expect("sending the forged frames");
 }
 
 privileged_test! {
@@ -417,7 +379,7 @@ privileged_test! {
         lab.honest_traffic_succeeds(5, 2);
         let authfail_before = lab.kamailio_count("AUTHFAIL", PHONE);
         // 20 of each forgery, far past every threshold (5 failures, 10 attempts, 1 scanner).
-        forged(&lab, PHONE, &forgeries(PHONE, 20));
+        forged(&lab, PHONE, &forgery::against(PHONE, 20));
         // Kamailio believed them: it challenged, and logged wrong passwords "from" the trunk,
         // the lines fail2ban's jail would ban it on.
         std::thread::sleep(Duration::from_millis(500));
@@ -445,7 +407,7 @@ privileged_test! {
         // The same forgeries under an address that never logged in (no host owns it):
         // banned, from SIP only, never all of its traffic.
         const NEVER_LOGGED_IN: &str = "192.0.2.77";
-        forged(&lab, NEVER_LOGGED_IN, &forgeries(NEVER_LOGGED_IN, 20));
+        forged(&lab, NEVER_LOGGED_IN, &forgery::against(NEVER_LOGGED_IN, 20));
         let row = daemon
             .wait_for_ban("192.0.2.77/32")
             .expect("the address that never logged in is banned");
@@ -509,5 +471,74 @@ privileged_test! {
         assert_eq!(evidence(&daemon, "nonce_proven"), 5);
         // The phone beside it was challenged, never failed, and is not banned.
         assert!(daemon.wait_for_ban("192.0.2.10/32").is_none());
+    }
+}
+
+privileged_test! {
+    fn six_phones_behind_one_address_with_one_wrong_password_among_them_are_not_banned() {
+        // An office NAT: six sipp phones share one address and register at once, three times
+        // (the link flapped); one phone still has its old password. Eighteen logins, three
+        // failures from the address, all of them the one phone's: below its own threshold
+        // (the built-in default's 5), and six users are no enumeration (10).
+        let lab = lab();
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9619, &[]).unwrap();
+        for round in 0..3 {
+            let r = lab.office_registrations(100).expect("sipp office registrations");
+            assert_eq!(
+                (r.successful, r.failed),
+                (5, 1),
+                "round {round}: five phones log in, the one with the old password is refused: {r:?}\n{}",
+                lab.kamailio_log()
+            );
+        }
+        assert_eq!(lab.kamailio_count("AUTHFAIL REGISTER", "192.0.2.10"), 3);
+        assert!(daemon.wait_for_ban("192.0.2.10/32").is_none(), "the office is not banned");
+        // Counted, and proven at that: each nonce went to this one address (six phones, one
+        // address), so even proven evidence bans per user.
+        assert_eq!(
+            evidence(&daemon, "unproven_failure") + evidence(&daemon, "nonce_proven"),
+            3,
+            "the failures were counted"
+        );
+        // The office's phones and calls go on.
+        lab.honest_traffic_succeeds(3, 2);
+    }
+}
+
+privileged_test! {
+    fn a_guesser_trying_50_extensions_one_password_each_is_banned_for_enumeration() {
+        // Kamailio challenges unknown users like known ones (-A WITH_UNKNOWN_401, the hardened
+        // registrar): every extension's wrong password is a 401. One guess per extension never
+        // makes two failures for one user; the tenth user named bans the address.
+        let mut lab = VoipLab::new().expect("building the VoIP lab");
+        lab.start_kamailio_with(&["WITH_UNKNOWN_401"]).expect("starting Kamailio");
+        let daemon = Daemon::start(&lab.pbx, PBX_IF, 9620, &[]).unwrap();
+        let mut refused = 0;
+        let mut stopped_at = None;
+        for ext in 1001..1051 {
+            let run = Guesser {
+                user: ext.to_string(),
+                password: "1234".into(),
+                ..guesser(&lab)
+            }
+            .lock_step(2)
+            .unwrap();
+            refused += run.iter().filter(|e| e.with_credentials && e.answer.is_some_and(|a| a.0 == 401)).count();
+            if run.iter().any(|e| e.answer.is_none()) {
+                stopped_at = Some(ext);
+                break;
+            }
+        }
+        assert_eq!(refused, 10, "ten wrong passwords, one per extension, reached Kamailio");
+        assert_eq!(stopped_at, Some(1011), "the eleventh extension's first request is dropped");
+        let row = daemon.wait_for_ban("192.0.2.66/32").expect("the guesser is banned");
+        assert_eq!(row["reason"], "auth_enumeration", "{row}");
+        assert_eq!(
+            daemon.sample("sipguard_bans_created_total", &[("reason", "auth_enumeration")]),
+            1
+        );
+        assert_eq!(daemon.sample("sipguard_bans_created_total", &[("reason", "auth_failures")]), 0);
+        // The phone beside it is not.
+        lab.honest_traffic_succeeds(2, 1);
     }
 }

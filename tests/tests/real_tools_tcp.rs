@@ -269,9 +269,13 @@ privileged_test! {
              answered, bans {tcp_bans:?}), {udp} over UDP ({udp_answered} answered, bans \
              {udp_bans:?})"
         );
+        // Both transports are held to the same cap: the attempts signal's 10 and the one that
+        // trips it. Which signal ends a burst first (the 5th failure answered, or the 11th
+        // request with credentials) is a race between the PBX's answers and the requests in
+        // flight, so the counts themselves vary from run to run (UDP 5 or 10, TCP 7 seen).
         assert!(udp <= 11 && !udp_bans.is_empty(), "UDP: {udp} {udp_bans:?}");
         assert!(!tcp_bans.is_empty(), "the TCP guesser was not banned");
-        assert!(tcp <= udp, "{tcp} wrong passwords over TCP, {udp} over UDP");
+        assert!(tcp <= 11, "{tcp} wrong passwords over TCP, {udp} over UDP");
         lab.honest_traffic_succeeds(5, 0);
     }
 }

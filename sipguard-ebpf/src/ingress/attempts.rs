@@ -134,7 +134,7 @@ pub extern "C" fn sipguard_credential_attempt(
         }
         None => {
             let fresh = AuthFailures {
-                count: 0,
+                users: 0,
                 pending: weight,
                 window_start_ns: now,
                 pending_start_ns: now,

@@ -11,7 +11,9 @@ use sipguard_common::{
 use super::{decision::Decision, target::Target};
 use crate::{
     clock,
-    maps::{self, ALLOW_V4, ALLOW_V6, BANS_V4, BANS_V6, DENY_V4, DENY_V6},
+    maps::{
+        self, ALLOW_V4, ALLOW_V6, AUTO_BANS_V4, AUTO_BANS_V6, BANS_V4, BANS_V6, DENY_V4, DENY_V6,
+    },
     parse::Src,
     source,
 };
@@ -73,28 +75,49 @@ pub(crate) fn not_allowed(
 /// the daemon; expiry needs no daemon.
 #[inline(always)]
 fn is_banned(src: &Src, sip_service: bool) -> bool {
-    let ban = match src {
-        Src::V4(a) => BANS_V4.get(Key::new(32, *a)),
-        Src::V6(a) => BANS_V6.get(Key::new(128, *a)),
+    // The admin's room, then the programs' (`ban`): either ban in force drops. Raw pointers
+    // from here on: the hit count writes to the value, and a `&Ban` argument would tell LLVM
+    // that it can't change (it dropped the write).
+    let (admin, auto) = match src {
+        Src::V4(a) => (
+            BANS_V4.get(Key::new(32, *a)).map(writable),
+            AUTO_BANS_V4.get(Key::new(32, *a)).map(writable),
+        ),
+        Src::V6(a) => (
+            BANS_V6.get(Key::new(128, *a)).map(writable),
+            AUTO_BANS_V6.get(Key::new(128, *a)).map(writable),
+        ),
     };
+    in_force(admin, sip_service) || in_force(auto, sip_service)
+}
+
+/// aya-ebpf 0.2's LpmTrie only hands out `&V`; the value is kernel map memory, writable by
+/// the program.
+#[inline(always)]
+fn writable(ban: &Ban) -> *mut Ban {
+    core::ptr::from_ref(ban).cast_mut()
+}
+
+/// `ban` covers the packet (its scope) and has not expired; counts the hit.
+#[inline(always)]
+fn in_force(ban: Option<*mut Ban>, sip_service: bool) -> bool {
     let Some(ban) = ban else {
         return false;
     };
-    if ban.scope == BAN_SCOPE_SIP && !sip_service {
+    // SAFETY: the value lives in the map while the program runs.
+    let (scope, expires_ns) = unsafe { ((*ban).scope, (*ban).expires_ns) };
+    if scope == BAN_SCOPE_SIP && !sip_service {
         return false;
     }
-    if ban.expires_ns != 0 {
+    if expires_ns != 0 {
         let now = clock::now();
-        if now >= ban.expires_ns {
+        if now >= expires_ns {
             return false;
         }
     }
     // The bpfel target has no atomic read-modify-write in core, so this is a plain add: two
     // CPUs hitting the same ban at once may lose one count of this display-only counter.
-    // aya-ebpf 0.2's LpmTrie only hands out `&V`; the value is kernel map memory, writable by
-    // the program, so take its address as a raw pointer.
-    let ban = core::ptr::from_ref(ban) as usize as *mut Ban;
-    // SAFETY: the value lives in the map while the program runs.
+    // SAFETY: as above.
     unsafe { (*ban).hits += 1 };
     true
 }

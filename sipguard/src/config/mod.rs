@@ -200,9 +200,12 @@ pub struct ScannerPolicy {
 pub struct AutobanPolicy {
     pub enabled: bool,
     /// A client answered this many authentication failures (401, 403, 407 to a REGISTER or
-    /// INVITE that carried credentials; a challenge to one without them is no failure) with
-    /// no 2xx between them ...
+    /// INVITE that carried credentials; a challenge to one without them is no failure) for
+    /// one SIP user, with no login of that user between them ...
     pub failures: u32,
+    /// ... or whose failures name this many SIP users (each with no login since: a guesser
+    /// rotating extensions; 0: off) ...
+    pub users: u32,
     /// ... within this window ...
     pub window: Duration,
     /// ... is banned this long ...
@@ -227,6 +230,7 @@ impl Default for AutobanPolicy {
         Self {
             enabled: true,
             failures: 5,
+            users: 10,
             window: Duration::from_secs(60),
             ban: Duration::from_secs(3600),
             sip_only: false,

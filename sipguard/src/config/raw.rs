@@ -90,6 +90,7 @@ pub(super) struct RawAutoban {
     pub(super) enabled: Option<Spanned<bool>>,
     pub(super) failures: Option<Spanned<i64>>,
     pub(super) attempts: Option<Spanned<i64>>,
+    pub(super) users: Option<Spanned<i64>>,
     pub(super) window: Option<Spanned<String>>,
     pub(super) ban: Option<Spanned<String>>,
     pub(super) scope: Option<Spanned<String>>,

@@ -6,12 +6,14 @@ use std::{fmt::Write as _, time::Duration};
 
 use ipnet::IpNet;
 use serde::Serialize;
-use sipguard_common::{Ban, BAN_MAX_ENTRIES, BAN_REASON_MANUAL, BAN_SCOPE_ALL, BAN_SCOPE_SIP};
+use sipguard_common::{
+    Ban, AUTO_BAN_ROOM, BAN_MAX_ENTRIES, BAN_REASON_MANUAL, BAN_SCOPE_ALL, BAN_SCOPE_SIP,
+};
 
 use super::{ControlError, Refusal};
 use crate::dataplane::{
     clock::ban_clock_ns,
-    maps::{ban_reason_name, Expiry},
+    maps::{ban_reason_name, BanRoom, Expiry},
     Maps,
 };
 
@@ -36,6 +38,8 @@ pub struct BanRow {
     pub expires_in_s: Option<u64>,
     pub expired: bool,
     pub hits: u64,
+    /// `admin` (by hand, from logs, from the fleet) or `programs` (the data plane's own).
+    pub room: &'static str,
 }
 
 /// Bans `net` for `duration` (`None`: until unbanned). Refuses a prefix that overlaps a trusted
@@ -74,9 +78,15 @@ pub fn ban(
 pub fn list(maps: &Maps) -> Result<Vec<BanRow>, ControlError> {
     let now = ban_clock_ns();
     let mut rows: Vec<BanRow> = maps
-        .bans()?
+        .bans_in_rooms()?
         .into_iter()
-        .map(|(net, b)| row(maps, net, &b, now))
+        .map(|(net, b, room)| BanRow {
+            room: match room {
+                BanRoom::Admin => "admin",
+                BanRoom::Programs => "programs",
+            },
+            ..row(maps, net, &b, now)
+        })
         .collect();
     rows.sort_by_key(|r| std::cmp::Reverse(r.expires_in_s.unwrap_or(u64::MAX)));
     Ok(rows)
@@ -99,6 +109,7 @@ fn row(maps: &Maps, net: IpNet, b: &Ban, now: u64) -> BanRow {
         },
         expired: Expiry::from_ns(b.expires_ns).has_passed(now),
         hits: b.hits,
+        room: "admin",
     }
 }
 
@@ -134,19 +145,25 @@ pub fn to_text(rows: &[BanRow]) -> String {
     out
 }
 
-/// The line `sipguard bans` adds when the ban maps are under pressure: a trie 90 % full or
-/// more, or bans the data plane lost to a full map (`lost`). None otherwise.
-pub fn pressure(rows: &[BanRow], lost: u64) -> Option<String> {
-    let v6 = rows.iter().filter(|r| r.net.contains(':')).count();
-    let v4 = rows.len() - v6;
-    let cap = BAN_MAX_ENTRIES as usize;
-    let tight = |n: usize| n * 10 >= cap * 9;
-    if !tight(v4) && !tight(v6) && lost == 0 {
+/// The line `sipguard bans` adds when the ban maps are under pressure: a room 90 % full or
+/// more (the admin's trie of either family, or the programs' room), bans the data plane
+/// lost to a full map (`lost`) or its bans that newer ones evicted (`evicted`). None
+/// otherwise.
+pub fn pressure(rows: &[BanRow], lost: u64, evicted: u64) -> Option<String> {
+    let admin = || rows.iter().filter(|r| r.room == "admin");
+    let a6 = admin().filter(|r| r.net.contains(':')).count();
+    let a4 = admin().count() - a6;
+    let programs = rows.iter().filter(|r| r.room == "programs").count();
+    let (cap, room) = (BAN_MAX_ENTRIES as usize, AUTO_BAN_ROOM as usize);
+    let tight = |n: usize, of: usize| n * 10 >= of * 9;
+    if !tight(a4, cap) && !tight(a6, cap) && !tight(programs, room) && lost == 0 && evicted == 0 {
         return None;
     }
     Some(format!(
-        "ban maps: IPv4 {v4} of {cap} prefixes, IPv6 {v6} of {cap}; {lost} bans the data plane \
-         decided were lost to a full map (sipguard_ban_insert_failures_total)\n"
+        "ban maps: admin's room IPv4 {a4} of {cap} prefixes, IPv6 {a6} of {cap}; the data \
+         plane's room {programs} of {room} (the oldest give way: {evicted} evicted, \
+         sipguard_bans_evicted_total); {lost} bans the data plane decided were lost to a full \
+         map (sipguard_ban_insert_failures_total)\n"
     ))
 }
 
@@ -181,21 +198,39 @@ mod tests {
             expires_in_s: None,
             expired: false,
             hits: 0,
+            room: "admin",
         };
         let few: Vec<BanRow> = (0..10).map(|i| row(format!("192.0.2.{i}/32"))).collect();
-        assert_eq!(pressure(&few, 0), None);
+        assert_eq!(pressure(&few, 0, 0), None);
         assert_eq!(
-            pressure(&few, 3).as_deref(),
+            pressure(&few, 3, 0).as_deref(),
             Some(
-                "ban maps: IPv4 10 of 65536 prefixes, IPv6 0 of 65536; 3 bans the data plane \
-                 decided were lost to a full map (sipguard_ban_insert_failures_total)\n"
+                "ban maps: admin's room IPv4 10 of 65536 prefixes, IPv6 0 of 65536; the data \
+                 plane's room 0 of 65536 (the oldest give way: 0 evicted, \
+                 sipguard_bans_evicted_total); 3 bans the data plane decided were lost to a \
+                 full map (sipguard_ban_insert_failures_total)\n"
             )
         );
+        let line = pressure(&few, 0, 12).expect("evictions are pressure");
+        assert!(line.contains("12 evicted"), "{line}");
         let many: Vec<BanRow> = (0..59_000u32)
             .map(|i| row(format!("2001:db8:{:x}:{:x}::/64", i >> 16, i & 0xffff)))
             .collect();
-        let line = pressure(&many, 0).expect("90 % full");
+        let line = pressure(&many, 0, 0).expect("90 % full");
         assert!(line.contains("IPv6 59000 of 65536;"), "{line}");
+        // The same bans in the data plane's room fill that one.
+        let theirs: Vec<BanRow> = many
+            .into_iter()
+            .map(|r| BanRow {
+                room: "programs",
+                ..r
+            })
+            .collect();
+        let line = pressure(&theirs, 0, 0).expect("its room 90 % full");
+        assert!(
+            line.contains("IPv6 0 of 65536; the data plane's room 59000 of 65536"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -213,6 +248,7 @@ mod tests {
             expires_in_s,
             expired,
             hits: 3,
+            room: "admin",
         };
         let text = to_text(&[row(Some(125), false), row(None, false), row(Some(0), true)]);
         let lines: Vec<&str> = text.lines().collect();

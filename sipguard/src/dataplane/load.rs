@@ -4,7 +4,7 @@ use std::{fs::File, path::Path};
 
 use aya::{
     programs::{Program, ProgramError, SchedClassifier, Xdp},
-    Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader, VerifierLogLevel,
 };
 
 use super::{
@@ -60,6 +60,7 @@ pub fn load(pin_dir: &Path, tracked_sources: u32) -> Result<Loaded> {
     }
     let coarse_clock = u32::from(features.coarse_clock);
     let mut ebpf = EbpfLoader::new()
+        .verifier_log_level(verifier_log_level())
         .default_map_pin_directory(pin_dir)
         .map_max_entries(map::RATES, tracked_sources)
         .override_global(object::global::COARSE_CLOCK, &coarse_clock, true)
@@ -79,6 +80,19 @@ pub fn load(pin_dir: &Path, tracked_sources: u32) -> Result<Loaded> {
         features,
         _lock: lock,
     })
+}
+
+/// What the verifier writes when it refuses a program: its error and its statistics, not its
+/// walk of every instruction. Kernels before 6.4 keep a log's first part, and the walk of a
+/// program of half a million instructions overflows any buffer: the refusal would be lost
+/// behind ENOSPC (after five verifications). `SIPGUARD_VERIFIER_LOG` (a file for the whole
+/// log, for development) asks for the walk too.
+fn verifier_log_level() -> VerifierLogLevel {
+    if std::env::var_os("SIPGUARD_VERIFIER_LOG").is_some() {
+        VerifierLogLevel::DEBUG | VerifierLogLevel::STATS
+    } else {
+        VerifierLogLevel::STATS
+    }
 }
 
 /// The program `name` of `ebpf` as a `P`.

@@ -37,13 +37,13 @@ mod tests {
         EbpfSectionKind, Object, ProgramSection,
     };
     use sipguard_common::{
-        ua::Scanners, AuthFailures, Ban, BanNoteKey, Counter, FragKey, FragVerdict, NonceOwner,
-        Policy, RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, ALLOW_MAX_ENTRIES,
-        AUTH_FAILS_MAX_ENTRIES, BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN,
-        COUNTER_ENTRIES, DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES,
-        FRAG_MAX_ENTRIES, LEARNED_MAX_ENTRIES, MAX_SERVICES, NONCES_MAX_ENTRIES, PORT_MAP_ENTRIES,
-        RATE_MAX_ENTRIES, SERVICE_NAME_LEN, SIP_COUNTER_ENTRIES, STATE_ENTRIES,
-        TRUSTED_MAX_ENTRIES,
+        ua::Scanners, AuthFailures, AutoBanSlot, Ban, BanNoteKey, Counter, FragKey, FragVerdict,
+        NonceOwner, Policy, RateKey, ScopedV4, ScopedV6, ServicePolicy, SourceState, UserFailures,
+        UserKey, ALLOW_MAX_ENTRIES, AUTH_FAILS_MAX_ENTRIES, AUTO_BANS_MAX_ENTRIES, AUTO_BAN_ROOM,
+        BAN_COUNTER_ENTRIES, BAN_MAX_ENTRIES, BAN_NOTE_LEN, COUNTER_ENTRIES, DENY_MAX_ENTRIES,
+        DEST_MAX_ENTRIES, EPOCHS, EVENTS_BYTES, FRAG_MAX_ENTRIES, LEARNED_MAX_ENTRIES,
+        MAX_SERVICES, NONCES_MAX_ENTRIES, PORT_MAP_ENTRIES, RATE_MAX_ENTRIES, SERVICE_NAME_LEN,
+        SIP_COUNTER_ENTRIES, STATE_ENTRIES, TRUSTED_MAX_ENTRIES, USER_FAILS_MAX_ENTRIES,
     };
 
     use super::{map, EGRESS_PROGRAM, NOOP_PROGRAM, OBJECT, PROGRAM};
@@ -186,6 +186,27 @@ mod tests {
                 BAN_MAX_ENTRIES,
             ),
             expect(
+                map::AUTO_BANS_V4,
+                BPF_MAP_TYPE_LPM_TRIE,
+                size_of::<Key<[u8; 4]>>(),
+                size_of::<Ban>(),
+                AUTO_BANS_MAX_ENTRIES,
+            ),
+            expect(
+                map::AUTO_BANS_V6,
+                BPF_MAP_TYPE_LPM_TRIE,
+                size_of::<Key<[u8; 16]>>(),
+                size_of::<Ban>(),
+                AUTO_BANS_MAX_ENTRIES,
+            ),
+            expect(
+                map::AUTO_BAN_RING,
+                BPF_MAP_TYPE_ARRAY,
+                u32s,
+                size_of::<AutoBanSlot>(),
+                AUTO_BAN_ROOM,
+            ),
+            expect(
                 map::BAN_NOTES,
                 BPF_MAP_TYPE_HASH,
                 size_of::<BanNoteKey>(),
@@ -205,6 +226,13 @@ mod tests {
                 16,
                 size_of::<AuthFailures>(),
                 AUTH_FAILS_MAX_ENTRIES,
+            ),
+            expect(
+                map::USER_FAILS,
+                BPF_MAP_TYPE_LRU_HASH,
+                size_of::<UserKey>(),
+                size_of::<UserFailures>(),
+                USER_FAILS_MAX_ENTRIES,
             ),
             expect(
                 map::LEARNED,

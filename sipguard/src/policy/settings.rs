@@ -63,6 +63,7 @@ pub(super) fn settings(
         autoban_learned_s: saturating_u32(u128::from(autoban.learned_trust.as_secs())),
         // Random per epoch: the map writer draws it.
         digest_seed: 0,
+        autoban_users: autoban.users,
     }
 }
 

@@ -223,6 +223,7 @@ fn the_built_in_default_reaches_the_kernel_as_exactly_these_settings() {
             drop_samples: 1,
             autoban_learned_s: 7200,
             digest_seed: 0,
+            autoban_users: 10,
         }
     );
 }
@@ -233,7 +234,7 @@ fn every_global_scanner_and_autoban_key_reaches_the_kernel_settings() {
         "[global]\nmode = \"monitor\"\ndefault = \"pass\"\nreply_ports = \"none\"\n\
          rate_ipv6_prefix = 48\ndrop_samples = 7\ntracked_sources = 4096\n\
          [scanners]\nban = \"2h\"\nrecheck = \"250ms\"\n\
-         [autoban]\nenabled = false\nfailures = 3\nattempts = 0\nwindow = \"10m\"\nban = \"1d\"\n\
+         [autoban]\nenabled = false\nfailures = 3\nattempts = 0\nusers = 4\nwindow = \"10m\"\nban = \"1d\"\n\
          scope = \"sip\"\nlearned_trust = \"30m\"\n",
     );
     let p = CompiledPolicy::compile(&c, &admin_host(vec![]));
@@ -255,6 +256,7 @@ fn every_global_scanner_and_autoban_key_reaches_the_kernel_settings() {
             drop_samples: 7,
             autoban_learned_s: 1800,
             digest_seed: 0,
+            autoban_users: 4,
         }
     );
     assert_eq!(p.reply_ports(), None);

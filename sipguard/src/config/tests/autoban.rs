@@ -75,3 +75,22 @@ fn learned_trust_is_not_a_logwatch_field() {
     assert_eq!(line, 4);
     assert!(message.starts_with("unknown key"), "{message}");
 }
+
+#[test]
+fn autoban_users_default_to_ten_and_zero_turns_enumeration_off() {
+    assert_eq!(parse("").autoban.users, 10);
+    assert_eq!(parse("[autoban]\nusers = 0\n").autoban.users, 0);
+    assert_eq!(parse("[autoban]\nusers = 50\n").autoban.users, 50);
+}
+
+#[test]
+fn one_user_is_no_enumeration_and_is_refused_with_its_line() {
+    for bad in ["1", "-3", "10001"] {
+        let (line, _, field, value, message) =
+            fail(&format!("[autoban]\nfailures = 3\nusers = {bad}\n"));
+        assert_eq!(line, 3);
+        assert_eq!(field, "[autoban] field `users`");
+        assert_eq!(value.as_deref(), Some(bad));
+        assert!(message.contains("2 to 10000"), "{message}");
+    }
+}

@@ -34,6 +34,18 @@ impl Validator<'_> {
                 }
             };
         }
+        if let Some(u) = &raw.users {
+            policy.users = match u32::try_from(*u.get_ref()) {
+                Ok(n @ (0 | 2..=10000)) => n,
+                _ => {
+                    return Err(self.at_value(
+                        &u.span(),
+                        field("users"),
+                        "expected 0 (off) or 2 to 10000 (SIP users a source's failures may name before it is banned)",
+                    ))
+                }
+            };
+        }
         if let Some(a) = &raw.attempts {
             policy.attempts = match u32::try_from(*a.get_ref()) {
                 Ok(n @ 0..=1000) => n,

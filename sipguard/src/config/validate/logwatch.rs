@@ -66,6 +66,7 @@ impl Validator<'_> {
                 enabled: None,
                 failures: raw.failures.clone(),
                 attempts: None,
+                users: None,
                 window: raw.window.clone(),
                 ban: raw.ban.clone(),
                 scope: raw.scope.clone(),

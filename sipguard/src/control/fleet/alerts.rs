@@ -16,7 +16,8 @@ use std::{
 use ipnet::IpNet;
 use serde_json::json;
 use sipguard_common::{
-    BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES, BAN_REASON_LOG, BAN_REASON_SCANNER,
+    BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_ENUMERATION, BAN_REASON_AUTH_FAILURES,
+    BAN_REASON_LOG, BAN_REASON_SCANNER,
 };
 
 use super::{
@@ -36,7 +37,9 @@ pub const PENDING: usize = 1000;
 pub fn scenario(reason: u32) -> Option<&'static str> {
     match reason {
         BAN_REASON_SCANNER => Some("sipguard/sip-scanner"),
-        BAN_REASON_AUTH_FAILURES | BAN_REASON_AUTH_ATTEMPTS => Some("sipguard/sip-bruteforce"),
+        BAN_REASON_AUTH_FAILURES | BAN_REASON_AUTH_ATTEMPTS | BAN_REASON_AUTH_ENUMERATION => {
+            Some("sipguard/sip-bruteforce")
+        }
         BAN_REASON_LOG => Some("sipguard/log-bruteforce"),
         _ => None,
     }

@@ -17,8 +17,10 @@ pub struct Activity {
     /// Per interface (in the daemon's order): its XDP mode, None when nothing is attached;
     /// an interface `ip` can't say about is left out.
     pub(super) attached: Vec<(String, Option<&'static str>)>,
-    /// Bans lost to a full ban map since the last warning, and when that warning was logged.
+    /// Bans lost to a full ban map, and the programs' bans evicted from their room, since
+    /// the last warning, and when that warning was logged.
     unreported_ban_failures: u64,
+    unreported_evictions: u64,
     warned_at: Option<SystemTime>,
 }
 
@@ -26,7 +28,19 @@ pub struct Activity {
 /// (`sipguard_last_match_timestamp_seconds{reason="ban_insert_failed"}`).
 pub const BAN_INSERT_FAILED: &str = "ban_insert_failed";
 
-/// The daemon warns about lost bans at most this often.
+/// The pseudo-reason under which [`Activity`] tracks the programs' bans evicted from their
+/// room by newer ones.
+pub const BAN_EVICTED: &str = "ban_evicted";
+
+/// Ban-map pressure to warn about: bans lost to a full map, and the programs' bans pushed out
+/// of their room, since the last warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BanPressure {
+    pub lost: u64,
+    pub evicted: u64,
+}
+
+/// The daemon warns about lost and evicted bans at most this often.
 pub const BAN_FAILURE_WARN_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the daemon samples [`Activity`].
@@ -47,6 +61,7 @@ impl Activity {
             *totals.entry(row.reason).or_default() += row.packets;
         }
         totals.insert(BAN_INSERT_FAILED, maps.ban_insert_failures()?);
+        totals.insert(BAN_EVICTED, maps.ban_evictions()?);
         let attached = ifaces
             .iter()
             .filter_map(|i| iface::xdp_mode(i).map(|mode| (i.clone(), mode)))
@@ -63,16 +78,23 @@ impl Activity {
         totals: BTreeMap<&'static str, u64>,
         attached: Vec<(String, Option<&'static str>)>,
         now: SystemTime,
-    ) -> Option<u64> {
-        let failed = |t: &BTreeMap<&'static str, u64>| t.get(BAN_INSERT_FAILED).copied();
+    ) -> Option<BanPressure> {
+        let rise =
+            |before: &BTreeMap<&'static str, u64>, after: &BTreeMap<&'static str, u64>, key| {
+                after
+                    .get(key)
+                    .copied()
+                    .unwrap_or(0)
+                    .saturating_sub(before.get(key).copied().unwrap_or(0))
+            };
         if self.primed {
             for (reason, total) in &totals {
                 if self.totals.get(reason).is_none_or(|prev| total > prev) {
                     self.last_match.insert(reason, now);
                 }
             }
-            let (before, after) = (failed(&self.totals), failed(&totals));
-            self.unreported_ban_failures += after.unwrap_or(0).saturating_sub(before.unwrap_or(0));
+            self.unreported_ban_failures += rise(&self.totals, &totals, BAN_INSERT_FAILED);
+            self.unreported_evictions += rise(&self.totals, &totals, BAN_EVICTED);
         }
         self.totals = totals;
         self.primed = true;
@@ -80,11 +102,14 @@ impl Activity {
         let due = self
             .warned_at
             .is_none_or(|at| now.duration_since(at).unwrap_or_default() >= BAN_FAILURE_WARN_EVERY);
-        if self.unreported_ban_failures == 0 || !due {
+        if (self.unreported_ban_failures == 0 && self.unreported_evictions == 0) || !due {
             return None;
         }
         self.warned_at = Some(now);
-        Some(std::mem::take(&mut self.unreported_ban_failures))
+        Some(BanPressure {
+            lost: std::mem::take(&mut self.unreported_ban_failures),
+            evicted: std::mem::take(&mut self.unreported_evictions),
+        })
     }
 }
 
@@ -127,12 +152,52 @@ mod tests {
             "the first sample only primes"
         );
         assert_eq!(a.observe(lost(7), Vec::new(), t(2)), None);
-        assert_eq!(a.observe(lost(10), Vec::new(), t(3)), Some(3));
+        assert_eq!(
+            a.observe(lost(10), Vec::new(), t(3)),
+            Some(BanPressure {
+                lost: 3,
+                evicted: 0
+            })
+        );
         assert_eq!(a.last_match.get(BAN_INSERT_FAILED), Some(&t(3)));
         // More within the minute: kept for the next warning.
         assert_eq!(a.observe(lost(12), Vec::new(), t(4)), None);
         assert_eq!(a.observe(lost(15), Vec::new(), t(62)), None);
-        assert_eq!(a.observe(lost(15), Vec::new(), t(63)), Some(5));
+        assert_eq!(
+            a.observe(lost(15), Vec::new(), t(63)),
+            Some(BanPressure {
+                lost: 5,
+                evicted: 0
+            })
+        );
         assert_eq!(a.observe(lost(15), Vec::new(), t(200)), None, "nothing new");
+    }
+
+    #[test]
+    fn evicted_bans_are_reported_with_the_lost_ones_at_most_once_a_minute() {
+        let t = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let both =
+            |lost, evicted| BTreeMap::from([(BAN_INSERT_FAILED, lost), (BAN_EVICTED, evicted)]);
+        let mut a = Activity::default();
+        assert_eq!(a.observe(both(0, 0), Vec::new(), t(1)), None);
+        assert_eq!(
+            a.observe(both(0, 900), Vec::new(), t(2)),
+            Some(BanPressure {
+                lost: 0,
+                evicted: 900
+            })
+        );
+        assert_eq!(
+            a.observe(both(1, 1900), Vec::new(), t(3)),
+            None,
+            "within the minute"
+        );
+        assert_eq!(
+            a.observe(both(1, 2000), Vec::new(), t(62)),
+            Some(BanPressure {
+                lost: 1,
+                evicted: 1100
+            })
+        );
     }
 }

@@ -50,12 +50,24 @@ pub async fn serve(
                         attached,
                         SystemTime::now(),
                     );
-                    if let Some(n) = lost {
-                        tracing::warn!(
-                            lost = n,
-                            "{n} bans the data plane decided were not made: the ban map is \
-                             full (sipguard_ban_insert_failures_total; `sipguard bans` lists it)"
-                        );
+                    if let Some(p) = lost {
+                        if p.lost != 0 {
+                            tracing::warn!(
+                                lost = p.lost,
+                                "{} bans the data plane decided were not made: the ban map is \
+                                 full (sipguard_ban_insert_failures_total; `sipguard bans` lists it)",
+                                p.lost
+                            );
+                        }
+                        if p.evicted != 0 {
+                            tracing::warn!(
+                                evicted = p.evicted,
+                                "{} of the data plane's bans still in force gave way to newer ones: \
+                                 its ban room is full, the oldest go first (sipguard_bans_evicted_total; \
+                                 `sipguard bans` shows the room); the admin's bans are not touched",
+                                p.evicted
+                            );
+                        }
                     }
                     Ok::<(), ControlError>(())
                 })

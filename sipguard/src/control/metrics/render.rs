@@ -50,7 +50,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
     let bans = IntCounterVec::new(
         Opts::new(
             "sipguard_bans_created_total",
-            "Bans the data plane made on its own, by reason (scanner, auth_failures, auth_attempts)",
+            "Bans the data plane made on its own, by reason (scanner, auth_failures, auth_attempts, auth_enumeration)",
         ),
         &["reason"],
     )
@@ -64,6 +64,13 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
          source was dropped or judged as before, not banned)",
     )?;
     ban_failures.inc_by(maps.ban_insert_failures()?);
+    let evicted = prometheus::IntCounter::new(
+        "sipguard_bans_evicted_total",
+        "The data plane's bans still in force that newer ones pushed out of its ban room (the \
+         most recent 65536 are kept, the oldest go first; the admin's, log and fleet bans have \
+         a room of their own and are never pushed out)",
+    )?;
+    evicted.inc_by(maps.ban_evictions()?);
     let evidence = IntCounterVec::new(
         Opts::new(
             "sipguard_autoban_evidence_total",
@@ -73,7 +80,9 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
              UDP: bans from SIP at most), nonce_proven (a failure answered over UDP to a \
              request echoing a nonce the PBX sent to that address alone: proven), \
              shared_nonce (a challenge nonce sent to a second address: proves nothing), spared \
-             (a ban withheld: unproven evidence against a source the PBX accepted lately)",
+             (a ban withheld: unproven evidence against a source the PBX accepted lately), \
+             stale (a 401/407 with stale=true to a request with credentials: an expired \
+             nonce, no refused password)",
         ),
         &["kind"],
     )?;
@@ -206,6 +215,7 @@ pub fn render(maps: &Maps, activity: Option<&Activity>) -> Result<String, Contro
         Box::new(sip_packets),
         Box::new(bans),
         Box::new(ban_failures),
+        Box::new(evicted),
         Box::new(evidence),
         Box::new(log_lines),
         Box::new(entries),

@@ -1,4 +1,7 @@
-//! Bans in the `BANS_V4`/`BANS_V6` tries, with the admin's notes in `BAN_NOTES`.
+//! Bans in the `BANS_V4`/`BANS_V6` tries, with the admin's notes in `BAN_NOTES`, and the
+//! programs' own bans in their room (`AUTO_BANS_V4`/`AUTO_BANS_V6`, the most recent
+//! `AUTO_BAN_ROOM` of them, older ones evicted): an attack that makes the programs ban
+//! fills only theirs, and the admin's bans keep their room. The programs check both.
 //!
 //! The kernel sees only the longest matching prefix, so nested bans must agree on expiry:
 //! the rule is `nest`, a pure function unit-tested here, and [`Expiry`] says when a ban
@@ -9,7 +12,8 @@ use std::{net::IpAddr, path::Path};
 use aya::maps::{lpm_trie::Key, HashMap, LpmTrie, Map, MapData, MapError};
 use ipnet::IpNet;
 use sipguard_common::{
-    Ban, BanNoteKey, BAN_COUNTER_INSERT_FAILED, BAN_MAX_ENTRIES, BAN_NOTE_LEN, STATE_BANS_PRESENT,
+    Ban, BanNoteKey, BAN_COUNTER_EVICTED, BAN_COUNTER_INSERT_FAILED, BAN_MAX_ENTRIES, BAN_NOTE_LEN,
+    STATE_BANS_PRESENT,
 };
 
 use super::{fixed_str, Maps, Result};
@@ -89,7 +93,7 @@ impl Maps {
     pub fn ban(&mut self, net: IpNet, mut ban: Ban) -> Result<()> {
         // The programs judge an IPv6 form of IPv4 as the IPv4 address: ban that.
         let net = crate::parse::fold_net(net.trunc());
-        let existing = self.bans()?;
+        let existing = self.admin_bans()?;
         let expiries: Vec<(IpNet, Expiry)> = existing
             .iter()
             .map(|(n, b)| (*n, Expiry::from_ns(b.expires_ns)))
@@ -142,6 +146,15 @@ impl Maps {
         })
     }
 
+    /// The programs' bans still in force that newer ones pushed out of their room (all CPUs).
+    pub fn ban_evictions(&self) -> Result<u64> {
+        let values = self
+            .ban_counters
+            .get(&BAN_COUNTER_EVICTED, 0)
+            .map_err(DataplaneError::map(map::BAN_COUNTERS))?;
+        Ok(values.iter().sum())
+    }
+
     /// Bans the programs decided but could not write, the ban map being full (all CPUs).
     pub fn ban_insert_failures(&self) -> Result<u64> {
         let values = self
@@ -178,8 +191,37 @@ impl Maps {
         }
     }
 
-    /// Removes the ban on exactly `net` and its note; false when there was no ban.
+    /// Removes the ban on exactly `net`, in either room, and its note; false when there was
+    /// no ban.
     pub fn unban(&mut self, net: IpNet) -> Result<bool> {
+        let admin = self.unban_admin(net)?;
+        let net = crate::parse::fold_net(net.trunc());
+        let removed = match net {
+            IpNet::V4(n) => self
+                .auto_bans_v4
+                .remove(&Key::new(u32::from(n.prefix_len()), n.network().octets())),
+            IpNet::V6(n) => self
+                .auto_bans_v6
+                .remove(&Key::new(u32::from(n.prefix_len()), n.network().octets())),
+        };
+        let programs = match removed {
+            Ok(()) => true,
+            Err(e) if not_found(&e) => false,
+            Err(e) => {
+                let name = if net.addr().is_ipv4() {
+                    map::AUTO_BANS_V4
+                } else {
+                    map::AUTO_BANS_V6
+                };
+                return Err(DataplaneError::map(name)(e));
+            }
+        };
+        Ok(admin || programs)
+    }
+
+    /// Removes the ban on exactly `net` from the admin's room (`BANS_V4`/`BANS_V6`) and its
+    /// note; false when there was no ban there.
+    pub(super) fn unban_admin(&mut self, net: IpNet) -> Result<bool> {
         let net = crate::parse::fold_net(net.trunc());
         let removed = match net {
             IpNet::V4(n) => self
@@ -215,10 +257,61 @@ impl Maps {
         Ok(expired)
     }
 
-    /// Every ban with its prefix.
+    /// Every ban with its prefix, the admin's room first, then the programs'.
     pub fn bans(&self) -> Result<Vec<(IpNet, Ban)>> {
+        Ok(self
+            .bans_in_rooms()?
+            .into_iter()
+            .map(|(net, ban, _)| (net, ban))
+            .collect())
+    }
+
+    /// Every ban with its prefix and the room it is in.
+    pub fn bans_in_rooms(&self) -> Result<Vec<(IpNet, Ban, BanRoom)>> {
+        let admin = self.admin_bans()?;
+        let programs = self.programs_bans()?;
+        Ok(admin
+            .into_iter()
+            .map(|(n, b)| (n, b, BanRoom::Admin))
+            .chain(programs.into_iter().map(|(n, b)| (n, b, BanRoom::Programs)))
+            .collect())
+    }
+
+    /// The bans in the admin's room: by hand, from logs, from the fleet.
+    pub fn admin_bans(&self) -> Result<Vec<(IpNet, Ban)>> {
         entries(&self.bans_v4, &self.bans_v6)
     }
+
+    /// The bans in the programs' room: the data plane's own.
+    pub fn programs_bans(&self) -> Result<Vec<(IpNet, Ban)>> {
+        auto_entries(&self.auto_bans_v4, &self.auto_bans_v6)
+    }
+}
+
+/// Where a ban lives: the admin's room (`sipguard ban`, `[[logwatch]]`, fleet feeds; a full
+/// room refuses new bans) or the programs' (their own bans; the oldest give way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BanRoom {
+    Admin,
+    Programs,
+}
+
+/// The bans of the programs' two tries, v4 then v6.
+fn auto_entries(
+    v4: &LpmTrie<MapData, [u8; 4], Ban>,
+    v6: &LpmTrie<MapData, [u8; 16], Ban>,
+) -> Result<Vec<(IpNet, Ban)>> {
+    entries(v4, v6).map_err(|e| match e {
+        DataplaneError::Map { name, source } if name == map::BANS_V4 => DataplaneError::Map {
+            name: map::AUTO_BANS_V4,
+            source,
+        },
+        DataplaneError::Map { name, source } if name == map::BANS_V6 => DataplaneError::Map {
+            name: map::AUTO_BANS_V6,
+            source,
+        },
+        e => e,
+    })
 }
 
 /// Whether a map operation failed only because the key wasn't there.
@@ -273,11 +366,22 @@ pub fn pinned_bans(dir: &Path) -> Result<Vec<(IpNet, Ban, String)>> {
         LpmTrie::try_from(open(map::BANS_V4)?).map_err(DataplaneError::map(map::BANS_V4))?;
     let v6: LpmTrie<MapData, [u8; 16], Ban> =
         LpmTrie::try_from(open(map::BANS_V6)?).map_err(DataplaneError::map(map::BANS_V6))?;
+    // The programs' room (layouts from 14 on): its bans are carried over too, into the
+    // admin's room (they expire as before).
+    let mut all = entries(&v4, &v6)?;
+    if let (Ok(a4), Ok(a6)) = (open(map::AUTO_BANS_V4), open(map::AUTO_BANS_V6)) {
+        if let (Ok(a4), Ok(a6)) = (
+            LpmTrie::<MapData, [u8; 4], Ban>::try_from(a4),
+            LpmTrie::<MapData, [u8; 16], Ban>::try_from(a6),
+        ) {
+            all.extend(auto_entries(&a4, &a6)?);
+        }
+    }
     // Notes are a nicety: bans without them are carried over all the same.
     let notes: Option<HashMap<MapData, BanNoteKey, [u8; BAN_NOTE_LEN]>> = open(map::BAN_NOTES)
         .ok()
         .and_then(|m| HashMap::try_from(m).ok());
-    Ok(entries(&v4, &v6)?
+    Ok(all
         .into_iter()
         .map(|(net, ban)| {
             let note = notes

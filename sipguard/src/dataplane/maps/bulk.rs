@@ -134,8 +134,21 @@ impl Maps {
     /// Writes `bans` as [`plan`] says, with their notes. `reserve`: slots per trie that
     /// feeds leave free. A note that finds no room is left out (the ban holds all the same).
     pub fn ban_many(&mut self, bans: &[FleetBan], now: u64, reserve: u32) -> Result<BulkReport> {
-        let existing = self.bans()?;
-        let (writes, report) = plan(&existing, bans, now, reserve, now);
+        let existing = self.admin_bans()?;
+        // A prefix the programs banned themselves (their own room) keeps that ban, as one of
+        // another reason in the admin's room does: the decision it caused is not written
+        // beside it (so the listing shows one ban, the programs' reason).
+        let programs: HashMap<IpNet, Ban> = self.programs_bans()?.into_iter().collect();
+        let (held, wanted): (Vec<&FleetBan>, Vec<&FleetBan>) = bans.iter().partition(|b| {
+            programs.get(&b.net.trunc()).is_some_and(|p| {
+                p.reason != b.reason && !Expiry::from_ns(p.expires_ns).has_passed(now)
+            })
+        });
+        let wanted: Vec<FleetBan> = wanted.into_iter().cloned().collect();
+        let (writes, mut report) = plan(&existing, &wanted, now, reserve, now);
+        report
+            .kept_other
+            .extend(held.into_iter().map(|b| b.net.trunc()));
         for (net, ban) in &writes {
             self.put_ban(*net, *ban)?;
         }
@@ -186,7 +199,7 @@ impl Maps {
             };
             match current {
                 Ok(b) if b.reason == reason => {
-                    if self.unban(net)? {
+                    if self.unban_admin(net)? {
                         lifted.push(net);
                     }
                 }

@@ -11,10 +11,10 @@ use aya::maps::{MapData, MapError, PerCpuArray, PerCpuValues};
 use sipguard_common::{
     counter_index, reason, sip, sip_counter_index, verdict, Counter, ALLOW_MAX_ENTRIES,
     BAN_COUNTER_CHALLENGES, BAN_COUNTER_NONCE_PROVEN, BAN_COUNTER_RETRANSMISSIONS,
-    BAN_COUNTER_SHARED_NONCES, BAN_COUNTER_SPARED, BAN_COUNTER_UNPROVEN_FAILURES,
-    BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_FAILURES, BAN_REASON_NAMES, BAN_REASON_SCANNER,
-    DENY_MAX_ENTRIES, DEST_MAX_ENTRIES, MAX_SERVICES, REASON_NAMES, TRUSTED_MAX_ENTRIES,
-    VERDICT_NAMES,
+    BAN_COUNTER_SHARED_NONCES, BAN_COUNTER_SPARED, BAN_COUNTER_STALE,
+    BAN_COUNTER_UNPROVEN_FAILURES, BAN_REASON_AUTH_ATTEMPTS, BAN_REASON_AUTH_ENUMERATION,
+    BAN_REASON_AUTH_FAILURES, BAN_REASON_NAMES, BAN_REASON_SCANNER, DENY_MAX_ENTRIES,
+    DEST_MAX_ENTRIES, MAX_SERVICES, REASON_NAMES, TRUSTED_MAX_ENTRIES, VERDICT_NAMES,
 };
 
 use super::{Maps, Result};
@@ -122,10 +122,11 @@ fn sum<'a>(per_cpu: impl IntoIterator<Item = &'a Counter>) -> (u64, u64) {
 }
 
 /// The bans only the programs make, whose counts [`Maps::ban_counts`] reports.
-const PROGRAM_BAN_REASONS: [u32; 3] = [
+const PROGRAM_BAN_REASONS: [u32; 4] = [
     BAN_REASON_SCANNER,
     BAN_REASON_AUTH_FAILURES,
     BAN_REASON_AUTH_ATTEMPTS,
+    BAN_REASON_AUTH_ENUMERATION,
 ];
 
 impl Maps {
@@ -191,7 +192,7 @@ impl Maps {
     }
 
     /// Bans the programs made, by reason name, summed over CPUs (`scanner`, `auth_failures`,
-    /// `auth_attempts`; the reasons only user space uses, `manual` and `log`, are left out).
+    /// `auth_attempts`, `auth_enumeration`; the reasons only user space uses, `manual` and `log`, are left out).
     pub fn ban_counts(&self) -> Result<Vec<(&'static str, u64)>> {
         let mut out = Vec::new();
         for (i, name) in BAN_REASON_NAMES.iter().enumerate() {
@@ -214,7 +215,8 @@ impl Maps {
     /// UDP whose request echoed a nonce the PBX had sent to that address alone: proven),
     /// `shared_nonce` (a challenge nonce the PBX sent to a second address: it proves
     /// nothing), `spared` (a ban withheld: unproven evidence against a source the PBX
-    /// accepted lately).
+    /// accepted lately), `stale` (a 401/407 with `stale=true` to a request with credentials:
+    /// an expired nonce, no refused password).
     pub fn evidence_counts(&self) -> Result<Vec<(&'static str, u64)>> {
         [
             ("challenge", BAN_COUNTER_CHALLENGES),
@@ -223,6 +225,7 @@ impl Maps {
             ("nonce_proven", BAN_COUNTER_NONCE_PROVEN),
             ("shared_nonce", BAN_COUNTER_SHARED_NONCES),
             ("spared", BAN_COUNTER_SPARED),
+            ("stale", BAN_COUNTER_STALE),
         ]
         .into_iter()
         .map(|(kind, slot)| {
@@ -292,6 +295,17 @@ impl Maps {
                 map::BANS_V6,
                 count(self.bans_v6.keys(), map::BANS_V6)?,
                 sipguard_common::BAN_MAX_ENTRIES,
+            ),
+            // The programs' room holds AUTO_BAN_ROOM bans of both families together.
+            trie(
+                map::AUTO_BANS_V4,
+                count(self.auto_bans_v4.keys(), map::AUTO_BANS_V4)?,
+                sipguard_common::AUTO_BAN_ROOM,
+            ),
+            trie(
+                map::AUTO_BANS_V6,
+                count(self.auto_bans_v6.keys(), map::AUTO_BANS_V6)?,
+                sipguard_common::AUTO_BAN_ROOM,
             ),
             Fill {
                 map: map::SERVICES,

@@ -27,7 +27,7 @@ mod dests;
 mod fixed_str;
 pub mod reasons;
 
-pub use bans::{pinned_bans, Expiry};
+pub use bans::{pinned_bans, BanRoom, Expiry};
 pub use bulk::{BulkReport, FleetBan};
 pub use counters::{counter_map, CounterRow, Fill, SipCounterRow};
 pub use reasons::{ban_reason_name, BAN_REASON_APIBAN, BAN_REASON_CROWDSEC};
@@ -60,6 +60,9 @@ pub struct Maps {
     dests_v6: LpmTrie<MapData, ScopedV6, u32>,
     bans_v4: LpmTrie<MapData, [u8; 4], Ban>,
     bans_v6: LpmTrie<MapData, [u8; 16], Ban>,
+    /// The programs' own bans, in their room (`bans`).
+    auto_bans_v4: LpmTrie<MapData, [u8; 4], Ban>,
+    auto_bans_v6: LpmTrie<MapData, [u8; 16], Ban>,
     counters: PerCpuArray<MapData, Counter>,
     sip_counters: PerCpuArray<MapData, Counter>,
     scanners: Array<MapData, Scanners>,
@@ -145,6 +148,8 @@ impl Maps {
             dests_v6: typed!(map::DESTS_V6),
             bans_v4: typed!(map::BANS_V4),
             bans_v6: typed!(map::BANS_V6),
+            auto_bans_v4: typed!(map::AUTO_BANS_V4),
+            auto_bans_v6: typed!(map::AUTO_BANS_V6),
             counters: typed!(map::COUNTERS),
             sip_counters: typed!(map::SIP_COUNTERS),
             scanners: typed!(map::SCANNERS),

@@ -3,7 +3,7 @@
 //! `Ban::reason` is a `u32` the programs never interpret for a ban they did not make (they
 //! count only their own, in `BAN_COUNTERS`), so user space can name reasons of its own
 //! without a change to `sipguard-common`. The codes sit far above the shared
-//! `BAN_REASON_*` (0 to 4 today, growing by one) so that a reason added there can't take
+//! `BAN_REASON_*` (0 to 5 today, growing by one) so that a reason added there can't take
 //! them, and above `BAN_COUNTER_ENTRIES` so that no program counter is ever indexed by them.
 use sipguard_common::BAN_REASON_NAMES;
 

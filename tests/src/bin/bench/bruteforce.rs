@@ -3,6 +3,8 @@
 //! tailed while the attack runs (each new line stamped as it appears, polled every 5 ms):
 //! the wrong passwords that reached Kamailio before the attacker was cut off, and the cut-off
 //! time, from the first of the attacker's requests to reach Kamailio to the last one.
+//! Then the forged trunk ([`forged_trunk`]): the same two defences, and a forger writing the
+//! trunk's address instead of guessing from its own.
 use std::{
     collections::BTreeMap,
     io::{Read as _, Seek as _},
@@ -16,8 +18,9 @@ use serde::Serialize;
 use sipguard_tests::{
     daemon::Daemon,
     fail2ban::{self, Fail2ban, Thresholds},
+    forgery,
     policies::{bench_file, load_bench_iptables},
-    voip::{VoipLab, ATTACKER, PBX_IF},
+    voip::{VoipLab, ATTACKER, PBX_IF, PHONE},
     Deadline,
 };
 
@@ -111,6 +114,41 @@ pub struct Bruteforce {
     fail2ban: Fail2banSetup,
     /// By defence name.
     results: BTreeMap<&'static str, DefenceResults>,
+    forged_trunk: ForgedTrunk,
+}
+
+/// Forgeries of each kind ([`forgery::against`]) sent "from" the trunk.
+const FORGED_EACH: usize = 20;
+/// Longest wait for a defence to act on the forgeries (fail2ban polls its log each second).
+const FORGED_WAIT: Duration = Duration::from_secs(5);
+/// The trunk's own traffic after the forgeries.
+const TRUNK_REGISTRATIONS: u32 = 10;
+const TRUNK_CALLS: u32 = 5;
+pub const FORGED_DEFINITION: &str = "trunk: 192.0.2.10 (the lab's phone namespace: it \
+    registers and calls first, as a SIP trunk does); forged: raw frames from the attacker \
+    namespace with the trunk's source address; authfail_logged: Kamailio's AUTHFAIL lines \
+    \"from\" the trunk, what fail2ban's jail reads; banned: the trunk's ban after 5 s; \
+    registrations, calls: the trunk's own, after the forgeries";
+
+/// The forged-trunk scenario (`bruteforce.json`'s `forged_trunk`).
+#[derive(Serialize)]
+struct ForgedTrunk {
+    attack: String,
+    definitions: &'static str,
+    /// By defence name.
+    results: BTreeMap<&'static str, ForgedRow>,
+}
+
+#[derive(Serialize)]
+struct ForgedRow {
+    forged_sent: usize,
+    authfail_logged: usize,
+    trunk_banned: bool,
+    ban: String,
+    registrations_ok: u64,
+    registrations: u32,
+    calls_ok: u64,
+    calls: u32,
 }
 
 /// How fail2ban was set up.
@@ -246,6 +284,7 @@ pub fn run(trials: usize) -> anyhow::Result<Bruteforce> {
             },
         );
     }
+    let forged_trunk = forged_trunk()?;
     Ok(Bruteforce {
         benchmark: "bruteforce",
         attack: format!(
@@ -266,17 +305,18 @@ pub fn run(trials: usize) -> anyhow::Result<Bruteforce> {
             ban_logged_s: "seconds from the first request to reach Kamailio to fail2ban's `Ban 192.0.2.66` log line",
         },
         results,
+        forged_trunk,
     })
 }
 
-/// One defence's trials, each with the attacker unbanned and the defence's count of
-/// failures reset; returns fail2ban's backend too.
-fn defend(defence: Defence, trials: usize) -> anyhow::Result<(Vec<Trial>, Option<String>)> {
+/// Starts `defence` on a fresh lab with Kamailio: sipguard with the bench policy, or the
+/// bench's iptables rules and fail2ban on Kamailio's log. The lab is returned first: it must
+/// outlive the defence (dropped after it).
+fn defended(defence: Defence) -> anyhow::Result<(VoipLab, Option<Daemon>, Option<Fail2ban>)> {
     let mut lab = VoipLab::new().context("building the lab")?;
     lab.start_kamailio()?;
     let policy = bench_file("policy.toml");
     let policy = policy.to_str().context("policy path")?;
-    // Declared after the lab: dropped (stopped) before the lab's namespaces go.
     let (daemon, f2b) = match defence {
         Defence::Sipguard => (
             Some(Daemon::start(
@@ -296,6 +336,128 @@ fn defend(defence: Defence, trials: usize) -> anyhow::Result<(Vec<Trial>, Option
             )
         }
     };
+    Ok((lab, daemon, f2b))
+}
+
+/// A forger writes the trunk's address on credential-less REGISTERs, REGISTERs with made-up
+/// credentials and scanner OPTIONS ([`forgery::against`], 20 of each); Kamailio believes
+/// them, challenges the trunk and logs wrong passwords "from" it. Per defence: whether the
+/// trunk ends up banned, and whether its own registrations and calls still work.
+fn forged_trunk() -> anyhow::Result<ForgedTrunk> {
+    println!(
+        "\nforged trunk: {FORGED_EACH} each of credential-less REGISTERs, REGISTERs with \
+         made-up credentials and scanner OPTIONS, with the trunk's source {PHONE}"
+    );
+    println!("{FORGED_DEFINITION}");
+    println!(
+        "{:<18} {:>6} {:>15} {:>14} {:>10}  ban",
+        "defence", "forged", "authfail_logged", "registrations", "calls"
+    );
+    let mut results = BTreeMap::new();
+    for defence in [Defence::Sipguard, Defence::Fail2ban] {
+        let row =
+            forge_against(defence).with_context(|| format!("{} forged trunk", defence.name()))?;
+        println!(
+            "{:<18} {:>6} {:>15} {:>14} {:>10}  {}",
+            defence.name(),
+            row.forged_sent,
+            row.authfail_logged,
+            format!("{}/{}", row.registrations_ok, row.registrations),
+            format!("{}/{}", row.calls_ok, row.calls),
+            row.ban
+        );
+        results.insert(defence.name(), row);
+    }
+    Ok(ForgedTrunk {
+        attack: format!(
+            "{FORGED_EACH} each of credential-less REGISTERs, REGISTERs with made-up \
+             credentials (a nonce Kamailio never issued) and OPTIONS with a scanner User-Agent, \
+             raw frames from the attacker namespace with source {PHONE}, after the trunk \
+             registered 5 times and placed 2 calls"
+        ),
+        definitions: FORGED_DEFINITION,
+        results,
+    })
+}
+
+fn forge_against(defence: Defence) -> anyhow::Result<ForgedRow> {
+    let (lab, daemon, f2b) = defended(defence)?;
+    // The trunk at work: it registers and calls (sipguard learns that the PBX accepts it).
+    let regs = lab.honest_registrations(5, 5)?;
+    let (calls, _) = lab.honest_calls(2)?;
+    anyhow::ensure!(
+        regs.all_ok(5) && calls.all_ok(2),
+        "the trunk's traffic before the forgeries: {regs:?} {calls:?}"
+    );
+    let authfail_before = lab.kamailio_count("AUTHFAIL", PHONE);
+    let forged_sent = forgery::send(&lab, PHONE, &forgery::against(PHONE, FORGED_EACH))?;
+    // Each defence gets the same time to act (fail2ban reads Kamailio's log every second).
+    let deadline = Deadline::after(FORGED_WAIT);
+    let ban = loop {
+        let ban = trunk_ban(daemon.as_ref(), f2b.as_ref())?;
+        if ban.is_some() || !deadline.pending() {
+            break ban;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let authfail_logged = lab.kamailio_count("AUTHFAIL", PHONE) - authfail_before;
+    let regs = lab.honest_registrations(TRUNK_REGISTRATIONS, 5)?;
+    // A banned trunk can't even register the callee: no call is placed, none succeeds.
+    let calls_ok = match lab.honest_calls(TRUNK_CALLS) {
+        Ok((calls, _)) => calls.successful,
+        Err(e) => {
+            println!("  {}: the trunk's calls: {e:#}", defence.name());
+            0
+        }
+    };
+    let row = ForgedRow {
+        forged_sent,
+        authfail_logged,
+        trunk_banned: ban.is_some(),
+        ban: ban.unwrap_or_else(|| "none".to_owned()),
+        registrations_ok: regs.successful,
+        registrations: TRUNK_REGISTRATIONS,
+        calls_ok,
+        calls: TRUNK_CALLS,
+    };
+    drop((daemon, f2b));
+    drop(lab);
+    Ok(row)
+}
+
+/// The trunk's ban, as the defence shows it: sipguard's `bans --json` row (prefix, scope,
+/// reason), or its address in fail2ban's jail (iptables-allports: every port).
+fn trunk_ban(daemon: Option<&Daemon>, f2b: Option<&Fail2ban>) -> anyhow::Result<Option<String>> {
+    if let Some(d) = daemon {
+        let out = d.cli(&["bans", "--json"])?;
+        let bans: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("sipguard bans --json")?;
+        let row = bans.as_array().and_then(|a| {
+            a.iter()
+                .find(|b| b["net"].as_str().is_some_and(|n| n.starts_with(PHONE)))
+        });
+        return Ok(row.map(|b| {
+            format!(
+                "{} scope {} ({})",
+                b["net"].as_str().unwrap_or("?"),
+                b["scope"].as_str().unwrap_or("?"),
+                b["reason"].as_str().unwrap_or("?")
+            )
+        }));
+    }
+    if let Some(f) = f2b {
+        if f.banned()?.iter().any(|ip| ip == PHONE) {
+            return Ok(Some(format!("{PHONE} in [{}], every port", fail2ban::JAIL)));
+        }
+    }
+    Ok(None)
+}
+
+/// One defence's trials, each with the attacker unbanned and the defence's count of
+/// failures reset; returns fail2ban's backend too.
+fn defend(defence: Defence, trials: usize) -> anyhow::Result<(Vec<Trial>, Option<String>)> {
+    // The lab first: dropped (its namespaces gone) after the defence is stopped.
+    let (lab, daemon, f2b) = defended(defence)?;
     let mut rows = Vec::new();
     for trial in 1..=trials {
         let t = attack(&lab, daemon.as_ref(), f2b.as_ref())

@@ -57,11 +57,16 @@ pub fn unban(args: &UnbanArgs) -> anyhow::Result<()> {
 pub fn list(args: &BansArgs) -> anyhow::Result<()> {
     let maps = Maps::open_pinned(&args.pin_path)?;
     let rows = bans::list(&maps)?;
+    let pressure = bans::pressure(&rows, maps.ban_insert_failures()?, maps.ban_evictions()?);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
+        // Beside the JSON, never in it.
+        if let Some(line) = pressure {
+            eprint!("{line}");
+        }
     } else {
         print!("{}", bans::to_text(&rows));
-        if let Some(line) = bans::pressure(&rows, maps.ban_insert_failures()?) {
+        if let Some(line) = pressure {
             print!("{line}");
         }
     }
